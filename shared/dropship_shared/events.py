@@ -1,0 +1,240 @@
+"""Event contracts: the one envelope every service publishes and the versioned payload schemas."""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Payload(BaseModel):
+    """Base of every event payload: unknown fields are refused so contract drift shows at once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Address(Payload):
+    name: str = Field(min_length=1, max_length=200)
+    address_lines: list[str] = Field(min_length=1, max_length=3)
+    city: str = Field(min_length=1, max_length=100)
+    region: str = Field(default="", max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class BackorderCreated(Payload):
+    """orders → aggregator: a customer order line (or part of it) could not be served from stock."""
+
+    backorder_line_id: str
+    order_id: str
+    line_no: int
+    sku: str
+    supplier_id: str
+    supplier_sku: str
+    quantity: int = Field(gt=0)
+    unit_cost: Decimal = Field(ge=0)
+    currency: str = "USD"
+    ship_to: Address
+    customer_ref: str
+    ordered_at: datetime
+
+
+class BackorderCancelled(Payload):
+    """orders → aggregator: the customer cancelled a backordered line."""
+
+    backorder_line_id: str
+    supplier_id: str
+    reason: str = "customer_request"
+
+
+class PurchaseOrderLine(Payload):
+    line_no: int
+    backorder_line_id: str | None  # None for surplus units shipped to the merchant's warehouse
+    sku: str
+    supplier_sku: str
+    quantity: int = Field(gt=0)
+    unit_cost: Decimal
+    ship_to: Address
+    customer_ref: str
+
+
+class PurchaseOrderRequested(Payload):
+    """aggregator → gateway: a batch was released; place this PO with the supplier."""
+
+    po_number: str
+    supplier_id: str
+    currency: str
+    release_reason: str
+    below_minimum: bool = False
+    lines: list[PurchaseOrderLine] = Field(min_length=1)
+
+
+class BatchReleaseExpected(Payload):
+    """aggregator → orders: when the batch holding these lines is expected to be released."""
+
+    supplier_id: str
+    expected_release_at: datetime
+    backorder_line_ids: list[str]
+
+
+class BatchEscalated(Payload):
+    """aggregator → orders/ops: a batch reached its max wait below minimum and is held for a decision."""
+
+    supplier_id: str
+    backorder_line_ids: list[str]
+    oldest_received_at: datetime
+
+
+class PurchaseOrderCancelRequested(Payload):
+    """aggregator → gateway: a line was cancelled after its PO was released."""
+
+    po_number: str
+    supplier_id: str
+    backorder_line_id: str
+    line_no: int
+    quantity: int
+
+
+class PurchaseOrderPlaced(Payload):
+    """gateway → orders: the supplier received the PO."""
+
+    po_number: str
+    supplier_id: str
+    supplier_order_id: str | None
+    backorder_line_ids: list[str]
+
+
+class AcknowledgedLine(Payload):
+    backorder_line_id: str | None
+    line_no: int
+    status: str  # accepted | backordered | rejected
+    quantity: int
+    expected_ship_date: date | None = None
+    reason: str | None = None
+
+
+class PurchaseOrderAcknowledged(Payload):
+    """gateway → orders: the supplier said what it will ship and when."""
+
+    po_number: str
+    supplier_id: str
+    status: str  # accepted | partial | rejected
+    lines: list[AcknowledgedLine]
+
+
+class PurchaseOrderFailed(Payload):
+    """gateway → orders/ops: the supplier refused the PO outright (4xx) or could not be reached for good."""
+
+    po_number: str
+    supplier_id: str
+    reason: str
+    backorder_line_ids: list[str]
+
+
+class ShippedLine(Payload):
+    backorder_line_id: str | None
+    line_no: int
+    quantity: int = Field(gt=0)
+
+
+class ShipmentUpdated(Payload):
+    """gateway → orders: goods left the supplier for the customer."""
+
+    shipment_id: str
+    po_number: str
+    supplier_id: str
+    shipped_at: datetime
+    carrier_name: str
+    carrier_scac: str | None = None
+    service: str | None = None
+    tracking_number: str
+    tracking_url: str | None = None
+    lines: list[ShippedLine] = Field(min_length=1)
+
+
+class LineCancellationResolved(Payload):
+    """gateway → orders/aggregator: the supplier's answer to our cancel request."""
+
+    po_number: str
+    supplier_id: str
+    backorder_line_id: str
+    outcome: str  # cancelled | already_shipped
+
+
+EVENT_TYPES: dict[str, type[Payload]] = {
+    "backorder.created": BackorderCreated,
+    "backorder.cancelled": BackorderCancelled,
+    "batch.release_expected": BatchReleaseExpected,
+    "batch.escalated": BatchEscalated,
+    "purchase_order.requested": PurchaseOrderRequested,
+    "purchase_order.cancel_requested": PurchaseOrderCancelRequested,
+    "purchase_order.placed": PurchaseOrderPlaced,
+    "purchase_order.acknowledged": PurchaseOrderAcknowledged,
+    "purchase_order.failed": PurchaseOrderFailed,
+    "purchase_order.line_cancellation_resolved": LineCancellationResolved,
+    "shipment.updated": ShipmentUpdated,
+}
+EVENT_TYPE_OF: dict[type[Payload], str] = {model: name for name, model in EVENT_TYPES.items()}
+
+
+class EventError(ValueError):
+    """A message that is not a valid event: it belongs in the dead-letter queue."""
+
+
+class Envelope(BaseModel):
+    """The one envelope: identity, type, time and correlation around a typed payload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str
+    version: int = SCHEMA_VERSION
+    occurred_at: datetime = Field(default_factory=utcnow)
+    correlation_id: str
+    payload: dict[str, Any]
+
+    @classmethod
+    def wrap(cls, payload: Payload, correlation_id: str, event_id: uuid.UUID | None = None) -> Envelope:
+        return cls(
+            event_id=event_id or uuid.uuid4(),
+            type=EVENT_TYPE_OF[type(payload)],
+            correlation_id=correlation_id,
+            payload=payload.model_dump(mode="json"),
+        )
+
+    def payload_as(self, model: builtins.type[P]) -> P:
+        return model.model_validate(self.payload)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> Envelope:
+        """Parse and validate the envelope and its payload against the catalogue; EventError if not valid."""
+        try:
+            envelope = cls.model_validate_json(body)
+        except ValidationError as exc:
+            raise EventError(f"invalid envelope: {exc.errors(include_url=False)}") from exc
+        model = EVENT_TYPES.get(envelope.type)
+        if model is None:
+            raise EventError(f"unknown event type {envelope.type!r}")
+        if envelope.version != SCHEMA_VERSION:
+            raise EventError(f"unsupported version {envelope.version} of {envelope.type}")
+        try:
+            model.model_validate(envelope.payload)
+        except ValidationError as exc:
+            raise EventError(f"invalid {envelope.type} payload: {exc.errors(include_url=False)}") from exc
+        return envelope

@@ -1,0 +1,197 @@
+"""RabbitMQ plumbing on aio-pika: one topic exchange, quorum queues with dead-letter queues,
+publisher confirms, and the one consumer loop every service uses (ack only after commit)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+
+from dropship_shared.events import Envelope, EventError
+from dropship_shared.logs import bind_correlation_id, get_logger
+from dropship_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
+
+log = get_logger(__name__)
+
+EventHandler = Callable[[Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A service's queue: which event types it binds and who handles each."""
+
+    queue: str
+    handlers: Mapping[str, EventHandler]
+
+
+class Broker:
+    """One connection per process; a confirming channel for publishing, one channel per consumer."""
+
+    def __init__(self, amqp_url: str, exchange: str, prefetch: int = 64, delivery_limit: int = 5) -> None:
+        self._url = amqp_url
+        self._exchange_name = exchange
+        self._prefetch = prefetch
+        self._delivery_limit = delivery_limit
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._dead_letter_exchange: AbstractExchange | None = None
+        self._consumer_channels: list[AbstractChannel] = []
+
+    @property
+    def dead_letter_exchange_name(self) -> str:
+        return f"{self._exchange_name}.dlx"
+
+    async def connect(self) -> None:
+        # connect_robust re-opens channels, re-declares topology and resumes consumers after
+        # a broker restart; unconfirmed publishes raise and the outbox relay retries them.
+        self._connection = await aio_pika.connect_robust(self._url)
+        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await self._publish_channel.declare_exchange(
+            self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        self._dead_letter_exchange = await self._publish_channel.declare_exchange(
+            self.dead_letter_exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    async def close(self) -> None:
+        for channel in self._consumer_channels:
+            if not channel.is_closed:
+                await channel.close()
+        self._consumer_channels.clear()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    def _require_exchange(self) -> AbstractExchange:
+        if self._exchange is None:
+            raise RuntimeError("broker not connected")
+        return self._exchange
+
+    async def publish_raw(self, routing_key: str, body: bytes, event_id: str, correlation_id: str) -> None:
+        """Publish persistently and wait for the broker's confirm (raises if not confirmed)."""
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=event_id,
+            correlation_id=correlation_id,
+            type=routing_key,
+        )
+        await self._require_exchange().publish(message, routing_key=routing_key, timeout=10)
+        EVENTS_PUBLISHED.labels(routing_key).inc()
+
+    async def publish(self, envelope: Envelope) -> None:
+        await self.publish_raw(envelope.type, envelope.to_bytes(), str(envelope.event_id), envelope.correlation_id)
+
+    async def declare_queue(self, channel: AbstractChannel, queue: str, routing_keys: list[str]) -> Any:
+        """A durable quorum queue bound to the routing keys, dead-lettering into `<queue>.dlq`."""
+        dead_letter_exchange = await channel.declare_exchange(
+            self.dead_letter_exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        dead_letters = await channel.declare_queue(
+            f"{queue}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dead_letters.bind(dead_letter_exchange, routing_key=queue)
+        declared = await channel.declare_queue(
+            queue,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": self.dead_letter_exchange_name,
+                "x-dead-letter-routing-key": queue,
+                "x-delivery-limit": self._delivery_limit,
+            },
+        )
+        exchange = await channel.declare_exchange(self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        for routing_key in routing_keys:
+            await declared.bind(exchange, routing_key=routing_key)
+        return declared
+
+    async def subscribe(self, subscription: Subscription) -> None:
+        """Start consuming; each message is acked only after its handler returned (its transaction committed)."""
+        if self._connection is None:
+            raise RuntimeError("broker not connected")
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        self._consumer_channels.append(channel)
+        queue = await self.declare_queue(channel, subscription.queue, list(subscription.handlers))
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._deliver(subscription, message)
+
+        await queue.consume(on_message)
+
+    async def _deliver(self, subscription: Subscription, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = Envelope.from_bytes(message.body)
+            handler = subscription.handlers.get(envelope.type)
+            if handler is None:
+                raise EventError(f"{subscription.queue} has no handler for {envelope.type!r}")
+        except EventError as exc:
+            await self._dead_letter(subscription.queue, message, str(exc))
+            return
+        bind_correlation_id(envelope.correlation_id)
+        try:
+            await handler(envelope)
+        except Exception as exc:
+            delivery_count = (message.headers or {}).get("x-delivery-count", 0)
+            deliveries = (delivery_count if isinstance(delivery_count, int) else 0) + 1
+            log.warning(
+                "handler failed; message requeued",
+                queue=subscription.queue,
+                event_type=envelope.type,
+                event_id=str(envelope.event_id),
+                deliveries=deliveries,
+                error=repr(exc),
+            )
+            # A short, growing pause keeps a failing handler from spinning; the quorum
+            # queue's delivery limit dead-letters the message after bounded retries.
+            await asyncio.sleep(min(0.1 * 2**deliveries, 2.0))
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+        EVENTS_CONSUMED.labels(subscription.queue, envelope.type).inc()
+
+    async def _dead_letter(self, queue: str, message: AbstractIncomingMessage, error: str) -> None:
+        """Move a message that can never be handled to the queue's DLQ, with the reason attached."""
+        log.error("dead-lettering malformed message", queue=queue, error=error[:500])
+        if self._publish_channel is None:
+            raise RuntimeError("broker not connected")
+        dead_letter_exchange = await self._publish_channel.get_exchange(self.dead_letter_exchange_name)
+        headers = dict(message.headers or {})
+        headers.update({"x-error": error[:2000], "x-original-routing-key": message.routing_key or ""})
+        await dead_letter_exchange.publish(
+            aio_pika.Message(
+                message.body,
+                headers=headers,
+                content_type=message.content_type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message.message_id,
+            ),
+            routing_key=queue,
+            timeout=10,
+        )
+        await message.ack()
+        EVENTS_DEAD_LETTERED.labels(queue).inc()
+
+    async def queue_depth(self, queue: str) -> int:
+        """Messages ready in a queue (passive declare), for readiness and the dashboard."""
+        if self._connection is None:
+            raise RuntimeError("broker not connected")
+        async with self._connection.channel() as channel:
+            declared = await channel.declare_queue(queue, passive=True)
+            return int(declared.declaration_result.message_count or 0)

@@ -1,0 +1,111 @@
+"""What every service process runs besides its HTTP API: database, broker, outbox relay, consumers
+and supervised background loops, started and stopped as one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dropship_shared.db import create_engine, ping, session_factory
+from dropship_shared.logs import get_logger
+from dropship_shared.messaging import Broker, Subscription
+from dropship_shared.migrations import upgrade_to_head
+from dropship_shared.outbox import OutboxRelay
+from dropship_shared.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+BackgroundLoop = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ServiceRuntime:
+    settings: ServiceSettings
+    metadata: MetaData
+    outbox: Table
+    migrations: Path
+    engine: AsyncEngine = field(init=False)
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    broker: Broker = field(init=False)
+    outbox_ready: asyncio.Event = field(init=False)
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
+    _subscribed: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = create_engine(self.settings.resolved_database_url())
+        self.sessions = session_factory(self.engine)
+        self.broker = Broker(
+            self.settings.amqp_url,
+            self.settings.exchange,
+            prefetch=self.settings.prefetch,
+            delivery_limit=self.settings.delivery_limit,
+        )
+        self.outbox_ready = asyncio.Event()
+
+    async def migrate(self) -> None:
+        await asyncio.to_thread(upgrade_to_head, str(self.migrations), self.settings.resolved_database_url())
+
+    async def start(self, subscriptions: list[Subscription], loops: dict[str, BackgroundLoop]) -> None:
+        await self.migrate()
+        relay = OutboxRelay(
+            self.sessions,
+            self.outbox,
+            self.broker,
+            self.outbox_ready,
+            batch_size=self.settings.outbox_batch_size,
+            poll_seconds=self.settings.outbox_poll_seconds,
+        )
+        self._spawn("broker", lambda: self._connect(subscriptions), restart=False)
+        self._spawn("outbox-relay", relay.run)
+        for name, loop in loops.items():
+            self._spawn(name, loop)
+
+    async def _connect(self, subscriptions: list[Subscription]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.connect()
+                break
+            except Exception as exc:  # the broker may still be starting: keep trying, stay unready
+                log.warning("broker not reachable yet", error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for subscription in subscriptions:
+            await self.broker.subscribe(subscription)
+        self._subscribed = True
+        log.info("broker connected", queues=[s.queue for s in subscriptions])
+
+    def _spawn(self, name: str, loop: BackgroundLoop, restart: bool = True) -> None:
+        async def supervised() -> None:
+            while True:
+                try:
+                    await loop()
+                    if not restart:
+                        return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background loop crashed; restarting", loop=name)
+                await asyncio.sleep(1.0)
+
+        self._tasks.append(asyncio.create_task(supervised(), name=name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.broker.close()
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, bool]:
+        return {"database": await ping(self.engine), "broker": self.broker.connected and self._subscribed}

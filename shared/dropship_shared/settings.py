@@ -1,0 +1,31 @@
+"""Settings every service reads from its environment (nothing else reads os.environ)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    database_url: str = ""
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    exchange: str = "dropship"
+    # Prefix of this service's queue names: lets test runs and environments share one broker.
+    queue_prefix: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    prefetch: int = 64
+    # Deliveries of one message before it is dead-lettered (quorum queue x-delivery-limit).
+    delivery_limit: int = 5
+    outbox_batch_size: int = 200
+    outbox_poll_seconds: float = 0.5
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///./var/{self.service_name}.db"
+
+    def queue_name(self, name: str) -> str:
+        return f"{self.queue_prefix}{name}"

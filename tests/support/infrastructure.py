@@ -1,0 +1,115 @@
+"""Finding the real broker and database for tests: environment first, then testcontainers, else fail."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import aio_pika
+import pytest
+from sqlalchemy import create_engine, text
+
+HOW_TO = (
+    "Tests need a real {what}. Set {var} (e.g. {example}) or run a Docker engine so "
+    "testcontainers can start one. See ../shared/docs/testing.md."
+)
+
+
+def _docker_available() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def find_amqp_url() -> Iterator[str]:
+    url = os.environ.get("AMQP_URL")
+    if url:
+        yield url
+        return
+    if _docker_available():
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with RabbitMqContainer("rabbitmq:3.13-management") as container:
+            params = container.get_connection_params()
+            yield f"amqp://guest:guest@{params.host}:{params.port}/"
+        return
+    pytest.fail(HOW_TO.format(what="RabbitMQ", var="AMQP_URL", example="amqp://guest:guest@127.0.0.1:5672/"))
+
+
+@contextlib.contextmanager
+def find_postgres_admin_url() -> Iterator[str]:
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    if _docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16", driver="asyncpg") as container:
+            yield container.get_connection_url()
+        return
+    pytest.fail(
+        HOW_TO.format(
+            what="PostgreSQL",
+            var="TEST_POSTGRES_URL",
+            example="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+        )
+    )
+
+
+def _admin_execute(admin_url: str, statement: str) -> None:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def run() -> None:
+        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def create_database(admin_url: str, name: str) -> None:
+    _admin_execute(admin_url, f'CREATE DATABASE "{name}"')
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class BrokerNamespace:
+    """Per-test exchange and queue prefix on the shared broker; `cleanup` deletes what the test declared."""
+
+    def __init__(self, amqp_url: str, prefix: str) -> None:
+        self.amqp_url = amqp_url
+        self.prefix = prefix
+        self.exchange = f"{prefix}.events"
+        self.declared: set[str] = set()
+
+    def queue(self, name: str) -> str:
+        """The prefixed queue name a service under test will declare (remembered for cleanup)."""
+        full = f"{self.prefix}.{name}"
+        self.declared.update({full, f"{full}.dlq"})
+        return full
+
+    async def cleanup(self) -> None:
+        connection = await aio_pika.connect(self.amqp_url)
+        try:
+            for queue_name in sorted(self.declared):
+                channel = await connection.channel()
+                with contextlib.suppress(Exception):
+                    await channel.queue_delete(queue_name)
+            for exchange in (self.exchange, f"{self.exchange}.dlx"):
+                channel = await connection.channel()
+                with contextlib.suppress(Exception):
+                    await channel.exchange_delete(exchange)
+        finally:
+            await connection.close()
