@@ -102,9 +102,7 @@ class Broker:
         dead_letter_exchange = await channel.declare_exchange(
             self.dead_letter_exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
         )
-        dead_letters = await channel.declare_queue(
-            f"{queue}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
-        )
+        dead_letters = await channel.declare_queue(f"{queue}.dlq", durable=True, arguments={"x-queue-type": "quorum"})
         await dead_letters.bind(dead_letter_exchange, routing_key=queue)
         declared = await channel.declare_queue(
             queue,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -14,6 +13,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from dropship_shared.db import UtcDateTime
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -25,8 +26,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("event_type", String(100), nullable=False),
         Column("correlation_id", String(100), nullable=False),
         Column("body", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("published_at", UtcDateTime, nullable=True),
         Column("attempts", Integer, nullable=False, default=0),
         Index("ix_outbox_unpublished", "published_at", "id"),
     )
@@ -39,7 +40,6 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("consumer", String(100), nullable=False),
         Column("event_id", String(36), nullable=False),
         Column("event_type", String(100), nullable=False),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UtcDateTime, nullable=False),
         PrimaryKeyConstraint("consumer", "event_id"),
     )
-

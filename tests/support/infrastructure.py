@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import aio_pika
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 HOW_TO = (
     "Tests need a real {what}. Set {var} (e.g. {example}) or run a Docker engine so "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Integer, MetaData, String, Table, UniqueConstraint
 
-from dropship_shared.db import Money
+from dropship_shared.db import Money, UtcDateTime
 from dropship_shared.tables import inbox_table, outbox_table
 
 metadata = MetaData(info={"service": "orders"})
@@ -29,7 +29,7 @@ orders = Table(
     Column("order_id", String(40), primary_key=True),
     Column("customer_email", String(254), nullable=False),
     Column("ship_to", JSON, nullable=False),
-    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Column("placed_at", UtcDateTime, nullable=False),
     Column("idempotency_key", String(200), nullable=True, unique=True),
 )
 
@@ -59,6 +59,6 @@ shipments = Table(
     Column("carrier", String(100), nullable=False),
     Column("tracking_number", String(100), nullable=False),
     Column("tracking_url", String(500), nullable=True),
-    Column("shipped_at", DateTime(timezone=True), nullable=False),
+    Column("shipped_at", UtcDateTime, nullable=False),
     UniqueConstraint("order_id", "line_no", "shipment_id"),
 )

@@ -33,7 +33,7 @@ class ProductRepository:
         row = (await self._session.execute(select(products).where(products.c.sku == sku))).mappings().first()
         return Product(**row) if row else None
 
-    async def list(self) -> list[Product]:
+    async def all(self) -> list[Product]:
         rows = (await self._session.execute(select(products).order_by(products.c.sku))).mappings().all()
         return [Product(**row) for row in rows]
 

@@ -1,0 +1,32 @@
+# The project's commands. `make install` once, then `make run` (the system) or `make test` (the suite).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
+export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+
+.PHONY: install run run-postgres test lint bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -r requirements-dev.txt
+
+run: install
+	$(BIN)/python scripts/devstack.py
+
+run-postgres: install
+	$(BIN)/python scripts/devstack.py --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+
+test: install
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared/dropship_shared services/orders/orders services/aggregator/aggregator services/supplier-gateway/supplier_gateway services/supplier-simulator/supplier_simulator
+
+bench:
+	$(BIN)/python scripts/load_orders.py

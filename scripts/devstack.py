@@ -1,0 +1,241 @@
+"""Starts the whole system on one machine: the three services and a supplier simulator as processes.
+
+Used by `make run` (the README's start command), by the end-to-end and crash tests, and by the
+load scripts. Storage is one SQLite file per service unless a PostgreSQL server URL is given,
+in which case each service gets its own database on that server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = {  # name → python module run with `python -m`
+    "orders": "orders",
+    "aggregator": "aggregator",
+    "supplier-gateway": "supplier_gateway",
+    "supplier-simulator": "supplier_simulator",
+}
+DEFAULT_PORTS = {"orders": 8001, "aggregator": 8002, "supplier-gateway": 8003, "supplier-simulator": 8090}
+DEMO_SUPPLIER = "acme"
+DEMO_SECRET = "acme-demo-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", SERVICES[self.name]],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.log_path.parent,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks run, exactly like a crash."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        path = "/healthz" if self.name == "supplier-simulator" else "/readyz"
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                response = httpx.get(self.url + path, timeout=2)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready after {timeout}s ({last}); see {self.log_path}")
+
+
+@dataclass
+class System:
+    """The four processes, wired to one broker namespace and one storage choice."""
+
+    workdir: Path
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    exchange: str = "dropship"
+    queue_prefix: str = ""
+    database_urls: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    extra_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    services: dict[str, ServiceProcess] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        gateway = f"http://127.0.0.1:{self.ports['supplier-gateway']}"
+        for name in SERVICES:
+            if name == "supplier-simulator":
+                env = {
+                    "SIMULATOR_PORT": str(self.ports[name]),
+                    "SIMULATOR_SUPPLIER_ID": DEMO_SUPPLIER,
+                    "SIMULATOR_SECRET": DEMO_SECRET,
+                    "SIMULATOR_CALLBACK_URL": f"{gateway}/suppliers/{{supplier_id}}/callbacks/{{kind}}",
+                    "SIMULATOR_STATE_FILE": str(self.workdir / "supplier-simulator.json"),
+                }
+            else:
+                env = {
+                    "HTTP_PORT": str(self.ports[name]),
+                    "AMQP_URL": self.amqp_url,
+                    "EXCHANGE": self.exchange,
+                    "QUEUE_PREFIX": self.queue_prefix,
+                    "DATABASE_URL": self.database_urls.get(
+                        name, f"sqlite+aiosqlite:///{self.workdir / (name + '.db')}"
+                    ),
+                    "LOG_JSON": "true",
+                }
+            env.update(self.extra_env.get(name, {}))
+            self.services[name] = ServiceProcess(name, self.ports[name], env, self.workdir / f"{name}.log")
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+    def start(self, *names: str) -> None:
+        for name in names or tuple(SERVICES):
+            self.services[name].start()
+        for name in names or tuple(SERVICES):
+            self.services[name].wait_ready()
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.stop()
+
+    def configure_demo(self) -> None:
+        """Register the demo supplier with the gateway, give it a batching policy, load a catalog."""
+        simulator = self.url("supplier-simulator")
+        with httpx.Client(timeout=10) as client:
+            client.put(
+                f"{self.url('supplier-gateway')}/suppliers/{DEMO_SUPPLIER}",
+                json={
+                    "name": "ACME Furniture (simulated)",
+                    "protocol": "http",
+                    "base_url": simulator,
+                    "signing_secret": DEMO_SECRET,
+                },
+            ).raise_for_status()
+            client.put(
+                f"{self.url('aggregator')}/suppliers/{DEMO_SUPPLIER}/policy",
+                json={"min_units": 10, "max_wait_seconds": 3600, "on_deadline": "release"},
+            ).raise_for_status()
+            client.put(
+                f"{self.url('orders')}/products",
+                json=[
+                    {
+                        "sku": "CHAIR-OAK",
+                        "name": "Oak dining chair",
+                        "supplier_id": DEMO_SUPPLIER,
+                        "supplier_sku": "AC-CH-100",
+                        "price": "129.00",
+                        "cost": "61.50",
+                        "on_hand": 2,
+                    },
+                    {
+                        "sku": "TABLE-OAK",
+                        "name": "Oak dining table",
+                        "supplier_id": DEMO_SUPPLIER,
+                        "supplier_sku": "AC-TB-200",
+                        "price": "899.00",
+                        "cost": "410.00",
+                        "on_hand": 0,
+                    },
+                ],
+            ).raise_for_status()
+
+
+async def create_postgres_databases(server_url: str, prefix: str) -> dict[str, str]:
+    """One database per service on the given PostgreSQL server (created if missing)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    urls = {}
+    async with engine.connect() as connection:
+        for name in SERVICES:
+            if name == "supplier-simulator":
+                continue
+            database = f"{prefix}{name.replace('-', '_')}"
+            exists = await connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database})
+            if not exists:
+                await connection.execute(text(f'CREATE DATABASE "{database}"'))
+            urls[name] = server_url.rsplit("/", 1)[0] + f"/{database}"
+    await engine.dispose()
+    return urls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "var", help="logs and SQLite files")
+    parser.add_argument("--amqp-url", default=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("POSTGRES_URL"),
+        help="PostgreSQL server URL (postgresql+asyncpg://user@host:5432/postgres); default: SQLite files",
+    )
+    parser.add_argument("--no-demo", action="store_true", help="do not load the demo supplier and catalog")
+    args = parser.parse_args()
+    database_urls = asyncio.run(create_postgres_databases(args.postgres, "dropship_")) if args.postgres else {}
+    system = System(args.workdir, amqp_url=args.amqp_url, database_urls=database_urls)
+    try:
+        system.start()
+        if not args.no_demo:
+            system.configure_demo()
+        print("The drop-ship system is running (Ctrl-C stops it):")
+        for name, service in system.services.items():
+            print(f"  {name:<20} {service.url}   docs: {service.url}/docs   log: {service.log_path}")
+        print(f"  dashboard            {system.url('aggregator')}/dashboard")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        system.stop()
+
+
+if __name__ == "__main__":
+    main()

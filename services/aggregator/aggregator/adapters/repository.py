@@ -1,0 +1,295 @@
+"""Repositories of the aggregator: suppliers (policy + batch state), backorder lines, purchase orders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aggregator.adapters.orm import (
+    backorder_lines,
+    po_counter,
+    purchase_order_lines,
+    purchase_orders,
+    supplier_policy_versions,
+    suppliers,
+)
+from aggregator.domain.line import PendingLine
+from aggregator.domain.release import PurchaseOrderDraft
+
+
+@dataclass
+class SupplierRecord:
+    supplier_id: str
+    name: str
+    configured: bool
+    policy: dict[str, Any] | None
+    policy_version: int
+    batch_version: int
+    held: bool
+    escalated_at: datetime | None
+    cutoff_checked_through: datetime | None
+    last_release_at: datetime | None
+    next_check_at: datetime | None
+    arrival_units: float
+    arrival_updated_at: datetime | None
+    pending_lines: int
+    pending_units: int
+    pending_value: Decimal
+    oldest_received_at: datetime | None
+    expected_release_at: datetime | None
+
+
+async def _insert_ignoring_duplicates(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
+    connection = await session.connection()
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    result = await session.execute(dialect_insert(table).values(values).on_conflict_do_nothing())
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class SupplierRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def ensure(self, supplier_id: str, name: str | None = None) -> None:
+        await _insert_ignoring_duplicates(
+            self._session,
+            suppliers,
+            {
+                "supplier_id": supplier_id,
+                "name": name or supplier_id,
+                "configured": False,
+                "policy_version": 0,
+                "batch_version": 0,
+                "held": False,
+                "arrival_units": 0.0,
+                "pending_lines": 0,
+                "pending_units": 0,
+                "pending_value": Decimal(0),
+            },
+        )
+
+    async def get(self, supplier_id: str, lock: bool = False) -> SupplierRecord | None:
+        """Read a supplier; with lock=True every other writer of its batch waits (row lock)."""
+        query = select(suppliers).where(suppliers.c.supplier_id == supplier_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        return SupplierRecord(**row) if row else None
+
+    async def all(self) -> list[SupplierRecord]:
+        rows = (await self._session.execute(select(suppliers).order_by(suppliers.c.supplier_id))).mappings().all()
+        return [SupplierRecord(**row) for row in rows]
+
+    async def update(self, supplier_id: str, **values: Any) -> None:
+        await self._session.execute(update(suppliers).where(suppliers.c.supplier_id == supplier_id).values(**values))
+
+    async def add_policy_version(self, supplier_id: str, version: int, policy: dict[str, Any], at: datetime) -> None:
+        await self._session.execute(
+            insert(supplier_policy_versions).values(
+                supplier_id=supplier_id, version=version, policy=policy, created_at=at
+            )
+        )
+
+    async def policy_versions(self, supplier_id: str) -> list[dict[str, Any]]:
+        rows = (
+            await self._session.execute(
+                select(supplier_policy_versions)
+                .where(supplier_policy_versions.c.supplier_id == supplier_id)
+                .order_by(supplier_policy_versions.c.version)
+            )
+        ).mappings()
+        return [dict(row) for row in rows]
+
+    async def due_for_review(self, now: datetime, limit: int = 100) -> list[str]:
+        rows = await self._session.scalars(
+            select(suppliers.c.supplier_id)
+            .where(suppliers.c.next_check_at <= now)
+            .order_by(suppliers.c.next_check_at)
+            .limit(limit)
+        )
+        return list(rows)
+
+
+class BackorderLineRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def status_of(self, backorder_line_id: str) -> tuple[str, str | None, int | None, int] | None:
+        """(status, po_number, po_line_no, quantity) of a line we have seen, else None."""
+        row = (
+            await self._session.execute(
+                select(
+                    backorder_lines.c.status,
+                    backorder_lines.c.po_number,
+                    backorder_lines.c.po_line_no,
+                    backorder_lines.c.quantity,
+                ).where(backorder_lines.c.backorder_line_id == backorder_line_id)
+            )
+        ).first()
+        return (row[0], row[1], row[2], row[3]) if row else None
+
+    async def add_pending(self, supplier_id: str, line: PendingLine) -> bool:
+        """Record a pending line; False when the line id was seen before (duplicate or cancelled first)."""
+        return await _insert_ignoring_duplicates(
+            self._session,
+            backorder_lines,
+            {
+                "backorder_line_id": line.backorder_line_id,
+                "supplier_id": supplier_id,
+                "status": "pending",
+                "sku": line.sku,
+                "supplier_sku": line.supplier_sku,
+                "quantity": line.quantity,
+                "unit_cost": line.unit_cost,
+                "received_at": line.received_at,
+                "details": dict(line.details),
+            },
+        )
+
+    async def add_tombstone(self, supplier_id: str, backorder_line_id: str, at: datetime) -> None:
+        """A cancellation that overtook its backorder: the backorder, when it comes, is ignored."""
+        await _insert_ignoring_duplicates(
+            self._session,
+            backorder_lines,
+            {
+                "backorder_line_id": backorder_line_id,
+                "supplier_id": supplier_id,
+                "status": "cancelled",
+                "sku": "",
+                "supplier_sku": "",
+                "quantity": 0,
+                "unit_cost": Decimal(0),
+                "received_at": at,
+                "details": {},
+            },
+        )
+
+    async def mark_cancelled(self, backorder_line_id: str) -> None:
+        await self._session.execute(
+            update(backorder_lines)
+            .where(backorder_lines.c.backorder_line_id == backorder_line_id)
+            .values(status="cancelled")
+        )
+
+    async def mark_released(self, po_number: str, line_numbers: dict[str, int]) -> None:
+        for backorder_line_id, line_no in line_numbers.items():
+            await self._session.execute(
+                update(backorder_lines)
+                .where(backorder_lines.c.backorder_line_id == backorder_line_id)
+                .values(status="released", po_number=po_number, po_line_no=line_no)
+            )
+
+    async def pending_for(self, supplier_id: str) -> list[PendingLine]:
+        rows = (
+            await self._session.execute(
+                select(backorder_lines)
+                .where(backorder_lines.c.supplier_id == supplier_id, backorder_lines.c.status == "pending")
+                .order_by(backorder_lines.c.received_at, backorder_lines.c.backorder_line_id)
+            )
+        ).mappings()
+        return [
+            PendingLine(
+                backorder_line_id=row["backorder_line_id"],
+                supplier_sku=row["supplier_sku"],
+                sku=row["sku"],
+                quantity=row["quantity"],
+                unit_cost=row["unit_cost"],
+                received_at=row["received_at"],
+                details=row["details"],
+            )
+            for row in rows
+        ]
+
+    async def counts_by_status(self) -> dict[str, int]:
+        rows = await self._session.execute(
+            select(backorder_lines.c.status, func.count()).group_by(backorder_lines.c.status)
+        )
+        return {status: count for status, count in rows.tuples()}
+
+
+class PurchaseOrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def next_numbers(self, count: int) -> list[str]:
+        """Hand out `count` PO numbers; the counter row lock keeps replicas from colliding."""
+        await _insert_ignoring_duplicates(self._session, po_counter, {"id": 1, "last_number": 0})
+        last = await self._session.scalar(
+            select(po_counter.c.last_number).where(po_counter.c.id == 1).with_for_update()
+        )
+        first = int(last or 0) + 1
+        await self._session.execute(
+            update(po_counter).where(po_counter.c.id == 1).values(last_number=first + count - 1)
+        )
+        return [f"PO{number:08d}" for number in range(first, first + count)]
+
+    async def add(self, po_number: str, draft: PurchaseOrderDraft) -> dict[str, int]:
+        """Store a released PO; returns the PO line number of each customer backorder line."""
+        await self._session.execute(
+            insert(purchase_orders).values(
+                po_number=po_number,
+                supplier_id=draft.supplier_id,
+                created_at=draft.created_at,
+                release_reason=draft.release_reason,
+                below_minimum=draft.below_minimum,
+                policy_version=draft.policy_version,
+                part=draft.part,
+                parts=draft.parts,
+                total_units=draft.total_units,
+                total_value=draft.total_value,
+            )
+        )
+        await self._session.execute(
+            insert(purchase_order_lines),
+            [
+                {
+                    "po_number": po_number,
+                    "line_no": line_no,
+                    "backorder_line_id": line.backorder_line_id,
+                    "sku": line.sku,
+                    "supplier_sku": line.supplier_sku,
+                    "quantity": line.quantity,
+                    "unit_cost": line.unit_cost,
+                    "surplus": line.surplus,
+                }
+                for line_no, line in enumerate(draft.lines, start=1)
+            ],
+        )
+        return {
+            line.backorder_line_id: line_no
+            for line_no, line in enumerate(draft.lines, start=1)
+            if line.backorder_line_id is not None
+        }
+
+    async def page(self, supplier_id: str | None, limit: int, offset: int) -> Sequence[dict[str, Any]]:
+        query = select(purchase_orders).order_by(purchase_orders.c.created_at.desc()).limit(limit).offset(offset)
+        if supplier_id:
+            query = query.where(purchase_orders.c.supplier_id == supplier_id)
+        return [dict(row) for row in (await self._session.execute(query)).mappings()]
+
+    async def get(self, po_number: str) -> dict[str, Any] | None:
+        row = (
+            (await self._session.execute(select(purchase_orders).where(purchase_orders.c.po_number == po_number)))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        lines = (
+            await self._session.execute(
+                select(purchase_order_lines)
+                .where(purchase_order_lines.c.po_number == po_number)
+                .order_by(purchase_order_lines.c.line_no)
+            )
+        ).mappings()
+        return {**row, "lines": [dict(line) for line in lines]}
+
+    async def count(self) -> int:
+        return int(await self._session.scalar(select(func.count()).select_from(purchase_orders)) or 0)

@@ -1,0 +1,55 @@
+"""The one place where the aggregator's real adapters are wired together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from aggregator.adapters.orm import inbox, metadata, outbox
+from aggregator.config import AggregatorSettings
+from aggregator.entrypoints import api, consumer, dashboard
+from aggregator.entrypoints.scheduler import run_scheduler
+from aggregator.service_layer.batches import BatchCache
+from aggregator.service_layer.handlers import Aggregator
+from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
+from dropship_shared.logs import configure_logging
+from dropship_shared.runtime import ServiceRuntime
+from dropship_shared.web import install_operational_routes
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
+    settings = settings or AggregatorSettings()
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    runtime = ServiceRuntime(settings, metadata, outbox, MIGRATIONS)
+
+    def uow_factory() -> AggregatorUnitOfWork:
+        return AggregatorUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready)
+
+    service = Aggregator(uow_factory, BatchCache(settings.default_max_wait_seconds), settings.merchant_warehouse)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start(
+            [consumer.subscription(settings.queue_name("aggregator"), service)],
+            loops={"scheduler": lambda: run_scheduler(service, settings.scheduler_interval_seconds)},
+        )
+        yield
+        await runtime.stop()
+
+    app = FastAPI(
+        title="Aggregator",
+        version="0.1.0",
+        description="Batches backorders per supplier until its minimums are met or its max wait runs out.",
+        lifespan=lifespan,
+    )
+    app.state.aggregator = service
+    app.state.runtime = runtime
+    install_operational_routes(app, runtime.readiness)
+    app.include_router(api.router)
+    app.include_router(dashboard.router)
+    return app

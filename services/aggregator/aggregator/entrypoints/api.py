@@ -1,0 +1,145 @@
+"""The aggregator HTTP API: supplier policies, batch visibility, operator commands, released POs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from aggregator.domain.errors import BatchHeldError, PolicyError
+from aggregator.entrypoints.schemas import (
+    PolicyIn,
+    PolicyOut,
+    PurchaseOrderOut,
+    SupplierIn,
+    SupplierStatus,
+    policy_out,
+)
+from aggregator.service_layer import views
+from aggregator.service_layer.handlers import Aggregator, SupplierNotFound
+from dropship_shared.web import correlation_id_of
+
+router = APIRouter()
+
+
+def aggregator(request: Request) -> Aggregator:
+    service: Aggregator = request.app.state.aggregator
+    return service
+
+
+Service = Annotated[Aggregator, Depends(aggregator)]
+
+
+def not_found(exc: Exception) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
+
+
+@router.put("/suppliers/{supplier_id}", tags=["suppliers"], summary="Register a supplier (or rename it)")
+async def put_supplier(supplier_id: str, body: SupplierIn, service: Service) -> SupplierStatus:
+    await service.register_supplier(supplier_id, body.name)
+    found = await views.supplier(service.uow(), service.cache, supplier_id)
+    assert found is not None
+    return found
+
+
+@router.get("/suppliers", tags=["suppliers"], summary="Every supplier's batch against its minimums")
+async def list_suppliers(service: Service) -> list[SupplierStatus]:
+    return await views.suppliers(service.uow(), service.cache)
+
+
+@router.get("/suppliers/{supplier_id}", tags=["suppliers"])
+async def get_supplier(supplier_id: str, service: Service) -> SupplierStatus:
+    found = await views.supplier(service.uow(), service.cache, supplier_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown supplier {supplier_id!r}")
+    return found
+
+
+@router.get("/suppliers/{supplier_id}/lines", tags=["suppliers"], summary="The backorder lines waiting in the batch")
+async def get_pending_lines(supplier_id: str, service: Service) -> list[dict[str, Any]]:
+    return await views.pending_lines(service.uow(), supplier_id)
+
+
+@router.put(
+    "/suppliers/{supplier_id}/policy",
+    tags=["policies"],
+    summary="Set the supplier's batching policy (a new version; applied at once)",
+)
+async def put_policy(supplier_id: str, body: PolicyIn, service: Service) -> PolicyOut:
+    data = body.model_dump(mode="json")
+    try:
+        version = await service.set_policy(supplier_id, data)
+    except SupplierNotFound as exc:
+        raise not_found(exc) from exc
+    except PolicyError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "policy_error"}],
+        ) from exc
+    return policy_out(data, version)
+
+
+@router.get("/suppliers/{supplier_id}/policy", tags=["policies"])
+async def get_policy(supplier_id: str, service: Service) -> PolicyOut:
+    async with service.uow() as uow:
+        record = await uow.suppliers.get(supplier_id)
+    if record is None or record.policy is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no policy for supplier {supplier_id!r}")
+    return policy_out(record.policy, record.policy_version)
+
+
+@router.get("/suppliers/{supplier_id}/policy/versions", tags=["policies"])
+async def get_policy_versions(supplier_id: str, service: Service) -> list[PolicyOut]:
+    async with service.uow() as uow:
+        versions = await uow.suppliers.policy_versions(supplier_id)
+    return [policy_out(row["policy"], row["version"]) for row in versions]
+
+
+@router.post("/suppliers/{supplier_id}/release", tags=["operations"], summary="Release the batch now")
+async def release(supplier_id: str, request: Request, service: Service) -> dict[str, list[str]]:
+    try:
+        po_numbers = await service.release_now(supplier_id, correlation_id_of(request))
+    except SupplierNotFound as exc:
+        raise not_found(exc) from exc
+    except BatchHeldError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return {"purchase_orders": po_numbers}
+
+
+@router.post("/suppliers/{supplier_id}/hold", tags=["operations"], summary="Release nothing until resumed")
+async def hold(supplier_id: str, service: Service) -> SupplierStatus:
+    try:
+        await service.set_held(supplier_id, True)
+    except SupplierNotFound as exc:
+        raise not_found(exc) from exc
+    return await get_supplier(supplier_id, service)
+
+
+@router.post("/suppliers/{supplier_id}/resume", tags=["operations"])
+async def resume(supplier_id: str, service: Service) -> SupplierStatus:
+    try:
+        await service.set_held(supplier_id, False)
+    except SupplierNotFound as exc:
+        raise not_found(exc) from exc
+    return await get_supplier(supplier_id, service)
+
+
+@router.get("/purchase-orders", tags=["purchase orders"], summary="Released purchase orders, newest first")
+async def list_purchase_orders(
+    service: Service,
+    supplier_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[PurchaseOrderOut]:
+    async with service.uow() as uow:
+        rows = await uow.purchase_orders.page(supplier_id, limit, offset)
+    return [PurchaseOrderOut.model_validate(row) for row in rows]
+
+
+@router.get("/purchase-orders/{po_number}", tags=["purchase orders"], summary="A PO with the customer line each serves")
+async def get_purchase_order(po_number: str, service: Service) -> PurchaseOrderOut:
+    async with service.uow() as uow:
+        found = await uow.purchase_orders.get(po_number)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown purchase order {po_number!r}")
+    return PurchaseOrderOut.model_validate(found)

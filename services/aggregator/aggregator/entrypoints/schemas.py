@@ -1,0 +1,100 @@
+"""The aggregator API's request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SupplierIn(StrictBody):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class PriceBreakIn(StrictBody):
+    min_qty: int = Field(ge=1)
+    unit_cost: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
+
+
+class SkuRuleIn(StrictBody):
+    min_qty: int = Field(default=0, ge=0)
+    case_pack: int = Field(default=1, ge=1, description="the SKU is sold in multiples of this")
+    remainder: Literal["wait", "round_up"] = Field(
+        default="wait", description="need not a multiple of the case pack: wait for demand, or round up to stock"
+    )
+    price_breaks: list[PriceBreakIn] = Field(default_factory=list, max_length=50)
+
+
+class CutoffIn(StrictBody):
+    local_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["15:30"])
+    time_zone: str = Field(examples=["America/Chicago"])
+
+
+class PolicyIn(StrictBody):
+    min_units: int = Field(default=0, ge=0, description="minimum units per PO (batch total); 0 = none")
+    min_value: Decimal = Field(default=Decimal(0), ge=0, max_digits=14, decimal_places=4)
+    max_wait_seconds: int = Field(gt=0, le=90 * 24 * 3600)
+    on_deadline: Literal["release", "escalate"] = "release"
+    sku_rules: dict[str, SkuRuleIn] = Field(default_factory=dict, max_length=10_000)
+    cutoff: CutoffIn | None = None
+    max_lines_per_po: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class PolicyOut(PolicyIn):
+    model_config = ConfigDict(extra="ignore")
+    version: int
+
+
+class SupplierStatus(BaseModel):
+    supplier_id: str
+    name: str
+    configured: bool
+    policy_version: int
+    held: bool
+    escalated: bool
+    pending_lines: int
+    pending_units: int
+    pending_value: Decimal
+    min_units: int
+    min_value: Decimal
+    units_progress: float
+    value_progress: float
+    oldest_received_at: datetime | None
+    oldest_age_seconds: float | None
+    deadline: datetime | None
+    expected_release_at: datetime | None
+    next_check_at: datetime | None
+
+
+class PurchaseOrderLineOut(BaseModel):
+    line_no: int
+    backorder_line_id: str | None
+    sku: str
+    supplier_sku: str
+    quantity: int
+    unit_cost: Decimal
+    surplus: bool
+
+
+class PurchaseOrderOut(BaseModel):
+    po_number: str
+    supplier_id: str
+    created_at: datetime
+    release_reason: str
+    below_minimum: bool
+    policy_version: int
+    part: int
+    parts: int
+    total_units: int
+    total_value: Decimal
+    lines: list[PurchaseOrderLineOut] | None = None
+
+
+def policy_out(data: dict[str, Any], version: int) -> PolicyOut:
+    return PolicyOut.model_validate({**data, "version": version})

@@ -1,0 +1,94 @@
+"""Opening a supplier's batch for change: lock its row, reuse the in-memory batch when still current.
+
+The decision per incoming backorder must not rescan the pending lines. The process keeps each
+supplier's PendingBatch in memory, stamped with the row's `batch_version`; after taking the row
+lock, a matching version proves no other replica changed the batch, so the cached one is used.
+Otherwise (first touch, another replica wrote, a rolled-back change) the lines are loaded again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aggregator.adapters.policy_codec import default_policy, policy_from_json
+from aggregator.adapters.repository import SupplierRecord
+from aggregator.domain.arrival import ArrivalRate
+from aggregator.domain.batch import PendingBatch
+from aggregator.domain.policy import SupplierPolicy
+from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
+
+
+@dataclass
+class OpenBatch:
+    record: SupplierRecord
+    policy: SupplierPolicy
+    batch: PendingBatch
+    arrivals: ArrivalRate
+
+
+class BatchCache:
+    def __init__(self, default_max_wait_seconds: int) -> None:
+        self._batches: dict[str, tuple[int, PendingBatch]] = {}
+        self._policies: dict[tuple[str, int], SupplierPolicy] = {}
+        self._default_max_wait_seconds = default_max_wait_seconds
+        self.reloads = 0
+
+    async def open(self, uow: AggregatorUnitOfWork, supplier_id: str) -> OpenBatch:
+        """Lock the supplier's row (creating it if new) and return its current batch and policy."""
+        await uow.suppliers.ensure(supplier_id)
+        record = await uow.suppliers.get(supplier_id, lock=True)
+        assert record is not None
+        cached = self._batches.pop(supplier_id, None)  # popped: a failed transaction must not leave it behind
+        if cached is not None and cached[0] == record.batch_version:
+            batch = cached[1]
+        else:
+            self.reloads += 1
+            batch = PendingBatch(
+                supplier_id,
+                await uow.lines.pending_for(supplier_id),
+                held=record.held,
+                escalated_at=record.escalated_at,
+                cutoff_checked_through=record.cutoff_checked_through,
+                last_release_at=record.last_release_at,
+            )
+        arrivals = ArrivalRate(decayed_units=record.arrival_units, updated_at=record.arrival_updated_at)
+        return OpenBatch(record, self.policy_of(record), batch, arrivals)
+
+    def policy_of(self, record: SupplierRecord) -> SupplierPolicy:
+        if record.policy is None:
+            return default_policy(record.supplier_id, self._default_max_wait_seconds)
+        key = (record.supplier_id, record.policy_version)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = policy_from_json(record.supplier_id, record.policy_version, record.policy)
+            self._policies[key] = policy
+        return policy
+
+    async def save(self, uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime, **extra: Any) -> int:
+        """Write the batch's state and figures back to its row; returns the new batch version."""
+        batch, policy = opened.batch, opened.policy
+        oldest = batch.oldest
+        version = opened.record.batch_version + 1
+        await uow.suppliers.update(
+            batch.supplier_id,
+            batch_version=version,
+            held=batch.held,
+            escalated_at=batch.escalated_at,
+            cutoff_checked_through=batch.cutoff_checked_through,
+            last_release_at=batch.last_release_at,
+            arrival_units=opened.arrivals.decayed_units,
+            arrival_updated_at=opened.arrivals.updated_at,
+            pending_lines=batch.line_count,
+            pending_units=batch.total_units,
+            pending_value=batch.total_value,
+            oldest_received_at=oldest.received_at if oldest else None,
+            expected_release_at=batch.expected_release_at(policy, now, opened.arrivals.per_hour(now)),
+            **extra,
+        )
+        return version
+
+    def keep(self, supplier_id: str, version: int, batch: PendingBatch) -> None:
+        """After commit: the in-memory batch is the current one."""
+        self._batches[supplier_id] = (version, batch)

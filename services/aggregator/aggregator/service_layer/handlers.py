@@ -1,0 +1,257 @@
+"""The aggregator's handlers: backorders in, decisions, purchase orders out; operators' commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aggregator.adapters.policy_codec import policy_from_json, policy_to_json
+from aggregator.domain.errors import DomainError
+from aggregator.domain.line import PendingLine
+from aggregator.domain.release import PurchaseOrderDraft
+from aggregator.service_layer.batches import BatchCache, OpenBatch
+from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
+from dropship_shared.events import (
+    Address,
+    BackorderCancelled,
+    BackorderCreated,
+    BatchEscalated,
+    BatchReleaseExpected,
+    Envelope,
+    PurchaseOrderCancelRequested,
+    PurchaseOrderLine,
+    PurchaseOrderRequested,
+    utcnow,
+)
+
+UnitOfWorkFactory = Callable[[], AggregatorUnitOfWork]
+Clock = Callable[[], datetime]
+CONSUMER = "aggregator"
+# Releases in one decision pass; a batch re-meeting its minimum right after a release is rare.
+MAX_RELEASES_PER_PASS = 10
+
+
+class SupplierNotFound(DomainError):
+    pass
+
+
+@dataclass
+class Aggregator:
+    """The handlers share the process's batch cache, the clock and the merchant's warehouse address."""
+
+    uow: UnitOfWorkFactory
+    cache: BatchCache
+    warehouse: Address
+    clock: Clock = utcnow
+
+    # -- events ------------------------------------------------------------------
+
+    async def on_backorder_created(self, envelope: Envelope) -> None:
+        payload = envelope.payload_as(BackorderCreated)
+        now = self.clock()
+        async with self.uow() as uow:
+            uow.correlation_id = envelope.correlation_id
+            if not await uow.claim_event(CONSUMER, envelope):
+                return
+            opened = await self.cache.open(uow, payload.supplier_id)
+            line = PendingLine(
+                backorder_line_id=payload.backorder_line_id,
+                supplier_sku=payload.supplier_sku,
+                sku=payload.sku,
+                quantity=payload.quantity,
+                unit_cost=payload.unit_cost,
+                received_at=payload.ordered_at,
+                details={
+                    "order_id": payload.order_id,
+                    "line_no": payload.line_no,
+                    "customer_ref": payload.customer_ref,
+                    "currency": payload.currency,
+                    "ship_to": payload.ship_to.model_dump(mode="json"),
+                },
+            )
+            added = await uow.lines.add_pending(payload.supplier_id, line)
+            if added:
+                opened.batch.add(line)
+                opened.arrivals.record(line.quantity, now)
+            await self._decide(uow, opened, now)
+            if added and line.backorder_line_id in opened.batch:
+                expected = opened.batch.expected_release_at(opened.policy, now, opened.arrivals.per_hour(now))
+                if expected is not None:
+                    uow.emit(
+                        BatchReleaseExpected(
+                            supplier_id=payload.supplier_id,
+                            expected_release_at=expected,
+                            backorder_line_ids=[line.backorder_line_id],
+                        )
+                    )
+            await self._commit(uow, opened, now)
+
+    async def on_backorder_cancelled(self, envelope: Envelope) -> None:
+        payload = envelope.payload_as(BackorderCancelled)
+        now = self.clock()
+        async with self.uow() as uow:
+            uow.correlation_id = envelope.correlation_id
+            if not await uow.claim_event(CONSUMER, envelope):
+                return
+            opened = await self.cache.open(uow, payload.supplier_id)  # lock first: a release may be racing
+            known = await uow.lines.status_of(payload.backorder_line_id)
+            if known is None:
+                await uow.lines.add_tombstone(payload.supplier_id, payload.backorder_line_id, now)
+            elif known[0] == "pending":
+                opened.batch.cancel(payload.backorder_line_id)
+                await uow.lines.mark_cancelled(payload.backorder_line_id)
+            elif known[0] == "released" and known[1] is not None and known[2] is not None:
+                uow.emit(
+                    PurchaseOrderCancelRequested(
+                        po_number=known[1],
+                        supplier_id=payload.supplier_id,
+                        backorder_line_id=payload.backorder_line_id,
+                        line_no=known[2],
+                        quantity=known[3],
+                    )
+                )
+            await self._decide(uow, opened, now)
+            await self._commit(uow, opened, now)
+
+    # -- time ----------------------------------------------------------------------
+
+    async def review_due_batches(self) -> int:
+        """Release or escalate every batch whose deadline or cut-off has come (also after downtime)."""
+        now = self.clock()
+        async with self.uow() as uow:
+            due = await uow.suppliers.due_for_review(now)
+        for supplier_id in due:
+            async with self.uow() as uow:
+                opened = await self.cache.open(uow, supplier_id)
+                await self._decide(uow, opened, now)
+                await self._commit(uow, opened, now)
+        return len(due)
+
+    # -- operators -----------------------------------------------------------------
+
+    async def register_supplier(self, supplier_id: str, name: str) -> None:
+        async with self.uow() as uow:
+            await uow.suppliers.ensure(supplier_id, name)
+            await uow.suppliers.update(supplier_id, name=name)
+            await uow.commit()
+
+    async def set_policy(self, supplier_id: str, data: dict[str, Any]) -> int:
+        """Store a new version of the supplier's policy (PolicyError when invalid) and apply it at once."""
+        now = self.clock()
+        async with self.uow() as uow:
+            record = await uow.suppliers.get(supplier_id, lock=True)
+            if record is None:
+                raise SupplierNotFound(f"unknown supplier {supplier_id!r}: register it first (PUT /suppliers/{{id}})")
+            version = record.policy_version + 1
+            policy = policy_from_json(supplier_id, version, data)
+            stored = policy_to_json(policy)
+            await uow.suppliers.update(supplier_id, policy=stored, policy_version=version, configured=True)
+            await uow.suppliers.add_policy_version(supplier_id, version, stored, now)
+            opened = await self.cache.open(uow, supplier_id)
+            opened.record.policy, opened.record.policy_version = stored, version
+            opened.policy = policy
+            await self._decide(uow, opened, now)
+            await self._commit(uow, opened, now)
+            return version
+
+    async def release_now(self, supplier_id: str, correlation_id: str) -> list[str]:
+        """An operator releases a supplier's batch whatever the minimums say (refused while held)."""
+        now = self.clock()
+        async with self.uow() as uow:
+            uow.correlation_id = correlation_id
+            if await uow.suppliers.get(supplier_id) is None:
+                raise SupplierNotFound(f"unknown supplier {supplier_id!r}")
+            opened = await self.cache.open(uow, supplier_id)
+            drafts = opened.batch.release(opened.policy, now, "operator")
+            po_numbers = await self._place(uow, drafts)
+            await self._decide(uow, opened, now)
+            await self._commit(uow, opened, now)
+            return po_numbers
+
+    async def set_held(self, supplier_id: str, held: bool) -> None:
+        now = self.clock()
+        async with self.uow() as uow:
+            if await uow.suppliers.get(supplier_id) is None:
+                raise SupplierNotFound(f"unknown supplier {supplier_id!r}")
+            opened = await self.cache.open(uow, supplier_id)
+            if held:
+                opened.batch.hold()
+            else:
+                opened.batch.resume()
+            await self._decide(uow, opened, now)
+            await self._commit(uow, opened, now)
+
+    # -- the decision ----------------------------------------------------------------
+
+    async def _decide(self, uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime) -> None:
+        """Apply the policy: release (emit POs), escalate (emit a notice) or note when to look again."""
+        batch, policy = opened.batch, opened.policy
+        next_check: datetime | None = None
+        for _ in range(MAX_RELEASES_PER_PASS):
+            decision = batch.decide(policy, now)
+            if decision.action == "release":
+                drafts = batch.release(policy, now, decision.release_reason)
+                await self._place(uow, drafts)
+                if drafts:
+                    continue
+                oldest = batch.oldest  # nothing releasable yet: look again at the deadline
+                next_check = oldest.received_at + policy.max_wait if oldest else None
+                break
+            elif decision.action == "escalate":
+                overdue = batch.overdue_lines(policy, now)
+                oldest = batch.oldest
+                uow.emit(
+                    BatchEscalated(
+                        supplier_id=batch.supplier_id,
+                        backorder_line_ids=[line.backorder_line_id for line in overdue],
+                        oldest_received_at=oldest.received_at if oldest else now,
+                    )
+                )
+            next_check = decision.next_check
+            break
+        opened.record.next_check_at = next_check
+
+    async def _place(self, uow: AggregatorUnitOfWork, drafts: list[PurchaseOrderDraft]) -> list[str]:
+        if not drafts:
+            return []
+        numbers = await uow.purchase_orders.next_numbers(len(drafts))
+        for po_number, draft in zip(numbers, drafts, strict=True):
+            line_numbers = await uow.purchase_orders.add(po_number, draft)
+            await uow.lines.mark_released(po_number, line_numbers)
+            uow.emit(self._request_of(po_number, draft))
+        return numbers
+
+    def _request_of(self, po_number: str, draft: PurchaseOrderDraft) -> PurchaseOrderRequested:
+        lines = []
+        currency = "USD"
+        for line_no, line in enumerate(draft.lines, start=1):
+            details = line.details
+            if details.get("currency"):
+                currency = str(details["currency"])
+            lines.append(
+                PurchaseOrderLine(
+                    line_no=line_no,
+                    backorder_line_id=line.backorder_line_id,
+                    sku=line.sku,
+                    supplier_sku=line.supplier_sku,
+                    quantity=line.quantity,
+                    unit_cost=line.unit_cost,
+                    ship_to=Address.model_validate(details["ship_to"]) if not line.surplus else self.warehouse,
+                    customer_ref=str(details.get("customer_ref", "")) if not line.surplus else "STOCK",
+                )
+            )
+        return PurchaseOrderRequested(
+            po_number=po_number,
+            supplier_id=draft.supplier_id,
+            currency=currency,
+            release_reason=draft.release_reason,
+            below_minimum=draft.below_minimum,
+            lines=lines,
+        )
+
+    async def _commit(self, uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime) -> None:
+        version = await self.cache.save(uow, opened, now, next_check_at=opened.record.next_check_at)
+        await uow.commit()
+        self.cache.keep(opened.batch.supplier_id, version, opened.batch)
