@@ -211,7 +211,7 @@ class BackorderLineRepository:
         rows = await self._session.execute(
             select(backorder_lines.c.status, func.count()).group_by(backorder_lines.c.status)
         )
-        return {status: count for status, count in rows.tuples()}
+        return {status: count for status, count in rows}
 
 
 class PurchaseOrderRepository:

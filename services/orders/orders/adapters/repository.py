@@ -104,9 +104,7 @@ class OrderRepository:
                 await self._session.execute(
                     select(shipments.c.line_no, shipments.c.shipment_id).where(shipments.c.order_id == order.order_id)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         new_shipments = [
             {
