@@ -11,7 +11,13 @@ import httpx
 
 from e2e.conftest import SystemFactory
 
-SHIP_TO = {"name": "Ann Lee", "address_lines": ["1 Main St"], "city": "Springfield", "postal_code": "62701", "country": "US"}
+SHIP_TO = {
+    "name": "Ann Lee",
+    "address_lines": ["1 Main St"],
+    "city": "Springfield",
+    "postal_code": "62701",
+    "country": "US",
+}
 ORDERS = 600
 SUPPLIERS = ["acme", "globex", "initech"]
 
@@ -33,7 +39,9 @@ async def place_orders(orders_url: str, count: int) -> list[str]:
                     },
                 )
                 response.raise_for_status()
-                line_ids.extend(line["backorder_line_id"] for line in response.json()["lines"] if line["backordered_qty"])
+                line_ids.extend(
+                    line["backorder_line_id"] for line in response.json()["lines"] if line["backordered_qty"]
+                )
 
         await asyncio.gather(*(one(n) for n in range(count)))
     return line_ids
