@@ -24,7 +24,9 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # One connection: the process's transactions queue on the pool (an asyncio wait) instead of
+    # on SQLite's busy handler, which sleeps in coarse steps and ruins latency under load.
+    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
 
     # pysqlite's own transaction handling defers BEGIN and upgrades read locks to write locks
     # mid-transaction, which deadlocks concurrent writers. Every transaction starts as

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Row, Select, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropship_shared.events import utcnow
@@ -53,40 +55,55 @@ class OutboxRelay:
                     await asyncio.wait_for(self._ready.wait(), timeout=self._poll_seconds)
 
     async def publish_pending(self) -> int:
-        """One pass: claim up to a batch of unpublished rows, publish them, mark the confirmed ones."""
-        outbox = self._outbox
-        async with self._sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.correlation_id, outbox.c.body)
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                OUTBOX_PENDING.set(0)
-                return 0
-            results = await asyncio.gather(
-                *(
-                    self._broker.publish_raw(row.event_type, row.body.encode(), row.event_id, row.correlation_id)
-                    for row in rows
-                ),
-                return_exceptions=True,
-            )
-            confirmed = [row.id for row, result in zip(rows, results, strict=True) if result is None]
-            failed = [row.id for row, result in zip(rows, results, strict=True) if result is not None]
-            now = utcnow()
-            if confirmed:
-                await session.execute(update(outbox).where(outbox.c.id.in_(confirmed)).values(published_at=now))
-            if failed:
-                await session.execute(
-                    update(outbox).where(outbox.c.id.in_(failed)).values(attempts=outbox.c.attempts + 1)
-                )
-                first_error = next(result for result in results if result is not None)
-                log.warning("outbox publish not confirmed", count=len(failed), error=repr(first_error))
+        """One pass: take up to a batch of unpublished rows, publish them, mark the confirmed ones."""
+        if self._sessions.kw["bind"].dialect.name == "sqlite":
+            # SQLite has one writer per file and this process owns the file: read, publish with no
+            # transaction open (so order intake is not blocked behind broker round trips), then mark.
+            async with self._sessions() as session, session.begin():
+                rows = (await session.execute(self._unpublished())).all()
+            confirmed = await self._publish(rows)
+            async with self._sessions() as session, session.begin():
+                await self._mark(session, rows, confirmed)
             return len(confirmed)
+        # PostgreSQL: replicas share the table; SKIP LOCKED lets each claim different rows.
+        async with self._sessions() as session, session.begin():
+            rows = (await session.execute(self._unpublished().with_for_update(skip_locked=True))).all()
+            confirmed = await self._publish(rows)
+            await self._mark(session, rows, confirmed)
+            return len(confirmed)
+
+    def _unpublished(self) -> Select[Any]:
+        outbox = self._outbox
+        return (
+            select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.correlation_id, outbox.c.body)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(self._batch_size)
+        )
+
+    async def _publish(self, rows: Sequence[Row[Any]]) -> set[int]:
+        """Publish concurrently (confirms pipeline); the ids of the rows the broker confirmed."""
+        results = await asyncio.gather(
+            *(
+                self._broker.publish_raw(row.event_type, row.body.encode(), row.event_id, row.correlation_id)
+                for row in rows
+            ),
+            return_exceptions=True,
+        )
+        failures = [result for result in results if result is not None]
+        if failures:
+            log.warning("outbox publish not confirmed", count=len(failures), error=repr(failures[0]))
+        return {row.id for row, result in zip(rows, results, strict=True) if result is None}
+
+    async def _mark(self, session: AsyncSession, rows: Sequence[Row[Any]], confirmed: set[int]) -> None:
+        outbox = self._outbox
+        if confirmed:
+            await session.execute(update(outbox).where(outbox.c.id.in_(confirmed)).values(published_at=utcnow()))
+        failed = [row.id for row in rows if row.id not in confirmed]
+        if failed:
+            await session.execute(update(outbox).where(outbox.c.id.in_(failed)).values(attempts=outbox.c.attempts + 1))
+        if not rows:
+            OUTBOX_PENDING.set(0)
 
     async def pending_count(self) -> int:
         async with self._sessions() as session:

@@ -74,13 +74,13 @@ class OrderRepository:
                 idempotency_key=idempotency_key,
             )
         )
-        await self._save_lines(order)
+        await self._save_lines(order, new=True)
 
     async def save(self, order: Order) -> None:
         await self._session.execute(delete(order_lines).where(order_lines.c.order_id == order.order_id))
-        await self._save_lines(order)
+        await self._save_lines(order, new=False)
 
-    async def _save_lines(self, order: Order) -> None:
+    async def _save_lines(self, order: Order, new: bool) -> None:
         await self._session.execute(
             insert(order_lines),
             [
@@ -99,13 +99,12 @@ class OrderRepository:
                 for line in order.lines
             ],
         )
-        known = set(
-            (
-                await self._session.execute(
-                    select(shipments.c.line_no, shipments.c.shipment_id).where(shipments.c.order_id == order.order_id)
-                )
-            ).all()
+        if new:
+            return
+        rows = await self._session.execute(
+            select(shipments.c.line_no, shipments.c.shipment_id).where(shipments.c.order_id == order.order_id)
         )
+        known = {(row[0], row[1]) for row in rows}
         new_shipments = [
             {
                 "order_id": order.order_id,

@@ -1,0 +1,548 @@
+"""Client of the generic HTTP/JSON supplier API: idempotent PO placement, cancel, event polling."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+from urllib.parse import quote
+from uuid import UUID
+
+import httpx
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from supplier_gateway.adapters.circuit_breaker import CircuitBreaker, CircuitState
+from supplier_gateway.adapters.rate_limit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+T = TypeVar("T")
+
+
+# -- errors --------------------------------------------------------------------------------
+class SupplierError(Exception):
+    """Base of every error this client raises."""
+
+
+class SupplierRejected(SupplierError):
+    """The supplier answered with a 4xx (other than 408/429): do not retry, fix the request."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"supplier rejected the request with HTTP {status}: {body!r}"[:500])
+        self.status = status
+        self.body = body
+
+    @property
+    def reason(self) -> str | None:
+        """The supplier's reason/error code, when the body names one."""
+        if isinstance(self.body, Mapping):
+            value = self.body.get("reason") or self.body.get("error")
+            return str(value) if value is not None else None
+        return None
+
+
+class SupplierUnavailable(SupplierError):
+    """The supplier could not be reached successfully (after retries, or the circuit is open)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: int = 0,
+        last_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.last_status = last_status
+        self.retry_after = retry_after
+
+
+class SupplierCircuitOpen(SupplierUnavailable):
+    """Failing fast: the supplier's circuit breaker is open."""
+
+
+class SupplierProtocolError(SupplierError):
+    """A success status with a body that breaks the contract (e.g. no supplier_order_id)."""
+
+    def __init__(self, status: int, body: Any, message: str) -> None:
+        super().__init__(f"{message} (HTTP {status}: {body!r})"[:500])
+        self.status = status
+        self.body = body
+
+
+class _TransientFailure(Exception):
+    """Internal: one attempt failed in a way worth retrying."""
+
+    def __init__(self, description: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.retry_after = retry_after
+
+
+# -- results -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PlacementResult:
+    """The supplier's answer to a placed PO. ``replayed``: the answer to an earlier request."""
+
+    supplier_order_id: str
+    status: str
+    replayed: bool
+    http_status: int = 201
+    attempts: int = 1
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+
+class CancelOutcome(StrEnum):
+    """How a cancel request ended."""
+
+    ACCEPTED = "accepted"
+    REJECTED_ALREADY_SHIPPED = "rejected_already_shipped"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    """The supplier's answer to a cancel request."""
+
+    outcome: CancelOutcome
+    reason: str | None = None
+    body: Mapping[str, Any] = field(default_factory=dict)
+    attempts: int = 1
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the cancellation took effect."""
+        return self.outcome is CancelOutcome.ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class PolledEvent:
+    """One acknowledgement or shipment notice from the polling feed (same body as a callback)."""
+
+    cursor: int
+    event_id: str
+    type: str
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventsPage:
+    """Events after a cursor and the cursor to ask from next time."""
+
+    po_number: str
+    events: list[PolledEvent]
+    next_cursor: int
+
+
+# -- configuration -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries of transient failures: exponential backoff with jitter, Retry-After honoured."""
+
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    jitter: float | None = None  # seconds of random extra wait; None: same as backoff_base
+    retry_after_cap: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierLimits:
+    """Per-supplier protection: request rate and circuit breaker."""
+
+    requests_per_second: float | None = 10.0  # None: unlimited
+    burst: float | None = None  # None: max(requests_per_second, 1)
+    failure_threshold: int = 5
+    reset_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSupplierConfig:
+    """Timings and limits of :class:`HttpSupplierClient` (tests shrink them)."""
+
+    timeout: float = 10.0
+    connect_timeout: float | None = None
+    retry: RetryPolicy = RetryPolicy()
+    limits: SupplierLimits = SupplierLimits()
+    supplier_limits: Mapping[str, SupplierLimits] = field(default_factory=dict)
+    user_agent: str = "dropship-supplier-gateway/0.1"
+
+
+# -- helpers -------------------------------------------------------------------------------
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); ``None`` if absent/bad."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(float(text), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max((when - current).total_seconds(), 0.0)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def _payload(po: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
+    if isinstance(po, BaseModel):
+        data: Any = po.model_dump(mode="json")
+    else:
+        data = json.loads(json.dumps(dict(po), default=_json_default))
+    if not isinstance(data, dict):
+        raise TypeError("a purchase order must serialise to a JSON object")
+    return data
+
+
+def _encode(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _truthy(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    return value.strip().lower() in ("true", "1", "yes")
+
+
+# -- the client ----------------------------------------------------------------------------
+class HttpSupplierClient:
+    """Talks the generic HTTP/JSON supplier API, safely under failures.
+
+    Every call is keyed to a supplier (``supplier_id``, else the base URL) that has its own
+    circuit breaker and token bucket, so one slow or dead supplier never stalls the others.
+    Transient failures (5xx, 408, 429, timeouts, connection errors) are retried with
+    exponential backoff and jitter, waiting what ``Retry-After`` asks (capped); each
+    attempt re-checks the breaker and the rate limit. Placement carries
+    ``Idempotency-Key: <po_number>``, so a retried PO is never placed twice.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient | None = None,
+        *,
+        config: HttpSupplierConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.config = config or HttpSupplierConfig()
+        self._http = http or httpx.AsyncClient()
+        self._owns_http = http is None
+        self._clock = clock
+        self._sleep = sleep
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._limiters: dict[str, TokenBucket | None] = {}
+        self._timeout = httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout or self.config.timeout)
+
+    async def __aenter__(self) -> HttpSupplierClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this instance created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -- per-supplier protection ---------------------------------------------------------
+    def _limits(self, key: str) -> SupplierLimits:
+        return self.config.supplier_limits.get(key, self.config.limits)
+
+    def breaker(self, supplier_key: str) -> CircuitBreaker:
+        """The circuit breaker of one supplier (created on first use)."""
+        found = self._breakers.get(supplier_key)
+        if found is None:
+            limits = self._limits(supplier_key)
+            found = CircuitBreaker(limits.failure_threshold, limits.reset_timeout, clock=self._clock, name=supplier_key)
+            self._breakers[supplier_key] = found
+        return found
+
+    def breaker_state(self, supplier_key: str) -> CircuitState:
+        """State of one supplier's breaker."""
+        return self.breaker(supplier_key).state
+
+    def rate_limiter(self, supplier_key: str) -> TokenBucket | None:
+        """The token bucket of one supplier, ``None`` when unlimited."""
+        if supplier_key not in self._limiters:
+            limits = self._limits(supplier_key)
+            self._limiters[supplier_key] = (
+                TokenBucket(limits.requests_per_second, limits.burst, clock=self._clock, sleep=self._sleep)
+                if limits.requests_per_second
+                else None
+            )
+        return self._limiters[supplier_key]
+
+    # -- operations ------------------------------------------------------------------------
+    async def place_purchase_order(
+        self,
+        base_url: str,
+        po: Mapping[str, Any] | BaseModel,
+        *,
+        supplier_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> PlacementResult:
+        """POST the PO with ``Idempotency-Key: <po_number>``; a replayed answer is a success.
+
+        Raises :class:`SupplierRejected` (4xx, not retried), :class:`SupplierUnavailable`
+        (retries exhausted or circuit open) or :class:`SupplierProtocolError`.
+        """
+        payload = _payload(po)
+        po_number = payload.get("po_number")
+        if not isinstance(po_number, str) or not po_number:
+            raise ValueError("the purchase order needs a non-empty po_number")
+        url = f"{base_url.rstrip('/')}/purchase-orders"
+        request_headers = {**(headers or {}), IDEMPOTENCY_HEADER: po_number}
+
+        def classify(response: httpx.Response, attempts: int) -> PlacementResult:
+            code = response.status_code
+            body = _body(response)
+            if code == 409 and isinstance(body, Mapping) and body.get("supplier_order_id"):
+                return PlacementResult(
+                    supplier_order_id=str(body["supplier_order_id"]),
+                    status=str(body.get("status") or "received"),
+                    replayed=True,
+                    http_status=code,
+                    attempts=attempts,
+                    body=body,
+                )
+            if 400 <= code < 500:
+                raise SupplierRejected(code, body)
+            if code not in (200, 201, 202) or not isinstance(body, Mapping) or not body.get("supplier_order_id"):
+                raise SupplierProtocolError(code, body, "placement answer without supplier_order_id")
+            replayed = _truthy(response.headers.get(REPLAYED_HEADER))
+            return PlacementResult(
+                supplier_order_id=str(body["supplier_order_id"]),
+                status=str(body.get("status") or "received"),
+                replayed=(code == 200) if replayed is None else replayed,
+                http_status=code,
+                attempts=attempts,
+                body=body,
+            )
+
+        return await self._call(
+            supplier_id or base_url.rstrip("/"),
+            "POST",
+            url,
+            classify,
+            content=_encode(payload),
+            headers=request_headers,
+        )
+
+    async def cancel_purchase_order(
+        self,
+        base_url: str,
+        po_number: str,
+        lines: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        supplier_id: str | None = None,
+        idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> CancelResult:
+        """Cancel lines (``[{line_no, qty}]``) or, with ``lines=None``, everything still open.
+
+        Retries reuse one Idempotency-Key; by default it is derived from the PO and the
+        lines, so pass a distinct ``idempotency_key`` (e.g. the triggering event id) when
+        the same quantities are cancelled twice on purpose.
+        """
+        payload: dict[str, Any] = {}
+        if lines is not None:
+            payload["lines"] = [{"line_no": int(ln["line_no"]), "qty": int(ln["qty"])} for ln in lines]
+        if idempotency_key is None:
+            digest = hashlib.sha256(_encode(payload.get("lines", "all"))).hexdigest()[:16]
+            idempotency_key = f"{po_number}:cancel:{digest}"
+        url = f"{base_url.rstrip('/')}/purchase-orders/{quote(po_number, safe='')}/cancel"
+
+        def classify(response: httpx.Response, attempts: int) -> CancelResult:
+            code = response.status_code
+            body = _body(response)
+            mapping: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+            if code == 409:
+                reason = mapping.get("reason")
+                outcome = (
+                    CancelOutcome.REJECTED_ALREADY_SHIPPED if reason == "already_shipped" else CancelOutcome.REJECTED
+                )
+                return CancelResult(outcome, str(reason) if reason else None, mapping, attempts)
+            if 400 <= code < 500:
+                raise SupplierRejected(code, body)
+            if not 200 <= code < 300:
+                raise SupplierProtocolError(code, body, "unexpected cancel answer")
+            status = mapping.get("status")
+            if status == "rejected":
+                reason = mapping.get("reason")
+                outcome = (
+                    CancelOutcome.REJECTED_ALREADY_SHIPPED if reason == "already_shipped" else CancelOutcome.REJECTED
+                )
+                return CancelResult(outcome, str(reason) if reason else None, mapping, attempts)
+            return CancelResult(CancelOutcome.ACCEPTED, None, mapping, attempts)
+
+        return await self._call(
+            supplier_id or base_url.rstrip("/"),
+            "POST",
+            url,
+            classify,
+            content=_encode(payload),
+            headers={**(headers or {}), IDEMPOTENCY_HEADER: idempotency_key},
+        )
+
+    async def poll_events(
+        self,
+        base_url: str,
+        po_number: str,
+        cursor: int | None = None,
+        *,
+        supplier_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> EventsPage:
+        """Fetch the PO's acknowledgements/shipments after ``cursor`` (polling-mode suppliers)."""
+        url = f"{base_url.rstrip('/')}/purchase-orders/{quote(po_number, safe='')}/events"
+        after = int(cursor or 0)
+
+        def classify(response: httpx.Response, attempts: int) -> EventsPage:
+            code = response.status_code
+            body = _body(response)
+            if 400 <= code < 500:
+                raise SupplierRejected(code, body)
+            if code != 200 or not isinstance(body, Mapping) or not isinstance(body.get("events"), list):
+                raise SupplierProtocolError(code, body, "events answer without an events list")
+            try:
+                events = [
+                    PolledEvent(int(e["cursor"]), str(e["event_id"]), str(e["type"]), dict(e["body"]))
+                    for e in body["events"]
+                ]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SupplierProtocolError(code, body, "malformed event in the feed") from exc
+            next_cursor = int(body.get("next_cursor") or (events[-1].cursor if events else after))
+            return EventsPage(po_number, events, next_cursor)
+
+        return await self._call(
+            supplier_id or base_url.rstrip("/"),
+            "GET",
+            url,
+            classify,
+            params={"after": after},
+            headers=dict(headers or {}),
+        )
+
+    # -- the retry loop --------------------------------------------------------------------
+    def _wait(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, _TransientFailure) and exc.retry_after is not None:
+            return min(exc.retry_after, self.config.retry.retry_after_cap)
+        return self.backoff(retry_state.attempt_number)
+
+    def backoff(self, attempt_number: int) -> float:
+        """Wait after failed attempt ``attempt_number`` (1-based): base·2ⁿ⁻¹ + jitter, capped."""
+        retry = self.config.retry
+        jitter = retry.backoff_base if retry.jitter is None else retry.jitter
+        exponential = retry.backoff_base * 2.0 ** min(attempt_number - 1, 60)
+        return min(exponential + random.uniform(0, jitter), retry.backoff_max)
+
+    async def _call(
+        self,
+        supplier_key: str,
+        method: str,
+        url: str,
+        classify: Callable[[httpx.Response, int], T],
+        **request: Any,
+    ) -> T:
+        breaker = self.breaker(supplier_key)
+        limiter = self.rate_limiter(supplier_key)
+        request.setdefault("headers", {})["User-Agent"] = self.config.user_agent
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.config.retry.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_TransientFailure),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    if not breaker.allow_request():
+                        raise SupplierCircuitOpen(
+                            f"circuit open for supplier {supplier_key!r}; retry in {breaker.retry_after():.2f}s",
+                            attempts=attempts - 1,
+                            retry_after=breaker.retry_after(),
+                        )
+                    response = await self._attempt(breaker, limiter, method, url, request)
+                    return classify(response, attempts)
+        except _TransientFailure as exc:
+            log.warning("supplier %s unavailable after %d attempts: %s", supplier_key, attempts, exc)
+            raise SupplierUnavailable(
+                f"supplier {supplier_key!r} unavailable after {attempts} attempts: {exc}",
+                attempts=attempts,
+                last_status=exc.status,
+                retry_after=exc.retry_after,
+            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        breaker: CircuitBreaker,
+        limiter: TokenBucket | None,
+        method: str,
+        url: str,
+        request: dict[str, Any],
+    ) -> httpx.Response:
+        try:
+            if limiter is not None:
+                await limiter.acquire()
+            response = await self._http.request(method, url, timeout=self._timeout, **request)
+        except httpx.TransportError as exc:  # timeouts, refused/reset connections, protocol errors
+            breaker.record_failure()
+            raise _TransientFailure(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            breaker.release()
+            raise
+        code = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if code >= 500 or code == 408:
+            breaker.record_failure()
+            raise _TransientFailure(f"{method} {url}: HTTP {code}", status=code, retry_after=retry_after)
+        breaker.record_success()  # the supplier answered: it is up, even when it says 429/4xx
+        if code == 429:
+            raise _TransientFailure(f"{method} {url}: HTTP 429", status=code, retry_after=retry_after)
+        return response

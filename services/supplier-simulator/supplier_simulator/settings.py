@@ -1,0 +1,34 @@
+"""Environment settings of the supplier simulator (prefix ``SIMULATOR_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SimulatorSettings(BaseSettings):
+    """How one simulated supplier behaves; every field can come from ``SIMULATOR_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SIMULATOR_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=0, le=65535)
+    supplier_id: str = "acme"
+    secret: str = Field(min_length=1, description="HMAC secret shared with the gateway")
+    callback_url: str | None = Field(
+        default=None,
+        description=(
+            "Where signed acknowledgements / shipment notices are POSTed. May contain "
+            "{supplier_id} and {kind} (acknowledgement | shipment). None: polling only."
+        ),
+    )
+    auto_ack: bool = True
+    auto_ship_after_seconds: float = Field(default=1.0, description="negative: never auto ship")
+    state_file: Path | None = None
+    callback_max_attempts: int = Field(default=5, ge=1)
+    callback_backoff_seconds: float = Field(default=0.5, ge=0)
+    callback_backoff_max_seconds: float = Field(default=10.0, ge=0)
+    callback_timeout_seconds: float = Field(default=5.0, gt=0)
+    log_level: str = "info"
