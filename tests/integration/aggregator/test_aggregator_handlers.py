@@ -1,0 +1,196 @@
+"""The aggregator's handlers on SQLite and PostgreSQL: idempotent intake, release at the minimum,
+cancellations before and after release, deadlines that survive a restart, escalation, operators."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from aggregator.adapters.orm import inbox, outbox
+from aggregator.bootstrap import MIGRATIONS
+from aggregator.service_layer.batches import BatchCache
+from aggregator.service_layer.handlers import Aggregator
+from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
+from dropship_shared.db import create_engine, session_factory
+from dropship_shared.events import Address, BackorderCancelled, BackorderCreated, Envelope
+from dropship_shared.migrations import upgrade_to_head
+
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
+WAREHOUSE = Address(name="Warehouse", address_lines=["1 Dock"], city="Springfield", postal_code="62701", country="US")
+
+
+@dataclass
+class Clock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Harness:
+    make: Callable[[], Aggregator]
+    service: Aggregator
+    clock: Clock
+
+    async def events(self, event_type: str) -> list[dict[str, Any]]:
+        async with self.service.uow() as uow:
+            bodies = await uow.session.scalars(
+                select(outbox.c.body).where(outbox.c.event_type == event_type).order_by(outbox.c.id)
+            )
+            return [Envelope.model_validate_json(body).payload for body in bodies]
+
+    def restart(self) -> None:
+        """A new process: nothing in memory survives, only the database."""
+        self.service = self.make()
+
+
+@pytest.fixture
+async def harness(database_url: str) -> AsyncIterator[Harness]:
+    await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    clock = Clock()
+
+    def make() -> Aggregator:
+        return Aggregator(
+            lambda: AggregatorUnitOfWork(sessions, outbox, inbox), BatchCache(3600), WAREHOUSE, clock=clock
+        )
+
+    yield Harness(make, make(), clock)
+    await engine.dispose()
+
+
+def backorder(line_id: str, quantity: int = 1, supplier: str = "acme", at: datetime = T0) -> Envelope:
+    return Envelope.wrap(
+        BackorderCreated(
+            backorder_line_id=line_id,
+            order_id=line_id.split("-")[0],
+            line_no=1,
+            sku="CHAIR",
+            supplier_id=supplier,
+            supplier_sku="AC-1",
+            quantity=quantity,
+            unit_cost=Decimal("40"),
+            ship_to=SHIP_TO,
+            customer_ref=line_id,
+            ordered_at=at,
+        ),
+        "test",
+    )
+
+
+def cancellation(line_id: str, supplier: str = "acme") -> Envelope:
+    return Envelope.wrap(BackorderCancelled(backorder_line_id=line_id, supplier_id=supplier), "test")
+
+
+async def configure(h: Harness, **policy: Any) -> None:
+    await h.service.register_supplier("acme", "ACME")
+    await h.service.set_policy("acme", {"max_wait_seconds": 3600, **policy})
+
+
+async def test_release_at_minimum_with_each_line_once_and_duplicates_ignored(harness: Harness) -> None:
+    await configure(harness, min_units=5)
+    first = backorder("O1-1", 2)
+    await harness.service.on_backorder_created(first)
+    await harness.service.on_backorder_created(first)  # redelivered
+    await harness.service.on_backorder_created(backorder("O1-1", 2))  # republished under a new event id
+    assert await harness.events("purchase_order.requested") == []
+    await harness.service.on_backorder_created(backorder("O2-1", 3))
+    requests = await harness.events("purchase_order.requested")
+    assert len(requests) == 1
+    assert [(line["backorder_line_id"], line["quantity"]) for line in requests[0]["lines"]] == [
+        ("O1-1", 2),
+        ("O2-1", 3),
+    ]
+    assert requests[0]["release_reason"] == "minimum_met" and not requests[0]["below_minimum"]
+    assert requests[0]["lines"][0]["ship_to"]["name"] == "Ann"
+    expected = await harness.events("batch.release_expected")
+    assert [e["backorder_line_ids"] for e in expected] == [["O1-1"]]
+
+
+async def test_cancel_before_release_leaves_the_batch_after_release_asks_the_supplier(harness: Harness) -> None:
+    await configure(harness, min_units=3)
+    await harness.service.on_backorder_created(backorder("O1-1", 2))
+    await harness.service.on_backorder_cancelled(cancellation("O1-1"))
+    await harness.service.on_backorder_created(backorder("O2-1", 2))
+    assert await harness.events("purchase_order.requested") == []  # 2 units pending, not 4
+    await harness.service.on_backorder_created(backorder("O3-1", 1))
+    [request] = await harness.events("purchase_order.requested")
+    assert [line["backorder_line_id"] for line in request["lines"]] == ["O2-1", "O3-1"]
+    await harness.service.on_backorder_cancelled(cancellation("O3-1"))
+    [cancel] = await harness.events("purchase_order.cancel_requested")
+    assert (cancel["po_number"], cancel["line_no"], cancel["quantity"]) == (request["po_number"], 2, 1)
+
+
+async def test_a_cancellation_that_overtakes_its_backorder_wins(harness: Harness) -> None:
+    await configure(harness, min_units=1)
+    await harness.service.on_backorder_cancelled(cancellation("O1-1"))
+    await harness.service.on_backorder_created(backorder("O1-1", 5))
+    assert await harness.events("purchase_order.requested") == []
+
+
+async def test_deadline_survives_a_restart_and_releases_below_minimum(harness: Harness) -> None:
+    await configure(harness, min_units=100, max_wait_seconds=600)
+    await harness.service.on_backorder_created(backorder("O1-1", 2))
+    harness.restart()
+    harness.clock.now = T0 + timedelta(seconds=599)
+    assert await harness.service.review_due_batches() == 0
+    harness.clock.now = T0 + timedelta(hours=5)  # the service was down at the deadline
+    assert await harness.service.review_due_batches() == 1
+    [request] = await harness.events("purchase_order.requested")
+    assert request["release_reason"] == "deadline" and request["below_minimum"]
+
+
+async def test_escalation_at_deadline_is_visible_once_and_nothing_is_released(harness: Harness) -> None:
+    await configure(harness, min_units=100, max_wait_seconds=600, on_deadline="escalate")
+    await harness.service.on_backorder_created(backorder("O1-1", 2))
+    harness.clock.now = T0 + timedelta(seconds=601)
+    await harness.service.review_due_batches()
+    await harness.service.review_due_batches()
+    assert [e["backorder_line_ids"] for e in await harness.events("batch.escalated")] == [["O1-1"]]
+    assert await harness.events("purchase_order.requested") == []
+    async with harness.service.uow() as uow:
+        record = await uow.suppliers.get("acme")
+    assert record is not None and record.escalated_at is not None
+
+
+async def test_hold_blocks_release_operator_release_and_resume(harness: Harness) -> None:
+    await configure(harness, min_units=3)
+    await harness.service.set_held("acme", True)
+    await harness.service.on_backorder_created(backorder("O1-1", 5))
+    assert await harness.events("purchase_order.requested") == []
+    harness.restart()  # the hold is stored, not only in memory
+    await harness.service.on_backorder_created(backorder("O2-1", 1))
+    assert await harness.events("purchase_order.requested") == []
+    await harness.service.set_held("acme", False)
+    [request] = await harness.events("purchase_order.requested")
+    assert len(request["lines"]) == 2
+    await harness.service.on_backorder_created(backorder("O3-1", 1))
+    assert await harness.service.release_now("acme", "ops") != []
+    requests = await harness.events("purchase_order.requested")
+    assert requests[-1]["release_reason"] == "operator" and requests[-1]["below_minimum"]
+
+
+async def test_case_pack_round_up_ships_the_surplus_to_the_warehouse(harness: Harness) -> None:
+    await configure(harness, min_units=1, sku_rules={"AC-1": {"case_pack": 6, "remainder": "round_up"}})
+    await harness.service.on_backorder_created(backorder("O1-1", 4))
+    [request] = await harness.events("purchase_order.requested")
+    quantities = [(line["backorder_line_id"], line["quantity"], line["ship_to"]["name"]) for line in request["lines"]]
+    assert quantities == [("O1-1", 4, "Ann"), (None, 2, "Warehouse")]
+
+
+async def test_policy_versions_are_kept(harness: Harness) -> None:
+    await configure(harness, min_units=3)
+    await harness.service.set_policy("acme", {"max_wait_seconds": 60, "min_units": 9})
+    async with harness.service.uow() as uow:
+        versions = await uow.suppliers.policy_versions("acme")
+    assert [(v["version"], v["policy"]["min_units"]) for v in versions] == [(1, 3), (2, 9)]
