@@ -1,0 +1,102 @@
+"""EDI X12 004010 reader/writer for the supplier gateway: pure functions on text, no I/O."""
+
+from .ack855 import AckLine, PurchaseOrderAcknowledgement, build_855, line_status, parse_855
+from .asn856 import Carrier, Package, ShipNotice, ShippedItem, build_856, parse_856
+from .fa997 import (
+    FunctionalAckReceived,
+    SetAckReceived,
+    build_997,
+    build_997_document,
+    parse_997,
+    should_acknowledge,
+)
+from .model import (
+    DEFAULT_DELIMITERS,
+    NEWLINE_DELIMITERS,
+    Delimiters,
+    FunctionalGroup,
+    Interchange,
+    Segment,
+    TransactionSet,
+    X12ContentError,
+    X12Error,
+    X12SyntaxError,
+    X12WriteError,
+    clean_text,
+)
+from .po850 import PurchaseOrder850, PurchaseOrderLine850, ShipTo, build_850, build_850_document, parse_850
+from .reader import parse_segment, read_interchange, read_interchanges, read_isa
+from .validation import (
+    GroupError,
+    GroupReport,
+    InterchangeError,
+    InterchangeReport,
+    Issue,
+    SetError,
+    SetReport,
+    validate_group,
+    validate_interchange,
+    validate_transaction,
+)
+from .writer import Partners, envelope, serialize_interchange, serialize_interchanges, serialize_segment
+
+#: Transaction sets the gateway reads from suppliers (pass as ``supported_sets``).
+INBOUND_SETS = frozenset({"855", "856", "997"})
+
+__all__ = [
+    "DEFAULT_DELIMITERS",
+    "INBOUND_SETS",
+    "NEWLINE_DELIMITERS",
+    "AckLine",
+    "Carrier",
+    "Delimiters",
+    "FunctionalAckReceived",
+    "FunctionalGroup",
+    "GroupError",
+    "GroupReport",
+    "Interchange",
+    "InterchangeError",
+    "InterchangeReport",
+    "Issue",
+    "Package",
+    "Partners",
+    "PurchaseOrder850",
+    "PurchaseOrderAcknowledgement",
+    "PurchaseOrderLine850",
+    "Segment",
+    "SetAckReceived",
+    "SetError",
+    "SetReport",
+    "ShipNotice",
+    "ShipTo",
+    "ShippedItem",
+    "TransactionSet",
+    "X12ContentError",
+    "X12Error",
+    "X12SyntaxError",
+    "X12WriteError",
+    "build_850",
+    "build_850_document",
+    "build_855",
+    "build_856",
+    "build_997",
+    "build_997_document",
+    "clean_text",
+    "envelope",
+    "line_status",
+    "parse_850",
+    "parse_855",
+    "parse_856",
+    "parse_997",
+    "parse_segment",
+    "read_interchange",
+    "read_interchanges",
+    "read_isa",
+    "serialize_interchange",
+    "serialize_interchanges",
+    "serialize_segment",
+    "should_acknowledge",
+    "validate_group",
+    "validate_interchange",
+    "validate_transaction",
+]
