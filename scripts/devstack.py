@@ -77,7 +77,7 @@ class ServiceProcess:
                 self.kill()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        path = "/healthz" if self.name == "supplier-simulator" else "/readyz"
+        path = "/health" if self.name == "supplier-simulator" else "/readyz"
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:

@@ -1,0 +1,114 @@
+"""Line cancellation requests waiting for (or resolved by) the supplier's answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supplier_gateway.adapters.orm import line_cancellations
+from supplier_gateway.adapters.repository import insert_ignoring_duplicates
+
+
+@dataclass(frozen=True)
+class LineCancellationRequest:
+    request_id: int
+    po_number: str
+    supplier_id: str
+    backorder_line_id: str
+    line_no: int
+    quantity: int
+    request_event_id: str
+    attempts: int
+
+
+class CancellationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        po_number: str,
+        supplier_id: str,
+        backorder_line_id: str,
+        line_no: int,
+        quantity: int,
+        request_event_id: str,
+        at: datetime,
+    ) -> bool:
+        return await insert_ignoring_duplicates(
+            self._session,
+            line_cancellations,
+            {
+                "po_number": po_number,
+                "supplier_id": supplier_id,
+                "backorder_line_id": backorder_line_id,
+                "line_no": line_no,
+                "quantity": quantity,
+                "request_event_id": request_event_id,
+                "state": "pending",
+                "attempts": 0,
+                "requested_at": at,
+            },
+        )
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[LineCancellationRequest]:
+        rows = (
+            (
+                await self._session.execute(
+                    select(line_cancellations)
+                    .where(
+                        line_cancellations.c.state == "pending",
+                        or_(
+                            line_cancellations.c.next_attempt_at.is_(None), line_cancellations.c.next_attempt_at <= now
+                        ),
+                        or_(
+                            line_cancellations.c.lease_expires_at.is_(None),
+                            line_cancellations.c.lease_expires_at <= now,
+                        ),
+                    )
+                    .order_by(line_cancellations.c.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        if rows:
+            await self._session.execute(
+                update(line_cancellations)
+                .where(line_cancellations.c.id.in_([row["id"] for row in rows]))
+                .values(lease_expires_at=now + lease, attempts=line_cancellations.c.attempts + 1)
+            )
+        return [_request(row) for row in rows]
+
+    async def resolve(self, request_id: int, outcome: str, at: datetime) -> None:
+        await self._session.execute(
+            update(line_cancellations)
+            .where(line_cancellations.c.id == request_id)
+            .values(state="resolved", outcome=outcome, resolved_at=at, lease_expires_at=None)
+        )
+
+    async def postpone(self, request_id: int, until: datetime, error: str) -> None:
+        await self._session.execute(
+            update(line_cancellations)
+            .where(line_cancellations.c.id == request_id)
+            .values(next_attempt_at=until, lease_expires_at=None, last_error=error[:1000])
+        )
+
+
+def _request(row: Any) -> LineCancellationRequest:
+    return LineCancellationRequest(
+        request_id=row["id"],
+        po_number=row["po_number"],
+        supplier_id=row["supplier_id"],
+        backorder_line_id=row["backorder_line_id"],
+        line_no=row["line_no"],
+        quantity=row["quantity"],
+        request_event_id=row["request_event_id"],
+        attempts=row["attempts"] + 1,
+    )

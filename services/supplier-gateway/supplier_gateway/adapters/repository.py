@@ -1,0 +1,457 @@
+"""Repositories: load and save suppliers and purchase orders; claim POs for sending across replicas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dropship_shared.events import Address
+from supplier_gateway.adapters.orm import (
+    purchase_order_history,
+    purchase_order_lines,
+    purchase_order_shipments,
+    purchase_orders,
+    supplier_events,
+    suppliers,
+)
+from supplier_gateway.domain.purchase_order import (
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseOrderState,
+    StateChange,
+)
+from supplier_gateway.domain.supplier import Supplier, SupplierProtocol, TradingPartner
+from supplier_gateway.domain.supplier_messages import AcknowledgedLineStatus
+
+
+async def insert_ignoring_duplicates(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING on either engine; False when the row existed."""
+    connection = await session.connection()
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    result = await session.execute(dialect_insert(table).values(values).on_conflict_do_nothing())
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class SupplierRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def upsert(self, supplier: Supplier, at: datetime) -> None:
+        partner = supplier.x12_partner
+        values = {
+            "name": supplier.name,
+            "protocol": supplier.protocol.value,
+            "base_url": supplier.base_url,
+            "signing_secret": supplier.signing_secret,
+            "polling": supplier.polling,
+            "requests_per_second": supplier.requests_per_second,
+            "timeout_seconds": supplier.timeout_seconds,
+            "x12_isa_qualifier": partner.isa_qualifier if partner else None,
+            "x12_isa_id": partner.isa_id if partner else None,
+            "x12_gs_id": partner.gs_id if partner else None,
+            "active": supplier.active,
+            "updated_at": at,
+        }
+        result = await self._session.execute(
+            update(suppliers).where(suppliers.c.supplier_id == supplier.supplier_id).values(values)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            await self._session.execute(insert(suppliers).values(supplier_id=supplier.supplier_id, **values))
+
+    async def get(self, supplier_id: str) -> Supplier | None:
+        row = (await self._session.execute(select(suppliers).where(suppliers.c.supplier_id == supplier_id))).mappings()
+        found = row.first()
+        return _supplier(found) if found else None
+
+    async def all(self) -> list[Supplier]:
+        rows = (await self._session.execute(select(suppliers).order_by(suppliers.c.supplier_id))).mappings().all()
+        return [_supplier(row) for row in rows]
+
+    async def polling(self) -> list[Supplier]:
+        rows = (
+            (await self._session.execute(select(suppliers).where(suppliers.c.polling.is_(True), suppliers.c.active)))
+            .mappings()
+            .all()
+        )
+        return [_supplier(row) for row in rows]
+
+
+def _supplier(row: Any) -> Supplier:
+    partner = (
+        TradingPartner(row["x12_isa_qualifier"], row["x12_isa_id"], row["x12_gs_id"])
+        if row["x12_isa_id"] is not None
+        else None
+    )
+    return Supplier(
+        supplier_id=row["supplier_id"],
+        name=row["name"],
+        protocol=SupplierProtocol(row["protocol"]),
+        base_url=row["base_url"],
+        signing_secret=row["signing_secret"],
+        polling=row["polling"],
+        requests_per_second=row["requests_per_second"],
+        timeout_seconds=row["timeout_seconds"],
+        x12_partner=partner,
+        active=row["active"],
+    )
+
+
+@dataclass(frozen=True)
+class DispatchStatus:
+    """The sending side of a PO (not part of the domain: it is about our own retries and replicas)."""
+
+    send_attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    poll_cursor: int
+    lease_expires_at: datetime | None
+
+    def leased(self, now: datetime) -> bool:
+        """A replica is sending the PO right now."""
+        return self.lease_expires_at is not None and self.lease_expires_at > now
+
+
+class PurchaseOrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._loaded: dict[str, tuple[int, set[str]]] = {}  # history length and shipment ids as loaded
+
+    async def add(self, po: PurchaseOrder) -> None:
+        await self._session.execute(
+            insert(purchase_orders).values(
+                po_number=po.po_number,
+                supplier_id=po.supplier_id,
+                currency=po.currency,
+                release_reason=po.release_reason,
+                below_minimum=po.below_minimum,
+                created_at=po.created_at,
+                correlation_id=po.correlation_id,
+                send_attempts=0,
+                poll_cursor=0,
+                **self._header(po),
+            )
+        )
+        await self._session.execute(insert(purchase_order_lines), [self._line(po, line) for line in po.lines])
+        self._loaded[po.po_number] = (0, set())
+        await self._save_children(po)
+
+    async def save(self, po: PurchaseOrder) -> None:
+        await self._session.execute(
+            update(purchase_orders).where(purchase_orders.c.po_number == po.po_number).values(self._header(po))
+        )
+        for line in po.lines:
+            values = self._line(po, line)
+            await self._session.execute(
+                update(purchase_order_lines)
+                .where(purchase_order_lines.c.po_number == po.po_number, purchase_order_lines.c.line_no == line.line_no)
+                .values(values)
+            )
+        await self._save_children(po)
+
+    async def exists(self, po_number: str) -> bool:
+        found = await self._session.scalar(
+            select(purchase_orders.c.po_number).where(purchase_orders.c.po_number == po_number)
+        )
+        return found is not None
+
+    async def get(self, po_number: str, for_update: bool = False) -> PurchaseOrder | None:
+        query = select(purchase_orders).where(purchase_orders.c.po_number == po_number)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        if row is None:
+            return None
+        line_rows = (
+            (
+                await self._session.execute(
+                    select(purchase_order_lines)
+                    .where(purchase_order_lines.c.po_number == po_number)
+                    .order_by(purchase_order_lines.c.line_no)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        history_rows = (
+            await self._session.execute(
+                select(purchase_order_history)
+                .where(purchase_order_history.c.po_number == po_number)
+                .order_by(purchase_order_history.c.seq)
+            )
+        ).mappings()
+        shipment_ids = set(
+            (
+                await self._session.scalars(
+                    select(purchase_order_shipments.c.shipment_id).where(
+                        purchase_order_shipments.c.po_number == po_number
+                    )
+                )
+            ).all()
+        )
+        po = PurchaseOrder(
+            po_number=row["po_number"],
+            supplier_id=row["supplier_id"],
+            currency=row["currency"],
+            release_reason=row["release_reason"],
+            below_minimum=row["below_minimum"],
+            lines=[_line(line) for line in line_rows],
+            state=PurchaseOrderState(row["state"]),
+            created_at=row["created_at"],
+            supplier_order_id=row["supplier_order_id"],
+            acknowledgement=row["acknowledgement"],
+            failure_reason=row["failure_reason"],
+            correlation_id=row["correlation_id"],
+            shipment_ids=shipment_ids,
+            history=[StateChange(PurchaseOrderState(h["state"]), h["at"], h["note"]) for h in history_rows],
+        )
+        self._loaded[po_number] = (len(po.history), set(shipment_ids))
+        return po
+
+    async def dispatch_status(self, po_number: str) -> DispatchStatus | None:
+        row = (
+            (
+                await self._session.execute(
+                    select(
+                        purchase_orders.c.send_attempts,
+                        purchase_orders.c.next_attempt_at,
+                        purchase_orders.c.last_error,
+                        purchase_orders.c.poll_cursor,
+                        purchase_orders.c.lease_expires_at,
+                    ).where(purchase_orders.c.po_number == po_number)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return DispatchStatus(
+            row["send_attempts"],
+            row["next_attempt_at"],
+            row["last_error"],
+            row["poll_cursor"],
+            row["lease_expires_at"],
+        )
+
+    async def search(
+        self, state: PurchaseOrderState | None = None, supplier_id: str | None = None, limit: int = 100
+    ) -> list[PurchaseOrder]:
+        query = select(purchase_orders.c.po_number).order_by(purchase_orders.c.created_at.desc()).limit(limit)
+        if state is not None:
+            query = query.where(purchase_orders.c.state == state.value)
+        if supplier_id is not None:
+            query = query.where(purchase_orders.c.supplier_id == supplier_id)
+        numbers = (await self._session.scalars(query)).all()
+        found = [await self.get(number) for number in numbers]
+        return [po for po in found if po is not None]
+
+    # -- dispatching --------------------------------------------------------------------------
+    def _due(self, now: datetime) -> Any:
+        return and_(
+            purchase_orders.c.state == PurchaseOrderState.REQUESTED.value,
+            or_(purchase_orders.c.next_attempt_at.is_(None), purchase_orders.c.next_attempt_at <= now),
+            or_(purchase_orders.c.lease_expires_at.is_(None), purchase_orders.c.lease_expires_at <= now),
+        )
+
+    async def suppliers_with_due_orders(self, now: datetime) -> list[str]:
+        rows = await self._session.scalars(select(purchase_orders.c.supplier_id).where(self._due(now)).distinct())
+        return sorted(rows.all())
+
+    async def claim_due(self, supplier_id: str, owner: str, now: datetime, lease: timedelta, limit: int) -> list[str]:
+        """Lease up to `limit` due POs of a supplier to `owner`: no other replica sends them while the lease
+        holds (rows are locked with SKIP LOCKED on PostgreSQL; SQLite serialises the transactions)."""
+        numbers = list(
+            (
+                await self._session.scalars(
+                    select(purchase_orders.c.po_number)
+                    .where(self._due(now), purchase_orders.c.supplier_id == supplier_id)
+                    .order_by(purchase_orders.c.created_at, purchase_orders.c.po_number)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+        )
+        if numbers:
+            await self._session.execute(
+                update(purchase_orders)
+                .where(purchase_orders.c.po_number.in_(numbers))
+                .values(
+                    lease_owner=owner,
+                    lease_expires_at=now + lease,
+                    send_attempts=purchase_orders.c.send_attempts + 1,
+                )
+            )
+        return numbers
+
+    async def release(
+        self, po_number: str, owner: str, next_attempt_at: datetime | None = None, error: str | None = None
+    ) -> None:
+        """Give the lease back; with `next_attempt_at`, the PO waits until then (the supplier was unavailable)."""
+        values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "next_attempt_at": next_attempt_at}
+        if error is not None:
+            values["last_error"] = error[:1000]
+        await self._session.execute(
+            update(purchase_orders)
+            .where(purchase_orders.c.po_number == po_number, purchase_orders.c.lease_owner == owner)
+            .values(values)
+        )
+
+    async def postpone_due(self, supplier_id: str, now: datetime, until: datetime, error: str) -> None:
+        """Hold a supplier's due POs until `until` without claiming them (nothing was tried)."""
+        await self._session.execute(
+            update(purchase_orders)
+            .where(self._due(now), purchase_orders.c.supplier_id == supplier_id)
+            .values(next_attempt_at=until, last_error=error[:1000])
+        )
+
+    async def make_due(self, supplier_id: str) -> None:
+        """A supplier's waiting POs are due now (its registry entry changed or it came off hold)."""
+        await self._session.execute(
+            update(purchase_orders)
+            .where(
+                purchase_orders.c.supplier_id == supplier_id,
+                purchase_orders.c.state == PurchaseOrderState.REQUESTED.value,
+            )
+            .values(next_attempt_at=None)
+        )
+
+    async def reset_dispatch(self, po_number: str) -> None:
+        await self._session.execute(
+            update(purchase_orders)
+            .where(purchase_orders.c.po_number == po_number)
+            .values(next_attempt_at=None, lease_owner=None, lease_expires_at=None, send_attempts=0, last_error=None)
+        )
+
+    # -- polling ------------------------------------------------------------------------------
+    async def due_for_polling(self, supplier_ids: list[str], now: datetime, limit: int) -> list[tuple[str, str, int]]:
+        """(supplier id, PO number, cursor) of open POs of polling suppliers whose turn it is."""
+        open_states = [
+            PurchaseOrderState.SENT.value,
+            PurchaseOrderState.ACKNOWLEDGED.value,
+            PurchaseOrderState.PARTIALLY_SHIPPED.value,
+        ]
+        rows = await self._session.execute(
+            select(purchase_orders.c.supplier_id, purchase_orders.c.po_number, purchase_orders.c.poll_cursor)
+            .where(
+                purchase_orders.c.supplier_id.in_(supplier_ids),
+                purchase_orders.c.state.in_(open_states),
+                or_(purchase_orders.c.next_poll_at.is_(None), purchase_orders.c.next_poll_at <= now),
+            )
+            .order_by(purchase_orders.c.next_poll_at.nulls_first(), purchase_orders.c.po_number)
+            .limit(limit)
+        )
+        return [(row[0], row[1], row[2]) for row in rows.all()]
+
+    async def record_poll(self, po_number: str, cursor: int, next_poll_at: datetime) -> None:
+        await self._session.execute(
+            update(purchase_orders)
+            .where(purchase_orders.c.po_number == po_number)
+            .values(poll_cursor=cursor, next_poll_at=next_poll_at)
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+    @staticmethod
+    def _header(po: PurchaseOrder) -> dict[str, Any]:
+        return {
+            "state": po.state.value,
+            "supplier_order_id": po.supplier_order_id,
+            "acknowledgement": po.acknowledgement,
+            "failure_reason": po.failure_reason,
+            "updated_at": po.history[-1].at if po.history else po.created_at,
+        }
+
+    @staticmethod
+    def _line(po: PurchaseOrder, line: PurchaseOrderLine) -> dict[str, Any]:
+        return {
+            "po_number": po.po_number,
+            "line_no": line.line_no,
+            "backorder_line_id": line.backorder_line_id,
+            "sku": line.sku,
+            "supplier_sku": line.supplier_sku,
+            "quantity": line.quantity,
+            "unit_cost": line.unit_cost,
+            "ship_to": line.ship_to.model_dump(mode="json"),
+            "customer_ref": line.customer_ref,
+            "status": line.status.value,
+            "acknowledged_as": line.acknowledged_as.value if line.acknowledged_as else None,
+            "accepted_qty": line.accepted_qty,
+            "rejected_qty": line.rejected_qty,
+            "shipped_qty": line.shipped_qty,
+            "cancelled_qty": line.cancelled_qty,
+            "expected_ship_date": line.expected_ship_date,
+            "reason": line.reason,
+        }
+
+    async def _save_children(self, po: PurchaseOrder) -> None:
+        history_length, shipment_ids = self._loaded.get(po.po_number, (0, set()))
+        new_history = po.history[history_length:]
+        if new_history:
+            await self._session.execute(
+                insert(purchase_order_history),
+                [
+                    {
+                        "po_number": po.po_number,
+                        "seq": seq,
+                        "state": change.state.value,
+                        "at": change.at,
+                        "note": change.note,
+                    }
+                    for seq, change in enumerate(new_history, start=history_length + 1)
+                ],
+            )
+        new_shipments = sorted(po.shipment_ids - shipment_ids)
+        if new_shipments:
+            at = po.history[-1].at if po.history else po.created_at
+            await self._session.execute(
+                insert(purchase_order_shipments),
+                [{"po_number": po.po_number, "shipment_id": sid, "recorded_at": at} for sid in new_shipments],
+            )
+        self._loaded[po.po_number] = (len(po.history), set(po.shipment_ids))
+
+
+def _line(row: Any) -> PurchaseOrderLine:
+    return PurchaseOrderLine(
+        line_no=row["line_no"],
+        backorder_line_id=row["backorder_line_id"],
+        sku=row["sku"],
+        supplier_sku=row["supplier_sku"],
+        quantity=row["quantity"],
+        unit_cost=row["unit_cost"],
+        ship_to=Address.model_validate(row["ship_to"]),
+        customer_ref=row["customer_ref"],
+        acknowledged_as=AcknowledgedLineStatus(row["acknowledged_as"]) if row["acknowledged_as"] else None,
+        accepted_qty=row["accepted_qty"],
+        rejected_qty=row["rejected_qty"],
+        shipped_qty=row["shipped_qty"],
+        cancelled_qty=row["cancelled_qty"],
+        expected_ship_date=row["expected_ship_date"],
+        reason=row["reason"],
+    )
+
+
+class SupplierEventLog:
+    """Event ids of applied supplier messages (replay protection of signed callbacks and the polling feed)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def record(self, supplier_id: str, event_id: str, kind: str, po_number: str | None, at: datetime) -> bool:
+        """False when this event id was applied before."""
+        return await insert_ignoring_duplicates(
+            self._session,
+            supplier_events,
+            {"supplier_id": supplier_id, "event_id": event_id, "kind": kind, "po_number": po_number, "received_at": at},
+        )
+
+    async def seen(self, supplier_id: str, event_id: str) -> bool:
+        found = await self._session.scalar(
+            select(supplier_events.c.event_id).where(
+                supplier_events.c.supplier_id == supplier_id, supplier_events.c.event_id == event_id
+            )
+        )
+        return found is not None

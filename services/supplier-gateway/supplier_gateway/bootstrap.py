@@ -1,0 +1,122 @@
+"""The one place where the supplier gateway's real adapters are wired together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from dropship_shared.logs import configure_logging
+from dropship_shared.runtime import ServiceRuntime
+from dropship_shared.web import install_operational_routes
+from supplier_gateway.adapters.http_channel import HttpPurchaseOrderChannel, SupplierCallPolicy
+from supplier_gateway.adapters.orm import inbox, metadata, outbox
+from supplier_gateway.adapters.x12_transport import HttpDocumentChannel
+from supplier_gateway.config import GatewaySettings
+from supplier_gateway.domain.supplier import TradingPartner
+from supplier_gateway.entrypoints import callbacks_api, consumer, edi_api, purchase_orders_api, suppliers_api
+from supplier_gateway.service_layer.cancellations import CancellationPolicy, LineCancellationResolver
+from supplier_gateway.service_layer.dispatcher import DispatchPolicy, PurchaseOrderDispatcher
+from supplier_gateway.service_layer.edi_outbound import OurX12Identity, X12Placement
+from supplier_gateway.service_layer.polling import PollingPolicy, SupplierFeedPoller
+from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def call_policy(settings: GatewaySettings) -> SupplierCallPolicy:
+    return SupplierCallPolicy(
+        timeout_seconds=settings.supplier_timeout_seconds,
+        max_attempts=settings.supplier_max_attempts,
+        backoff_base_seconds=settings.supplier_backoff_base_seconds,
+        backoff_max_seconds=settings.supplier_backoff_max_seconds,
+        retry_after_cap_seconds=settings.supplier_retry_after_cap_seconds,
+        circuit_failure_threshold=settings.circuit_failure_threshold,
+        circuit_reset_seconds=settings.circuit_reset_seconds,
+    )
+
+
+def dispatch_policy(settings: GatewaySettings) -> DispatchPolicy:
+    return DispatchPolicy(
+        interval_seconds=settings.dispatch_interval_seconds,
+        lease_seconds=settings.dispatch_lease_seconds,
+        batch_size=settings.dispatch_batch_size,
+        concurrency_per_supplier=settings.dispatch_concurrency_per_supplier,
+        retry_base_seconds=settings.dispatch_retry_base_seconds,
+        retry_max_seconds=settings.dispatch_retry_max_seconds,
+    )
+
+
+def x12_identity(settings: GatewaySettings) -> OurX12Identity:
+    return OurX12Identity(
+        TradingPartner(settings.x12_isa_qualifier, settings.x12_isa_id, settings.x12_gs_id),
+        settings.x12_buyer_name,
+        settings.x12_usage_indicator,
+    )
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    runtime = ServiceRuntime(settings, metadata, outbox, MIGRATIONS)
+    dispatch_ready = asyncio.Event()
+
+    def uow_factory() -> GatewayUnitOfWork:
+        return GatewayUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready)
+
+    http = HttpPurchaseOrderChannel(call_policy(settings))
+    edi_transport = HttpDocumentChannel(call_policy(settings))
+    us = x12_identity(settings)
+    x12 = X12Placement(uow_factory, edi_transport, us)
+    dispatcher = PurchaseOrderDispatcher(
+        uow_factory, http, x12.place, dispatch_policy(settings), settings.instance_id, dispatch_ready
+    )
+    cancellations = LineCancellationResolver(
+        uow_factory,
+        http,
+        CancellationPolicy(
+            interval_seconds=settings.cancellation_interval_seconds,
+            lease_seconds=settings.dispatch_lease_seconds,
+            retry_base_seconds=settings.dispatch_retry_base_seconds,
+            retry_max_seconds=settings.dispatch_retry_max_seconds,
+        ),
+    )
+    poller = SupplierFeedPoller(uow_factory, http, PollingPolicy(interval_seconds=settings.polling_interval_seconds))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start(
+            [consumer.subscription(settings.queue_name("supplier-gateway"), uow_factory, dispatch_ready)],
+            loops={
+                "po-dispatcher": dispatcher.run,
+                "line-cancellations": cancellations.run,
+                "supplier-feed-poller": poller.run,
+            },
+        )
+        yield
+        await runtime.stop()
+        await http.aclose()
+        await edi_transport.aclose()
+
+    app = FastAPI(
+        title="Supplier gateway",
+        version="0.1.0",
+        description="Places drop-ship purchase orders with suppliers (HTTP/JSON or EDI X12) and turns what the "
+        "suppliers answer (acknowledgements, shipment notices) into events.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.uow_factory = uow_factory
+    app.state.runtime = runtime
+    app.state.dispatcher = dispatcher
+    app.state.dispatch_ready = dispatch_ready
+    app.state.x12_identity = us
+    install_operational_routes(app, runtime.readiness)
+    app.include_router(suppliers_api.router)
+    app.include_router(callbacks_api.router)
+    app.include_router(edi_api.router)
+    app.include_router(purchase_orders_api.router)
+    return app

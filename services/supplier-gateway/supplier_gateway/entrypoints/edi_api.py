@@ -1,0 +1,81 @@
+"""The inbound EDI endpoint: a supplier POSTs raw X12 interchanges (signed like its JSON callbacks) and gets
+our 997s back in the answer; duplicates get the 997 they got the first time, and nothing is applied twice."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from pydantic import BaseModel
+
+from dropship_shared.signing import SignatureError, verify
+from supplier_gateway.domain.supplier import SupplierProtocol
+from supplier_gateway.entrypoints.deps import Settings, Uow
+from supplier_gateway.service_layer import handlers
+from supplier_gateway.service_layer.edi_inbound import ForeignInterchange, UnreadableInterchange, receive_interchanges
+from supplier_gateway.service_layer.edi_outbound import OurX12Identity
+from supplier_gateway.service_layer.errors import SupplierNotFound
+
+router = APIRouter(prefix="/suppliers/{supplier_id}", tags=["supplier EDI"])
+MAX_BODY_BYTES = 20_000_000
+X12_MEDIA_TYPE = "application/edi-x12"
+STATUS_HEADER = "X-Interchange-Status"
+
+
+@router.post(
+    "/edi",
+    summary="Raw X12 interchanges (855, 856, 997) from an X12 supplier; answered with our 997s",
+    response_class=Response,
+    responses={
+        200: {"content": {X12_MEDIA_TYPE: {}}, "description": "Our 997s (X-Interchange-Status per interchange)"},
+        401: {"description": "Unsigned, badly signed or stale"},
+        422: {"description": "Not X12, or not from this supplier to us"},
+    },
+)
+async def post_interchanges(
+    supplier_id: Annotated[str, Path(max_length=64)], request: Request, uow: Uow, settings: Settings
+) -> Response:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="body too large")
+    try:
+        supplier = await handlers.get_supplier(uow, supplier_id)
+    except SupplierNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    try:
+        verify(supplier.signing_secret, raw, request.headers, tolerance_seconds=settings.callback_tolerance_seconds)
+    except SignatureError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=f"signature refused: {exc.reason}") from exc
+    if supplier.protocol is not SupplierProtocol.X12:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"supplier {supplier_id!r} does not speak X12")
+    us: OurX12Identity = request.app.state.x12_identity
+    try:
+        outcomes = await receive_interchanges(uow, supplier, raw, us)
+    except (UnreadableInterchange, ForeignInterchange) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    return Response(
+        "".join(outcome.reply or "" for outcome in outcomes),
+        media_type=X12_MEDIA_TYPE,
+        headers={STATUS_HEADER: ",".join(f"{o.control_number}={o.status}" for o in outcomes)},
+    )
+
+
+class InterchangeOut(BaseModel):
+    direction: str
+    sender_id: str
+    control_number: str
+    kind: str
+    po_number: str | None
+    status: str
+    body: str
+    reply: str | None
+
+
+@router.get("/edi/interchanges", summary="The interchanges exchanged with an X12 supplier, newest first")
+async def list_interchanges(
+    supplier_id: Annotated[str, Path(max_length=64)], uow: Uow, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[InterchangeOut]:
+    return [
+        InterchangeOut.model_validate(stored, from_attributes=True)
+        for stored in await handlers.recent_interchanges(uow, supplier_id, limit)
+    ]

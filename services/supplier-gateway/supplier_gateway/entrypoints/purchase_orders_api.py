@@ -1,0 +1,47 @@
+"""Reading purchase orders and retrying failed ones (operations dashboard, customer service)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from dropship_shared.web import correlation_id_of
+from supplier_gateway.domain.purchase_order import PurchaseOrderError, PurchaseOrderState
+from supplier_gateway.entrypoints.deps import Uow
+from supplier_gateway.entrypoints.schemas import PurchaseOrderOut
+from supplier_gateway.service_layer import handlers
+from supplier_gateway.service_layer.errors import PurchaseOrderNotFound
+
+router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"])
+
+
+@router.get("", summary="Purchase orders, newest first, optionally by state and supplier")
+async def list_purchase_orders(
+    uow: Uow,
+    state: PurchaseOrderState | None = None,
+    supplier_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[PurchaseOrderOut]:
+    return [PurchaseOrderOut.of(po) for po in await handlers.list_purchase_orders(uow, state, supplier_id, limit)]
+
+
+@router.get("/{po_number}", summary="One purchase order with its lines, state history and sending status")
+async def get_purchase_order(po_number: str, uow: Uow) -> PurchaseOrderOut:
+    try:
+        view = await handlers.get_purchase_order(uow, po_number)
+    except PurchaseOrderNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    return PurchaseOrderOut.of(view.po, view.dispatch)
+
+
+@router.post("/{po_number}/retry", summary="Send a failed purchase order again (same PO number)")
+async def retry_purchase_order(po_number: str, request: Request, uow: Uow) -> PurchaseOrderOut:
+    try:
+        po = await handlers.retry_purchase_order(uow, po_number, correlation_id_of(request))
+    except PurchaseOrderNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except PurchaseOrderError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    request.app.state.dispatch_ready.set()
+    return PurchaseOrderOut.of(po)

@@ -1,0 +1,188 @@
+"""The gateway API's request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from dropship_shared.events import Address
+from supplier_gateway.adapters.repository import DispatchStatus
+from supplier_gateway.domain.purchase_order import PurchaseOrder
+from supplier_gateway.domain.supplier import Supplier, SupplierProtocol, TradingPartner
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TradingPartnerIn(StrictBody):
+    isa_qualifier: str = Field(min_length=2, max_length=2, pattern=r"^[A-Z0-9]{2}$")
+    isa_id: str = Field(min_length=1, max_length=15, pattern=r"^[A-Za-z0-9 ._-]+$")
+    gs_id: str = Field(min_length=2, max_length=15, pattern=r"^[A-Za-z0-9 ._-]+$")
+
+
+class SupplierIn(StrictBody):
+    name: str = Field(default="", max_length=200)
+    protocol: Literal["http", "x12"]
+    base_url: AnyHttpUrl = Field(description="HTTP: the supplier API root; X12: its EDI endpoint")
+    signing_secret: SecretStr = Field(min_length=16, max_length=200)
+    polling: bool = Field(default=False, description="no callbacks: the gateway polls the supplier's event feed")
+    requests_per_second: float | None = Field(default=10.0, gt=0, le=10_000)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=300)
+    x12: TradingPartnerIn | None = None
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _x12_needs_partner_ids(self) -> SupplierIn:
+        if self.protocol == "x12" and self.x12 is None:
+            raise ValueError("x12 suppliers need x12 trading partner ids (isa_qualifier, isa_id, gs_id)")
+        if self.protocol == "x12" and self.polling:
+            raise ValueError("polling is offered by HTTP/JSON suppliers only")
+        return self
+
+    def to_domain(self, supplier_id: str) -> Supplier:
+        return Supplier(
+            supplier_id=supplier_id,
+            name=self.name or supplier_id,
+            protocol=SupplierProtocol(self.protocol),
+            base_url=str(self.base_url).rstrip("/"),
+            signing_secret=self.signing_secret.get_secret_value(),
+            polling=self.polling,
+            requests_per_second=self.requests_per_second,
+            timeout_seconds=self.timeout_seconds,
+            x12_partner=TradingPartner(self.x12.isa_qualifier, self.x12.isa_id, self.x12.gs_id) if self.x12 else None,
+            active=self.active,
+        )
+
+
+class SupplierOut(BaseModel):
+    """A registry entry; the signing secret is never shown."""
+
+    supplier_id: str
+    name: str
+    protocol: str
+    base_url: str
+    polling: bool
+    requests_per_second: float | None
+    timeout_seconds: float | None
+    x12: TradingPartnerIn | None
+    active: bool
+
+    @classmethod
+    def of(cls, supplier: Supplier) -> SupplierOut:
+        partner = supplier.x12_partner
+        return cls(
+            supplier_id=supplier.supplier_id,
+            name=supplier.name,
+            protocol=supplier.protocol.value,
+            base_url=supplier.base_url,
+            polling=supplier.polling,
+            requests_per_second=supplier.requests_per_second,
+            timeout_seconds=supplier.timeout_seconds,
+            x12=TradingPartnerIn(isa_qualifier=partner.isa_qualifier, isa_id=partner.isa_id, gs_id=partner.gs_id)
+            if partner
+            else None,
+            active=supplier.active,
+        )
+
+
+class PurchaseOrderLineOut(BaseModel):
+    line_no: int
+    backorder_line_id: str | None
+    sku: str
+    supplier_sku: str
+    quantity: int
+    unit_cost: Decimal
+    ship_to: Address
+    customer_ref: str
+    status: str
+    accepted_qty: int
+    rejected_qty: int
+    shipped_qty: int
+    cancelled_qty: int
+    open_qty: int
+    expected_ship_date: date | None
+    reason: str | None
+
+
+class StateChangeOut(BaseModel):
+    state: str
+    at: datetime
+    note: str | None
+
+
+class DispatchOut(BaseModel):
+    send_attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+class PurchaseOrderOut(BaseModel):
+    po_number: str
+    supplier_id: str
+    state: str
+    acknowledgement: str | None
+    supplier_order_id: str | None
+    failure_reason: str | None
+    currency: str
+    release_reason: str
+    below_minimum: bool
+    created_at: datetime
+    lines: list[PurchaseOrderLineOut]
+    shipment_ids: list[str]
+    history: list[StateChangeOut]
+    dispatch: DispatchOut | None = None
+
+    @classmethod
+    def of(cls, po: PurchaseOrder, dispatch: DispatchStatus | None = None) -> PurchaseOrderOut:
+        return cls(
+            po_number=po.po_number,
+            supplier_id=po.supplier_id,
+            state=po.state.value,
+            acknowledgement=po.acknowledgement,
+            supplier_order_id=po.supplier_order_id,
+            failure_reason=po.failure_reason,
+            currency=po.currency,
+            release_reason=po.release_reason,
+            below_minimum=po.below_minimum,
+            created_at=po.created_at,
+            lines=[
+                PurchaseOrderLineOut(
+                    line_no=line.line_no,
+                    backorder_line_id=line.backorder_line_id,
+                    sku=line.sku,
+                    supplier_sku=line.supplier_sku,
+                    quantity=line.quantity,
+                    unit_cost=line.unit_cost,
+                    ship_to=line.ship_to,
+                    customer_ref=line.customer_ref,
+                    status=line.status.value,
+                    accepted_qty=line.accepted_qty,
+                    rejected_qty=line.rejected_qty,
+                    shipped_qty=line.shipped_qty,
+                    cancelled_qty=line.cancelled_qty,
+                    open_qty=line.open_qty,
+                    expected_ship_date=line.expected_ship_date,
+                    reason=line.reason,
+                )
+                for line in po.lines
+            ],
+            shipment_ids=sorted(po.shipment_ids),
+            history=[StateChangeOut(state=c.state.value, at=c.at, note=c.note) for c in po.history],
+            dispatch=DispatchOut(
+                send_attempts=dispatch.send_attempts,
+                next_attempt_at=dispatch.next_attempt_at,
+                last_error=dispatch.last_error,
+            )
+            if dispatch
+            else None,
+        )
+
+
+class CallbackAccepted(BaseModel):
+    status: Literal["applied", "duplicate"]
+    event_id: str
+    po_number: str

@@ -1,0 +1,130 @@
+"""Resolves line cancellations: before sending, by leaving the line off the PO; after, by asking the
+supplier (outside any transaction) and recording its answer with the outgoing event."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from dropship_shared.events import utcnow
+from dropship_shared.logs import get_logger
+from supplier_gateway.adapters.cancellation_repository import LineCancellationRequest
+from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
+from supplier_gateway.domain.supplier import SupplierProtocol
+from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
+from supplier_gateway.service_layer.supplier_port import (
+    CancellationAnswer,
+    PurchaseOrderChannel,
+    SupplierRefused,
+    SupplierUnreachable,
+)
+from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CancellationPolicy:
+    interval_seconds: float = 2.0
+    lease_seconds: float = 300.0
+    batch_size: int = 20
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+
+    def retry_delay(self, attempts: int) -> float:
+        return float(min(self.retry_base_seconds * 2 ** max(attempts - 1, 0), self.retry_max_seconds))
+
+
+class LineCancellationResolver:
+    def __init__(self, uow_factory: UnitOfWorkFactory, http: PurchaseOrderChannel, policy: CancellationPolicy) -> None:
+        self._uow = uow_factory
+        self._http = http
+        self._policy = policy
+
+    async def run(self) -> None:
+        while True:
+            await self.resolve_due()
+            await asyncio.sleep(self._policy.interval_seconds)
+
+    async def resolve_due(self) -> int:
+        async with self._uow() as uow:
+            claimed = await uow.cancellations.claim_due(
+                utcnow(), timedelta(seconds=self._policy.lease_seconds), self._policy.batch_size
+            )
+            await uow.commit()
+        for request in claimed:
+            try:
+                await self.resolve(request)
+            except Exception as exc:
+                log.exception("line cancellation failed", po_number=request.po_number)
+                await self._postpone(request, repr(exc))
+        return len(claimed)
+
+    async def resolve(self, request: LineCancellationRequest) -> None:
+        async with self._uow() as uow:
+            now = utcnow()
+            po = await uow.purchase_orders.get(request.po_number, for_update=True)
+            status = await uow.purchase_orders.dispatch_status(request.po_number)
+            supplier = await uow.suppliers.get(request.supplier_id)
+            if po is None or status is None:
+                await uow.commit()
+                await self._postpone(request, "purchase order not known yet")
+                return
+            if po.state is PurchaseOrderState.REQUESTED and (status.send_attempts or status.leased(now)):
+                # it may be at the supplier already (an attempt whose answer we never got): ask the supplier
+                # once the PO is recorded as placed, or cancel locally if the supplier refuses it
+                await uow.commit()
+                await self._postpone(request, "purchase order is being sent")
+                return
+            if po.cancellable_without_supplier:
+                po.cancel_line(request.backorder_line_id, request.quantity, now)
+                await self._record(uow, po, request, CancellationAnswer.CANCELLED)
+                return
+        if supplier is None:
+            await self._postpone(request, f"supplier {request.supplier_id!r} is not registered")
+            return
+        if supplier.protocol is not SupplierProtocol.HTTP:
+            await self._postpone(request, f"cancellation over {supplier.protocol} is not supported yet")
+            return
+        try:
+            answer = await self._http.cancel_line(
+                supplier,
+                request.po_number,
+                request.line_no,
+                request.quantity,
+                f"{request.po_number}:cancel:{request.request_event_id}",
+            )
+        except (SupplierRefused, SupplierUnreachable) as exc:
+            await self._postpone(request, str(exc))
+            return
+        async with self._uow() as uow:
+            po = await uow.purchase_orders.get(request.po_number, for_update=True)
+            assert po is not None
+            try:
+                if answer is CancellationAnswer.CANCELLED:
+                    po.cancel_line(request.backorder_line_id, request.quantity, utcnow())
+                else:
+                    po.refuse_line_cancellation(request.backorder_line_id)
+            except PurchaseOrderError as exc:
+                await uow.commit()
+                await self._postpone(request, str(exc))
+                return
+            await self._record(uow, po, request, answer)
+
+    async def _record(
+        self, uow: GatewayUnitOfWork, po: PurchaseOrder, request: LineCancellationRequest, outcome: str
+    ) -> None:
+        uow.correlation_id = po.correlation_id
+        await uow.purchase_orders.save(po)
+        for event in po.events:
+            uow.emit(event)
+        await uow.cancellations.resolve(request.request_id, outcome, utcnow())
+        await uow.commit()
+
+    async def _postpone(self, request: LineCancellationRequest, reason: str) -> None:
+        async with self._uow() as uow:
+            until = utcnow() + timedelta(seconds=self._policy.retry_delay(request.attempts))
+            await uow.cancellations.postpone(request.request_id, until, reason)
+            await uow.commit()
+        log.warning("line cancellation postponed", po_number=request.po_number, reason=reason)

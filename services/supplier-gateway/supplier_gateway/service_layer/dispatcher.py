@@ -1,0 +1,188 @@
+"""Sends requested POs to their suppliers: leased across replicas, one worker per supplier, retried later
+when a supplier is away, recorded (and announced) only after the supplier answered."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from dropship_shared.events import utcnow
+from dropship_shared.logs import get_logger
+from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
+from supplier_gateway.domain.supplier import Supplier, SupplierProtocol
+from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
+from supplier_gateway.service_layer.supplier_port import (
+    Placement,
+    PurchaseOrderChannel,
+    SupplierRefused,
+    SupplierUnreachable,
+)
+
+log = get_logger(__name__)
+
+# Places a PO over a document protocol (X12): builds or reuses the stored interchange and sends it.
+DocumentPlacement = Callable[[Supplier, PurchaseOrder], Awaitable[Placement]]
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    interval_seconds: float = 1.0
+    # Longer than the slowest placement (timeouts x attempts + backoff): a crashed replica's POs are
+    # picked up by another one after this long, and re-sent under the same idempotency key.
+    lease_seconds: float = 300.0
+    batch_size: int = 20
+    concurrency_per_supplier: int = 4
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+
+    def retry_delay(self, attempts: int, retry_after: float | None) -> float:
+        backoff = min(self.retry_base_seconds * 2.0 ** max(attempts - 1, 0), self.retry_max_seconds)
+        return max(backoff, retry_after or 0.0)
+
+
+class PurchaseOrderDispatcher:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        http: PurchaseOrderChannel,
+        x12: DocumentPlacement,
+        policy: DispatchPolicy,
+        owner: str,
+        wake: asyncio.Event | None = None,
+    ) -> None:
+        self._uow = uow_factory
+        self._http = http
+        self._x12 = x12
+        self._policy = policy
+        self._owner = owner
+        self._wake = wake or asyncio.Event()
+        self._workers: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self.dispatch_due()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._policy.interval_seconds)
+        finally:
+            for task in self._workers.values():
+                task.cancel()
+            self._workers.clear()
+
+    async def dispatch_due(self) -> None:
+        """Start a worker for every supplier with due POs that has none running: a slow or dead supplier
+        only ever holds up its own POs."""
+        async with self._uow() as uow:
+            supplier_ids = await uow.purchase_orders.suppliers_with_due_orders(utcnow())
+        for supplier_id in supplier_ids:
+            running = self._workers.get(supplier_id)
+            if running is None or running.done():
+                self._workers[supplier_id] = asyncio.create_task(
+                    self._work(supplier_id), name=f"dispatch-{supplier_id}"
+                )
+
+    async def drain(self) -> None:
+        """Dispatch until nothing is due right now (tests and the CLI)."""
+        await self.dispatch_due()
+        while self._workers:
+            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+            self._workers = {key: task for key, task in self._workers.items() if not task.done()}
+
+    async def _work(self, supplier_id: str) -> None:
+        limit = asyncio.Semaphore(self._policy.concurrency_per_supplier)
+
+        async def send_one(supplier: Supplier, po_number: str) -> None:
+            async with limit:
+                await self.send(supplier, po_number)
+
+        while True:
+            async with self._uow() as uow:
+                now = utcnow()
+                supplier = await uow.suppliers.get(supplier_id)
+                if supplier is None or not supplier.active:
+                    # held or unknown: its POs wait, untouched (never tried, so still cancellable here)
+                    until = now + timedelta(seconds=self._policy.retry_max_seconds)
+                    reason = f"supplier {supplier_id!r} is not registered or is on hold"
+                    await uow.purchase_orders.postpone_due(supplier_id, now, until, reason)
+                    await uow.commit()
+                    return
+                claimed = await uow.purchase_orders.claim_due(
+                    supplier_id,
+                    self._owner,
+                    now,
+                    timedelta(seconds=self._policy.lease_seconds),
+                    self._policy.batch_size,
+                )
+                await uow.commit()
+            if not claimed:
+                return
+            await asyncio.gather(*(send_one(supplier, po_number) for po_number in claimed))
+
+    async def send(self, supplier: Supplier, po_number: str) -> None:
+        """Place one leased PO; nothing is held open while the supplier is called."""
+        async with self._uow() as uow:
+            po = await uow.purchase_orders.get(po_number)
+        if po is None or po.state is not PurchaseOrderState.REQUESTED:
+            await self._postpone(po_number, None, None, later=False)
+            return
+        try:
+            if supplier.protocol is SupplierProtocol.X12:
+                placement = await self._x12(supplier, po)
+            else:
+                placement = await self._http.place(supplier, po)
+        except SupplierRefused as exc:
+            await self._record_refusal(po_number, exc.reason)
+        except SupplierUnreachable as exc:
+            await self._postpone(po_number, exc.reason, exc.retry_after)
+        except Exception as exc:  # a bug or an unexpected answer: keep the PO, try again later
+            log.exception("placing purchase order failed", po_number=po_number)
+            await self._postpone(po_number, repr(exc), None)
+        else:
+            await self._record_placed(po_number, placement)
+
+    async def _record_placed(self, po_number: str, placement: Placement) -> None:
+        async with self._uow() as uow:
+            po = await uow.purchase_orders.get(po_number, for_update=True)
+            if po is not None:
+                uow.correlation_id = po.correlation_id
+                try:
+                    po.mark_placed(placement.supplier_order_id, utcnow())
+                except PurchaseOrderError as exc:
+                    log.error("placed purchase order could not be recorded", po_number=po_number, error=str(exc))
+                await uow.purchase_orders.save(po)
+                for event in po.events:
+                    uow.emit(event)
+            await uow.purchase_orders.release(po_number, self._owner)
+            await uow.commit()
+        log.info("purchase order placed", po_number=po_number, replayed=placement.replayed)
+
+    async def _record_refusal(self, po_number: str, reason: str) -> None:
+        async with self._uow() as uow:
+            po = await uow.purchase_orders.get(po_number, for_update=True)
+            if po is not None and po.state is PurchaseOrderState.REQUESTED:
+                uow.correlation_id = po.correlation_id
+                po.fail(reason, utcnow())
+                await uow.purchase_orders.save(po)
+                for event in po.events:
+                    uow.emit(event)
+            await uow.purchase_orders.release(po_number, self._owner, error=reason)
+            await uow.commit()
+        log.warning("supplier refused purchase order", po_number=po_number, reason=reason)
+
+    async def _postpone(
+        self, po_number: str, reason: str | None, retry_after: float | None, later: bool = True
+    ) -> None:
+        async with self._uow() as uow:
+            next_attempt_at = None
+            if later:
+                status = await uow.purchase_orders.dispatch_status(po_number)
+                attempts = status.send_attempts if status else 1
+                next_attempt_at = utcnow() + timedelta(seconds=self._policy.retry_delay(attempts, retry_after))
+            await uow.purchase_orders.release(po_number, self._owner, next_attempt_at, reason)
+            await uow.commit()
+        if reason:
+            log.warning("purchase order not placed yet", po_number=po_number, reason=reason, retry_at=next_attempt_at)

@@ -1,0 +1,19 @@
+"""Why a command or a supplier message was refused (the entrypoints map these to HTTP answers)."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    pass
+
+
+class SupplierNotFound(GatewayError):
+    pass
+
+
+class PurchaseOrderNotFound(GatewayError):
+    pass
+
+
+class ReplayedEvent(GatewayError):
+    """A supplier event id we applied before arrived again: a replay, refused."""

@@ -1,0 +1,69 @@
+"""What the service layer needs from a supplier connection; adapters implement it per protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from supplier_gateway.domain.purchase_order import PurchaseOrder
+from supplier_gateway.domain.supplier import Supplier
+from supplier_gateway.domain.supplier_messages import SupplierMessage
+
+
+class SupplierRefused(Exception):
+    """The supplier answered and refused (a 4xx): retrying the same request will not help."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SupplierUnreachable(Exception):
+    """The supplier could not be reached (after retries, or its circuit is open): try again later."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Placement:
+    supplier_order_id: str | None
+    replayed: bool = False  # the supplier had the PO already (a re-send after a crash or a lost answer)
+
+
+class CancellationAnswer(StrEnum):
+    CANCELLED = "cancelled"
+    ALREADY_SHIPPED = "already_shipped"
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    event_id: str
+    message: SupplierMessage
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    events: list[FeedEvent]
+    next_cursor: int
+
+
+class PurchaseOrderChannel(Protocol):
+    """Places POs with a supplier and asks it to cancel lines (HTTP/JSON here; X12 sends documents)."""
+
+    async def place(self, supplier: Supplier, po: PurchaseOrder) -> Placement: ...
+
+    async def cancel_line(
+        self, supplier: Supplier, po_number: str, line_no: int, quantity: int, idempotency_key: str
+    ) -> CancellationAnswer: ...
+
+    async def poll(self, supplier: Supplier, po_number: str, cursor: int) -> FeedPage: ...
+
+
+class DocumentChannel(Protocol):
+    """Sends a ready-made document (an X12 interchange) to a supplier's endpoint."""
+
+    async def send(self, supplier: Supplier, document: str) -> None: ...

@@ -1,0 +1,100 @@
+"""Reading supplier messages into the PO's terms (JSON bodies, X12 855 lines) and the dispatcher's backoff."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from supplier_gateway.adapters.json_messages import UnreadableMessage, read_message
+from supplier_gateway.adapters.x12.ack855 import AckLine, PurchaseOrderAcknowledgement, build_855
+from supplier_gateway.adapters.x12_inbound import acknowledgement_of
+from supplier_gateway.domain.supplier_messages import (
+    AcknowledgedLineStatus,
+    Acknowledgement,
+    AcknowledgementStatus,
+    ShipmentNotice,
+)
+from supplier_gateway.service_layer.dispatcher import DispatchPolicy
+
+SHIPMENT = {
+    "shipment_id": "SH-1",
+    "po_number": "PO-1",
+    "shipped_at": "2026-11-26T12:00:00Z",
+    "carrier": {"scac": "UPSN", "name": "UPS"},
+    "service": "Ground",
+    "packages": [{"tracking_number": "1Z1", "tracking_url": "https://t/1Z1", "lines": [{"line_no": 1, "qty": 2}]}],
+    "something_new": "suppliers add fields; we ignore them",
+}
+
+
+def test_a_shipment_body_reads_into_a_notice_whatever_the_declared_kind() -> None:
+    for kind in (None, "shipment"):
+        notice = read_message(json.dumps(SHIPMENT).encode(), kind)
+        assert isinstance(notice, ShipmentNotice)
+        assert notice.shipped_at.tzinfo is not None
+        assert notice.packages[0].lines[0].quantity == 2
+        assert notice.carrier_scac == "UPSN"
+
+
+def test_an_acknowledgement_body_reads_into_an_acknowledgement() -> None:
+    body = {
+        "po_number": "PO-1",
+        "status": "partial",
+        "lines": [
+            {"line_no": 1, "status": "accepted", "qty": 2},
+            {"line_no": 2, "status": "backordered", "qty": 1, "expected_ship_date": "2026-12-24"},
+        ],
+    }
+    ack = read_message(json.dumps(body).encode(), "acknowledgement")
+    assert isinstance(ack, Acknowledgement)
+    assert ack.status is AcknowledgementStatus.PARTIAL
+    assert ack.lines[1].expected_ship_date == date(2026, 12, 24)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "field"),
+    [
+        (b"{not json", None, None),
+        (b"[1, 2]", None, None),
+        (json.dumps({**SHIPMENT, "packages": []}).encode(), None, "packages"),
+        (json.dumps({**SHIPMENT, "shipped_at": "2026-11-26T12:00:00"}).encode(), None, "shipped_at"),
+        (json.dumps({"po_number": "PO-1", "status": "maybe"}).encode(), "acknowledgement", "status"),
+        (json.dumps(SHIPMENT).encode(), "invoice", None),
+    ],
+)
+def test_unreadable_bodies_name_what_is_wrong(body: bytes, kind: str | None, field: str | None) -> None:
+    with pytest.raises(UnreadableMessage) as refused:
+        read_message(body, kind)
+    if field is not None:
+        assert field in {str(part) for error in refused.value.errors for part in error["loc"]}
+
+
+def test_an_855_line_with_several_acks_becomes_one_line_status() -> None:
+    ack = PurchaseOrderAcknowledgement(
+        po_number="PO-1",
+        ack_type="AC",
+        ack_date=date(2026, 11, 27),
+        lines=(
+            AckLine(1, "IA", Decimal(5), Decimal(8)),
+            AckLine(1, "IB", Decimal(3), Decimal(8), date(2026, 12, 24)),
+            AckLine(2, "IR", Decimal(4), Decimal(4), reason="discontinued"),
+            AckLine(3, "IA", Decimal(1), Decimal(1)),
+        ),
+    )
+    read = acknowledgement_of(build_855(ack, 1))
+    assert read.status is AcknowledgementStatus.PARTIAL
+    assert [(line.line_no, line.status, line.quantity, line.expected_ship_date) for line in read.lines] == [
+        (1, AcknowledgedLineStatus.BACKORDERED, 8, date(2026, 12, 24)),
+        (2, AcknowledgedLineStatus.REJECTED, 4, None),
+        (3, AcknowledgedLineStatus.ACCEPTED, 1, None),
+    ]
+    assert read.lines[1].reason == "discontinued"
+
+
+def test_the_dispatcher_backs_off_exponentially_and_honours_the_supplier() -> None:
+    policy = DispatchPolicy(retry_base_seconds=2, retry_max_seconds=60)
+    assert [policy.retry_delay(attempt, None) for attempt in (1, 2, 3, 4, 10)] == [2, 4, 8, 16, 60]
+    assert policy.retry_delay(1, 30) == 30  # Retry-After / circuit cool-down wins when longer
