@@ -62,25 +62,14 @@ class LineCancellationResolver:
         return len(claimed)
 
     async def resolve(self, request: LineCancellationRequest) -> None:
+        waiting_reason = await self._resolve_locally(request)
+        if waiting_reason is None:
+            return
+        if waiting_reason:
+            await self._postpone(request, waiting_reason)
+            return
         async with self._uow() as uow:
-            now = utcnow()
-            po = await uow.purchase_orders.get(request.po_number, for_update=True)
-            status = await uow.purchase_orders.dispatch_status(request.po_number)
             supplier = await uow.suppliers.get(request.supplier_id)
-            if po is None or status is None:
-                await uow.commit()
-                await self._postpone(request, "purchase order not known yet")
-                return
-            if po.state is PurchaseOrderState.REQUESTED and (status.send_attempts or status.leased(now)):
-                # it may be at the supplier already (an attempt whose answer we never got): ask the supplier
-                # once the PO is recorded as placed, or cancel locally if the supplier refuses it
-                await uow.commit()
-                await self._postpone(request, "purchase order is being sent")
-                return
-            if po.cancellable_without_supplier:
-                po.cancel_line(request.backorder_line_id, request.quantity, now)
-                await self._record(uow, po, request, CancellationAnswer.CANCELLED)
-                return
         if supplier is None:
             await self._postpone(request, f"supplier {request.supplier_id!r} is not registered")
             return
@@ -98,19 +87,43 @@ class LineCancellationResolver:
         except (SupplierRefused, SupplierUnreachable) as exc:
             await self._postpone(request, str(exc))
             return
+        refusal = await self._record_answer(request, answer)
+        if refusal is not None:
+            await self._postpone(request, refusal)
+
+    async def _resolve_locally(self, request: LineCancellationRequest) -> str | None:
+        """Cancel here when the PO never left; "" when the supplier must be asked; a reason to wait otherwise;
+        None once resolved."""
+        async with self._uow() as uow:
+            now = utcnow()
+            po = await uow.purchase_orders.get(request.po_number, for_update=True)
+            status = await uow.purchase_orders.dispatch_status(request.po_number)
+            if po is None or status is None:
+                return "purchase order not known yet"
+            if po.state is PurchaseOrderState.REQUESTED and (status.send_attempts or status.leased(now)):
+                # it may be at the supplier already (an attempt whose answer we never got): ask the supplier
+                # once the PO is recorded as placed, or cancel here if the supplier refuses the PO
+                return "purchase order is being sent"
+            if not po.cancellable_without_supplier:
+                return ""
+            po.cancel_line(request.backorder_line_id, request.quantity, now)
+            await self._record(uow, po, request, CancellationAnswer.CANCELLED)
+            return None
+
+    async def _record_answer(self, request: LineCancellationRequest, answer: CancellationAnswer) -> str | None:
         async with self._uow() as uow:
             po = await uow.purchase_orders.get(request.po_number, for_update=True)
-            assert po is not None
+            if po is None:
+                return "purchase order vanished"
             try:
                 if answer is CancellationAnswer.CANCELLED:
                     po.cancel_line(request.backorder_line_id, request.quantity, utcnow())
                 else:
                     po.refuse_line_cancellation(request.backorder_line_id)
             except PurchaseOrderError as exc:
-                await uow.commit()
-                await self._postpone(request, str(exc))
-                return
+                return str(exc)
             await self._record(uow, po, request, answer)
+            return None
 
     async def _record(
         self, uow: GatewayUnitOfWork, po: PurchaseOrder, request: LineCancellationRequest, outcome: str
