@@ -66,7 +66,7 @@ async def plumbing(database_url: str, broker_namespace: BrokerNamespace, tmp_pat
 
 
 async def test_outbox_to_consumer_exactly_once_in_effect(plumbing, broker_namespace: BrokerNamespace) -> None:  # type: ignore[no-untyped-def]
-    engine, sessions, broker, ready = plumbing
+    _engine, sessions, broker, ready = plumbing
     queue = broker_namespace.queue("effects")
 
     async def apply(envelope: Envelope) -> None:
