@@ -1,0 +1,93 @@
+"""The aggregator's HTTP API served for real (uvicorn, RabbitMQ, SQLite): bad policy input gets a clear 4xx
+naming the field and changes nothing; operators hold, resume and release; progress is visible."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aggregator.bootstrap import create_app
+from aggregator.config import AggregatorSettings
+from support.infrastructure import BrokerNamespace
+from support.servers import run_uvicorn_app
+
+
+@pytest.fixture
+def api(broker_namespace: BrokerNamespace, tmp_path: Path) -> Iterator[httpx.Client]:
+    settings = AggregatorSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/aggregator.db",
+        amqp_url=broker_namespace.amqp_url,
+        exchange=broker_namespace.exchange,
+        queue_prefix=f"{broker_namespace.prefix}.",
+        log_json=False,
+    )
+    broker_namespace.queue("aggregator")
+    with run_uvicorn_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=10) as client:
+        client.put("/suppliers/acme", json={"name": "ACME"}).raise_for_status()
+        yield client
+
+
+GOOD: dict[str, Any] = {"min_units": 10, "max_wait_seconds": 3600}
+
+
+@pytest.mark.parametrize(
+    ("policy", "field"),
+    [
+        ({**GOOD, "min_units": -1}, ["body", "min_units"]),
+        ({**GOOD, "min_value": "-5"}, ["body", "min_value"]),
+        ({**GOOD, "max_wait_seconds": 0}, ["body", "max_wait_seconds"]),
+        ({**GOOD, "on_deadline": "panic"}, ["body", "on_deadline"]),
+        ({**GOOD, "sku_rules": {"X": {"case_pack": 0}}}, ["body", "sku_rules", "X", "case_pack"]),
+        ({**GOOD, "cutoff": {"local_time": "25:00", "time_zone": "UTC"}}, ["body", "cutoff", "local_time"]),
+        ({**GOOD, "cutoff": {"local_time": "15:00", "time_zone": "Mars/Olympus"}}, ["body", "cutoff.time_zone"]),
+        (
+            {
+                **GOOD,
+                "sku_rules": {
+                    "X": {"price_breaks": [{"min_qty": 10, "unit_cost": "5"}, {"min_qty": 20, "unit_cost": "6"}]}
+                },
+            },
+            ["body", "price_breaks"],
+        ),
+        ({**GOOD, "max_lines_per_po": 1, "sku_rules": {"X": {"case_pack": 6}}}, ["body", "max_lines_per_po"]),
+        ({**GOOD, "surprise": 1}, ["body", "surprise"]),
+    ],
+)
+def test_bad_policy_is_refused_naming_the_field_and_nothing_changes(
+    api: httpx.Client, policy: dict[str, Any], field: list[str]
+) -> None:
+    response = api.put("/suppliers/acme/policy", json=policy)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == field
+    assert api.get("/suppliers/acme/policy").status_code == 404
+    assert api.get("/suppliers/acme").json()["policy_version"] == 0
+
+
+def test_policy_for_an_unknown_supplier_is_404(api: httpx.Client) -> None:
+    response = api.put("/suppliers/nobody/policy", json=GOOD)
+    assert response.status_code == 404 and "nobody" in response.json()["detail"]
+
+
+def test_policy_versions_and_operator_commands(api: httpx.Client) -> None:
+    assert api.put("/suppliers/acme/policy", json=GOOD).json()["version"] == 1
+    second = {**GOOD, "sku_rules": {"AC-1": {"case_pack": 6, "remainder": "round_up"}}}
+    assert api.put("/suppliers/acme/policy", json=second).json()["version"] == 2
+    assert [v["version"] for v in api.get("/suppliers/acme/policy/versions").json()] == [1, 2]
+    assert api.get("/suppliers/acme/policy").json()["sku_rules"]["AC-1"]["case_pack"] == 6
+
+    assert api.post("/suppliers/acme/hold").json()["held"] is True
+    held = api.post("/suppliers/acme/release")
+    assert held.status_code == 409 and "hold" in held.json()["detail"]
+    assert api.post("/suppliers/acme/resume").json()["held"] is False
+    assert api.post("/suppliers/acme/release").json() == {"purchase_orders": []}  # nothing pending
+    assert api.post("/suppliers/nobody/release").status_code == 404
+
+    status = api.get("/suppliers/acme").json()
+    assert (status["min_units"], status["units_progress"], status["pending_lines"]) == (10, 0.0, 0)
+    assert api.get("/purchase-orders/PO404").status_code == 404
+    assert "/suppliers/{supplier_id}/policy" in api.get("/openapi.json").json()["paths"]
+    assert "Supplier batches" in api.get("/dashboard").text
