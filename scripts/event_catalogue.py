@@ -1,6 +1,6 @@
 """Writes docs/events.md, the event catalogue, from the pydantic contracts in dropship_shared.events.
 
-    .venv/bin/python scripts/event_catalogue.py > docs/events.md   (a test checks it is current)
+.venv/bin/python scripts/event_catalogue.py > docs/events.md   (a test checks it is current)
 """
 
 from __future__ import annotations

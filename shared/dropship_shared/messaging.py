@@ -193,3 +193,81 @@ class Broker:
         async with self._connection.channel() as channel:
             declared = await channel.declare_queue(queue, passive=True)
             return int(declared.declaration_result.message_count or 0)
+
+    async def dead_letters(self, queue: str, limit: int = 50) -> list[DeadLetter]:
+        """A look at the first messages of `<queue>.dlq` without taking them (they stay, in order)."""
+        if self._connection is None:
+            raise RuntimeError("broker not connected")
+        found: list[DeadLetter] = []
+        channel = await self._connection.channel()
+        try:
+            dead_letters = await channel.declare_queue(f"{queue}.dlq", passive=True)
+            for _ in range(limit):
+                message = await dead_letters.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                found.append(DeadLetter.of(message))
+        finally:
+            await channel.close()  # unacknowledged: every message goes back to the queue
+        return found
+
+    async def replay_dead_letters(self, queue: str, limit: int = 1000) -> int:
+        """Publish dead-lettered messages again under their original routing key (after the fix shipped)."""
+        if self._connection is None:
+            raise RuntimeError("broker not connected")
+        replayed = 0
+        channel = await self._connection.channel(publisher_confirms=True)
+        try:
+            dead_letters = await channel.declare_queue(f"{queue}.dlq", passive=True)
+            exchange = await channel.get_exchange(self._exchange_name)
+            # Only what is there now: a message that fails again comes back and must not loop.
+            waiting = int(dead_letters.declaration_result.message_count or 0)
+            for _ in range(min(limit, waiting)):
+                message = await dead_letters.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                await exchange.publish(
+                    aio_pika.Message(
+                        message.body,
+                        content_type=message.content_type,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=message.message_id,
+                        headers={"x-replayed": True},
+                    ),
+                    routing_key=DeadLetter.of(message).routing_key,
+                    timeout=10,
+                )
+                await message.ack()
+                replayed += 1
+        finally:
+            await channel.close()
+        return replayed
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message in a dead-letter queue, as the dashboard shows it."""
+
+    message_id: str | None
+    routing_key: str
+    error: str
+    body: str
+
+    @classmethod
+    def of(cls, message: AbstractIncomingMessage) -> DeadLetter:
+        headers = message.headers or {}
+        routing_key = str(headers.get("x-original-routing-key") or "")
+        error = str(headers.get("x-error") or "")
+        deaths = headers.get("x-death")
+        if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+            # Dead-lettered by the broker (delivery limit reached): it records why and from where.
+            death = deaths[0]
+            keys = death.get("routing-keys")
+            if not routing_key and isinstance(keys, list) and keys:
+                routing_key = _text(keys[0])
+            error = error or f"{_text(death.get('reason'))} after {_text(death.get('count'))} time(s)"
+        return cls(message.message_id, routing_key, error, message.body.decode(errors="replace")[:4000])
+
+
+def _text(value: object) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dropship_shared.logs import bind_correlation_id
+from dropship_shared.messaging import Broker
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 CORRELATION_HEADER = "X-Correlation-Id"
@@ -48,3 +51,19 @@ def install_operational_routes(app: FastAPI, readiness: Readiness) -> None:
         response = await call_next(request)
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
+
+
+def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None:
+    """The service's dead-letter queue, for operators: look at what failed, replay it after a fix."""
+    router = APIRouter(prefix="/admin/dead-letters", tags=["operations"])
+
+    @router.get("", summary="Messages this service could not handle (peeked, not removed)")
+    async def list_dead_letters(limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+        letters = await broker.dead_letters(queue, limit)
+        return {"queue": f"{queue}.dlq", "messages": [asdict(letter) for letter in letters]}
+
+    @router.post("/replay", summary="Publish the dead-lettered messages again under their original routing key")
+    async def replay(limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, int]:
+        return {"replayed": await broker.replay_dead_letters(queue, limit)}
+
+    app.include_router(router)

@@ -17,7 +17,7 @@ from aggregator.service_layer.handlers import Aggregator
 from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import ServiceRuntime
-from dropship_shared.web import install_operational_routes
+from dropship_shared.web import install_dead_letter_routes, install_operational_routes
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -50,6 +50,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     app.state.aggregator = service
     app.state.runtime = runtime
     install_operational_routes(app, runtime.readiness)
+    install_dead_letter_routes(app, runtime.broker, settings.queue_name("aggregator"))
     app.include_router(api.router)
     app.include_router(dashboard.router)
     return app

@@ -2,45 +2,100 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
 from dropship_shared.logs import configure_logging
-from dropship_shared.runtime import ServiceRuntime
-from dropship_shared.web import install_operational_routes
+from dropship_shared.runtime import BackgroundLoop, ServiceRuntime
+from dropship_shared.web import install_dead_letter_routes, install_operational_routes
+from orders.adapters.channels import EmailChannel, WebhookChannel
+from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.orm import inbox, metadata, outbox
 from orders.config import OrdersSettings
-from orders.entrypoints import api, consumer
-from orders.service_layer.unit_of_work import OrdersUnitOfWork
+from orders.entrypoints import api, catalog_api, consumer, metrics_api
+from orders.service_layer.message_delivery import DeliveryPolicy, run_message_delivery
+from orders.service_layer.ports import MessageChannel
+from orders.service_layer.unit_of_work import MessageSetup, OrdersUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MAX_BODY_BYTES = 1_000_000  # far above any real order (200 lines); refuses absurd bodies before parsing
+
+
+def message_channels(settings: OrdersSettings) -> list[MessageChannel]:
+    channels: list[MessageChannel] = []
+    for name in settings.channel_names():
+        if name == "email":
+            channels.append(
+                EmailChannel(
+                    settings.smtp_host,
+                    settings.smtp_port,
+                    settings.smtp_sender,
+                    settings.smtp_username,
+                    settings.smtp_password,
+                    settings.smtp_start_tls,
+                )
+            )
+        elif name == "webhook":
+            channels.append(WebhookChannel(settings.notify_webhook_url, settings.notify_webhook_secret))
+        else:
+            raise ValueError(f"unknown notification channel {name!r} (known: email, webhook)")
+    return channels
 
 
 def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     settings = settings or OrdersSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     runtime = ServiceRuntime(settings, metadata, outbox, MIGRATIONS)
+    rules = settings.promise_rules()
+    channels = message_channels(settings)
+    message_setup = MessageSetup(
+        channels=tuple(channel.name for channel in channels),
+        templates=MessageTemplates(settings.shop_name),
+        tracking_url_template=settings.tracking_url_template,
+    )
+    delivery = DeliveryPolicy(
+        poll_seconds=settings.notify_poll_seconds, first_retry=timedelta(seconds=settings.notify_first_retry_seconds)
+    )
 
     def uow_factory() -> OrdersUnitOfWork:
-        return OrdersUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready)
+        return OrdersUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready, messages=message_setup)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start([consumer.subscription(settings.queue_name("orders"), uow_factory)], loops={})
+        loops: dict[str, BackgroundLoop] = {}
+        if channels:
+            loops["customer-messages"] = partial(run_message_delivery, uow_factory, channels, delivery)
+        await runtime.start([consumer.subscription(settings.queue_name("orders"), uow_factory, rules)], loops=loops)
         yield
         await runtime.stop()
 
     app = FastAPI(
         title="Orders",
-        version="0.1.0",
-        description="Takes customer orders, serves them from stock, backorders the rest and tracks each line.",
+        version="0.2.0",
+        description="Takes customer orders, serves them from stock, backorders the rest and keeps the customer "
+        "informed from promise to delivery.",
         lifespan=lifespan,
     )
     app.state.uow_factory = uow_factory
     app.state.runtime = runtime
+    app.state.promise_rules = rules
     install_operational_routes(app, runtime.readiness)
+    install_dead_letter_routes(app, runtime.broker, settings.queue_name("orders"))
+
+    @app.middleware("http")
+    async def refuse_absurd_bodies(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        return await call_next(request)
+
+    app.include_router(catalog_api.router)
     app.include_router(api.router)
+    app.include_router(metrics_api.router)
     return app

@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from dropship_shared.settings import ServiceSettings
+from orders.domain.promise import PromiseRules
 
 
 class OrdersSettings(ServiceSettings):
     service_name: str = "orders"
     http_port: int = 8001
+
+    # Promise dates and consolation
+    transit_days: int = 3
+    default_batch_wait_days: int = 3
+    quick_ship_days: int = 3
+    consolation_threshold_days: int = 7
+    consolation_percent: Decimal = Decimal("10")
+
+    # Customer messages: comma-separated channels among "email" and "webhook" (empty: none)
+    notify_channels: str = "email"
+    shop_name: str = "Drop-ship Demo Shop"
+    tracking_url_template: str = "https://track.example.com/{carrier}/{tracking_number}"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_sender: str = "orders@shop.example.com"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_start_tls: bool = False
+    notify_webhook_url: str = ""
+    notify_webhook_secret: str = ""
+    notify_poll_seconds: float = 1.0
+    notify_first_retry_seconds: float = 2.0
+
+    def promise_rules(self) -> PromiseRules:
+        return PromiseRules(
+            transit_days=self.transit_days,
+            default_batch_wait_days=self.default_batch_wait_days,
+            quick_ship_days=self.quick_ship_days,
+            consolation_threshold_days=self.consolation_threshold_days,
+            consolation_percent=self.consolation_percent,
+        )
+
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.notify_channels.split(",") if name.strip())

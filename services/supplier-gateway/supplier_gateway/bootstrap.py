@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import ServiceRuntime
-from dropship_shared.web import install_operational_routes
+from dropship_shared.web import install_dead_letter_routes, install_operational_routes
 from supplier_gateway.adapters.http_channel import HttpPurchaseOrderChannel, SupplierCallPolicy
 from supplier_gateway.adapters.orm import inbox, metadata, outbox
 from supplier_gateway.adapters.x12_transport import HttpDocumentChannel
@@ -115,6 +115,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.dispatch_ready = dispatch_ready
     app.state.x12_identity = us
     install_operational_routes(app, runtime.readiness)
+    install_dead_letter_routes(app, runtime.broker, settings.queue_name("supplier-gateway"))
     app.include_router(suppliers_api.router)
     app.include_router(callbacks_api.router)
     app.include_router(edi_api.router)

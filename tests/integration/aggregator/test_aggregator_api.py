@@ -3,6 +3,7 @@ naming the field and changes nothing; operators hold, resume and release; progre
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from aggregator.bootstrap import create_app
 from aggregator.config import AggregatorSettings
+from dropship_shared.messaging import Broker
 from support.infrastructure import BrokerNamespace
 from support.servers import run_uvicorn_app
 
@@ -91,3 +93,29 @@ def test_policy_versions_and_operator_commands(api: httpx.Client) -> None:
     assert api.get("/purchase-orders/PO404").status_code == 404
     assert "/suppliers/{supplier_id}/policy" in api.get("/openapi.json").json()["paths"]
     assert "Supplier batches" in api.get("/dashboard").text
+
+
+async def test_malformed_events_are_visible_on_the_dead_letter_queue_and_replayable(
+    api: httpx.Client, broker_namespace: BrokerNamespace
+) -> None:
+    publisher = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
+    await publisher.connect()
+    await publisher.publish_raw("backorder.created", b'{"type": "backorder.created"}', "bad-1", "c1")
+    await publisher.close()
+    letters: list[dict[str, Any]] = []
+    for _ in range(50):
+        letters = api.get("/admin/dead-letters").json()["messages"]
+        if letters:
+            break
+        await asyncio.sleep(0.1)
+    [letter] = letters
+    assert letter["routing_key"] == "backorder.created" and "invalid envelope" in letter["error"]
+    assert len(api.get("/admin/dead-letters").json()["messages"]) == 1  # looking does not take it
+    assert api.post("/admin/dead-letters/replay").json() == {"replayed": 1}
+    for _ in range(50):  # still malformed: it comes back to the dead-letter queue, once
+        letters = api.get("/admin/dead-letters").json()["messages"]
+        if letters:
+            break
+        await asyncio.sleep(0.1)
+    assert [letter["message_id"] for letter in letters] == ["bad-1"]
+    assert api.get("/suppliers/acme").json()["pending_lines"] == 0

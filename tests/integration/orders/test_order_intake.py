@@ -15,7 +15,7 @@ from dropship_shared.migrations import upgrade_to_head
 from orders.adapters.orm import inbox, outbox
 from orders.bootstrap import MIGRATIONS
 from orders.domain.model import Product, RequestedLine
-from orders.service_layer import handlers
+from orders.service_layer import event_handlers, handlers
 from orders.service_layer.handlers import UnitOfWorkFactory
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
@@ -83,8 +83,8 @@ async def test_shipment_update_applies_once_and_round_trips(uow: UnitOfWorkFacto
         ),
         "c",
     )
-    await handlers.on_shipment_updated(uow, envelope)
-    await handlers.on_shipment_updated(uow, envelope)  # redelivered
+    await event_handlers.on_shipment_updated(uow, envelope)
+    await event_handlers.on_shipment_updated(uow, envelope)  # redelivered
     order = await handlers.get_order(uow, placed.order.order_id)
     assert order.lines[0].status.value == "shipped"
     assert [(s.tracking_number, s.quantity) for s in order.lines[0].shipments] == [("1Z999", 2)]

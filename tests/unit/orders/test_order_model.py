@@ -8,9 +8,11 @@ from decimal import Decimal
 import pytest
 
 from dropship_shared.events import Address, BackorderCancelled, BackorderCreated
-from orders.domain.model import LineStatus, Order, OrderError, Product, RequestedLine, Shipment, UnknownSku
+from orders.domain.model import Cause, LineStatus, Order, OrderError, Product, RequestedLine, Shipment, UnknownSku
+from orders.domain.promise import PromiseRules
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+CAUSE = Cause(NOW, "test")
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
 
 
@@ -68,22 +70,22 @@ def test_unknown_sku_is_refused_naming_it() -> None:
 def test_cancel_backordered_line_emits_cancellation_once() -> None:
     order = place([RequestedLine("TABLE", 1)])
     order.events.clear()
-    order.cancel_line(1)
-    order.cancel_line(1)
+    order.cancel_line(1, CAUSE)
+    order.cancel_line(1, CAUSE)
     assert order.lines[0].status == LineStatus.CANCELLED
     assert order.events == [BackorderCancelled(backorder_line_id="O1-1", supplier_id="globex")]
     assert order.status == "cancelled"
 
 
-def test_cannot_cancel_at_once_a_line_already_on_a_purchase_order_or_served_from_stock() -> None:
+def test_a_line_on_a_purchase_order_is_only_asked_to_cancel_and_stock_lines_cannot_be() -> None:
     order = place([RequestedLine("TABLE", 1), RequestedLine("CHAIR", 1)])
-    order.mark_on_purchase_order(1, "PO1")
+    order.mark_on_purchase_order(1, "PO1", CAUSE)
+    order.cancel_line(1, CAUSE)
+    assert order.lines[0].status == LineStatus.CANCEL_REQUESTED
     with pytest.raises(OrderError):
-        order.cancel_line(1)
+        order.cancel_line(2, CAUSE)
     with pytest.raises(OrderError):
-        order.cancel_line(2)
-    with pytest.raises(OrderError):
-        order.cancel_line(9)
+        order.cancel_line(9, CAUSE)
 
 
 def shipment(shipment_id: str, quantity: int) -> Shipment:
@@ -92,12 +94,12 @@ def shipment(shipment_id: str, quantity: int) -> Shipment:
 
 def test_shipments_apply_once_and_partial_then_complete() -> None:
     order = place([RequestedLine("TABLE", 3)])
-    order.mark_on_purchase_order(1, "PO1")
-    assert order.record_shipment(1, shipment("S1", 1))
-    assert not order.record_shipment(1, shipment("S1", 1))
+    order.mark_on_purchase_order(1, "PO1", CAUSE)
+    assert order.record_shipment(1, shipment("S1", 1), PromiseRules(), CAUSE)
+    assert not order.record_shipment(1, shipment("S1", 1), PromiseRules(), CAUSE)
     assert order.lines[0].status == LineStatus.PARTIALLY_SHIPPED
     assert order.status == "partially_shipped"
-    assert order.record_shipment(1, shipment("S2", 2))
+    assert order.record_shipment(1, shipment("S2", 2), PromiseRules(), CAUSE)
     assert order.lines[0].status == LineStatus.SHIPPED
     assert order.lines[0].shipped_qty == 3
     assert order.status == "fulfilled"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 from dropship_shared.db import Money, UtcDateTime
 from dropship_shared.tables import inbox_table, outbox_table
@@ -21,6 +21,7 @@ products = Table(
     Column("price", Money, nullable=False),
     Column("cost", Money, nullable=False),
     Column("on_hand", Integer, nullable=False),
+    Column("lead_time_days", Integer, nullable=False, server_default="7"),
 )
 
 orders = Table(
@@ -31,6 +32,7 @@ orders = Table(
     Column("ship_to", JSON, nullable=False),
     Column("placed_at", UtcDateTime, nullable=False),
     Column("idempotency_key", String(200), nullable=True, unique=True),
+    Column("currency", String(3), nullable=False, server_default="USD"),
 )
 
 order_lines = Table(
@@ -46,6 +48,12 @@ order_lines = Table(
     Column("status", String(32), nullable=False),
     Column("supplier_id", String(64), nullable=True),
     Column("po_number", String(64), nullable=True),
+    Column("lead_time_days", Integer, nullable=False, server_default="0"),
+    Column("promised_date", Date, nullable=True),
+    Column("cancelled_qty", Integer, nullable=False, server_default="0"),
+    Column("rejected_qty", Integer, nullable=False, server_default="0"),
+    Column("status_reason", String(500), nullable=True),
+    Column("delivered_at", UtcDateTime, nullable=True),
 )
 
 shipments = Table(
@@ -61,4 +69,91 @@ shipments = Table(
     Column("tracking_url", String(500), nullable=True),
     Column("shipped_at", UtcDateTime, nullable=False),
     UniqueConstraint("order_id", "line_no", "shipment_id"),
+)
+
+# The audit trail: every status change of every line, with its time and cause.
+line_transitions = Table(
+    "line_transitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", String(40), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("from_status", String(32), nullable=True),
+    Column("to_status", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("cause", String(100), nullable=False),
+    Column("event_id", String(36), nullable=True),
+    Index("ix_line_transitions_line", "order_id", "line_no"),
+    Index("ix_line_transitions_to_at", "to_status", "at"),
+)
+
+# The date history: each expected delivery date a line was given.
+line_promises = Table(
+    "line_promises",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", String(40), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("promised_date", Date, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("cause", String(100), nullable=False),
+    Column("event_id", String(36), nullable=True),
+    Index("ix_line_promises_line", "order_id", "line_no"),
+)
+
+# The aggregator's latest estimate of each supplier's next batch release (for promises and availability).
+supplier_release_estimates = Table(
+    "supplier_release_estimates",
+    metadata,
+    Column("supplier_id", String(64), primary_key=True),
+    Column("expected_release_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+consolation_credits = Table(
+    "consolation_credits",
+    metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("line_no", Integer, primary_key=True),  # one credit per line, ever
+    Column("amount", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+)
+
+# The built-in payment provider's ledger: authorizations, captures and releases (voids).
+payment_ledger = Table(
+    "payment_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", String(40), nullable=False, index=True),
+    Column("line_no", Integer, nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reference", String(200), nullable=False, unique=True),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+# The customer-message outbox: one row per message and channel, delivered by a background loop.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_key", String(200), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("order_id", String(40), nullable=False, index=True),
+    Column("line_no", Integer, nullable=True),
+    Column("recipient", String(254), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("context", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    UniqueConstraint("message_key", "channel"),
+    Index("ix_notifications_due", "sent_at", "next_attempt_at"),
 )

@@ -1,15 +1,37 @@
-"""Repositories: load and save orders and products through the orders schema."""
+"""Repositories: load and save orders, products and the aggregator's release estimates through the orders schema."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Select, Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropship_shared.events import Address
-from orders.adapters.orm import order_lines, orders, products, shipments
-from orders.domain.model import LineStatus, Order, OrderLine, Product, Shipment
+from orders.adapters.orm import (
+    consolation_credits,
+    line_promises,
+    line_transitions,
+    order_lines,
+    orders,
+    products,
+    shipments,
+    supplier_release_estimates,
+)
+from orders.domain.lifecycle import LineStatus, Transition
+from orders.domain.model import Order, OrderLine, Product, Shipment
+from orders.domain.promise import Promise
+
+
+async def insert_ignoring_duplicates(session: AsyncSession, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on either engine; False when the row was already there."""
+    connection = await session.connection()
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    result = await session.execute(dialect_insert(table).values(values).on_conflict_do_nothing())
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 class ProductRepository:
@@ -24,6 +46,7 @@ class ProductRepository:
             "price": product.price,
             "cost": product.cost,
             "on_hand": product.on_hand,
+            "lead_time_days": product.lead_time_days,
         }
         result = await self._session.execute(update(products).where(products.c.sku == product.sku).values(values))
         if not result.rowcount:  # type: ignore[attr-defined]
@@ -60,6 +83,27 @@ class ProductRepository:
             )
 
 
+class ReleaseEstimateRepository:
+    """The aggregator's latest word on when each supplier's batch goes out."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def record(self, supplier_id: str, expected_release_at: datetime, now: datetime) -> None:
+        values = {"expected_release_at": expected_release_at, "updated_at": now}
+        table = supplier_release_estimates
+        result = await self._session.execute(update(table).where(table.c.supplier_id == supplier_id).values(values))
+        if not result.rowcount:  # type: ignore[attr-defined]
+            await self._session.execute(insert(table).values(supplier_id=supplier_id, **values))
+
+    async def for_suppliers(self, supplier_ids: Iterable[str]) -> dict[str, datetime]:
+        table = supplier_release_estimates
+        rows = await self._session.execute(
+            select(table.c.supplier_id, table.c.expected_release_at).where(table.c.supplier_id.in_(set(supplier_ids)))
+        )
+        return {row[0]: row[1] for row in rows}
+
+
 class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -72,15 +116,16 @@ class OrderRepository:
                 ship_to=order.ship_to.model_dump(mode="json"),
                 placed_at=order.placed_at,
                 idempotency_key=idempotency_key,
+                currency=order.currency,
             )
         )
-        await self._save_lines(order, new=True)
+        await self._save_lines(order)
 
     async def save(self, order: Order) -> None:
         await self._session.execute(delete(order_lines).where(order_lines.c.order_id == order.order_id))
-        await self._save_lines(order, new=False)
+        await self._save_lines(order)
 
-    async def _save_lines(self, order: Order, new: bool) -> None:
+    async def _save_lines(self, order: Order) -> None:
         await self._session.execute(
             insert(order_lines),
             [
@@ -95,12 +140,20 @@ class OrderRepository:
                     "status": line.status.value,
                     "supplier_id": line.supplier_id,
                     "po_number": line.po_number,
+                    "lead_time_days": line.lead_time_days,
+                    "promised_date": line.promised_date,
+                    "cancelled_qty": line.cancelled_qty,
+                    "rejected_qty": line.rejected_qty,
+                    "status_reason": line.status_reason,
+                    "delivered_at": line.delivered_at,
                 }
                 for line in order.lines
             ],
         )
-        if new:
-            return
+        await self._save_shipments(order)
+        await self._save_history(order)
+
+    async def _save_shipments(self, order: Order) -> None:
         rows = await self._session.execute(
             select(shipments.c.line_no, shipments.c.shipment_id).where(shipments.c.order_id == order.order_id)
         )
@@ -123,6 +176,55 @@ class OrderRepository:
         if new_shipments:
             await self._session.execute(insert(shipments), new_shipments)
 
+    async def _save_history(self, order: Order) -> None:
+        """Append the transitions, promises and credits this change produced (history is never rewritten)."""
+        if order.new_transitions:
+            await self._session.execute(
+                insert(line_transitions),
+                [
+                    {
+                        "order_id": order.order_id,
+                        "line_no": t.line_no,
+                        "from_status": t.from_status.value if t.from_status else None,
+                        "to_status": t.to_status.value,
+                        "at": t.at,
+                        "cause": t.cause,
+                        "event_id": t.event_id,
+                    }
+                    for t in order.new_transitions
+                ],
+            )
+        if order.new_promises:
+            await self._session.execute(
+                insert(line_promises),
+                [
+                    {
+                        "order_id": order.order_id,
+                        "line_no": p.line_no,
+                        "promised_date": p.promised_date,
+                        "at": p.at,
+                        "cause": p.cause,
+                        "event_id": p.event_id,
+                    }
+                    for p in order.new_promises
+                ],
+            )
+        for credit in order.credits:
+            await insert_ignoring_duplicates(
+                self._session,
+                consolation_credits,
+                {
+                    "order_id": credit.order_id,
+                    "line_no": credit.line_no,
+                    "amount": credit.amount,
+                    "currency": order.currency,
+                    "reason": credit.reason,
+                    "issued_at": order.new_promises[-1].at if order.new_promises else order.placed_at,
+                },
+            )
+        order.new_transitions.clear()
+        order.new_promises.clear()
+
     async def get_by_idempotency_key(self, key: str) -> Order | None:
         order_id = await self._session.scalar(select(orders.c.order_id).where(orders.c.idempotency_key == key))
         return await self.get(order_id) if order_id else None
@@ -134,54 +236,81 @@ class OrderRepository:
         row = (await self._session.execute(query)).mappings().first()
         if row is None:
             return None
-        line_rows = (
-            (
-                await self._session.execute(
-                    select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.line_no)
-                )
-            )
-            .mappings()
-            .all()
+        line_rows = await self._rows(
+            select(order_lines).where(order_lines.c.order_id == order_id), order_lines.c.line_no
         )
-        shipment_rows = (
-            (
-                await self._session.execute(
-                    select(shipments).where(shipments.c.order_id == order_id).order_by(shipments.c.id)
-                )
-            )
-            .mappings()
-            .all()
+        shipment_rows = await self._rows(select(shipments).where(shipments.c.order_id == order_id), shipments.c.id)
+        transition_rows = await self._rows(
+            select(line_transitions).where(line_transitions.c.order_id == order_id), line_transitions.c.id
         )
+        promise_rows = await self._rows(
+            select(line_promises).where(line_promises.c.order_id == order_id), line_promises.c.id
+        )
+        credit_rows = await self._rows(
+            select(consolation_credits).where(consolation_credits.c.order_id == order_id), consolation_credits.c.line_no
+        )
+        credits = {c["line_no"]: c["amount"] for c in credit_rows}
         lines = []
         for line_row in line_rows:
-            line = OrderLine(
-                line_no=line_row["line_no"],
-                sku=line_row["sku"],
-                quantity=line_row["quantity"],
-                unit_price=line_row["unit_price"],
-                allocated_qty=line_row["allocated_qty"],
-                backordered_qty=line_row["backordered_qty"],
-                status=LineStatus(line_row["status"]),
-                supplier_id=line_row["supplier_id"],
-                po_number=line_row["po_number"],
-                shipments=[
-                    Shipment(
-                        shipment_id=s["shipment_id"],
-                        quantity=s["quantity"],
-                        carrier=s["carrier"],
-                        tracking_number=s["tracking_number"],
-                        tracking_url=s["tracking_url"],
-                        shipped_at=s["shipped_at"],
-                    )
-                    for s in shipment_rows
-                    if s["line_no"] == line_row["line_no"]
-                ],
+            line_no = line_row["line_no"]
+            lines.append(
+                OrderLine(
+                    line_no=line_no,
+                    sku=line_row["sku"],
+                    quantity=line_row["quantity"],
+                    unit_price=line_row["unit_price"],
+                    allocated_qty=line_row["allocated_qty"],
+                    backordered_qty=line_row["backordered_qty"],
+                    status=LineStatus(line_row["status"]),
+                    supplier_id=line_row["supplier_id"],
+                    po_number=line_row["po_number"],
+                    shipments=[
+                        Shipment(
+                            shipment_id=s["shipment_id"],
+                            quantity=s["quantity"],
+                            carrier=s["carrier"],
+                            tracking_number=s["tracking_number"],
+                            tracking_url=s["tracking_url"],
+                            shipped_at=s["shipped_at"],
+                        )
+                        for s in shipment_rows
+                        if s["line_no"] == line_no
+                    ],
+                    lead_time_days=line_row["lead_time_days"],
+                    promised_date=line_row["promised_date"],
+                    cancelled_qty=line_row["cancelled_qty"],
+                    rejected_qty=line_row["rejected_qty"],
+                    status_reason=line_row["status_reason"],
+                    delivered_at=line_row["delivered_at"],
+                    history=[
+                        Transition(
+                            line_no,
+                            LineStatus(t["from_status"]) if t["from_status"] else None,
+                            LineStatus(t["to_status"]),
+                            t["at"],
+                            t["cause"],
+                            t["event_id"],
+                        )
+                        for t in transition_rows
+                        if t["line_no"] == line_no
+                    ],
+                    promises=[
+                        Promise(line_no, p["promised_date"], p["at"], p["cause"], p["event_id"])
+                        for p in promise_rows
+                        if p["line_no"] == line_no
+                    ],
+                    credit=credits.get(line_no),
+                )
             )
-            lines.append(line)
         return Order(
             order_id=row["order_id"],
             customer_email=row["customer_email"],
             ship_to=Address.model_validate(row["ship_to"]),
             placed_at=row["placed_at"],
             lines=lines,
+            currency=row["currency"],
         )
+
+    async def _rows(self, query: Select[Any], order_by: ColumnElement[Any]) -> list[RowMapping]:
+        result = await self._session.execute(query.order_by(order_by))
+        return list(result.mappings().all())

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from dropship_shared.events import Address, BackorderCancelled, BackorderCreated, Payload
+from orders.domain.effects import (
+    ConsolationCredit,
+    CustomerMessage,
+    MessageKind,
+    MoneyMovement,
+    MovementKind,
+)
+from orders.domain.lifecycle import CLOSED, WAITING, LineStatus, Transition, can_move
+from orders.domain.promise import (
+    Promise,
+    PromiseRules,
+    consolation_amount,
+    consolation_due,
+    delivery_after_release,
+    delivery_after_ship_date,
+    deserves_delay_notice,
+    expected_release,
+)
+
+__all__ = ["LineStatus", "Order", "OrderError", "OrderLine", "Product", "RequestedLine", "Shipment", "UnknownSku"]
 
 
 class OrderError(Exception):
@@ -20,16 +39,6 @@ class UnknownSku(OrderError):
         self.skus = skus
 
 
-class LineStatus(StrEnum):
-    ALLOCATED = "allocated"  # served from local stock
-    BACKORDERED = "backordered"  # waiting in a supplier batch
-    ON_PURCHASE_ORDER = "on_purchase_order"
-    SHIPPED = "shipped"
-    PARTIALLY_SHIPPED = "partially_shipped"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-
-
 @dataclass
 class Product:
     sku: str
@@ -39,6 +48,7 @@ class Product:
     price: Decimal
     cost: Decimal
     on_hand: int
+    lead_time_days: int = 7  # the supplier's days from purchase order to shipping
 
     def take(self, wanted: int) -> int:
         """Take what stock there is, up to `wanted`; never below zero (no overselling)."""
@@ -69,19 +79,52 @@ class OrderLine:
     supplier_id: str | None = None
     po_number: str | None = None
     shipments: list[Shipment] = field(default_factory=list)
+    lead_time_days: int = 0
+    promised_date: date | None = None
+    cancelled_qty: int = 0
+    rejected_qty: int = 0
+    status_reason: str | None = None
+    delivered_at: datetime | None = None
+    history: list[Transition] = field(default_factory=list)
+    promises: list[Promise] = field(default_factory=list)
+    credit: Decimal | None = None
 
     @property
     def shipped_qty(self) -> int:
         return sum(shipment.quantity for shipment in self.shipments)
 
+    @property
+    def open_qty(self) -> int:
+        """Backordered units still expected from the supplier."""
+        return max(self.backordered_qty - self.shipped_qty - self.cancelled_qty - self.rejected_qty, 0)
+
+    @property
+    def first_promised_date(self) -> date | None:
+        return self.promises[0].promised_date if self.promises else None
+
     def backorder_line_id(self, order_id: str) -> str:
         return f"{order_id}-{self.line_no}"
+
+    def status_before_cancel_request(self) -> LineStatus:
+        for transition in reversed(self.history):
+            if transition.to_status == LineStatus.CANCEL_REQUESTED and transition.from_status is not None:
+                return transition.from_status
+        return LineStatus.ON_PURCHASE_ORDER
 
 
 @dataclass(frozen=True)
 class RequestedLine:
     sku: str
     quantity: int
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a change happened: the audit trail's cause and, for events, the event id."""
+
+    at: datetime
+    name: str
+    event_id: str | None = None
 
 
 @dataclass
@@ -91,7 +134,13 @@ class Order:
     ship_to: Address
     placed_at: datetime
     lines: list[OrderLine]
+    currency: str = "USD"
     events: list[Payload] = field(default_factory=list)
+    messages: list[CustomerMessage] = field(default_factory=list)
+    movements: list[MoneyMovement] = field(default_factory=list)
+    credits: list[ConsolationCredit] = field(default_factory=list)
+    new_transitions: list[Transition] = field(default_factory=list)
+    new_promises: list[Promise] = field(default_factory=list)
 
     @classmethod
     def place(
@@ -102,12 +151,16 @@ class Order:
         requested: list[RequestedLine],
         products: dict[str, Product],
         placed_at: datetime,
+        rules: PromiseRules | None = None,
+        release_estimates: dict[str, datetime] | None = None,
     ) -> Order:
-        """Serve each line from stock as far as it goes; every shortfall becomes a backorder event."""
+        """Serve each line from stock as far as it goes; every shortfall becomes a backorder with a promised date."""
+        rules = rules or PromiseRules()
         unknown = sorted({line.sku for line in requested if line.sku not in products})
         if unknown:
             raise UnknownSku(unknown)
         order = cls(order_id, customer_email, ship_to, placed_at, [])
+        cause = Cause(placed_at, "order_placed")
         for line_no, wanted in enumerate(requested, start=1):
             product = products[wanted.sku]
             allocated = product.take(wanted.quantity)
@@ -121,9 +174,16 @@ class Order:
                 backordered_qty=short,
                 status=LineStatus.BACKORDERED if short else LineStatus.ALLOCATED,
                 supplier_id=product.supplier_id if short else None,
+                lead_time_days=product.lead_time_days,
             )
             order.lines.append(line)
+            order._record(line, None, line.status, cause)
+            if allocated:
+                # Stock in hand leaves the warehouse with the order: that part is paid for at once.
+                order._capture(line, allocated, f"{order_id}-{line_no}-stock")
             if short:
+                release = expected_release(placed_at, (release_estimates or {}).get(product.supplier_id), rules)
+                order._promise(line, delivery_after_release(release, line.lead_time_days, rules), cause)
                 order.events.append(
                     BackorderCreated(
                         backorder_line_id=line.backorder_line_id(order_id),
@@ -139,18 +199,46 @@ class Order:
                         ordered_at=placed_at,
                     )
                 )
+        backordered = [line for line in order.lines if line.backordered_qty]
+        if backordered:
+            order.messages.append(
+                CustomerMessage(
+                    MessageKind.BACKORDER_PLACED,
+                    order_id,
+                    key=f"{order_id}:placed",
+                    context={
+                        "lines": [
+                            {
+                                "line_no": line.line_no,
+                                "sku": line.sku,
+                                "quantity": line.backordered_qty,
+                                "promised_date": str(line.promised_date),
+                            }
+                            for line in backordered
+                        ]
+                    },
+                )
+            )
         return order
+
+    # -- reading -------------------------------------------------------------------
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.quantity * line.unit_price for line in self.lines), Decimal(0))
 
     @property
     def status(self) -> str:
         """The order's status derives from its lines."""
         statuses = {line.status for line in self.lines}
-        if statuses <= {LineStatus.CANCELLED, LineStatus.REJECTED}:
+        if statuses <= CLOSED:
             return "cancelled"
-        open_statuses = statuses - {LineStatus.CANCELLED, LineStatus.REJECTED}
-        if open_statuses <= {LineStatus.ALLOCATED, LineStatus.SHIPPED}:
+        open_statuses = statuses - CLOSED
+        if open_statuses <= {LineStatus.DELIVERED}:
+            return "delivered"
+        if open_statuses <= {LineStatus.ALLOCATED, LineStatus.SHIPPED, LineStatus.DELIVERED}:
             return "fulfilled"
-        if open_statuses & {LineStatus.SHIPPED, LineStatus.PARTIALLY_SHIPPED}:
+        if open_statuses & {LineStatus.SHIPPED, LineStatus.PARTIALLY_SHIPPED, LineStatus.DELIVERED}:
             return "partially_shipped"
         return "awaiting_supplier"
 
@@ -160,33 +248,224 @@ class Order:
                 return line
         raise OrderError(f"order {self.order_id} has no line {line_no}")
 
-    def cancel_line(self, line_no: int) -> None:
-        """Cancel a backordered line before it is on a purchase order; repeating it changes nothing."""
+    # -- customer commands -----------------------------------------------------------
+
+    def cancel_line(self, line_no: int, cause: Cause) -> None:
+        """Cancel what is still awaited on a line: at once before its PO, else by asking the supplier.
+
+        Repeating it changes nothing."""
         line = self.line(line_no)
-        if line.status == LineStatus.CANCELLED:
+        if line.status in (LineStatus.CANCELLED, LineStatus.CANCEL_REQUESTED):
             return
-        if line.status != LineStatus.BACKORDERED:
-            raise OrderError(
-                f"line {line_no} is {line.status.value}; only a line still waiting for its batch cancels at once"
-            )
-        line.status = LineStatus.CANCELLED
+        if line.status == LineStatus.BACKORDERED:
+            self._close_open_units(line, LineStatus.CANCELLED, cause, reason="customer_request")
+        elif line.status in WAITING:
+            self._move(line, LineStatus.CANCEL_REQUESTED, cause)
+        else:
+            raise OrderError(f"line {line_no} is {line.status.value}; there is nothing left to cancel")
         self.events.append(
             BackorderCancelled(
                 backorder_line_id=line.backorder_line_id(self.order_id), supplier_id=line.supplier_id or ""
             )
         )
 
-    def mark_on_purchase_order(self, line_no: int, po_number: str) -> None:
+    def cancel(self, cause: Cause) -> None:
+        """Cancel the whole order: every line that still waits; lines already served stay as they are."""
+        for line in self.lines:
+            if line.status in WAITING:
+                self.cancel_line(line.line_no, cause)
+
+    def confirm_delivery(self, line_no: int, cause: Cause) -> None:
+        line = self.line(line_no)
+        if line.status == LineStatus.DELIVERED:
+            return
+        if line.status not in (LineStatus.SHIPPED, LineStatus.ALLOCATED):
+            raise OrderError(f"line {line_no} is {line.status.value}; only shipped goods can be delivered")
+        line.delivered_at = cause.at
+        self._move(line, LineStatus.DELIVERED, cause)
+
+    # -- what the aggregator and the supplier tell us --------------------------------
+
+    def mark_on_purchase_order(self, line_no: int, po_number: str, cause: Cause) -> None:
         line = self.line(line_no)
         if line.status == LineStatus.BACKORDERED:
-            line.status = LineStatus.ON_PURCHASE_ORDER
             line.po_number = po_number
+            self._move(line, LineStatus.ON_PURCHASE_ORDER, cause)
 
-    def record_shipment(self, line_no: int, shipment: Shipment) -> bool:
+    def expect_release(self, line_no: int, release_at: datetime, rules: PromiseRules, cause: Cause) -> None:
+        """The aggregator estimated when the line's batch goes to the supplier."""
+        line = self.line(line_no)
+        if line.status == LineStatus.BACKORDERED:
+            self._repromise(line, delivery_after_release(release_at, line.lead_time_days, rules), rules, cause)
+
+    def acknowledge(
+        self,
+        line_no: int,
+        po_number: str,
+        answer: str,
+        expected_ship_date: date | None,
+        reason: str | None,
+        rules: PromiseRules,
+        cause: Cause,
+    ) -> None:
+        """The supplier accepted, backordered (with a date) or rejected the line."""
+        line = self.line(line_no)
+        if line.status not in WAITING - {LineStatus.PARTIALLY_SHIPPED}:
+            return
+        line.po_number = line.po_number or po_number
+        if answer == "rejected":
+            self._close_open_units(line, LineStatus.REJECTED, cause, reason=reason or "rejected by the supplier")
+            return
+        target = LineStatus.BACKORDERED_AT_SUPPLIER if answer == "backordered" else LineStatus.ACKNOWLEDGED
+        if line.status != LineStatus.CANCEL_REQUESTED and line.status != target:
+            self._move(line, target, cause)
+        if expected_ship_date is not None:
+            self._repromise(line, delivery_after_ship_date(expected_ship_date, rules), rules, cause)
+
+    def record_shipment(self, line_no: int, shipment: Shipment, rules: PromiseRules, cause: Cause) -> bool:
         """Apply a shipment to a line once (by shipment id); False when it was already applied."""
         line = self.line(line_no)
         if any(existing.shipment_id == shipment.shipment_id for existing in line.shipments):
             return False
+        expected_before = line.open_qty
         line.shipments.append(shipment)
-        line.status = LineStatus.SHIPPED if line.shipped_qty >= line.backordered_qty else LineStatus.PARTIALLY_SHIPPED
+        self._capture(
+            line, min(shipment.quantity, expected_before), f"{self.order_id}-{line_no}-{shipment.shipment_id}"
+        )
+        fully = line.open_qty == 0
+        if line.status in WAITING and not (line.status == LineStatus.CANCEL_REQUESTED and not fully):
+            self._move(line, LineStatus.SHIPPED if fully else LineStatus.PARTIALLY_SHIPPED, cause)
+        arrival = delivery_after_ship_date(shipment.shipped_at.date(), rules)
+        if fully and arrival != line.promised_date:
+            self._promise(line, arrival, cause)
+        self.messages.append(
+            CustomerMessage(
+                MessageKind.SHIPPED,
+                self.order_id,
+                key=f"{self.order_id}:{line_no}:shipped:{shipment.shipment_id}",
+                line_no=line_no,
+                context={
+                    "sku": line.sku,
+                    "quantity": shipment.quantity,
+                    "remaining": line.open_qty,
+                    "carrier": shipment.carrier,
+                    "tracking_number": shipment.tracking_number,
+                    "tracking_url": shipment.tracking_url,
+                    "promised_date": str(arrival),
+                },
+            )
+        )
         return True
+
+    def resolve_cancellation(self, line_no: int, outcome: str, cause: Cause) -> None:
+        """The supplier's answer to our cancel request: cancelled, or too late because it already shipped."""
+        line = self.line(line_no)
+        if line.status != LineStatus.CANCEL_REQUESTED:
+            return
+        if outcome == "cancelled":
+            self._close_open_units(line, LineStatus.CANCELLED, cause, reason="customer_request")
+            return
+        resumed = LineStatus.SHIPPED if line.open_qty == 0 else line.status_before_cancel_request()
+        if line.shipped_qty and resumed != LineStatus.SHIPPED:
+            resumed = LineStatus.PARTIALLY_SHIPPED
+        self._move(line, resumed, cause)
+        self.messages.append(
+            CustomerMessage(
+                MessageKind.CANCEL_REFUSED,
+                self.order_id,
+                key=f"{self.order_id}:{line_no}:cancel_refused",
+                line_no=line_no,
+                context={"sku": line.sku, "quantity": line.backordered_qty, "promised_date": str(line.promised_date)},
+            )
+        )
+
+    # -- the rules behind the steps ---------------------------------------------------
+
+    def _move(self, line: OrderLine, to_status: LineStatus, cause: Cause) -> None:
+        if not can_move(line.status, to_status):
+            raise OrderError(f"line {line.line_no} cannot go from {line.status.value} to {to_status.value}")
+        self._record(line, line.status, to_status, cause)
+        line.status = to_status
+
+    def _record(self, line: OrderLine, from_status: LineStatus | None, to_status: LineStatus, cause: Cause) -> None:
+        transition = Transition(line.line_no, from_status, to_status, cause.at, cause.name, cause.event_id)
+        line.history.append(transition)
+        self.new_transitions.append(transition)
+
+    def _close_open_units(self, line: OrderLine, to_status: LineStatus, cause: Cause, reason: str) -> None:
+        """Cancel or reject what the supplier has not shipped: release its money and tell the customer."""
+        units = line.open_qty
+        if to_status == LineStatus.CANCELLED:
+            line.cancelled_qty += units
+        else:
+            line.rejected_qty += units
+        line.status_reason = reason
+        self._release(line, units, f"{self.order_id}-{line.line_no}-{to_status.value}")
+        # Whatever already shipped stands: such a line ends shipped, for the units that did.
+        self._move(line, LineStatus.SHIPPED if line.shipped_qty else to_status, cause)
+        kind = MessageKind.CANCELLED if to_status == LineStatus.CANCELLED else MessageKind.REJECTED
+        self.messages.append(
+            CustomerMessage(
+                kind,
+                self.order_id,
+                key=f"{self.order_id}:{line.line_no}:{kind.value}",
+                line_no=line.line_no,
+                context={
+                    "sku": line.sku,
+                    "quantity": units,
+                    "reason": reason,
+                    "refund": str(units * line.unit_price),
+                },
+            )
+        )
+
+    def _promise(self, line: OrderLine, promised: date, cause: Cause) -> None:
+        line.promised_date = promised
+        promise = Promise(line.line_no, promised, cause.at, cause.name, cause.event_id)
+        line.promises.append(promise)
+        self.new_promises.append(promise)
+
+    def _repromise(self, line: OrderLine, promised: date, rules: PromiseRules, cause: Cause) -> None:
+        """A new estimate: keep it in the history, tell the customer of a real delay, console a long one."""
+        previous = line.promised_date
+        if previous == promised:
+            return
+        self._promise(line, promised, cause)
+        if previous is None:
+            return
+        credit = None
+        first = line.first_promised_date or previous
+        if line.credit is None and consolation_due(promised, first, rules):
+            credit = consolation_amount(line.backordered_qty, line.unit_price, rules)
+            line.credit = credit
+            self.credits.append(
+                ConsolationCredit(self.order_id, line.line_no, credit, f"promise slipped from {first} to {promised}")
+            )
+        if credit is not None or deserves_delay_notice(promised, previous, cause.at.date(), rules):
+            self.messages.append(
+                CustomerMessage(
+                    MessageKind.DATE_MOVED,
+                    self.order_id,
+                    key=f"{self.order_id}:{line.line_no}:date:{promised}",
+                    line_no=line.line_no,
+                    context={
+                        "sku": line.sku,
+                        "quantity": line.open_qty,
+                        "previous_date": str(previous),
+                        "promised_date": str(promised),
+                        "credit": None if credit is None else str(credit),
+                    },
+                )
+            )
+
+    def _capture(self, line: OrderLine, units: int, reference: str) -> None:
+        if units > 0:
+            self.movements.append(
+                MoneyMovement(MovementKind.CAPTURE, self.order_id, line.line_no, units * line.unit_price, reference)
+            )
+
+    def _release(self, line: OrderLine, units: int, reference: str) -> None:
+        if units > 0:
+            self.movements.append(
+                MoneyMovement(MovementKind.RELEASE, self.order_id, line.line_no, units * line.unit_price, reference)
+            )

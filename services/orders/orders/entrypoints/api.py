@@ -1,48 +1,26 @@
-"""The orders HTTP API: catalog, order intake, reading and cancelling (thin: translate and delegate)."""
+"""The orders HTTP API: intake, reading, history, payments, messages, cancelling and delivery."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Request, Response, status
 
 from dropship_shared.web import correlation_id_of
-from orders.domain.model import OrderError, RequestedLine, UnknownSku
-from orders.entrypoints.schemas import OrderIn, OrderOut, ProductIn, ProductOut
-from orders.service_layer import handlers
-from orders.service_layer.handlers import OrderNotFound, UnitOfWorkFactory
+from orders.domain.model import Order, OrderError, RequestedLine, UnknownSku
+from orders.entrypoints.deps import Rules, Uow
+from orders.entrypoints.schemas import DeliveryIn, MessageOut, OrderHistoryOut, OrderIn, OrderOut, PaymentsOut
+from orders.service_layer import handlers, views
+from orders.service_layer.handlers import OrderNotFound
 
-router = APIRouter()
-
-
-def uow_factory(request: Request) -> UnitOfWorkFactory:
-    factory: UnitOfWorkFactory = request.app.state.uow_factory
-    return factory
-
-
-Uow = Annotated[UnitOfWorkFactory, Depends(uow_factory)]
-
-
-@router.put("/products", tags=["catalog"], summary="Create or update catalog products (SKU → supplier, cost, stock)")
-async def put_products(items: list[ProductIn], uow: Uow) -> dict[str, int]:
-    await handlers.upsert_products(uow, [item.to_domain() for item in items])
-    return {"upserted": len(items)}
-
-
-@router.get("/products/{sku}", tags=["catalog"])
-async def get_product(sku: str, uow: Uow) -> ProductOut:
-    async with uow() as unit:
-        product = await unit.products.get(sku)
-    if product is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown SKU {sku!r}")
-    return ProductOut.of(product)
+router = APIRouter(tags=["orders"])
 
 
 @router.post(
     "/orders",
-    tags=["orders"],
     status_code=status.HTTP_201_CREATED,
-    summary="Place an order: stock is allocated, shortfalls become backorders",
+    summary="Place an order: stock is allocated, shortfalls become backorders with a promised date",
     responses={200: {"description": "The Idempotency-Key named an order placed before"}},
 )
 async def post_order(
@@ -50,6 +28,7 @@ async def post_order(
     request: Request,
     response: Response,
     uow: Uow,
+    rules: Rules,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> OrderOut:
     command = handlers.PlaceOrder(
@@ -59,7 +38,7 @@ async def post_order(
         idempotency_key=idempotency_key,
     )
     try:
-        placed = await handlers.place_order(uow, command, correlation_id_of(request))
+        placed = await handlers.place_order(uow, command, correlation_id_of(request), rules)
     except UnknownSku as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -70,20 +49,71 @@ async def post_order(
     return OrderOut.of(placed.order)
 
 
-@router.get("/orders/{order_id}", tags=["orders"])
-async def get_order(order_id: str, uow: Uow) -> OrderOut:
+async def _answer(change: Awaitable[Order]) -> OrderOut:
     try:
-        return OrderOut.of(await handlers.get_order(uow, order_id))
-    except OrderNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-
-
-@router.post("/orders/{order_id}/lines/{line_no}/cancel", tags=["orders"], summary="Cancel a backordered line")
-async def cancel_line(order_id: str, line_no: int, request: Request, uow: Uow) -> OrderOut:
-    try:
-        order = await handlers.cancel_line(uow, order_id, line_no, correlation_id_of(request))
+        return OrderOut.of(await change)
     except OrderNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except OrderError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    return OrderOut.of(order)
+
+
+@router.get("/orders/{order_id}")
+async def get_order(order_id: str, uow: Uow) -> OrderOut:
+    return await _answer(handlers.get_order(uow, order_id))
+
+
+@router.get("/orders/{order_id}/history", summary="Every line's status transitions and promised-date history")
+async def get_history(order_id: str, uow: Uow) -> OrderHistoryOut:
+    try:
+        return OrderHistoryOut.of(await handlers.get_order(uow, order_id))
+    except OrderNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+
+
+@router.get(
+    "/orders/{order_id}/payments", summary="Authorized, captured and released; captured + released = authorized"
+)
+async def get_payments(order_id: str, uow: Uow) -> PaymentsOut:
+    try:
+        totals = await views.payments(uow, order_id)
+    except OrderNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    return PaymentsOut(
+        order_id=order_id,
+        currency=totals.currency,
+        authorized=totals.authorized,
+        captured=totals.captured,
+        released=totals.released,
+        outstanding=totals.outstanding,
+        reconciled=totals.reconciled,
+    )
+
+
+@router.get("/orders/{order_id}/messages", summary="The customer messages queued and sent for this order")
+async def get_messages(order_id: str, uow: Uow) -> list[MessageOut]:
+    return [MessageOut.model_validate(row) for row in await views.messages(uow, order_id)]
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    summary="Cancel every line still waiting: at once before its PO, else by asking the supplier",
+)
+async def cancel_order(order_id: str, request: Request, uow: Uow) -> OrderOut:
+    return await _answer(handlers.cancel_order(uow, order_id, correlation_id_of(request)))
+
+
+@router.post(
+    "/orders/{order_id}/lines/{line_no}/cancel",
+    summary="Cancel a line: at once before its PO, else by asking the supplier (cancel_requested meanwhile)",
+)
+async def cancel_line(order_id: str, line_no: int, request: Request, uow: Uow) -> OrderOut:
+    return await _answer(handlers.cancel_line(uow, order_id, line_no, correlation_id_of(request)))
+
+
+@router.post("/orders/{order_id}/lines/{line_no}/delivered", summary="Confirm delivery (customer, carrier webhook)")
+async def confirm_delivery(
+    order_id: str, line_no: int, request: Request, uow: Uow, body: Annotated[DeliveryIn | None, Body()] = None
+) -> OrderOut:
+    source = (body or DeliveryIn()).source
+    return await _answer(handlers.confirm_delivery(uow, order_id, line_no, source, correlation_id_of(request)))

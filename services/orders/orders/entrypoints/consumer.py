@@ -5,15 +5,19 @@ from __future__ import annotations
 from functools import partial
 
 from dropship_shared.messaging import Subscription
-from orders.service_layer import handlers
+from orders.domain.promise import PromiseRules
+from orders.service_layer import event_handlers
 from orders.service_layer.handlers import UnitOfWorkFactory
 
 
-def subscription(queue: str, uow: UnitOfWorkFactory) -> Subscription:
+def subscription(queue: str, uow: UnitOfWorkFactory, rules: PromiseRules) -> Subscription:
     return Subscription(
         queue,
         {
-            "purchase_order.requested": partial(handlers.on_purchase_order_requested, uow),
-            "shipment.updated": partial(handlers.on_shipment_updated, uow),
+            "purchase_order.requested": partial(event_handlers.on_purchase_order_requested, uow),
+            "batch.release_expected": partial(event_handlers.on_batch_release_expected, uow, rules=rules),
+            "purchase_order.acknowledged": partial(event_handlers.on_purchase_order_acknowledged, uow, rules=rules),
+            "shipment.updated": partial(event_handlers.on_shipment_updated, uow, rules=rules),
+            "purchase_order.line_cancellation_resolved": partial(event_handlers.on_line_cancellation_resolved, uow),
         },
     )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from dropship_shared.events import Address
-from orders.domain.model import Order, Product
+from orders.domain.lifecycle import Transition
+from orders.domain.model import Order, OrderLine, Product
+from orders.domain.promise import Promise
 
 MAX_LINES = 200
 MAX_QUANTITY = 10_000
@@ -26,6 +28,7 @@ class ProductIn(StrictBody):
     price: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
     cost: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
     on_hand: int = Field(ge=0, le=10_000_000)
+    lead_time_days: int = Field(default=7, ge=0, le=365)
 
     def to_domain(self) -> Product:
         return Product(**self.model_dump())
@@ -70,6 +73,39 @@ class OrderLineOut(BaseModel):
     supplier_id: str | None
     po_number: str | None
     shipments: list[ShipmentOut]
+    open_qty: int
+    cancelled_qty: int
+    rejected_qty: int
+    status_reason: str | None
+    promised_date: date | None
+    first_promised_date: date | None
+    delivered_at: datetime | None
+    consolation_credit: Decimal | None
+
+    @classmethod
+    def of(cls, order_id: str, line: OrderLine) -> OrderLineOut:
+        return cls(
+            line_no=line.line_no,
+            backorder_line_id=line.backorder_line_id(order_id),
+            sku=line.sku,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            allocated_qty=line.allocated_qty,
+            backordered_qty=line.backordered_qty,
+            shipped_qty=line.shipped_qty,
+            status=line.status.value,
+            supplier_id=line.supplier_id,
+            po_number=line.po_number,
+            shipments=[ShipmentOut.model_validate(s, from_attributes=True) for s in line.shipments],
+            open_qty=line.open_qty,
+            cancelled_qty=line.cancelled_qty,
+            rejected_qty=line.rejected_qty,
+            status_reason=line.status_reason,
+            promised_date=line.promised_date,
+            first_promised_date=line.first_promised_date,
+            delivered_at=line.delivered_at,
+            consolation_credit=line.credit,
+        )
 
 
 class OrderOut(BaseModel):
@@ -78,6 +114,8 @@ class OrderOut(BaseModel):
     customer_email: str
     ship_to: Address
     placed_at: datetime
+    currency: str
+    total: Decimal
     lines: list[OrderLineOut]
 
     @classmethod
@@ -88,21 +126,125 @@ class OrderOut(BaseModel):
             customer_email=order.customer_email,
             ship_to=order.ship_to,
             placed_at=order.placed_at,
+            currency=order.currency,
+            total=order.total,
+            lines=[OrderLineOut.of(order.order_id, line) for line in order.lines],
+        )
+
+
+class TransitionOut(BaseModel):
+    from_status: str | None
+    to_status: str
+    at: datetime
+    cause: str
+    event_id: str | None
+
+    @classmethod
+    def of(cls, transition: Transition) -> TransitionOut:
+        return cls(
+            from_status=transition.from_status.value if transition.from_status else None,
+            to_status=transition.to_status.value,
+            at=transition.at,
+            cause=transition.cause,
+            event_id=transition.event_id,
+        )
+
+
+class PromiseOut(BaseModel):
+    promised_date: date
+    at: datetime
+    cause: str
+    event_id: str | None
+
+    @classmethod
+    def of(cls, promise: Promise) -> PromiseOut:
+        return cls(promised_date=promise.promised_date, at=promise.at, cause=promise.cause, event_id=promise.event_id)
+
+
+class LineHistoryOut(BaseModel):
+    line_no: int
+    status: str
+    transitions: list[TransitionOut]
+    promises: list[PromiseOut]
+
+
+class OrderHistoryOut(BaseModel):
+    order_id: str
+    status: str
+    lines: list[LineHistoryOut]
+
+    @classmethod
+    def of(cls, order: Order) -> OrderHistoryOut:
+        return cls(
+            order_id=order.order_id,
+            status=order.status,
             lines=[
-                OrderLineOut(
+                LineHistoryOut(
                     line_no=line.line_no,
-                    backorder_line_id=line.backorder_line_id(order.order_id),
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    allocated_qty=line.allocated_qty,
-                    backordered_qty=line.backordered_qty,
-                    shipped_qty=line.shipped_qty,
                     status=line.status.value,
-                    supplier_id=line.supplier_id,
-                    po_number=line.po_number,
-                    shipments=[ShipmentOut.model_validate(s, from_attributes=True) for s in line.shipments],
+                    transitions=[TransitionOut.of(t) for t in line.history],
+                    promises=[PromiseOut.of(p) for p in line.promises],
                 )
                 for line in order.lines
             ],
         )
+
+
+class PaymentsOut(BaseModel):
+    order_id: str
+    currency: str
+    authorized: Decimal
+    captured: Decimal
+    released: Decimal
+    outstanding: Decimal
+    reconciled: bool
+
+
+class MessageOut(BaseModel):
+    message_key: str
+    channel: str
+    kind: str
+    line_no: int | None
+    recipient: str
+    subject: str
+    body: str
+    created_at: datetime
+    attempts: int
+    sent_at: datetime | None
+    last_error: str | None
+
+
+class DeliveryIn(StrictBody):
+    source: str = Field(default="customer", pattern=r"^(customer|carrier|operator)$")
+
+
+class AvailabilityOut(BaseModel):
+    sku: str
+    on_hand: int
+    in_stock: bool
+    supplier_id: str
+    expected_in_stock_date: date | None
+    expected_delivery_date: date
+
+
+class BackorderFiguresOut(BaseModel):
+    group: str
+    ordered_units: int
+    backordered_units: int
+    backordered_lines: int
+    backorder_rate: float
+    open_backorders: int
+    open_units: int
+    open_by_age: dict[str, int]
+    fill_time_hours_p50: float | None
+    fill_time_hours_p90: float | None
+    filled_lines: int
+    slipped_promises: int
+    cancelled_while_waiting: int
+
+
+class BackorderMetricsOut(BaseModel):
+    start: datetime
+    end: datetime
+    group_by: str
+    groups: list[BackorderFiguresOut]

@@ -1,4 +1,4 @@
-"""One function per command and per incoming event, each in one transaction."""
+"""The customer's commands, one function each, each in one transaction."""
 
 from __future__ import annotations
 
@@ -6,18 +6,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dropship_shared.events import (
-    Address,
-    Envelope,
-    PurchaseOrderRequested,
-    ShipmentUpdated,
-    utcnow,
-)
-from orders.domain.model import Order, OrderError, Product, RequestedLine, Shipment
+from dropship_shared.events import Address, utcnow
+from orders.domain.effects import MovementKind
+from orders.domain.model import Cause, Order, OrderError, Product, RequestedLine
+from orders.domain.promise import PromiseRules
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 UnitOfWorkFactory = Callable[[], OrdersUnitOfWork]
-CONSUMER = "orders"
 
 
 class OrderNotFound(OrderError):
@@ -45,7 +40,9 @@ async def upsert_products(uow_factory: UnitOfWorkFactory, items: list[Product]) 
         await uow.commit()
 
 
-async def place_order(uow_factory: UnitOfWorkFactory, command: PlaceOrder, correlation_id: str) -> PlacedOrder:
+async def place_order(
+    uow_factory: UnitOfWorkFactory, command: PlaceOrder, correlation_id: str, rules: PromiseRules | None = None
+) -> PlacedOrder:
     async with uow_factory() as uow:
         uow.correlation_id = correlation_id
         if command.idempotency_key:
@@ -53,6 +50,7 @@ async def place_order(uow_factory: UnitOfWorkFactory, command: PlaceOrder, corre
             if existing is not None:
                 return PlacedOrder(existing, created=False)
         stock = await uow.products.lock_for_allocation(line.sku for line in command.lines)
+        estimates = await uow.release_estimates.for_suppliers(product.supplier_id for product in stock.values())
         order = Order.place(
             order_id=f"O{uuid.uuid4().hex[:12].upper()}",
             customer_email=command.customer_email,
@@ -60,13 +58,38 @@ async def place_order(uow_factory: UnitOfWorkFactory, command: PlaceOrder, corre
             requested=command.lines,
             products=stock,
             placed_at=utcnow(),
+            rules=rules,
+            release_estimates=estimates,
         )
         await uow.products.save_stock(stock.values())
         await uow.orders.add(order, command.idempotency_key)
-        for event in order.events:
-            uow.emit(event)
+        # Nothing is taken yet: the whole order is authorized; captures follow the goods.
+        await uow.payments.authorize(order.order_id, order.total, order.currency, f"{order.order_id}-authorization")
+        await apply_consequences(uow, order)
         await uow.commit()
         return PlacedOrder(order, created=True)
+
+
+async def apply_consequences(uow: OrdersUnitOfWork, order: Order) -> None:
+    """Hand what the order's change asks for to the outside world, in the same transaction."""
+    for event in order.events:
+        uow.emit(event)
+    for movement in order.movements:
+        if movement.kind == MovementKind.CAPTURE:
+            await uow.payments.capture(
+                order.order_id, movement.line_no, movement.amount, order.currency, movement.reference
+            )
+        else:
+            await uow.payments.release(
+                order.order_id, movement.line_no, movement.amount, order.currency, movement.reference
+            )
+    now = utcnow()
+    for message in order.messages:
+        await uow.notifications.enqueue(message, order.customer_email, now)
+    order.events.clear()
+    order.movements.clear()
+    order.messages.clear()
+    order.credits.clear()
 
 
 async def get_order(uow_factory: UnitOfWorkFactory, order_id: str) -> Order:
@@ -77,65 +100,35 @@ async def get_order(uow_factory: UnitOfWorkFactory, order_id: str) -> Order:
     return order
 
 
-async def cancel_line(uow_factory: UnitOfWorkFactory, order_id: str, line_no: int, correlation_id: str) -> Order:
+async def _change_order(
+    uow_factory: UnitOfWorkFactory, order_id: str, correlation_id: str, change: Callable[[Order], None]
+) -> Order:
     async with uow_factory() as uow:
         uow.correlation_id = correlation_id
         order = await uow.orders.get(order_id, for_update=True)
         if order is None:
             raise OrderNotFound(f"order {order_id} not found")
-        order.cancel_line(line_no)
+        change(order)
         await uow.orders.save(order)
-        for event in order.events:
-            uow.emit(event)
+        await apply_consequences(uow, order)
         await uow.commit()
         return order
 
 
-def _split_backorder_line_id(backorder_line_id: str) -> tuple[str, int]:
-    order_id, _, line_no = backorder_line_id.rpartition("-")
-    return order_id, int(line_no)
+async def cancel_line(uow_factory: UnitOfWorkFactory, order_id: str, line_no: int, correlation_id: str) -> Order:
+    cause = Cause(utcnow(), "customer_cancel")
+    return await _change_order(uow_factory, order_id, correlation_id, lambda order: order.cancel_line(line_no, cause))
 
 
-async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
-    payload = envelope.payload_as(PurchaseOrderRequested)
-    async with uow_factory() as uow:
-        if not await uow.claim_event(CONSUMER, envelope):
-            return
-        for po_line in payload.lines:
-            if po_line.backorder_line_id is None:
-                continue
-            order_id, line_no = _split_backorder_line_id(po_line.backorder_line_id)
-            order = await uow.orders.get(order_id, for_update=True)
-            if order is None:
-                continue
-            order.mark_on_purchase_order(line_no, payload.po_number)
-            await uow.orders.save(order)
-        await uow.commit()
+async def cancel_order(uow_factory: UnitOfWorkFactory, order_id: str, correlation_id: str) -> Order:
+    cause = Cause(utcnow(), "customer_cancel_order")
+    return await _change_order(uow_factory, order_id, correlation_id, lambda order: order.cancel(cause))
 
 
-async def on_shipment_updated(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
-    payload = envelope.payload_as(ShipmentUpdated)
-    async with uow_factory() as uow:
-        if not await uow.claim_event(CONSUMER, envelope):
-            return
-        for shipped in payload.lines:
-            if shipped.backorder_line_id is None:
-                continue
-            order_id, line_no = _split_backorder_line_id(shipped.backorder_line_id)
-            order = await uow.orders.get(order_id, for_update=True)
-            if order is None:
-                continue
-            applied = order.record_shipment(
-                line_no,
-                Shipment(
-                    shipment_id=payload.shipment_id,
-                    quantity=shipped.quantity,
-                    carrier=payload.carrier_name,
-                    tracking_number=payload.tracking_number,
-                    tracking_url=payload.tracking_url,
-                    shipped_at=payload.shipped_at,
-                ),
-            )
-            if applied:
-                await uow.orders.save(order)
-        await uow.commit()
+async def confirm_delivery(
+    uow_factory: UnitOfWorkFactory, order_id: str, line_no: int, source: str, correlation_id: str
+) -> Order:
+    cause = Cause(utcnow(), f"delivered:{source}")
+    return await _change_order(
+        uow_factory, order_id, correlation_id, lambda order: order.confirm_delivery(line_no, cause)
+    )

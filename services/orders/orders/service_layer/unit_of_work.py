@@ -1,15 +1,59 @@
-"""The orders unit of work: one transaction over orders, products, outbox and inbox."""
+"""The orders unit of work: one transaction over orders, products, payments, customer messages, outbox and inbox."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from dropship_shared.unit_of_work import SqlUnitOfWork
-from orders.adapters.repository import OrderRepository, ProductRepository
+from orders.adapters.ledger_payments import LedgerPaymentProvider
+from orders.adapters.message_templates import MessageTemplates
+from orders.adapters.notification_store import NotificationStore
+from orders.adapters.repository import OrderRepository, ProductRepository, ReleaseEstimateRepository
+from orders.service_layer.ports import PaymentProvider
+
+
+@dataclass(frozen=True)
+class MessageSetup:
+    """Which channels each customer message goes to, and how it is rendered."""
+
+    channels: tuple[str, ...] = ("email",)
+    templates: MessageTemplates = field(default_factory=MessageTemplates)
+    tracking_url_template: str = "https://track.example.com/{carrier}/{tracking_number}"
 
 
 class OrdersUnitOfWork(SqlUnitOfWork):
     orders: OrderRepository
     products: ProductRepository
+    release_estimates: ReleaseEstimateRepository
+    payments: PaymentProvider
+    notifications: NotificationStore
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Table,
+        inbox: Table,
+        outbox_ready: asyncio.Event | None = None,
+        messages: MessageSetup | None = None,
+        payments: Callable[[AsyncSession], PaymentProvider] = LedgerPaymentProvider,
+    ) -> None:
+        super().__init__(sessions, outbox, inbox, outbox_ready)
+        self._messages = messages or MessageSetup()
+        self._payments = payments
 
     def _open(self) -> None:
         self.orders = OrderRepository(self.session)
         self.products = ProductRepository(self.session)
+        self.release_estimates = ReleaseEstimateRepository(self.session)
+        self.payments = self._payments(self.session)
+        self.notifications = NotificationStore(
+            self.session,
+            self._messages.templates,
+            list(self._messages.channels),
+            self._messages.tracking_url_template,
+        )

@@ -1,0 +1,60 @@
+"""The built-in payment provider: a ledger of authorizations, captures and releases in the orders database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dropship_shared.events import utcnow
+from orders.adapters.orm import payment_ledger
+from orders.adapters.repository import insert_ignoring_duplicates
+from orders.service_layer.ports import PaymentTotals
+
+
+class LedgerPaymentProvider:
+    """Writes in the order's own transaction, so money and line status can never disagree; the unique
+    reference makes every call idempotent, as a real provider's idempotency key would."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def authorize(self, order_id: str, amount: Decimal, currency: str, reference: str) -> None:
+        await self._record(order_id, None, "authorization", amount, currency, reference)
+
+    async def capture(self, order_id: str, line_no: int, amount: Decimal, currency: str, reference: str) -> None:
+        await self._record(order_id, line_no, "capture", amount, currency, reference)
+
+    async def release(self, order_id: str, line_no: int, amount: Decimal, currency: str, reference: str) -> None:
+        await self._record(order_id, line_no, "release", amount, currency, reference)
+
+    async def _record(
+        self, order_id: str, line_no: int | None, kind: str, amount: Decimal, currency: str, reference: str
+    ) -> None:
+        await insert_ignoring_duplicates(
+            self._session,
+            payment_ledger,
+            {
+                "order_id": order_id,
+                "line_no": line_no,
+                "kind": kind,
+                "amount": amount,
+                "currency": currency,
+                "reference": reference,
+                "recorded_at": utcnow(),
+            },
+        )
+
+    async def totals(self, order_id: str) -> PaymentTotals:
+        rows = await self._session.execute(
+            select(payment_ledger.c.kind, payment_ledger.c.amount, payment_ledger.c.currency).where(
+                payment_ledger.c.order_id == order_id
+            )
+        )
+        sums = {"authorization": Decimal(0), "capture": Decimal(0), "release": Decimal(0)}
+        currency = "USD"
+        for kind, amount, row_currency in rows:
+            sums[kind] += amount  # summed in Python: Money is text on SQLite, so SUM() would be a float
+            currency = row_currency
+        return PaymentTotals(currency, sums["authorization"], sums["capture"], sums["release"])

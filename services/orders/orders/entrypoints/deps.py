@@ -1,0 +1,24 @@
+"""FastAPI dependencies shared by the routers: the unit of work and the promise rules."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from orders.domain.promise import PromiseRules
+from orders.service_layer.handlers import UnitOfWorkFactory
+
+
+def uow_factory(request: Request) -> UnitOfWorkFactory:
+    factory: UnitOfWorkFactory = request.app.state.uow_factory
+    return factory
+
+
+def promise_rules(request: Request) -> PromiseRules:
+    rules: PromiseRules = request.app.state.promise_rules
+    return rules
+
+
+Uow = Annotated[UnitOfWorkFactory, Depends(uow_factory)]
+Rules = Annotated[PromiseRules, Depends(promise_rules)]

@@ -1,0 +1,156 @@
+"""One function per event the orders service consumes (aggregator and supplier gateway), each in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dropship_shared.events import (
+    AcknowledgedLine,
+    BatchReleaseExpected,
+    Envelope,
+    LineCancellationResolved,
+    PurchaseOrderAcknowledged,
+    PurchaseOrderRequested,
+    ShipmentUpdated,
+    utcnow,
+)
+from orders.domain.model import Cause, Order, OrderError, Shipment
+from orders.domain.promise import PromiseRules
+from orders.service_layer.handlers import UnitOfWorkFactory, apply_consequences
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
+
+CONSUMER = "orders"
+LineChange = Callable[[Order, int, Cause], None]
+
+
+def split_backorder_line_id(backorder_line_id: str) -> tuple[str, int]:
+    order_id, _, line_no = backorder_line_id.rpartition("-")
+    return order_id, int(line_no)
+
+
+def _cause(envelope: Envelope) -> Cause:
+    return Cause(utcnow(), envelope.type, str(envelope.event_id))
+
+
+async def _change_line(uow: OrdersUnitOfWork, backorder_line_id: str | None, cause: Cause, change: LineChange) -> None:
+    """Apply a change to the line an event names; lines of other systems (surplus, unknown) are skipped."""
+    if backorder_line_id is None:
+        return
+    try:
+        order_id, line_no = split_backorder_line_id(backorder_line_id)
+    except ValueError:
+        return
+    order = await uow.orders.get(order_id, for_update=True)
+    if order is None:
+        return
+    try:
+        change(order, line_no, cause)
+    except OrderError:
+        return  # no such line here: not ours to track
+    await uow.orders.save(order)
+    await apply_consequences(uow, order)
+
+
+def _acknowledge(po_number: str, ack: AcknowledgedLine, rules: PromiseRules) -> LineChange:
+    def change(order: Order, line_no: int, cause: Cause) -> None:
+        order.acknowledge(line_no, po_number, ack.status, ack.expected_ship_date, ack.reason, rules, cause)
+
+    return change
+
+
+def _ship(shipment: Shipment, rules: PromiseRules) -> LineChange:
+    def change(order: Order, line_no: int, cause: Cause) -> None:
+        order.record_shipment(line_no, shipment, rules, cause)
+
+    return change
+
+
+async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+    payload = envelope.payload_as(PurchaseOrderRequested)
+    async with uow_factory() as uow:
+        uow.correlation_id = envelope.correlation_id
+        if not await uow.claim_event(CONSUMER, envelope):
+            return
+        cause = _cause(envelope)
+        for po_line in payload.lines:
+            await _change_line(
+                uow,
+                po_line.backorder_line_id,
+                cause,
+                lambda order, line_no, c: order.mark_on_purchase_order(line_no, payload.po_number, c),
+            )
+        await uow.commit()
+
+
+async def on_batch_release_expected(
+    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
+) -> None:
+    payload = envelope.payload_as(BatchReleaseExpected)
+    rules = rules or PromiseRules()
+    async with uow_factory() as uow:
+        uow.correlation_id = envelope.correlation_id
+        if not await uow.claim_event(CONSUMER, envelope):
+            return
+        cause = _cause(envelope)
+        await uow.release_estimates.record(payload.supplier_id, payload.expected_release_at, cause.at)
+        for line_id in payload.backorder_line_ids:
+            await _change_line(
+                uow,
+                line_id,
+                cause,
+                lambda order, line_no, c: order.expect_release(line_no, payload.expected_release_at, rules, c),
+            )
+        await uow.commit()
+
+
+async def on_purchase_order_acknowledged(
+    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
+) -> None:
+    payload = envelope.payload_as(PurchaseOrderAcknowledged)
+    rules = rules or PromiseRules()
+    async with uow_factory() as uow:
+        uow.correlation_id = envelope.correlation_id
+        if not await uow.claim_event(CONSUMER, envelope):
+            return
+        cause = _cause(envelope)
+        for ack in payload.lines:
+            await _change_line(uow, ack.backorder_line_id, cause, _acknowledge(payload.po_number, ack, rules))
+        await uow.commit()
+
+
+async def on_shipment_updated(
+    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
+) -> None:
+    payload = envelope.payload_as(ShipmentUpdated)
+    rules = rules or PromiseRules()
+    async with uow_factory() as uow:
+        uow.correlation_id = envelope.correlation_id
+        if not await uow.claim_event(CONSUMER, envelope):
+            return
+        cause = _cause(envelope)
+        for shipped in payload.lines:
+            shipment = Shipment(
+                shipment_id=payload.shipment_id,
+                quantity=shipped.quantity,
+                carrier=payload.carrier_name,
+                tracking_number=payload.tracking_number,
+                tracking_url=payload.tracking_url,
+                shipped_at=payload.shipped_at,
+            )
+            await _change_line(uow, shipped.backorder_line_id, cause, _ship(shipment, rules))
+        await uow.commit()
+
+
+async def on_line_cancellation_resolved(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+    payload = envelope.payload_as(LineCancellationResolved)
+    async with uow_factory() as uow:
+        uow.correlation_id = envelope.correlation_id
+        if not await uow.claim_event(CONSUMER, envelope):
+            return
+        await _change_line(
+            uow,
+            payload.backorder_line_id,
+            _cause(envelope),
+            lambda order, line_no, c: order.resolve_cancellation(line_no, payload.outcome, c),
+        )
+        await uow.commit()

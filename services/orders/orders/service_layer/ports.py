@@ -1,0 +1,61 @@
+"""The ports the service layer talks through to the outside world: payments and customer-message channels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class PaymentTotals:
+    """An order's money: what was authorized, captured (goods shipped) and released (goods never will)."""
+
+    currency: str
+    authorized: Decimal
+    captured: Decimal
+    released: Decimal
+
+    @property
+    def outstanding(self) -> Decimal:
+        """Still authorized for units the customer is waiting for."""
+        return self.authorized - self.captured - self.released
+
+    @property
+    def reconciled(self) -> bool:
+        return self.captured + self.released == self.authorized
+
+
+class PaymentProvider(Protocol):
+    """Every call carries a unique reference: repeating a call with the same reference changes nothing."""
+
+    async def authorize(self, order_id: str, amount: Decimal, currency: str, reference: str) -> None: ...
+
+    async def capture(self, order_id: str, line_no: int, amount: Decimal, currency: str, reference: str) -> None: ...
+
+    async def release(self, order_id: str, line_no: int, amount: Decimal, currency: str, reference: str) -> None: ...
+
+    async def totals(self, order_id: str) -> PaymentTotals: ...
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A rendered customer message, as a channel delivers it."""
+
+    notification_id: int
+    message_key: str
+    kind: str
+    order_id: str
+    line_no: int | None
+    recipient: str
+    subject: str
+    body: str
+    context: dict[str, Any]
+    attempts: int = 0
+
+
+class MessageChannel(Protocol):
+    name: str
+
+    async def send(self, message: OutgoingMessage) -> None:
+        """Deliver or raise; the outbox retries on any exception."""

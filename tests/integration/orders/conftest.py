@@ -1,0 +1,39 @@
+"""Fixtures of the orders integration tests: a migrated database on each engine and its units of work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from dropship_shared.db import create_engine, session_factory
+from dropship_shared.migrations import upgrade_to_head
+from orders.adapters.orm import inbox, outbox
+from orders.bootstrap import MIGRATIONS
+from orders.domain.model import Product
+from orders.service_layer import handlers
+from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.unit_of_work import MessageSetup, OrdersUnitOfWork
+
+CATALOG = [
+    Product("CHAIR", "Chair", "acme", "AC-1", Decimal("99.50"), Decimal("40"), 2, lead_time_days=5),
+    Product("TABLE", "Table", "globex", "GX-9", Decimal("500"), Decimal("210"), 0, lead_time_days=10),
+]
+
+
+@pytest.fixture
+async def journey_uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
+    """Units of work on a migrated database with the catalog loaded; messages go to email and webhook."""
+    await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    setup = MessageSetup(channels=("email", "webhook"))
+
+    def factory() -> OrdersUnitOfWork:
+        return OrdersUnitOfWork(sessions, outbox, inbox, messages=setup)
+
+    await handlers.upsert_products(factory, CATALOG)
+    yield factory
+    await engine.dispose()

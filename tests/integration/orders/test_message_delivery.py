@@ -1,0 +1,112 @@
+"""Customer messages leave their outbox by real SMTP (aiosmtpd) and signed webhook, retried, never resent."""
+
+from __future__ import annotations
+
+import email
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi import FastAPI, Request, Response
+
+from dropship_shared.events import Address
+from dropship_shared.signing import verify
+from orders.adapters.channels import EmailChannel, WebhookChannel
+from orders.domain.model import RequestedLine
+from orders.service_layer import handlers, views
+from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.message_delivery import DeliveryPolicy, deliver_due_messages
+from support.servers import free_port, run_uvicorn_app
+
+SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
+SECRET = "webhook-secret"
+NO_WAIT = DeliveryPolicy(first_retry=timedelta(0), lease=timedelta(seconds=60))
+
+
+class MailSink:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[MailSink, int]]:
+    sink = MailSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield sink, port
+    controller.stop()
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[tuple[list[dict[str, Any]], str]]:
+    received: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/hooks/customer-messages")
+    async def receive(request: Request) -> Response:
+        body = await request.body()
+        verify(SECRET, body, request.headers)  # raises (→ 500) on a bad signature
+        received.append({"event_id": request.headers["X-Event-Id"], **json.loads(body)})
+        return Response(status_code=204)
+
+    with run_uvicorn_app(app) as url:
+        yield received, f"{url}/hooks/customer-messages"
+
+
+async def test_messages_reach_smtp_and_webhook_once_and_are_marked_sent(
+    journey_uow: UnitOfWorkFactory,
+    smtp_sink: tuple[MailSink, int],
+    webhook_receiver: tuple[list[dict[str, Any]], str],
+) -> None:
+    sink, smtp_port = smtp_sink
+    received, webhook_url = webhook_receiver
+    channels = [EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com"), WebhookChannel(webhook_url, SECRET)]
+    placed = await handlers.place_order(
+        journey_uow, handlers.PlaceOrder("ann@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"
+    )
+    order_id = placed.order.order_id
+
+    assert await deliver_due_messages(journey_uow, channels, NO_WAIT) == 2
+    assert await deliver_due_messages(journey_uow, channels, NO_WAIT) == 0  # never twice
+
+    assert len(sink.messages) == 1
+    mail = sink.messages[0]
+    assert mail["To"] == "ann@example.com"
+    assert mail["Subject"] == f"Your order {order_id}: some items are on backorder"
+    assert "expected delivery by" in mail.get_payload()
+    assert mail["Message-ID"] == f"<{order_id}.placed@orders>"
+    assert [(r["event_id"], r["kind"], r["order_id"]) for r in received] == [
+        (f"{order_id}:placed", "backorder_placed", order_id)
+    ]
+    assert all(m["sent_at"] is not None for m in await views.messages(journey_uow, order_id))
+
+
+async def test_an_unreachable_smtp_server_is_retried_until_the_message_goes(
+    journey_uow: UnitOfWorkFactory, smtp_sink: tuple[MailSink, int]
+) -> None:
+    sink, smtp_port = smtp_sink
+    placed = await handlers.place_order(
+        journey_uow, handlers.PlaceOrder("bob@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"
+    )
+    down = [EmailChannel("127.0.0.1", free_port(), "orders@shop.example.com", timeout=2)]
+    assert await deliver_due_messages(journey_uow, down, NO_WAIT) == 0
+    rows = [m for m in await views.messages(journey_uow, placed.order.order_id) if m["channel"] == "email"]
+    assert (rows[0]["attempts"], rows[0]["sent_at"]) == (1, None)
+    assert rows[0]["last_error"]
+
+    up = [EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com")]
+    assert await deliver_due_messages(journey_uow, up, NO_WAIT) == 1
+    rows = [m for m in await views.messages(journey_uow, placed.order.order_id) if m["channel"] == "email"]
+    assert (rows[0]["attempts"], rows[0]["last_error"]) == (2, None)
+    assert len(sink.messages) == 1
