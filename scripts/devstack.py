@@ -106,9 +106,11 @@ class System:
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     extra_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict, init=False)
+    smtp_sink: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.smtp_port = free_port()
         gateway = f"http://127.0.0.1:{self.ports['supplier-gateway']}"
         for name in SERVICES:
             if name == "supplier-simulator":
@@ -130,6 +132,8 @@ class System:
                     ),
                     "LOG_JSON": "true",
                 }
+                if name == "orders":
+                    env.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp_port)})
             env.update(self.extra_env.get(name, {}))
             self.services[name] = ServiceProcess(name, self.ports[name], env, self.workdir / f"{name}.log")
 
@@ -137,14 +141,29 @@ class System:
         return self.services[name].url
 
     def start(self, *names: str) -> None:
+        if self.smtp_sink is None and "orders" in (names or SERVICES):
+            self.start_smtp_sink()
         for name in names or tuple(SERVICES):
             self.services[name].start()
         for name in names or tuple(SERVICES):
             self.services[name].wait_ready()
 
+    def start_smtp_sink(self) -> None:
+        """A local SMTP server that prints every customer email to smtp-sink.log (the demo's mailbox)."""
+        log = (self.workdir / "smtp-sink.log").open("ab")
+        self.smtp_sink = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.smtp_port}"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
     def stop(self) -> None:
         for service in self.services.values():
             service.stop()
+        if self.smtp_sink is not None and self.smtp_sink.poll() is None:
+            self.smtp_sink.terminate()
+            self.smtp_sink.wait(10)
 
     def configure_demo(self) -> None:
         """Register the demo supplier with the gateway, give it a batching policy, load a catalog."""
@@ -158,6 +177,9 @@ class System:
                     "base_url": simulator,
                     "signing_secret": DEMO_SECRET,
                 },
+            ).raise_for_status()
+            client.put(
+                f"{self.url('aggregator')}/suppliers/{DEMO_SUPPLIER}", json={"name": "ACME Furniture (simulated)"}
             ).raise_for_status()
             client.put(
                 f"{self.url('aggregator')}/suppliers/{DEMO_SUPPLIER}/policy",
@@ -229,6 +251,7 @@ def main() -> None:
         for name, service in system.services.items():
             print(f"  {name:<20} {service.url}   docs: {service.url}/docs   log: {service.log_path}")
         print(f"  dashboard            {system.url('aggregator')}/dashboard")
+        print(f"  customer emails      {system.workdir / 'smtp-sink.log'}")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         signal.pause()
     except KeyboardInterrupt:
