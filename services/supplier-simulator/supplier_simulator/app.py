@@ -103,6 +103,24 @@ class Simulator:
     # -- supplier API ----------------------------------------------------------------
     async def place(self, key: str | None, raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Handle ``POST /purchase-orders``; returns status, body and extra headers."""
+        injected = await self.injected_answer(key)
+        if injected is not None:
+            return injected
+        faults = self.state.faults
+        try:
+            status, body, headers = self._place(key, raw)
+        except SimulatorError as exc:
+            self.state.log_request(key, "invalid", exc.status_code)
+            raise
+        if faults.crash_after_accept_next > 0 and status == 201:
+            faults.crash_after_accept_next -= 1
+            self.state.log_request(key, "crashed_after_accept", 500)
+            return 500, {"error": "internal_error"}, {}
+        self.state.log_request(key, "replayed" if headers else "processed", status)
+        return status, body, headers
+
+    async def injected_answer(self, key: str | None) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """Armed delay, failure or rate limit of an incoming PO (also used by the X12 endpoint)."""
         faults = self.state.faults
         if faults.delay_seconds > 0 and (faults.delay_next is None or faults.delay_next > 0):
             if faults.delay_next is not None:
@@ -121,17 +139,7 @@ class Simulator:
             else:
                 retry_after = f"{faults.retry_after:g}"
             return 429, {"error": "rate_limited"}, {"Retry-After": retry_after}
-        try:
-            status, body, headers = self._place(key, raw)
-        except SimulatorError as exc:
-            self.state.log_request(key, "invalid", exc.status_code)
-            raise
-        if faults.crash_after_accept_next > 0 and status == 201:
-            faults.crash_after_accept_next -= 1
-            self.state.log_request(key, "crashed_after_accept", 500)
-            return 500, {"error": "internal_error"}, {}
-        self.state.log_request(key, "replayed" if headers else "processed", status)
-        return status, body, headers
+        return None
 
     def _place(self, key: str | None, raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
         if not key:
@@ -458,4 +466,8 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
         return {"status": "reset"}
 
     app.include_router(admin)
+    if settings.protocol == "x12":
+        from supplier_simulator.edi import enable_x12
+
+        enable_x12(app, sim)
     return app

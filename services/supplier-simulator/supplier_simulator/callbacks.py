@@ -136,6 +136,13 @@ class CallbackDispatcher:
             "in_flight": [r for r in dump if r["state"] in ("queued", "sending")],
         }
 
+    def payload(self, record: CallbackRecord) -> tuple[bytes, str]:
+        """The bytes to sign and POST for a record, and their content type (X12 mode overrides)."""
+        return dumps(record.body), "application/json"
+
+    def accepted(self, record: CallbackRecord, response: httpx.Response) -> None:
+        """Hook: the gateway answered a delivery with 2xx (X12 mode reads the 997 in the answer)."""
+
     async def _run(self) -> None:
         while True:
             record = await self._queue.get()
@@ -152,12 +159,12 @@ class CallbackDispatcher:
         assert self._http is not None
         settings = self._settings
         record.state = "sending"
-        body = dumps(record.body)
+        body, content_type = self.payload(record)
         delay = settings.callback_backoff_seconds
         while True:
             record.attempts += 1
             headers = sign(settings.secret, body, event_id=record.event_id)
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
             headers[EVENT_TYPE_HEADER] = record.type
             headers[SUPPLIER_HEADER] = settings.supplier_id
             retryable = True
@@ -165,6 +172,7 @@ class CallbackDispatcher:
                 response = await self._http.post(record.url, content=body, headers=headers)
                 record.last_status = response.status_code
                 if response.is_success:
+                    self.accepted(record, response)
                     record.state = "sent"
                     record.last_error = None
                     record.sent_at = utcnow_iso()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,3 +33,13 @@ class SimulatorSettings(BaseSettings):
     callback_backoff_max_seconds: float = Field(default=10.0, ge=0)
     callback_timeout_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "info"
+
+    # EDI X12 mode: POST /edi takes 850s; 997/855/856 go as signed interchanges to callback_url
+    protocol: Literal["http", "x12"] = "http"
+    x12_isa_qualifier: str = Field(default="ZZ", min_length=2, max_length=2, description="our ISA05")
+    x12_isa_id: str = Field(default="SIMSUPPLIER", min_length=1, max_length=15, description="our ISA06")
+    x12_gs_id: str = Field(default="SIMSUPPLIER", min_length=2, max_length=15, description="our GS02")
+    partner_isa_qualifier: str = Field(default="ZZ", min_length=2, max_length=2, description="the gateway's ISA05")
+    partner_isa_id: str = Field(default="DROPSHIPBUYER", min_length=1, max_length=15, description="its ISA06")
+    partner_gs_id: str = Field(default="DROPSHIPBUYER", min_length=2, max_length=15, description="its GS02")
+    x12_send_997: bool = Field(default=True, description="also POST our 997 to callback_url (not only answer it)")

@@ -108,6 +108,18 @@ class RequestLogEntry(BaseModel):
     status_code: int
 
 
+class ReceivedInterchange(BaseModel):
+    """An X12 interchange received on ``POST /edi`` (key: sender + ISA13), with the 997 we answered."""
+
+    sender: str
+    control_number: str
+    received_at: str
+    status: str
+    po_numbers: list[str] = Field(default_factory=list)
+    reply: str | None = None
+    receipts: int = 1
+
+
 class PersistedState(BaseModel):
     """What survives a restart when a state file is configured."""
 
@@ -115,6 +127,9 @@ class PersistedState(BaseModel):
     shipment_seq: int = 0
     cursor: int = 0
     orders: dict[str, OrderRecord] = Field(default_factory=dict)
+    # X12 mode: our last interchange control number (never reused, survives a reset) and what came in
+    x12_control_number: int = 0
+    x12_received: dict[str, ReceivedInterchange] = Field(default_factory=dict)
 
 
 class SimulatorState:
@@ -170,8 +185,8 @@ class SimulatorState:
         )
 
     def reset(self) -> None:
-        """Forget everything (orders, faults, request log) and persist the empty state."""
-        self.data = PersistedState()
+        """Forget everything (orders, faults, request log) but the X12 control number; persist that."""
+        self.data = PersistedState(x12_control_number=self.data.x12_control_number)
         self.faults = Faults()
         self.requests.clear()
         self.save()
