@@ -42,8 +42,8 @@ class PurchaseOrderLine:
 class PurchaseOrderDraft:
     """A purchase order ready to be numbered and sent: part `part` of `parts` of one release.
 
-    `below_minimum` is judged on the whole release (all its parts): a split into
-    several POs is a paper split of one order, dictated by the supplier's line limit.
+    `below_minimum` is judged on the whole release as if unsplit (see `build_drafts`):
+    a split into several POs is a paper split of one order, dictated by the line limit.
     """
 
     supplier_id: str
@@ -117,7 +117,7 @@ def select_for_sku(
     units = sum(line.quantity for line in chosen)
     if not chosen or (reason == "minimum_met" and rule is not None and units < rule.min_qty):
         return None
-    return SkuSelection(supplier_sku, chosen, 0)
+    return SkuSelection(supplier_sku, chosen, -units % case_pack)
 
 
 def _chunks(selection: SkuSelection, case_pack: int, max_lines: int | None) -> list[SkuSelection]:
@@ -187,21 +187,25 @@ def build_drafts(
     surplus line below every tier costs the catalog cost of the SKU's newest line.
     SKUs keep their order of first arrival and are packed next-fit into POs of at most
     `max_lines_per_po` lines; a SKU is only split when it alone exceeds the limit.
+    The minimums are judged on the release before the split: the extra surplus a split
+    may add is an artefact of the line limit and never helps reach a minimum (it can
+    only raise the totals, so a release that meets them still does after the split).
     Raises MinimumNotMetError for a release by minimum that does not meet them.
     """
     po_line_groups: list[list[PurchaseOrderLine]] = []
+    units, value = 0, Decimal(0)
     for selection in selections:
         rule = policy.sku_rules.get(selection.supplier_sku)
         case_pack = rule.case_pack if rule is not None else 1
         tier_cost = rule.tier_cost(selection.customer_units + selection.surplus) if rule is not None else None
         surplus_cost = selection.lines[-1].unit_cost
+        unsplit = _po_lines(selection, tier_cost, surplus_cost)
+        units += sum(line.quantity for line in unsplit)
+        value += sum((line.value for line in unsplit), Decimal(0))
         for piece in _chunks(selection, case_pack, policy.max_lines_per_po):
             po_line_groups.append(_po_lines(piece, tier_cost, surplus_cost))
     if not po_line_groups:
         return []
-    all_lines = [line for group in po_line_groups for line in group]
-    units = sum(line.quantity for line in all_lines)
-    value = sum((line.value for line in all_lines), Decimal(0))
     below_minimum = not policy.meets_minimums(units, value)
     if below_minimum and reason == "minimum_met":
         raise MinimumNotMetError(
