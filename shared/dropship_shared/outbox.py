@@ -31,6 +31,7 @@ class OutboxRelay:
         ready: asyncio.Event,
         batch_size: int = 200,
         poll_seconds: float = 0.5,
+        linger_seconds: float = 0.01,
     ) -> None:
         self._sessions = sessions
         self._outbox = outbox
@@ -38,6 +39,7 @@ class OutboxRelay:
         self._ready = ready
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        self._linger_seconds = linger_seconds
 
     async def run(self) -> None:
         while True:
@@ -53,6 +55,9 @@ class OutboxRelay:
                 self._ready.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._ready.wait(), timeout=self._poll_seconds)
+                # Linger a moment after a wake-up: under load the commits that follow join this pass
+                # instead of costing a pass (and a transaction) each.
+                await asyncio.sleep(self._linger_seconds)
 
     async def publish_pending(self) -> int:
         """One pass: take up to a batch of unpublished rows, publish them, mark the confirmed ones."""

@@ -61,6 +61,7 @@ class ServiceRuntime:
             self.outbox_ready,
             batch_size=self.settings.outbox_batch_size,
             poll_seconds=self.settings.outbox_poll_seconds,
+            linger_seconds=self.settings.outbox_linger_seconds,
         )
         self._spawn("broker", lambda: self._connect(subscriptions), restart=False)
         self._spawn("outbox-relay", relay.run)

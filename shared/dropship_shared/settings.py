@@ -23,6 +23,7 @@ class ServiceSettings(BaseSettings):
     delivery_limit: int = 5
     outbox_batch_size: int = 200
     outbox_poll_seconds: float = 0.5
+    outbox_linger_seconds: float = 0.01
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///./var/{self.service_name}.db"

@@ -11,6 +11,8 @@ import structlog
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dropship_shared.logs import bind_correlation_id
 from dropship_shared.messaging import Broker
@@ -42,15 +44,35 @@ def install_operational_routes(app: FastAPI, readiness: Readiness) -> None:
 
     app.include_router(router)
 
-    @app.middleware("http")
-    async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
-        request.state.correlation_id = correlation_id
+    app.add_middleware(CorrelationIdMiddleware)
+
+
+class CorrelationIdMiddleware:
+    """Takes the caller's X-Correlation-Id (or makes one), binds it to the logs and echoes it back.
+
+    Plain ASGI rather than BaseHTTPMiddleware: the latter runs each request through an extra task
+    and stream, which showed up as a tenth of the orders service's CPU under load.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get(CORRELATION_HEADER)
+        correlation_id = incoming or str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
         structlog.contextvars.clear_contextvars()
         bind_correlation_id(correlation_id)
-        response = await call_next(request)
-        response.headers[CORRELATION_HEADER] = correlation_id
-        return response
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[CORRELATION_HEADER] = correlation_id
+            await send(message)
+
+        await self._app(scope, receive, send_with_header)
 
 
 def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None:

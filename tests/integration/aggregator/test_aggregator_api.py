@@ -119,3 +119,10 @@ async def test_malformed_events_are_visible_on_the_dead_letter_queue_and_replaya
         await asyncio.sleep(0.1)
     assert [letter["message_id"] for letter in letters] == ["bad-1"]
     assert api.get("/suppliers/acme").json()["pending_lines"] == 0
+
+
+def test_correlation_id_is_echoed_or_made(api: httpx.Client) -> None:
+    given = api.get("/suppliers", headers={"X-Correlation-Id": "trace-42"})
+    assert given.headers["X-Correlation-Id"] == "trace-42"
+    made = api.get("/healthz").headers["X-Correlation-Id"]
+    assert len(made) == 36 and made != api.get("/healthz").headers["X-Correlation-Id"]

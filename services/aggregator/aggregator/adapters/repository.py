@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -179,17 +179,36 @@ class BackorderLineRepository:
         )
 
     async def mark_released(self, po_number: str, line_numbers: dict[str, int]) -> None:
-        for backorder_line_id, line_no in line_numbers.items():
-            await self._session.execute(
-                update(backorder_lines)
-                .where(backorder_lines.c.backorder_line_id == backorder_line_id)
-                .values(status="released", po_number=po_number, po_line_no=line_no)
+        """One statement for all the lines of a PO (executemany), not one round trip per line."""
+        if not line_numbers:
+            return
+        await self._session.execute(
+            update(backorder_lines)
+            .where(backorder_lines.c.backorder_line_id == bindparam("line_id"))
+            .values(status="released", po_number=po_number, po_line_no=bindparam("line_no")),
+            [{"line_id": line_id, "line_no": line_no} for line_id, line_no in line_numbers.items()],
+        )
+
+    async def details_of(self, backorder_line_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Ship-to and customer reference of lines being released (kept out of the in-memory batch)."""
+        rows = await self._session.execute(
+            select(backorder_lines.c.backorder_line_id, backorder_lines.c.details).where(
+                backorder_lines.c.backorder_line_id.in_(backorder_line_ids)
             )
+        )
+        return {row[0]: row[1] for row in rows}
 
     async def pending_for(self, supplier_id: str) -> list[PendingLine]:
         rows = (
             await self._session.execute(
-                select(backorder_lines)
+                select(
+                    backorder_lines.c.backorder_line_id,
+                    backorder_lines.c.supplier_sku,
+                    backorder_lines.c.sku,
+                    backorder_lines.c.quantity,
+                    backorder_lines.c.unit_cost,
+                    backorder_lines.c.received_at,
+                )
                 .where(backorder_lines.c.supplier_id == supplier_id, backorder_lines.c.status == "pending")
                 .order_by(backorder_lines.c.received_at, backorder_lines.c.backorder_line_id)
             )
@@ -202,7 +221,6 @@ class BackorderLineRepository:
                 quantity=row["quantity"],
                 unit_cost=row["unit_cost"],
                 received_at=row["received_at"],
-                details=row["details"],
             )
             for row in rows
         ]

@@ -9,7 +9,6 @@ Otherwise (first touch, another replica wrote, a rolled-back change) the lines a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from aggregator.adapters.policy_codec import default_policy, policy_from_json
@@ -37,9 +36,11 @@ class BatchCache:
 
     async def open(self, uow: AggregatorUnitOfWork, supplier_id: str) -> OpenBatch:
         """Lock the supplier's row (creating it if new) and return its current batch and policy."""
-        await uow.suppliers.ensure(supplier_id)
         record = await uow.suppliers.get(supplier_id, lock=True)
-        assert record is not None
+        if record is None:  # a supplier's first backorder: one more statement, once
+            await uow.suppliers.ensure(supplier_id)
+            record = await uow.suppliers.get(supplier_id, lock=True)
+            assert record is not None
         cached = self._batches.pop(supplier_id, None)  # popped: a failed transaction must not leave it behind
         if cached is not None and cached[0] == record.batch_version:
             batch = cached[1]
@@ -66,9 +67,9 @@ class BatchCache:
             self._policies[key] = policy
         return policy
 
-    async def save(self, uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime, **extra: Any) -> int:
+    async def save(self, uow: AggregatorUnitOfWork, opened: OpenBatch, **extra: Any) -> int:
         """Write the batch's state and figures back to its row; returns the new batch version."""
-        batch, policy = opened.batch, opened.policy
+        batch = opened.batch
         oldest = batch.oldest
         version = opened.record.batch_version + 1
         await uow.suppliers.update(
@@ -84,7 +85,6 @@ class BatchCache:
             pending_units=batch.total_units,
             pending_value=batch.total_value,
             oldest_received_at=oldest.received_at if oldest else None,
-            expected_release_at=batch.expected_release_at(policy, now, opened.arrivals.per_hour(now)),
             **extra,
         )
         return version

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from aggregator.adapters.policy_codec import policy_from_json, policy_to_json
@@ -29,6 +29,8 @@ from dropship_shared.events import (
 UnitOfWorkFactory = Callable[[], AggregatorUnitOfWork]
 Clock = Callable[[], datetime]
 CONSUMER = "aggregator"
+# A new expected release is published when it moves by more than this (or 10% of the wait left).
+EXPECTED_RELEASE_TOLERANCE = timedelta(minutes=15)
 # Releases in one decision pass; a batch re-meeting its minimum right after a release is rare.
 MAX_RELEASES_PER_PASS = 10
 
@@ -73,19 +75,10 @@ class Aggregator:
             )
             added = await uow.lines.add_pending(payload.supplier_id, line)
             if added:
-                opened.batch.add(line)
+                # The batch in memory carries no ship-to: the decision never reads it (memory per line).
+                opened.batch.add(replace(line, details={}))
                 opened.arrivals.record(line.quantity, now)
             await self._decide(uow, opened, now)
-            if added and line.backorder_line_id in opened.batch:
-                expected = opened.batch.expected_release_at(opened.policy, now, opened.arrivals.per_hour(now))
-                if expected is not None:
-                    uow.emit(
-                        BatchReleaseExpected(
-                            supplier_id=payload.supplier_id,
-                            expected_release_at=expected,
-                            backorder_line_ids=[line.backorder_line_id],
-                        )
-                    )
             await self._commit(uow, opened, now)
 
     async def on_backorder_cancelled(self, envelope: Envelope) -> None:
@@ -213,21 +206,45 @@ class Aggregator:
             break
         opened.record.next_check_at = next_check
 
+    def _tell_expected_release(self, uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime) -> None:
+        """Publish the batch's expected release when it moved noticeably (not on every backorder)."""
+        batch = opened.batch
+        expected = batch.expected_release_at(opened.policy, now, opened.arrivals.per_hour(now))
+        previous = opened.record.expected_release_at
+        if expected is None or batch.line_count == 0:
+            opened.record.expected_release_at = None
+            return
+        if previous is not None:
+            tolerance = max(EXPECTED_RELEASE_TOLERANCE, (previous - now) * 0.1)
+            if abs(expected - previous) <= tolerance:
+                return
+        opened.record.expected_release_at = expected
+        uow.emit(
+            BatchReleaseExpected(
+                supplier_id=batch.supplier_id,
+                expected_release_at=expected,
+                backorder_line_ids=[line.backorder_line_id for line in batch.lines],
+            )
+        )
+
     async def _place(self, uow: AggregatorUnitOfWork, drafts: list[PurchaseOrderDraft]) -> list[str]:
         if not drafts:
             return []
         numbers = await uow.purchase_orders.next_numbers(len(drafts))
+        details = await uow.lines.details_of([i for draft in drafts for i in draft.backorder_line_ids])
         for po_number, draft in zip(numbers, drafts, strict=True):
             line_numbers = await uow.purchase_orders.add(po_number, draft)
             await uow.lines.mark_released(po_number, line_numbers)
-            uow.emit(self._request_of(po_number, draft))
+            uow.emit(self._request_of(po_number, draft, details))
         return numbers
 
-    def _request_of(self, po_number: str, draft: PurchaseOrderDraft) -> PurchaseOrderRequested:
+    def _request_of(
+        self, po_number: str, draft: PurchaseOrderDraft, details_of: dict[str, dict[str, Any]]
+    ) -> PurchaseOrderRequested:
         lines = []
         currency = "USD"
         for line_no, line in enumerate(draft.lines, start=1):
-            details = line.details
+            details = details_of.get(line.backorder_line_id or "", {})
             if details.get("currency"):
                 currency = str(details["currency"])
             lines.append(
@@ -252,6 +269,12 @@ class Aggregator:
         )
 
     async def _commit(self, uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime) -> None:
-        version = await self.cache.save(uow, opened, now, next_check_at=opened.record.next_check_at)
+        self._tell_expected_release(uow, opened, now)
+        version = await self.cache.save(
+            uow,
+            opened,
+            next_check_at=opened.record.next_check_at,
+            expected_release_at=opened.record.expected_release_at,
+        )
         await uow.commit()
         self.cache.keep(opened.batch.supplier_id, version, opened.batch)
