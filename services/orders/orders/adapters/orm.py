@@ -110,6 +110,16 @@ supplier_release_estimates = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# Surplus case-pack units the aggregator ordered for the merchant's own warehouse.
+incoming_stock = Table(
+    "incoming_stock",
+    metadata,
+    Column("po_number", String(32), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("ordered_at", UtcDateTime, nullable=False),
+)
+
 consolation_credits = Table(
     "consolation_credits",
     metadata,

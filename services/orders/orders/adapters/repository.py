@@ -6,13 +6,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Select, Table, delete, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Select, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropship_shared.events import Address
 from orders.adapters.orm import (
     consolation_credits,
+    incoming_stock,
     line_promises,
     line_transitions,
     order_lines,
@@ -102,6 +103,24 @@ class ReleaseEstimateRepository:
             select(table.c.supplier_id, table.c.expected_release_at).where(table.c.supplier_id.in_(set(supplier_ids)))
         )
         return {row[0]: row[1] for row in rows}
+
+
+class IncomingStockRepository:
+    """Units on their way to the merchant's warehouse (case-pack surplus on supplier POs)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def record(self, po_number: str, sku: str, quantity: int, at: datetime) -> None:
+        await insert_ignoring_duplicates(
+            self._session, incoming_stock, {"po_number": po_number, "sku": sku, "quantity": quantity, "ordered_at": at}
+        )
+
+    async def units(self, sku: str) -> int:
+        total = await self._session.scalar(
+            select(func.coalesce(func.sum(incoming_stock.c.quantity), 0)).where(incoming_stock.c.sku == sku)
+        )
+        return int(total or 0)
 
 
 class OrderRepository:

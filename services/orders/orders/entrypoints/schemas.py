@@ -225,6 +225,7 @@ class AvailabilityOut(BaseModel):
     supplier_id: str
     expected_in_stock_date: date | None
     expected_delivery_date: date
+    incoming_qty: int
 
 
 class BackorderFiguresOut(BaseModel):

@@ -73,6 +73,9 @@ async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory, envelope: 
             return
         cause = _cause(envelope)
         for po_line in payload.lines:
+            if po_line.backorder_line_id is None:  # case-pack surplus bound for the merchant's warehouse
+                await uow.incoming.record(payload.po_number, po_line.sku, po_line.quantity, cause.at)
+                continue
             await _change_line(
                 uow,
                 po_line.backorder_line_id,

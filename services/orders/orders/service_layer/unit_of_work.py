@@ -13,7 +13,12 @@ from dropship_shared.unit_of_work import SqlUnitOfWork
 from orders.adapters.ledger_payments import LedgerPaymentProvider
 from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.notification_store import NotificationStore
-from orders.adapters.repository import OrderRepository, ProductRepository, ReleaseEstimateRepository
+from orders.adapters.repository import (
+    IncomingStockRepository,
+    OrderRepository,
+    ProductRepository,
+    ReleaseEstimateRepository,
+)
 from orders.service_layer.ports import PaymentProvider
 
 
@@ -30,6 +35,7 @@ class OrdersUnitOfWork(SqlUnitOfWork):
     orders: OrderRepository
     products: ProductRepository
     release_estimates: ReleaseEstimateRepository
+    incoming: IncomingStockRepository
     payments: PaymentProvider
     notifications: NotificationStore
 
@@ -50,6 +56,7 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         self.orders = OrderRepository(self.session)
         self.products = ProductRepository(self.session)
         self.release_estimates = ReleaseEstimateRepository(self.session)
+        self.incoming = IncomingStockRepository(self.session)
         self.payments = self._payments(self.session)
         self.notifications = NotificationStore(
             self.session,

@@ -37,6 +37,7 @@ class Availability:
     supplier_id: str
     expected_in_stock_date: date | None  # when the supplier's goods could leave for a customer
     expected_delivery_date: date
+    incoming_qty: int = 0  # case-pack surplus ordered for the merchant's warehouse
 
 
 async def availability(uow_factory: UnitOfWorkFactory, sku: str, rules: PromiseRules) -> Availability | None:
@@ -47,14 +48,27 @@ async def availability(uow_factory: UnitOfWorkFactory, sku: str, rules: PromiseR
         if product is None:
             return None
         estimates = await uow.release_estimates.for_suppliers([product.supplier_id])
+        incoming = await uow.incoming.units(sku)
     if product.on_hand > 0:
         return Availability(
-            sku, product.on_hand, True, product.supplier_id, now.date(), delivery_after_ship_date(now.date(), rules)
+            sku,
+            product.on_hand,
+            True,
+            product.supplier_id,
+            now.date(),
+            delivery_after_ship_date(now.date(), rules),
+            incoming,
         )
     release = expected_release(now, estimates.get(product.supplier_id), rules)
     ships = (release + timedelta(days=product.lead_time_days)).date()
     return Availability(
-        sku, 0, False, product.supplier_id, ships, delivery_after_release(release, product.lead_time_days, rules)
+        sku,
+        0,
+        False,
+        product.supplier_id,
+        ships,
+        delivery_after_release(release, product.lead_time_days, rules),
+        incoming,
     )
 
 
