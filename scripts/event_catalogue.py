@@ -14,7 +14,7 @@ PRODUCERS = {
     "backorder.created": ("orders", "aggregator"),
     "backorder.cancelled": ("orders", "aggregator"),
     "batch.release_expected": ("aggregator", "orders"),
-    "batch.escalated": ("aggregator", "orders"),
+    "batch.escalated": ("aggregator", "orders (delay notice to the customers)"),
     "purchase_order.requested": ("aggregator", "supplier-gateway, orders"),
     "purchase_order.cancel_requested": ("aggregator", "supplier-gateway"),
     "purchase_order.placed": ("supplier-gateway", "orders"),

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from orders_factories import NOW, RULES, day, later, place, shipment
 
+from orders.adapters.message_templates import MessageTemplates
 from orders.domain.effects import MessageKind
 from orders.domain.model import Order, RequestedLine
 from orders.domain.promise import PromiseRules, consolation_amount, deserves_delay_notice
@@ -119,3 +120,18 @@ def test_the_full_shipment_sets_the_arrival_date_and_the_shipped_message_carries
 def test_consolation_rounds_to_cents() -> None:
     rules = PromiseRules(consolation_percent=Decimal("7.5"))
     assert consolation_amount(3, Decimal("19.99"), rules) == Decimal("4.50")
+
+
+def test_an_escalated_batch_tells_waiting_customers_once_and_not_the_others() -> None:
+    order = place([RequestedLine("TABLE", 2), RequestedLine("CHAIR", 1)])
+    order.messages.clear()
+    order.batch_escalated(1, NOW)
+    order.batch_escalated(2, NOW)  # served from stock: nothing to say
+    [message] = order.messages
+    assert (message.kind, message.line_no, message.key) == (
+        MessageKind.WAIT_EXTENDED,
+        1,
+        f"O1:1:wait_extended:{NOW.isoformat()}",
+    )
+    rendered = MessageTemplates("Shop").render(message.kind, {"order_id": "O1", **message.context})
+    assert "TABLE" in rendered.subject and "cancel the item at no cost" in rendered.body

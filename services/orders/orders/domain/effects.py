@@ -11,6 +11,7 @@ from typing import Any
 class MessageKind(StrEnum):
     BACKORDER_PLACED = "backorder_placed"
     DATE_MOVED = "date_moved"
+    WAIT_EXTENDED = "wait_extended"
     SHIPPED = "shipped"
     REJECTED = "rejected"
     CANCELLED = "cancelled"

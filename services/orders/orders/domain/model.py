@@ -298,6 +298,21 @@ class Order:
         if line.status == LineStatus.BACKORDERED:
             self._repromise(line, delivery_after_release(release_at, line.lead_time_days, rules), rules, cause)
 
+    def batch_escalated(self, line_no: int, oldest_received_at: datetime) -> None:
+        """The supplier's minimum was not reached by the deadline: tell the customer at once, once."""
+        line = self.line(line_no)
+        if line.status != LineStatus.BACKORDERED:
+            return
+        self.messages.append(
+            CustomerMessage(
+                MessageKind.WAIT_EXTENDED,
+                self.order_id,
+                key=f"{self.order_id}:{line_no}:wait_extended:{oldest_received_at.isoformat()}",
+                line_no=line_no,
+                context={"sku": line.sku, "quantity": line.open_qty, "promised_date": str(line.promised_date)},
+            )
+        )
+
     def acknowledge(
         self,
         line_no: int,

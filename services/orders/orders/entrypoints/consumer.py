@@ -15,6 +15,7 @@ def subscription(queue: str, uow: UnitOfWorkFactory, rules: PromiseRules) -> Sub
         queue,
         {
             "purchase_order.requested": partial(event_handlers.on_purchase_order_requested, uow),
+            "batch.escalated": partial(event_handlers.on_batch_escalated, uow),
             "batch.release_expected": partial(event_handlers.on_batch_release_expected, uow, rules=rules),
             "purchase_order.acknowledged": partial(event_handlers.on_purchase_order_acknowledged, uow, rules=rules),
             "shipment.updated": partial(event_handlers.on_shipment_updated, uow, rules=rules),

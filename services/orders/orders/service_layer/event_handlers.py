@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from dropship_shared.events import (
     AcknowledgedLine,
+    BatchEscalated,
     BatchReleaseExpected,
     Envelope,
     LineCancellationResolved,
@@ -81,6 +82,24 @@ async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory, envelope: 
                 po_line.backorder_line_id,
                 cause,
                 lambda order, line_no, c: order.mark_on_purchase_order(line_no, payload.po_number, c),
+            )
+        await uow.commit()
+
+
+async def on_batch_escalated(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+    """The aggregator could not fill a supplier's minimum in time and escalated: the customers hear of it."""
+    payload = envelope.payload_as(BatchEscalated)
+    async with uow_factory() as uow:
+        uow.correlation_id = envelope.correlation_id
+        if not await uow.claim_event(CONSUMER, envelope):
+            return
+        cause = _cause(envelope)
+        for line_id in payload.backorder_line_ids:
+            await _change_line(
+                uow,
+                line_id,
+                cause,
+                lambda order, line_no, _c: order.batch_escalated(line_no, payload.oldest_received_at),
             )
         await uow.commit()
 
