@@ -11,8 +11,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 
-install: $(BIN)/python
+# Installs again only when a requirements or package file changed.
+$(VENV)/.installed: $(BIN)/python requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
 	$(BIN)/pip install -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
 
 run: install
 	$(BIN)/python scripts/devstack.py

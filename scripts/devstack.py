@@ -134,6 +134,8 @@ class System:
                 }
                 if name == "orders":
                     env.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp_port)})
+                if name == "aggregator":  # the dashboard reads the other services' public APIs
+                    env.update({"ORDERS_URL": f"http://127.0.0.1:{self.ports['orders']}", "GATEWAY_URL": gateway})
             env.update(self.extra_env.get(name, {}))
             self.services[name] = ServiceProcess(name, self.ports[name], env, self.workdir / f"{name}.log")
 

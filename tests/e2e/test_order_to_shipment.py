@@ -107,3 +107,38 @@ async def test_order_to_tracking_number(make_system: SystemFactory) -> None:
     assert [(r["po_number"], r["receipts"]) for r in received] == [(po["po_number"], 1)]
     for client in (orders, aggregator, gateway, simulator):
         client.close()
+
+
+async def test_a_refused_po_shows_on_the_dashboard_and_is_retried_from_it(make_system: SystemFactory) -> None:
+    system = make_system(extra_env={"supplier-simulator": {"SIMULATOR_AUTO_SHIP_AFTER_SECONDS": "0.5"}})
+    system.start()
+    orders = httpx.Client(base_url=system.url("orders"), timeout=10)
+    aggregator = httpx.Client(base_url=system.url("aggregator"), timeout=10)
+    simulator = httpx.Client(base_url=system.url("supplier-simulator"), timeout=10)
+    system.configure_demo()
+    aggregator.put("/suppliers/acme/policy", json={"min_units": 1, "max_wait_seconds": 3600}).raise_for_status()
+    simulator.post("/admin/faults", json={"reject_next": 1}).raise_for_status()
+
+    order = orders.post(
+        "/orders",
+        json={"customer_email": "ann@example.com", "ship_to": SHIP_TO, "lines": [{"sku": "TABLE-OAK", "quantity": 1}]},
+    ).json()
+
+    def failed() -> list[dict[str, Any]]:
+        return list(aggregator.get("/dashboard/overview").json()["failed_purchase_orders"])
+
+    [refused] = await wait_until(failed)
+    assert refused["supplier_id"] == "acme" and refused["failure_reason"]
+    overview = aggregator.get("/dashboard/overview").json()
+    assert overview["unreachable"] == [] and overview["dead_letters"]["orders"] == 0
+    assert [g["group"] for g in overview["backorders_by_supplier"]] == ["acme"]
+
+    assert aggregator.post(f"/dashboard/purchase-orders/{refused['po_number']}/retry").status_code == 200
+
+    def shipped() -> bool:
+        return orders.get(f"/orders/{order['order_id']}").json()["lines"][0]["status"] == "shipped"
+
+    assert await wait_until(shipped)
+    assert failed() == []
+    for client in (orders, aggregator, simulator):
+        client.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from aggregator.adapters.orm import inbox, metadata, outbox
+from aggregator.adapters.peer_services import PeerServices
 from aggregator.config import AggregatorSettings
 from aggregator.entrypoints import api, consumer, dashboard
 from aggregator.entrypoints.scheduler import run_scheduler
@@ -48,6 +49,8 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.aggregator = service
+    app.state.peers = PeerServices(settings.orders_url, settings.gateway_url)
+    app.state.queue = settings.queue_name("aggregator")
     app.state.runtime = runtime
     install_operational_routes(app, runtime.readiness)
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("aggregator"))

@@ -14,6 +14,9 @@ class AggregatorSettings(ServiceSettings):
     # The policy of a supplier nobody configured yet: release every backorder at once
     # (no minimum), so an unconfigured supplier never strands a customer.
     default_max_wait_seconds: int = 24 * 3600
+    # The other services' public APIs, for the operations dashboard (empty: that part is not shown).
+    orders_url: str = ""
+    gateway_url: str = ""
     # Where surplus case-pack units go (the merchant's own warehouse), as a JSON address.
     merchant_warehouse: Address = Address(
         name="Merchant warehouse",

@@ -150,7 +150,9 @@ class Simulator:
         state = self.state
         faults = state.faults
         existing = state.orders.get(key)
-        if existing is not None:
+        # A refused PO is not an order: sent again (after the merchant or the supplier fixed the cause),
+        # it is judged afresh. Anything accepted is answered from the first answer.
+        if existing is not None and not existing.rejected:
             existing.receipts += 1
             state.save()
             answer = existing.answer

@@ -1,11 +1,15 @@
-"""The operations dashboard: one page over the aggregator API (what waits for whom, what was released)."""
+"""The operations dashboard: one page over the aggregator API plus what the other services report."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from aggregator.adapters.peer_services import PeerServices
+from dropship_shared.messaging import Broker
 
 router = APIRouter()
 PAGE = Path(__file__).parent / "static" / "dashboard.html"
@@ -14,3 +18,30 @@ PAGE = Path(__file__).parent / "static" / "dashboard.html"
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard() -> HTMLResponse:
     return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+
+@router.get("/dashboard/overview", tags=["operations"], summary="What failed and how backorders fare, system-wide")
+async def overview(request: Request) -> dict[str, Any]:
+    peers: PeerServices = request.app.state.peers
+    broker: Broker = request.app.state.runtime.broker
+    found = await peers.overview()
+    try:
+        own = len(await broker.dead_letters(request.app.state.queue, 100))
+    except Exception:  # the broker is away: the rest of the page still helps
+        own = None
+    found["dead_letters"]["aggregator"] = own
+    return found
+
+
+@router.post(
+    "/dashboard/purchase-orders/{po_number}/retry",
+    tags=["operations"],
+    summary="Ask the gateway to send a failed purchase order again (same PO number)",
+)
+async def retry_purchase_order(po_number: str, request: Request) -> JSONResponse:
+    peers: PeerServices = request.app.state.peers
+    try:
+        answer = await peers.retry_purchase_order(po_number)
+    except Exception as exc:
+        raise HTTPException(502, detail=f"the supplier gateway did not answer: {exc}") from exc
+    return JSONResponse(answer.json(), status_code=answer.status_code)
