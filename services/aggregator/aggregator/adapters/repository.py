@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -225,12 +225,6 @@ class BackorderLineRepository:
             for row in rows
         ]
 
-    async def counts_by_status(self) -> dict[str, int]:
-        rows = await self._session.execute(
-            select(backorder_lines.c.status, func.count()).group_by(backorder_lines.c.status)
-        )
-        return {status: count for status, count in rows}
-
 
 class PurchaseOrderRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -308,6 +302,3 @@ class PurchaseOrderRepository:
             )
         ).mappings()
         return {**row, "lines": [dict(line) for line in lines]}
-
-    async def count(self) -> int:
-        return int(await self._session.scalar(select(func.count()).select_from(purchase_orders)) or 0)

@@ -11,12 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter
+
 from aggregator.adapters.policy_codec import default_policy, policy_from_json
 from aggregator.adapters.repository import SupplierRecord
 from aggregator.domain.arrival import ArrivalRate
 from aggregator.domain.batch import PendingBatch
 from aggregator.domain.policy import SupplierPolicy
 from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
+
+BATCH_RELOADS = Counter(
+    "aggregator_batch_reloads_total",
+    "Pending lines read back from the database because the in-memory batch was not current",
+)
 
 
 @dataclass
@@ -32,7 +39,6 @@ class BatchCache:
         self._batches: dict[str, tuple[int, PendingBatch]] = {}
         self._policies: dict[tuple[str, int], SupplierPolicy] = {}
         self._default_max_wait_seconds = default_max_wait_seconds
-        self.reloads = 0
 
     async def open(self, uow: AggregatorUnitOfWork, supplier_id: str) -> OpenBatch:
         """Lock the supplier's row (creating it if new) and return its current batch and policy."""
@@ -45,7 +51,7 @@ class BatchCache:
         if cached is not None and cached[0] == record.batch_version:
             batch = cached[1]
         else:
-            self.reloads += 1
+            BATCH_RELOADS.inc()
             batch = PendingBatch(
                 supplier_id,
                 await uow.lines.pending_for(supplier_id),
