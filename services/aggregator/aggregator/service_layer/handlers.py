@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,13 +48,14 @@ class Aggregator:
     cache: BatchCache
     warehouse: Address
     clock: Clock = utcnow
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False, repr=False)
 
     # -- events ------------------------------------------------------------------
 
     async def on_backorder_created(self, envelope: Envelope) -> None:
         payload = envelope.payload_as(BackorderCreated)
         now = self.clock()
-        async with self.uow() as uow:
+        async with self._serial(payload.supplier_id), self.uow() as uow:
             uow.correlation_id = envelope.correlation_id
             if not await uow.claim_event(CONSUMER, envelope):
                 return
@@ -84,7 +86,7 @@ class Aggregator:
     async def on_backorder_cancelled(self, envelope: Envelope) -> None:
         payload = envelope.payload_as(BackorderCancelled)
         now = self.clock()
-        async with self.uow() as uow:
+        async with self._serial(payload.supplier_id), self.uow() as uow:
             uow.correlation_id = envelope.correlation_id
             if not await uow.claim_event(CONSUMER, envelope):
                 return
@@ -116,7 +118,7 @@ class Aggregator:
         async with self.uow() as uow:
             due = await uow.suppliers.due_for_review(now)
         for supplier_id in due:
-            async with self.uow() as uow:
+            async with self._serial(supplier_id), self.uow() as uow:
                 opened = await self.cache.open(uow, supplier_id)
                 await self._decide(uow, opened, now)
                 await self._commit(uow, opened, now)
@@ -133,7 +135,7 @@ class Aggregator:
     async def set_policy(self, supplier_id: str, data: dict[str, Any]) -> int:
         """Store a new version of the supplier's policy (PolicyError when invalid) and apply it at once."""
         now = self.clock()
-        async with self.uow() as uow:
+        async with self._serial(supplier_id), self.uow() as uow:
             record = await uow.suppliers.get(supplier_id, lock=True)
             if record is None:
                 raise SupplierNotFound(f"unknown supplier {supplier_id!r}: register it first (PUT /suppliers/{{id}})")
@@ -152,7 +154,7 @@ class Aggregator:
     async def release_now(self, supplier_id: str, correlation_id: str) -> list[str]:
         """An operator releases a supplier's batch whatever the minimums say (refused while held)."""
         now = self.clock()
-        async with self.uow() as uow:
+        async with self._serial(supplier_id), self.uow() as uow:
             uow.correlation_id = correlation_id
             if await uow.suppliers.get(supplier_id) is None:
                 raise SupplierNotFound(f"unknown supplier {supplier_id!r}")
@@ -165,7 +167,7 @@ class Aggregator:
 
     async def set_held(self, supplier_id: str, held: bool) -> None:
         now = self.clock()
-        async with self.uow() as uow:
+        async with self._serial(supplier_id), self.uow() as uow:
             if await uow.suppliers.get(supplier_id) is None:
                 raise SupplierNotFound(f"unknown supplier {supplier_id!r}")
             opened = await self.cache.open(uow, supplier_id)
@@ -175,6 +177,14 @@ class Aggregator:
                 opened.batch.resume()
             await self._decide(uow, opened, now)
             await self._commit(uow, opened, now)
+
+    def _serial(self, supplier_id: str) -> asyncio.Lock:
+        """One change at a time per supplier in this process: concurrent deliveries for a supplier queue
+        here rather than on a database connection and its row lock, and the batch cache stays current."""
+        lock = self._locks.get(supplier_id)
+        if lock is None:
+            lock = self._locks[supplier_id] = asyncio.Lock()
+        return lock
 
     # -- the decision ----------------------------------------------------------------
 
