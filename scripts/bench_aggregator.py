@@ -55,7 +55,15 @@ from pathlib import Path
 import aio_pika
 import httpx
 import psutil
-from bench_support import Profile, fresh_postgres_database, latency_line, load_average, machine_line, rss_mb
+from bench_support import (
+    Profile,
+    delete_topology,
+    fresh_postgres_database,
+    latency_line,
+    load_average,
+    machine_line,
+    rss_mb,
+)
 from sqlalchemy import bindparam, insert, update
 
 from aggregator.adapters.orm import backorder_lines, suppliers
@@ -372,18 +380,6 @@ async def release_latency(
     return latencies, (sum(lines_per_po) / len(lines_per_po) if lines_per_po else 0.0), len(received) / span
 
 
-async def delete_topology(amqp_url: str, exchange: str, queue: str) -> None:
-    connection = await aio_pika.connect_robust(amqp_url)
-    try:
-        channel = await connection.channel()
-        for name in (queue, f"{queue}.dlq"):
-            await channel.queue_delete(name)
-        for name in (exchange, f"{exchange}.dlx"):
-            await channel.exchange_delete(name)
-    finally:
-        await connection.close()
-
-
 def print_windows(
     result: Drain, first: int, last: int, window: int, offset: int, profiled_from: int | None
 ) -> dict[int, float]:
@@ -451,7 +447,7 @@ async def main() -> None:
         )
         service = system.services["aggregator"]
         stack.callback(lambda: None if args.keep else shutil.rmtree(workdir, ignore_errors=True))
-        stack.push_async_callback(delete_topology, args.amqp_url, exchange, queue)
+        stack.push_async_callback(delete_topology, args.amqp_url, exchange, [queue])
         stack.callback(system.stop)
 
         # Suppliers and policies (the service declares its queue on the way), then stop it.

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aio_pika
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,3 +146,17 @@ def _short(frame: str) -> str:
     parts = Path(filename).parts
     short = "/".join(parts[-2:]) if parts else filename
     return f"{name} ({short})"
+
+
+async def delete_topology(amqp_url: str, exchange: str, queues: list[str]) -> None:
+    """Remove what a run declared on the shared broker (its queues, their DLQs, its exchanges)."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        channel = await connection.channel()
+        for name in queues:
+            await channel.queue_delete(name)
+            await channel.queue_delete(f"{name}.dlq")
+        for name in (exchange, f"{exchange}.dlx"):
+            await channel.exchange_delete(name)
+    finally:
+        await connection.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import httpx
 import psutil
+from bench_support import delete_topology, fresh_postgres_database
 
-from devstack import SERVICES, System, create_postgres_databases, free_port
+from devstack import SERVICES, System, free_port
 
 SHIP_TO = {
     "name": "Load Test",
@@ -98,7 +100,18 @@ async def main() -> None:
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/")
     args = parser.parse_args()
     run = uuid.uuid4().hex[:6]
-    databases = await create_postgres_databases(args.postgres, f"load_{run}_") if args.postgres else {}
+    async with contextlib.AsyncExitStack() as stack:
+        databases = {}
+        if args.postgres:
+            for name in ("orders", "aggregator"):
+                databases[name] = await stack.enter_async_context(
+                    fresh_postgres_database(args.postgres, f"load_{run}_{name}")
+                )
+        await run_load(args, run, databases)
+        await delete_topology(args.amqp_url, f"load-{run}", [f"load-{run}.orders", f"load-{run}.aggregator"])
+
+
+async def run_load(args: argparse.Namespace, run: str, databases: dict[str, str]) -> None:
     system = System(
         Path(tempfile.mkdtemp(prefix="dropship-load-")),
         amqp_url=args.amqp_url,
