@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from dropship_shared.events import (
     AcknowledgedLine,
@@ -27,6 +28,18 @@ LineChange = Callable[[Order, int, Cause], None]
 def split_backorder_line_id(backorder_line_id: str) -> tuple[str, int]:
     order_id, _, line_no = backorder_line_id.rpartition("-")
     return order_id, int(line_no)
+
+
+@asynccontextmanager
+async def _first_delivery(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> AsyncIterator[OrdersUnitOfWork | None]:
+    """A unit of work for an event seen for the first time (None for a redelivery); commits if the body succeeds."""
+    async with uow_factory() as uow:
+        uow.correlation_id = envelope.correlation_id
+        if not await uow.claim_event(CONSUMER, envelope):
+            yield None
+            return
+        yield uow
+        await uow.commit()
 
 
 def _cause(envelope: Envelope) -> Cause:
@@ -68,9 +81,8 @@ def _ship(shipment: Shipment, rules: PromiseRules) -> LineChange:
 
 async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
     payload = envelope.payload_as(PurchaseOrderRequested)
-    async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
-        if not await uow.claim_event(CONSUMER, envelope):
+    async with _first_delivery(uow_factory, envelope) as uow:
+        if uow is None:
             return
         cause = _cause(envelope)
         for po_line in payload.lines:
@@ -83,15 +95,13 @@ async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory, envelope: 
                 cause,
                 lambda order, line_no, c: order.mark_on_purchase_order(line_no, payload.po_number, c),
             )
-        await uow.commit()
 
 
 async def on_batch_escalated(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
     """The aggregator could not fill a supplier's minimum in time and escalated: the customers hear of it."""
     payload = envelope.payload_as(BatchEscalated)
-    async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
-        if not await uow.claim_event(CONSUMER, envelope):
+    async with _first_delivery(uow_factory, envelope) as uow:
+        if uow is None:
             return
         cause = _cause(envelope)
         for line_id in payload.backorder_line_ids:
@@ -101,7 +111,6 @@ async def on_batch_escalated(uow_factory: UnitOfWorkFactory, envelope: Envelope)
                 cause,
                 lambda order, line_no, _c: order.batch_escalated(line_no, payload.oldest_received_at),
             )
-        await uow.commit()
 
 
 async def on_batch_release_expected(
@@ -109,9 +118,8 @@ async def on_batch_release_expected(
 ) -> None:
     payload = envelope.payload_as(BatchReleaseExpected)
     rules = rules or PromiseRules()
-    async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
-        if not await uow.claim_event(CONSUMER, envelope):
+    async with _first_delivery(uow_factory, envelope) as uow:
+        if uow is None:
             return
         cause = _cause(envelope)
         await uow.release_estimates.record(payload.supplier_id, payload.expected_release_at, cause.at)
@@ -122,7 +130,6 @@ async def on_batch_release_expected(
                 cause,
                 lambda order, line_no, c: order.expect_release(line_no, payload.expected_release_at, rules, c),
             )
-        await uow.commit()
 
 
 async def on_purchase_order_acknowledged(
@@ -130,14 +137,12 @@ async def on_purchase_order_acknowledged(
 ) -> None:
     payload = envelope.payload_as(PurchaseOrderAcknowledged)
     rules = rules or PromiseRules()
-    async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
-        if not await uow.claim_event(CONSUMER, envelope):
+    async with _first_delivery(uow_factory, envelope) as uow:
+        if uow is None:
             return
         cause = _cause(envelope)
         for ack in payload.lines:
             await _change_line(uow, ack.backorder_line_id, cause, _acknowledge(payload.po_number, ack, rules))
-        await uow.commit()
 
 
 async def on_shipment_updated(
@@ -145,9 +150,8 @@ async def on_shipment_updated(
 ) -> None:
     payload = envelope.payload_as(ShipmentUpdated)
     rules = rules or PromiseRules()
-    async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
-        if not await uow.claim_event(CONSUMER, envelope):
+    async with _first_delivery(uow_factory, envelope) as uow:
+        if uow is None:
             return
         cause = _cause(envelope)
         for shipped in payload.lines:
@@ -160,14 +164,12 @@ async def on_shipment_updated(
                 shipped_at=payload.shipped_at,
             )
             await _change_line(uow, shipped.backorder_line_id, cause, _ship(shipment, rules))
-        await uow.commit()
 
 
 async def on_line_cancellation_resolved(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
     payload = envelope.payload_as(LineCancellationResolved)
-    async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
-        if not await uow.claim_event(CONSUMER, envelope):
+    async with _first_delivery(uow_factory, envelope) as uow:
+        if uow is None:
             return
         await _change_line(
             uow,
@@ -175,4 +177,3 @@ async def on_line_cancellation_resolved(uow_factory: UnitOfWorkFactory, envelope
             _cause(envelope),
             lambda order, line_no, c: order.resolve_cancellation(line_no, payload.outcome, c),
         )
-        await uow.commit()
