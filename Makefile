@@ -32,5 +32,5 @@ lint:
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/dropship_shared services/orders/orders services/aggregator/aggregator services/supplier-gateway/supplier_gateway services/supplier-simulator/supplier_simulator
 
-bench:
-	$(BIN)/python scripts/load_orders.py
+bench: install
+	$(BIN)/python scripts/bench_pipeline.py

@@ -1,0 +1,403 @@
+"""The pipeline benchmark (not a test): the system's figures next to this machine's ceilings, in one run.
+
+    .venv/bin/python scripts/bench_pipeline.py [--postgres URL] [--seconds 15] [--storage sqlite,postgres]
+
+Ceilings, measured first with the same tools the system is measured with:
+- the raw broker: aio-pika publishing messages of a backorder event's size, persistent, with publisher
+  confirms, into a quorum queue declared like the services' queues; then consuming and acking them;
+- a trivial FastAPI endpoint validating the same order body as `POST /orders`, served by uvicorn like the
+  services, driven by the same multi-process load generator (scripts/loadgen.py).
+
+Then, for each storage engine, the orders and aggregator services as processes:
+- `POST /orders` sustained rate (single-line backordered orders, closed loop) / the trivial endpoint;
+- end to end backorder lines/s (first order placed → last line released to a PO) / the raw publish rate;
+- order-to-PO latency percentiles at 80 % of the sustained end-to-end rate (open loop, fixed schedule);
+- `GET /orders/{id}` latency while a 200-line backordered order is taken and its events handled;
+- the services' resident memory (peak, sampled), and the customer-message backlog when orders exports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import aio_pika
+import httpx
+import psutil
+from bench_support import delete_topology, fresh_postgres_database, latency_line, machine_line
+from loadgen import LoadResult, Target, generate_load
+
+from devstack import System, free_port
+from dropship_shared.events import Address, BackorderCreated, Envelope
+from orders.entrypoints.schemas import OrderIn
+
+SUPPLIERS = [f"sup{n}" for n in range(10)]
+SHIP_TO = {"name": "Bench", "address_lines": ["1 Main St"], "city": "Springfield", "postal_code": "1", "country": "US"}
+BIG_ORDER_LINES = 200
+
+
+def order_body(sku: str, quantity: int = 1, lines: int = 1) -> bytes:
+    return json.dumps(
+        {
+            "customer_email": "bench@example.com",
+            "ship_to": SHIP_TO,
+            "lines": [{"sku": sku if lines == 1 else f"{sku}-{n}", "quantity": quantity} for n in range(lines)],
+        }
+    ).encode()
+
+
+def backorder_event_bytes() -> bytes:
+    """A real backorder.created envelope: the size the services publish."""
+    payload = BackorderCreated(
+        backorder_line_id=uuid.uuid4().hex,
+        order_id=uuid.uuid4().hex,
+        line_no=1,
+        sku="SKU-sup1",
+        supplier_id="sup1",
+        supplier_sku="S-sup1",
+        quantity=2,
+        unit_cost=Decimal("4.00"),
+        ship_to=Address.model_validate(SHIP_TO),
+        customer_ref=uuid.uuid4().hex,
+        ordered_at=datetime.now(UTC),
+    )
+    return Envelope.wrap(payload, correlation_id=uuid.uuid4().hex).to_bytes()
+
+
+# --- ceilings -------------------------------------------------------------------------------------
+
+
+async def broker_ceiling(amqp_url: str, run: str, count: int, in_flight: int = 64) -> tuple[float, float, int]:
+    """(publish msg/s, consume msg/s, message bytes) on a quorum queue with confirms and persistence."""
+    body = backorder_event_bytes()
+    queue_name = f"bench-{run}.ceiling"
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        queue = await channel.declare_queue(
+            queue_name, durable=True, arguments={"x-queue-type": "quorum", "x-delivery-limit": 5}
+        )
+        remaining = count
+
+        async def publisher() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                message = aio_pika.Message(
+                    body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+                )
+                await channel.default_exchange.publish(message, routing_key=queue_name, timeout=30)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(publisher() for _ in range(in_flight)))
+        publish_rate = count / (time.perf_counter() - started)
+
+        consumer_channel = await connection.channel()
+        await consumer_channel.set_qos(prefetch_count=64)
+        consumer_queue = await consumer_channel.get_queue(queue_name)
+        done = asyncio.Event()
+        received = 0
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal received
+            await message.ack()
+            received += 1
+            if received >= count:
+                done.set()
+
+        started = time.perf_counter()
+        tag = await consumer_queue.consume(on_message)
+        await asyncio.wait_for(done.wait(), timeout=300)
+        consume_rate = count / (time.perf_counter() - started)
+        await consumer_queue.cancel(tag)
+        await queue.delete(if_unused=False, if_empty=False)
+        return publish_rate, consume_rate, len(body)
+    finally:
+        await connection.close()
+
+
+def serve_trivial(port: int) -> None:
+    """The trivial endpoint: validates the order body exactly as orders does, stores nothing."""
+    import uvicorn
+    from fastapi import FastAPI, status
+
+    app = FastAPI()
+
+    @app.post("/orders", status_code=status.HTTP_201_CREATED)
+    async def post_order(body: OrderIn) -> dict[str, object]:
+        return {"order_id": uuid.uuid4().hex, "lines": len(body.lines)}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+
+
+@contextlib.contextmanager
+def trivial_server() -> Iterator[int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--serve-trivial", str(port)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+# --- the system -----------------------------------------------------------------------------------
+
+
+class MemoryPeaks:
+    """Samples the services' resident memory every 0.5 s in a thread; keeps each one's peak (MiB)."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            for name, service in self.system.services.items():
+                if service.process and service.process.poll() is None:
+                    with contextlib.suppress(psutil.Error):
+                        rss = psutil.Process(service.process.pid).memory_info().rss / 2**20
+                        self.peaks[name] = max(self.peaks.get(name, 0.0), rss)
+
+    def stop(self) -> str:
+        self._stop.set()
+        self._thread.join()
+        return ", ".join(f"{name} {mb:.0f} MB" for name, mb in sorted(self.peaks.items()))
+
+
+def configure(system: System, min_units: int) -> None:
+    with httpx.Client(timeout=60) as client:
+        for supplier in SUPPLIERS:
+            aggregator = system.url("aggregator")
+            client.put(f"{aggregator}/suppliers/{supplier}", json={"name": supplier}).raise_for_status()
+            client.put(
+                f"{aggregator}/suppliers/{supplier}/policy", json={"min_units": min_units, "max_wait_seconds": 5}
+            ).raise_for_status()
+
+        def product(sku: str, supplier: str) -> dict[str, object]:
+            return {
+                "sku": sku,
+                "name": sku,
+                "supplier_id": supplier,
+                "supplier_sku": f"S-{sku}",
+                "price": "10",
+                "cost": "4",
+                "on_hand": 0,
+            }
+
+        products = [product(f"SKU-{s}", s) for s in SUPPLIERS]
+        products += [product(f"BIG-{n}", SUPPLIERS[n % len(SUPPLIERS)]) for n in range(BIG_ORDER_LINES)]
+        client.put(f"{system.url('orders')}/products", json=products).raise_for_status()
+
+
+def placed_lines(result: LoadResult) -> dict[str, datetime]:
+    """backorder line id → when its order was placed, from the answers to POST /orders."""
+    placed = {}
+    for body in result.bodies:
+        order = json.loads(body)
+        for line in order["lines"]:
+            if line.get("backordered_qty"):
+                placed[line["backorder_line_id"]] = datetime.fromisoformat(order["placed_at"])
+    return placed
+
+
+def released_lines(system: System, wanted: set[str], timeout: float) -> dict[str, datetime]:
+    """backorder line id → when its PO was released, polling until every wanted line is on a PO."""
+    released: dict[str, datetime] = {}
+    seen_pos: set[str] = set()
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=system.url("aggregator"), timeout=60) as client:
+        while time.monotonic() < deadline:
+            offset = 0
+            while True:
+                page = client.get("/purchase-orders", params={"limit": 500, "offset": offset}).json()
+                for po in page:
+                    if po["po_number"] in seen_pos:
+                        continue
+                    seen_pos.add(po["po_number"])
+                    detail = client.get(f"/purchase-orders/{po['po_number']}").json()
+                    created = datetime.fromisoformat(detail["created_at"])
+                    for line in detail["lines"]:
+                        if line["backorder_line_id"]:
+                            released[line["backorder_line_id"]] = created
+                if len(page) < 500:
+                    break
+                offset += 500
+            if wanted <= set(released):
+                break
+            time.sleep(0.5)
+    return released
+
+
+def message_backlog(system: System) -> str:
+    """The customer-message backlog figures orders exports on /metrics, if any."""
+    text = httpx.get(f"{system.url('orders')}/metrics", timeout=10).text
+    figures = [
+        line
+        for line in text.splitlines()
+        if not line.startswith("#") and "message" in line and ("backlog" in line or "age" in line)
+    ]
+    return "; ".join(figures) if figures else "(orders exports no message backlog figure)"
+
+
+def bench_system(
+    args: argparse.Namespace, storage: str, database_urls: dict[str, str], ceilings: dict[str, float]
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    system = System(
+        Path(tempfile.mkdtemp(prefix="dropship-bench-")),
+        amqp_url=args.amqp_url,
+        exchange=f"bench-{run}",
+        queue_prefix=f"bench-{run}.",
+        database_urls=database_urls,
+        ports={name: free_port() for name in ("orders", "aggregator", "supplier-gateway", "supplier-simulator")},
+    )
+    try:
+        system.start("orders", "aggregator")
+        memory = MemoryPeaks(system)
+        configure(system, args.min_units)
+        orders_port = int(system.url("orders").rsplit(":", 1)[1])
+        bodies = tuple(order_body(f"SKU-{s}", quantity=2) for s in SUPPLIERS)
+        orders = Target(orders_port, "POST", "/orders", bodies)
+
+        print(f"\n== {storage}: orders + aggregator, {len(SUPPLIERS)} suppliers, min {args.min_units} units per PO")
+        intake = generate_load(orders, seconds=args.seconds, connections=args.connections, keep_bodies=True)
+        placed = placed_lines(intake)
+        released = released_lines(system, set(placed), timeout=600)
+        done = [line for line in placed if line in released]
+        span = (max(released[line] for line in done) - min(placed[line] for line in done)).total_seconds()
+        e2e_rate = len(done) / span if span else 0.0
+        print(
+            f"POST /orders sustained: {intake.rate:.0f} orders/s ({intake.ok} ok, {intake.errors} failed, "
+            f"statuses {intake.statuses}) = {intake.rate / ceilings['http']:.3f}x the trivial endpoint"
+        )
+        print(latency_line("POST /orders latency (closed loop)", intake.latencies))
+        print(
+            f"end to end: {len(done)} of {len(placed)} backorder lines released to POs in {span:.1f} s = "
+            f"{e2e_rate:.0f} lines/s = {e2e_rate / ceilings['publish']:.3f}x the raw publish ceiling"
+        )
+
+        offered = 0.8 * min(intake.rate, e2e_rate)
+        steady = generate_load(
+            orders, seconds=args.seconds, connections=args.connections, rate=offered, keep_bodies=True
+        )
+        placed = placed_lines(steady)
+        released = released_lines(system, set(placed), timeout=600)
+        to_po = [(released[line] - placed[line]).total_seconds() for line in placed if line in released]
+        print(f"at 80 % of the sustained rate ({offered:.0f} orders/s offered, {steady.rate:.0f} answered):")
+        print(latency_line("  POST /orders latency (open loop)", steady.latencies))
+        if to_po:
+            print(latency_line(f"  order-to-PO-requested latency ({len(to_po)} of {len(placed)} lines)", to_po))
+        print(f"  customer messages: {message_backlog(system)}")
+
+        big_order_reads(system, orders_port)
+        print(f"peak resident memory: {memory.stop()}")
+    finally:
+        system.stop()
+        queues = [f"bench-{run}.{name}" for name in ("orders", "aggregator")]
+        asyncio.run(delete_topology(args.amqp_url, f"bench-{run}", queues))
+
+
+def big_order_reads(system: System, orders_port: int) -> None:
+    """GET /orders/{id} at a steady 50/s while a 200-line backordered order is placed and its events run."""
+    with httpx.Client(base_url=system.url("orders"), timeout=120) as client:
+        probe = client.post("/orders", content=order_body("SKU-sup0"), headers={"content-type": "application/json"})
+        probe.raise_for_status()
+        reads = Target(orders_port, "GET", f"/orders/{probe.json()['order_id']}")
+        outcome: dict[str, LoadResult] = {}
+        reader = threading.Thread(
+            target=lambda: outcome.setdefault("reads", generate_load(reads, seconds=10, connections=8, rate=50))
+        )
+        reader.start()
+        time.sleep(1)
+        started = time.perf_counter()
+        big = client.post(
+            "/orders", content=order_body("BIG", lines=BIG_ORDER_LINES), headers={"content-type": "application/json"}
+        )
+        took = time.perf_counter() - started
+        reader.join()
+    result = outcome["reads"]
+    print(f"a {BIG_ORDER_LINES}-line backordered order: answered {big.status_code} in {took * 1000:.0f} ms")
+    if result.latencies:
+        print(latency_line("  concurrent GET /orders/{id} (50/s, open loop)", result.latencies))
+    print(f"  reads answered {result.ok} of {result.requests}, {result.errors} failed")
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+async def measure_ceilings(args: argparse.Namespace) -> dict[str, float]:
+    run = uuid.uuid4().hex[:6]
+    publish, consume, size = await broker_ceiling(args.amqp_url, run, args.broker_messages)
+    print(f"raw broker ({size}-byte persistent messages, confirms, quorum queue, 64 in flight):")
+    print(f"  publish {publish:.0f} msg/s, consume {consume:.0f} msg/s")
+    with trivial_server() as port:
+        trivial = generate_load(
+            Target(port, "POST", "/orders", (order_body("SKU-sup0", quantity=2),)),
+            seconds=args.seconds,
+            connections=args.connections,
+        )
+    print(
+        f"trivial FastAPI endpoint validating the order body: {trivial.rate:.0f} req/s "
+        f"({trivial.ok} ok, {trivial.errors} failed) with {args.connections} connections from 2 load processes"
+    )
+    if trivial.latencies:
+        print(latency_line("  latency", trivial.latencies))
+    return {"publish": publish, "consume": consume, "http": trivial.rate}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--storage", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each load phase")
+    parser.add_argument("--connections", type=int, default=64, help="concurrent connections of the load generator")
+    parser.add_argument("--broker-messages", type=int, default=20000)
+    parser.add_argument("--min-units", type=int, default=20)
+    args = parser.parse_args()
+    print(machine_line())
+    ceilings = await measure_ceilings(args)
+    for storage in args.storage.split(","):
+        run = uuid.uuid4().hex[:6]
+        async with contextlib.AsyncExitStack() as stack:
+            databases: dict[str, str] = {}
+            if storage == "postgres":
+                for name in ("orders", "aggregator"):
+                    databases[name] = await stack.enter_async_context(
+                        fresh_postgres_database(args.postgres, f"bench_{run}_{name}")
+                    )
+            await asyncio.to_thread(bench_system, args, storage, databases, ceilings)
+    print(f"\n{machine_line()}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-trivial":
+        serve_trivial(int(sys.argv[2]))
+    else:
+        asyncio.run(main())
