@@ -13,6 +13,8 @@ Then, for each storage engine, the orders and aggregator services as processes:
 - end to end backorder lines/s (first order placed → last line released to a PO) / the raw publish rate;
 - order-to-PO latency percentiles at 80 % of the sustained end-to-end rate (open loop, fixed schedule);
 - `GET /orders/{id}` latency while a 200-line backordered order is taken and its events handled;
+- the services' CPU time per backorder line over the sustained phase (the figure a busy machine distorts
+  least), and with `--profile DIR` a py-spy profile of each service over that phase;
 - the services' resident memory (peak, sampled), and the customer-message backlog when orders exports it.
 """
 
@@ -36,7 +38,7 @@ from pathlib import Path
 import aio_pika
 import httpx
 import psutil
-from bench_support import delete_topology, fresh_postgres_database, latency_line, machine_line
+from bench_support import Profile, delete_topology, fresh_postgres_database, latency_line, machine_line
 from loadgen import LoadResult, Target, generate_load
 
 from devstack import System, free_port
@@ -190,6 +192,26 @@ class MemoryPeaks:
         return ", ".join(f"{name} {mb:.0f} MB" for name, mb in sorted(self.peaks.items()))
 
 
+def cpu_seconds(system: System) -> dict[str, float]:
+    """User + system CPU each running service has used so far."""
+    used = {}
+    for name, service in system.services.items():
+        if service.process and service.process.poll() is None:
+            times = psutil.Process(service.process.pid).cpu_times()
+            used[name] = times.user + times.system
+    return used
+
+
+def profile_services(system: System, folder: Path, seconds: float) -> list[tuple[str, Profile]]:
+    """py-spy on each running service for the sustained phase (and the end-to-end drain after it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        (name, Profile(service.process.pid, seconds, folder / f"{name}.txt"))
+        for name, service in system.services.items()
+        if service.process and service.process.poll() is None
+    ]
+
+
 def configure(system: System, min_units: int) -> None:
     with httpx.Client(timeout=60) as client:
         for supplier in SUPPLIERS:
@@ -286,9 +308,12 @@ def bench_system(
         orders = Target(orders_port, "POST", "/orders", bodies)
 
         print(f"\n== {storage}: orders + aggregator, {len(SUPPLIERS)} suppliers, min {args.min_units} units per PO")
+        profiles = profile_services(system, args.profile / storage, args.seconds * 3) if args.profile else []
+        cpu_before = cpu_seconds(system)
         intake = generate_load(orders, seconds=args.seconds, connections=args.connections, keep_bodies=True)
         placed = placed_lines(intake)
         released = released_lines(system, set(placed), timeout=600)
+        cpu_used = {name: used - cpu_before.get(name, 0.0) for name, used in cpu_seconds(system).items()}
         done = [line for line in placed if line in released]
         span = (max(released[line] for line in done) - min(placed[line] for line in done)).total_seconds()
         e2e_rate = len(done) / span if span else 0.0
@@ -301,6 +326,14 @@ def bench_system(
             f"end to end: {len(done)} of {len(placed)} backorder lines released to POs in {span:.1f} s = "
             f"{e2e_rate:.0f} lines/s = {e2e_rate / ceilings['publish']:.3f}x the raw publish ceiling"
         )
+        if placed:
+            per_line = ", ".join(
+                f"{name} {1000 * used / len(placed):.1f} ms" for name, used in sorted(cpu_used.items())
+            )
+            print(f"CPU per backorder line (intake to PO): {per_line}")
+        for name, profile in profiles:
+            profile.wait()
+            print(f"{name} profile ({profile.path}):\n{profile.summary()}")
 
         offered = 0.8 * min(intake.rate, e2e_rate)
         steady = generate_load(
@@ -380,6 +413,7 @@ async def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="concurrent connections of the load generator")
     parser.add_argument("--broker-messages", type=int, default=20000)
     parser.add_argument("--min-units", type=int, default=20)
+    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the services (sustained phase)")
     args = parser.parse_args()
     print(machine_line())
     ceilings = await measure_ceilings(args)

@@ -38,6 +38,7 @@ async def insert_ignoring_duplicates(session: AsyncSession, table: Table, values
 class ProductRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._locked_on_hand: dict[str, int] = {}
 
     async def upsert(self, product: Product) -> None:
         values = {
@@ -75,10 +76,15 @@ class ProductRepository:
             .mappings()
             .all()
         )
+        self._locked_on_hand.update({row["sku"]: row["on_hand"] for row in rows})
         return {row["sku"]: Product(**row) for row in rows}
 
     async def save_stock(self, items: Iterable[Product]) -> None:
+        """Write back the stock of the products whose on-hand changed since they were locked."""
         for product in items:
+            if self._locked_on_hand.get(product.sku) == product.on_hand:
+                continue  # a backordered SKU's stock stays 0: no statement for it
+            self._locked_on_hand[product.sku] = product.on_hand
             await self._session.execute(
                 update(products).where(products.c.sku == product.sku).values(on_hand=product.on_hand)
             )
@@ -173,6 +179,8 @@ class OrderRepository:
         await self._save_history(order)
 
     async def _save_shipments(self, order: Order) -> None:
+        if not any(line.shipments for line in order.lines):
+            return  # nothing shipped yet (every new order): nothing to compare with what is stored
         rows = await self._session.execute(
             select(shipments.c.line_no, shipments.c.shipment_id).where(shipments.c.order_id == order.order_id)
         )
