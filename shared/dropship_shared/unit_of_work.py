@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
@@ -57,17 +58,31 @@ class SqlUnitOfWork:
 
     async def claim_event(self, consumer: str, envelope: Envelope) -> bool:
         """Record an incoming event as processed; False when it already was (a duplicate delivery)."""
-        values = {
-            "consumer": consumer,
-            "event_id": str(envelope.event_id),
-            "event_type": envelope.type,
-            "processed_at": utcnow(),
+        return str(envelope.event_id) in await self.claim_events(consumer, [envelope])
+
+    async def claim_events(self, consumer: str, envelopes: Sequence[Envelope]) -> set[str]:
+        """Record incoming events as processed in one statement; the ids of those seen for the first time."""
+        now = utcnow()
+        rows = {
+            str(envelope.event_id): {
+                "consumer": consumer,
+                "event_id": str(envelope.event_id),
+                "event_type": envelope.type,
+                "processed_at": now,
+            }
+            for envelope in envelopes
         }
+        if not rows:
+            return set()
         connection = await self.session.connection()
         dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        statement = dialect_insert(self._inbox).values(values).on_conflict_do_nothing()
-        result = await self.session.execute(statement)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        statement = (
+            dialect_insert(self._inbox)
+            .values(list(rows.values()))
+            .on_conflict_do_nothing()
+            .returning(self._inbox.c.event_id)
+        )
+        return set((await self.session.execute(statement)).scalars())
 
     async def commit(self) -> None:
         if self._pending:

@@ -36,7 +36,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start(
-            [consumer.subscription(settings.queue_name("aggregator"), service)],
+            [consumer.subscription(settings.queue_name("aggregator"), service, max_batch=settings.prefetch)],
             loops={"scheduler": lambda: run_scheduler(service, settings.scheduler_interval_seconds)},
         )
         yield

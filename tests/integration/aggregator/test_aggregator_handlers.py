@@ -100,11 +100,11 @@ async def configure(h: Harness, **policy: Any) -> None:
 async def test_release_at_minimum_with_each_line_once_and_duplicates_ignored(harness: Harness) -> None:
     await configure(harness, min_units=5)
     first = backorder("O1-1", 2)
-    await harness.service.on_backorder_created(first)
-    await harness.service.on_backorder_created(first)  # redelivered
-    await harness.service.on_backorder_created(backorder("O1-1", 2))  # republished under a new event id
+    await harness.service.on_backorder_events([first])
+    await harness.service.on_backorder_events([first])  # redelivered
+    await harness.service.on_backorder_events([backorder("O1-1", 2)])  # republished under a new event id
     assert await harness.events("purchase_order.requested") == []
-    await harness.service.on_backorder_created(backorder("O2-1", 3))
+    await harness.service.on_backorder_events([backorder("O2-1", 3)])
     requests = await harness.events("purchase_order.requested")
     assert len(requests) == 1
     assert [(line["backorder_line_id"], line["quantity"]) for line in requests[0]["lines"]] == [
@@ -119,28 +119,28 @@ async def test_release_at_minimum_with_each_line_once_and_duplicates_ignored(har
 
 async def test_cancel_before_release_leaves_the_batch_after_release_asks_the_supplier(harness: Harness) -> None:
     await configure(harness, min_units=3)
-    await harness.service.on_backorder_created(backorder("O1-1", 2))
-    await harness.service.on_backorder_cancelled(cancellation("O1-1"))
-    await harness.service.on_backorder_created(backorder("O2-1", 2))
+    await harness.service.on_backorder_events([backorder("O1-1", 2)])
+    await harness.service.on_backorder_events([cancellation("O1-1")])
+    await harness.service.on_backorder_events([backorder("O2-1", 2)])
     assert await harness.events("purchase_order.requested") == []  # 2 units pending, not 4
-    await harness.service.on_backorder_created(backorder("O3-1", 1))
+    await harness.service.on_backorder_events([backorder("O3-1", 1)])
     [request] = await harness.events("purchase_order.requested")
     assert [line["backorder_line_id"] for line in request["lines"]] == ["O2-1", "O3-1"]
-    await harness.service.on_backorder_cancelled(cancellation("O3-1"))
+    await harness.service.on_backorder_events([cancellation("O3-1")])
     [cancel] = await harness.events("purchase_order.cancel_requested")
     assert (cancel["po_number"], cancel["line_no"], cancel["quantity"]) == (request["po_number"], 2, 1)
 
 
 async def test_a_cancellation_that_overtakes_its_backorder_wins(harness: Harness) -> None:
     await configure(harness, min_units=1)
-    await harness.service.on_backorder_cancelled(cancellation("O1-1"))
-    await harness.service.on_backorder_created(backorder("O1-1", 5))
+    await harness.service.on_backorder_events([cancellation("O1-1")])
+    await harness.service.on_backorder_events([backorder("O1-1", 5)])
     assert await harness.events("purchase_order.requested") == []
 
 
 async def test_deadline_survives_a_restart_and_releases_below_minimum(harness: Harness) -> None:
     await configure(harness, min_units=100, max_wait_seconds=600)
-    await harness.service.on_backorder_created(backorder("O1-1", 2))
+    await harness.service.on_backorder_events([backorder("O1-1", 2)])
     harness.restart()
     harness.clock.now = T0 + timedelta(seconds=599)
     assert await harness.service.review_due_batches() == 0
@@ -152,7 +152,7 @@ async def test_deadline_survives_a_restart_and_releases_below_minimum(harness: H
 
 async def test_escalation_at_deadline_is_visible_once_and_nothing_is_released(harness: Harness) -> None:
     await configure(harness, min_units=100, max_wait_seconds=600, on_deadline="escalate")
-    await harness.service.on_backorder_created(backorder("O1-1", 2))
+    await harness.service.on_backorder_events([backorder("O1-1", 2)])
     harness.clock.now = T0 + timedelta(seconds=601)
     await harness.service.review_due_batches()
     await harness.service.review_due_batches()
@@ -166,15 +166,15 @@ async def test_escalation_at_deadline_is_visible_once_and_nothing_is_released(ha
 async def test_hold_blocks_release_operator_release_and_resume(harness: Harness) -> None:
     await configure(harness, min_units=3)
     await harness.service.set_held("acme", True)
-    await harness.service.on_backorder_created(backorder("O1-1", 5))
+    await harness.service.on_backorder_events([backorder("O1-1", 5)])
     assert await harness.events("purchase_order.requested") == []
     harness.restart()  # the hold is stored, not only in memory
-    await harness.service.on_backorder_created(backorder("O2-1", 1))
+    await harness.service.on_backorder_events([backorder("O2-1", 1)])
     assert await harness.events("purchase_order.requested") == []
     await harness.service.set_held("acme", False)
     [request] = await harness.events("purchase_order.requested")
     assert len(request["lines"]) == 2
-    await harness.service.on_backorder_created(backorder("O3-1", 1))
+    await harness.service.on_backorder_events([backorder("O3-1", 1)])
     assert await harness.service.release_now("acme", "ops") != []
     requests = await harness.events("purchase_order.requested")
     assert requests[-1]["release_reason"] == "operator" and requests[-1]["below_minimum"]
@@ -182,7 +182,7 @@ async def test_hold_blocks_release_operator_release_and_resume(harness: Harness)
 
 async def test_case_pack_round_up_ships_the_surplus_to_the_warehouse(harness: Harness) -> None:
     await configure(harness, min_units=1, sku_rules={"AC-1": {"case_pack": 6, "remainder": "round_up"}})
-    await harness.service.on_backorder_created(backorder("O1-1", 4))
+    await harness.service.on_backorder_events([backorder("O1-1", 4)])
     [request] = await harness.events("purchase_order.requested")
     quantities = [(line["backorder_line_id"], line["quantity"], line["ship_to"]["name"]) for line in request["lines"]]
     assert quantities == [("O1-1", 4, "Ann"), (None, 2, "Warehouse")]
@@ -194,3 +194,30 @@ async def test_policy_versions_are_kept(harness: Harness) -> None:
     async with harness.service.uow() as uow:
         versions = await uow.suppliers.policy_versions("acme")
     assert [(v["version"], v["policy"]["min_units"]) for v in versions] == [(1, 3), (2, 9)]
+
+
+async def test_events_delivered_together_have_the_effect_of_one_at_a_time(harness: Harness) -> None:
+    await configure(harness, min_units=5)
+    await harness.service.register_supplier("zeta", "Zeta")
+    await harness.service.set_policy("zeta", {"max_wait_seconds": 3600, "min_units": 100})
+    first = backorder("O1-1", 2)
+    await harness.service.on_backorder_events(
+        [
+            first,
+            first,  # redelivered inside the same batch
+            backorder("O2-1", 1, supplier="zeta"),
+            backorder("O3-1", 2),
+            cancellation("O3-1"),  # cancelled while still pending
+            backorder("O4-1", 3),  # acme reaches its minimum here
+            backorder("O5-1", 1),  # arrives after that release: waits
+        ]
+    )
+    [request] = await harness.events("purchase_order.requested")
+    assert [(line["backorder_line_id"], line["quantity"]) for line in request["lines"]] == [("O1-1", 2), ("O4-1", 3)]
+    harness.restart()  # what was written, not only the memory of this process
+    async with harness.service.uow() as uow:
+        acme, zeta = await uow.suppliers.get("acme"), await uow.suppliers.get("zeta")
+        statuses = [await uow.lines.status_of(line_id) for line_id in ("O3-1", "O5-1", "O2-1")]
+    assert acme is not None and (acme.pending_lines, acme.pending_units) == (1, 1)
+    assert zeta is not None and (zeta.pending_lines, zeta.pending_units) == (1, 1)
+    assert [status[0] if status else None for status in statuses] == ["cancelled", "pending", "pending"]

@@ -135,11 +135,10 @@ class BackorderLineRepository:
         ).first()
         return (row[0], row[1], row[2], row[3]) if row else None
 
-    async def add_pending(self, supplier_id: str, line: PendingLine) -> bool:
-        """Record a pending line; False when the line id was seen before (duplicate or cancelled first)."""
-        return await _insert_ignoring_duplicates(
-            self._session,
-            backorder_lines,
+    async def add_pending(self, lines: Sequence[tuple[str, PendingLine]]) -> set[str]:
+        """Record (supplier, line) pairs, distinct lines, as pending in one statement; the ids of the lines
+        recorded now (a line id seen before, a duplicate or one cancelled first, is left as it is)."""
+        rows = [
             {
                 "backorder_line_id": line.backorder_line_id,
                 "supplier_id": supplier_id,
@@ -150,8 +149,20 @@ class BackorderLineRepository:
                 "unit_cost": line.unit_cost,
                 "received_at": line.received_at,
                 "details": dict(line.details),
-            },
+            }
+            for supplier_id, line in lines
+        ]
+        if not rows:
+            return set()
+        connection = await self._session.connection()
+        dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        statement = (
+            dialect_insert(backorder_lines)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(backorder_lines.c.backorder_line_id)
         )
+        return set((await self._session.execute(statement)).scalars())
 
     async def add_tombstone(self, supplier_id: str, backorder_line_id: str, at: datetime) -> None:
         """A cancellation that overtook its backorder: the backorder, when it comes, is ignored."""

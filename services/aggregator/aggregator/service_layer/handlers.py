@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -52,63 +53,62 @@ class Aggregator:
 
     # -- events ------------------------------------------------------------------
 
-    async def on_backorder_created(self, envelope: Envelope) -> None:
-        payload = envelope.payload_as(BackorderCreated)
+    async def on_backorder_events(self, envelopes: list[Envelope]) -> None:
+        """Backorders and cancellations delivered together, handled in one transaction with the effect of
+        one at a time: the events are claimed and the new lines stored in one statement each, then each
+        event is applied and decided in turn; each supplier's row is locked once (in supplier order, so
+        replicas cannot deadlock) and written once."""
         now = self.clock()
-        async with self._serial(payload.supplier_id), self.uow() as uow:
-            uow.correlation_id = envelope.correlation_id
-            if not await uow.claim_event(CONSUMER, envelope):
-                return
-            opened = await self.cache.open(uow, payload.supplier_id)
-            line = PendingLine(
-                backorder_line_id=payload.backorder_line_id,
-                supplier_sku=payload.supplier_sku,
-                sku=payload.sku,
-                quantity=payload.quantity,
-                unit_cost=payload.unit_cost,
-                received_at=payload.ordered_at,
-                details={
-                    "order_id": payload.order_id,
-                    "line_no": payload.line_no,
-                    "customer_ref": payload.customer_ref,
-                    "currency": payload.currency,
-                    "ship_to": payload.ship_to.model_dump(mode="json"),
-                },
-            )
-            added = await uow.lines.add_pending(payload.supplier_id, line)
-            if added:
-                # The batch in memory carries no ship-to: the decision never reads it (memory per line).
-                opened.batch.add(replace(line, details={}))
-                opened.arrivals.record(line.quantity, now)
-            await self._decide(uow, opened, now)
-            await self._commit(uow, opened, now)
+        payloads = {str(envelope.event_id): _backorder_payload(envelope) for envelope in envelopes}
+        suppliers = sorted({payload.supplier_id for payload in payloads.values()})
+        async with contextlib.AsyncExitStack() as held:
+            for supplier_id in suppliers:
+                await held.enter_async_context(self._serial(supplier_id))
+            uow = await held.enter_async_context(self.uow())
+            opened = {supplier_id: await self.cache.open(uow, supplier_id) for supplier_id in suppliers}
+            claimed = await uow.claim_events(CONSUMER, envelopes)
+            fresh = [e for e in {str(e.event_id): e for e in envelopes}.values() if str(e.event_id) in claimed]
+            lines: dict[str, tuple[str, PendingLine]] = {}  # a line republished in this batch: the first
+            for envelope in fresh:
+                payload = payloads[str(envelope.event_id)]
+                if isinstance(payload, BackorderCreated):
+                    lines.setdefault(payload.backorder_line_id, (payload.supplier_id, _pending_line(payload)))
+            added = await uow.lines.add_pending(list(lines.values()))
+            for envelope in fresh:
+                uow.correlation_id = envelope.correlation_id
+                payload = payloads[str(envelope.event_id)]
+                batch = opened[payload.supplier_id]
+                if isinstance(payload, BackorderCreated):
+                    if payload.backorder_line_id in added:
+                        added.discard(payload.backorder_line_id)  # a line republished in this batch counts once
+                        # The batch in memory carries no ship-to: the decision never reads it (memory per line).
+                        batch.batch.add(replace(lines[payload.backorder_line_id][1], details={}))
+                        batch.arrivals.record(payload.quantity, now)
+                else:
+                    added.discard(payload.backorder_line_id)  # cancelled before its backorder was applied
+                    await self._cancel_backorder(uow, batch, payload, now)
+                await self._decide(uow, batch, now)
+            await self._commit(uow, list(opened.values()), now)
 
-    async def on_backorder_cancelled(self, envelope: Envelope) -> None:
-        payload = envelope.payload_as(BackorderCancelled)
-        now = self.clock()
-        async with self._serial(payload.supplier_id), self.uow() as uow:
-            uow.correlation_id = envelope.correlation_id
-            if not await uow.claim_event(CONSUMER, envelope):
-                return
-            opened = await self.cache.open(uow, payload.supplier_id)  # lock first: a release may be racing
-            known = await uow.lines.status_of(payload.backorder_line_id)
-            if known is None:
-                await uow.lines.add_tombstone(payload.supplier_id, payload.backorder_line_id, now)
-            elif known[0] == "pending":
-                opened.batch.cancel(payload.backorder_line_id)
-                await uow.lines.mark_cancelled(payload.backorder_line_id)
-            elif known[0] == "released" and known[1] is not None and known[2] is not None:
-                uow.emit(
-                    PurchaseOrderCancelRequested(
-                        po_number=known[1],
-                        supplier_id=payload.supplier_id,
-                        backorder_line_id=payload.backorder_line_id,
-                        line_no=known[2],
-                        quantity=known[3],
-                    )
+    async def _cancel_backorder(
+        self, uow: AggregatorUnitOfWork, opened: OpenBatch, payload: BackorderCancelled, now: datetime
+    ) -> None:
+        known = await uow.lines.status_of(payload.backorder_line_id)
+        if known is None:
+            await uow.lines.add_tombstone(payload.supplier_id, payload.backorder_line_id, now)
+        elif known[0] == "pending":
+            opened.batch.cancel(payload.backorder_line_id)
+            await uow.lines.mark_cancelled(payload.backorder_line_id)
+        elif known[0] == "released" and known[1] is not None and known[2] is not None:
+            uow.emit(
+                PurchaseOrderCancelRequested(
+                    po_number=known[1],
+                    supplier_id=payload.supplier_id,
+                    backorder_line_id=payload.backorder_line_id,
+                    line_no=known[2],
+                    quantity=known[3],
                 )
-            await self._decide(uow, opened, now)
-            await self._commit(uow, opened, now)
+            )
 
     # -- time ----------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class Aggregator:
             async with self._serial(supplier_id), self.uow() as uow:
                 opened = await self.cache.open(uow, supplier_id)
                 await self._decide(uow, opened, now)
-                await self._commit(uow, opened, now)
+                await self._commit(uow, [opened], now)
         return len(due)
 
     # -- operators -----------------------------------------------------------------
@@ -148,7 +148,7 @@ class Aggregator:
             opened.record.policy, opened.record.policy_version = stored, version
             opened.policy = policy
             await self._decide(uow, opened, now)
-            await self._commit(uow, opened, now)
+            await self._commit(uow, [opened], now)
             return version
 
     async def release_now(self, supplier_id: str, correlation_id: str) -> list[str]:
@@ -162,7 +162,7 @@ class Aggregator:
             drafts = opened.batch.release(opened.policy, now, "operator")
             po_numbers = await self._place(uow, drafts)
             await self._decide(uow, opened, now)
-            await self._commit(uow, opened, now)
+            await self._commit(uow, [opened], now)
             return po_numbers
 
     async def set_held(self, supplier_id: str, held: bool) -> None:
@@ -176,7 +176,7 @@ class Aggregator:
             else:
                 opened.batch.resume()
             await self._decide(uow, opened, now)
-            await self._commit(uow, opened, now)
+            await self._commit(uow, [opened], now)
 
     def _serial(self, supplier_id: str) -> asyncio.Lock:
         """One change at a time per supplier in this process: concurrent deliveries for a supplier queue
@@ -278,13 +278,42 @@ class Aggregator:
             lines=lines,
         )
 
-    async def _commit(self, uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime) -> None:
-        self._tell_expected_release(uow, opened, now)
-        version = await self.cache.save(
-            uow,
-            opened,
-            next_check_at=opened.record.next_check_at,
-            expected_release_at=opened.record.expected_release_at,
-        )
+    async def _commit(self, uow: AggregatorUnitOfWork, opened: list[OpenBatch], now: datetime) -> None:
+        versions = []
+        for batch in opened:
+            self._tell_expected_release(uow, batch, now)
+            versions.append(
+                await self.cache.save(
+                    uow,
+                    batch,
+                    next_check_at=batch.record.next_check_at,
+                    expected_release_at=batch.record.expected_release_at,
+                )
+            )
         await uow.commit()
-        self.cache.keep(opened.batch.supplier_id, version, opened.batch)
+        for batch, version in zip(opened, versions, strict=True):
+            self.cache.keep(batch.batch.supplier_id, version, batch.batch)
+
+
+def _pending_line(payload: BackorderCreated) -> PendingLine:
+    return PendingLine(
+        backorder_line_id=payload.backorder_line_id,
+        supplier_sku=payload.supplier_sku,
+        sku=payload.sku,
+        quantity=payload.quantity,
+        unit_cost=payload.unit_cost,
+        received_at=payload.ordered_at,
+        details={
+            "order_id": payload.order_id,
+            "line_no": payload.line_no,
+            "customer_ref": payload.customer_ref,
+            "currency": payload.currency,
+            "ship_to": payload.ship_to.model_dump(mode="json"),
+        },
+    )
+
+
+def _backorder_payload(envelope: Envelope) -> BackorderCreated | BackorderCancelled:
+    if envelope.type == "backorder.cancelled":
+        return envelope.payload_as(BackorderCancelled)
+    return envelope.payload_as(BackorderCreated)
