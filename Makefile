@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/pip install --upgrade pip
 
 # Installs again only when a requirements or package file changed.
-$(VENV)/.installed: $(BIN)/python requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(VENV)/.installed: $(BIN)/python requirements-dev.txt shared/pyproject.toml shared/x12/pyproject.toml $(wildcard services/*/pyproject.toml)
 	$(BIN)/pip install -r requirements-dev.txt
 	touch $@
 
@@ -30,7 +30,7 @@ test: install
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/dropship_shared services/orders/orders services/aggregator/aggregator services/supplier-gateway/supplier_gateway services/supplier-simulator/supplier_simulator
+	$(BIN)/mypy shared/dropship_shared shared/x12/dropship_x12 services/orders/orders services/aggregator/aggregator services/supplier-gateway/supplier_gateway services/supplier-simulator/supplier_simulator
 
 bench: install
 	$(BIN)/python scripts/bench_pipeline.py

@@ -40,8 +40,7 @@ import psutil
 from bench_support import Profile, latency_line, load_average, machine_line, rss_mb
 
 from devstack import free_port
-from supplier_gateway.adapters.http_supplier import HttpSupplierClient, HttpSupplierConfig, SupplierLimits
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     INBOUND_SETS,
     Carrier,
     Package,
@@ -60,6 +59,7 @@ from supplier_gateway.adapters.x12 import (
     serialize_interchange,
     validate_interchange,
 )
+from supplier_gateway.adapters.http_supplier import HttpSupplierClient, HttpSupplierConfig, SupplierLimits
 
 PARTNERS = Partners("ZZ", "DROPSHIPCO", "ZZ", "ACMESUPPLY")
 SHIP_TO = {

@@ -14,6 +14,8 @@ TIMESTAMP_HEADER = "X-Timestamp"
 EVENT_ID_HEADER = "X-Event-Id"
 SIGNATURE_PREFIX = "sha256="
 DEFAULT_TOLERANCE_SECONDS = 300
+# Receivers remember event ids to refuse replays; longer ones are refused rather than truncated.
+MAX_EVENT_ID_LENGTH = 200
 
 
 class SignatureError(Exception):
@@ -73,7 +75,7 @@ def verify(
 
     Header names are matched case-insensitively. Replay detection (an already seen
     X-Event-Id) is the receiver's job: it must remember the returned ``event_id``.
-    Reasons: ``missing_header``, ``bad_timestamp``, ``stale_timestamp``,
+    Reasons: ``missing_header``, ``bad_event_id``, ``bad_timestamp``, ``stale_timestamp``,
     ``bad_signature_format``, ``signature_mismatch``.
     """
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -82,6 +84,8 @@ def verify(
     signature = lowered.get(SIGNATURE_HEADER.lower())
     if not raw_ts or not event_id or not signature:
         raise SignatureError("missing_header", "X-Timestamp, X-Event-Id and X-Signature are required")
+    if len(event_id.strip()) > MAX_EVENT_ID_LENGTH:
+        raise SignatureError("bad_event_id", f"X-Event-Id must be at most {MAX_EVENT_ID_LENGTH} characters")
     raw_ts = raw_ts.strip()
     if not raw_ts.isascii() or not raw_ts.isdigit():
         raise SignatureError("bad_timestamp", "X-Timestamp must be unix seconds")

@@ -17,8 +17,7 @@ import httpx
 
 from devstack import DEMO_SECRET
 from dropship_shared.signing import sign
-from e2e.conftest import SystemFactory
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     Carrier,
     Package,
     Partners,
@@ -31,6 +30,7 @@ from supplier_gateway.adapters.x12 import (
     read_interchanges,
     serialize_interchange,
 )
+from e2e.conftest import SystemFactory
 
 SHIP_TO = {
     "name": "Ann Lee",

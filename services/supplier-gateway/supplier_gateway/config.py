@@ -34,6 +34,8 @@ class GatewaySettings(ServiceSettings):
 
     # inbound supplier messages: accepted clock skew of signed requests
     callback_tolerance_seconds: int = 300
+    # inbound X12: the largest POST accepted (read in a worker thread, so the event loop keeps serving)
+    edi_max_body_bytes: int = 10_000_000
 
     # polling-mode suppliers and the cancellation loop
     polling_interval_seconds: float = 30.0

@@ -1,11 +1,12 @@
 """EDI X12 mode (``SIMULATOR_PROTOCOL=x12``): the simulator as an X12 trading partner.
 
-``POST /edi`` takes signed interchanges of 850s from the gateway, checks them with the gateway's own
-codec and answers with a 997 (accepted or rejected with the reason). Every accepted 850 becomes an order
-in the shared state (an interchange seen before, same sender + ISA13, or a PO number seen before, only
-counts a receipt). Acknowledgements and shipment notices (automatic or through the admin API) go to
-``callback_url`` as signed 855/856 interchanges, after the 997 itself, with increasing control numbers;
-the 997 the gateway answers with is read and kept on the delivery record.
+``POST /edi`` takes signed interchanges of 850s (and 860 cancellations, answered by an 865) from the
+gateway, checks them with the shared X12 codec (dropship_x12) and answers with a 997 (accepted or rejected
+with the reason). Every accepted 850 becomes an order in the shared state (an interchange seen before, same
+sender + ISA13, or a PO number seen before, only counts a receipt). Acknowledgements and shipment notices
+(automatic or through the admin API) go to ``callback_url`` as signed 855/856 interchanges, after the 997
+itself, with increasing control numbers; the 997 the gateway answers with is read and kept on the delivery
+record.
 """
 
 from __future__ import annotations
@@ -23,37 +24,40 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from dropship_shared.signing import SignatureError, verify
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     AckLine,
     Carrier,
-    GroupError,
     Interchange,
-    InterchangeError,
-    InterchangeReport,
-    Issue,
+    LineCancellation,
+    LineChangeAnswer,
     Package,
     Partners,
     PurchaseOrder850,
     PurchaseOrderAcknowledgement,
-    SetError,
+    PurchaseOrderChange,
+    PurchaseOrderChangeAcknowledgement,
+    SetKey,
     ShipNotice,
     ShippedItem,
     TransactionSet,
     X12Error,
+    acknowledgement_report,
     build_855,
     build_856,
+    build_865,
     build_997_document,
     envelope,
     parse_850,
+    parse_860,
     parse_997,
     read_interchanges,
+    reject_sets,
     serialize_interchange,
-    validate_interchange,
 )
 from supplier_simulator import models
-from supplier_simulator.app import Simulator, SimulatorError
 from supplier_simulator.callbacks import CallbackDispatcher, CallbackRecord
 from supplier_simulator.settings import SimulatorSettings
+from supplier_simulator.simulator import Simulator, SimulatorError
 from supplier_simulator.state import (
     LineState,
     OrderRecord,
@@ -68,10 +72,9 @@ log = logging.getLogger(__name__)
 
 X12_MEDIA_TYPE = "application/edi-x12"
 STATUS_HEADER = "X-Interchange-Status"
-SUPPORTED_SETS = frozenset({"850"})
+SUPPORTED_SETS = frozenset({"850", "860"})
 ACK_CODES = {"accepted": "IA", "backordered": "IB", "rejected": "IR"}
 ACK_TYPES = {"accepted": "AD", "partial": "AC", "rejected": "RD"}
-SetKey = tuple[int, int]
 
 
 class X12CallbackRecord(CallbackRecord):
@@ -185,7 +188,7 @@ class X12Dispatcher(CallbackDispatcher):
         if status is None and acks:
             status = "accepted" if all(a.accepted for a in acks) else "rejected"
         record.reply_status = status or "sent"
-        if any(not a.accepted for a in acks) or status in ("rejected", "partially_accepted"):
+        if any(not a.accepted for a in acks) or status in ("rejected", "partial"):
             log.warning("the gateway's 997 rejected our interchange %s (%s)", record.control_number, status)
 
 
@@ -236,38 +239,6 @@ def ship_notice(body: Mapping[str, Any], order: OrderRecord, number: int) -> Tra
         ),
     )
     return build_856([notice], number, datetime.now(UTC))
-
-
-def validate(interchange: Interchange) -> InterchangeReport:
-    """Codec checks; a broken ISA/IEA envelope rejects every group (as the gateway does)."""
-    report = validate_interchange(interchange, SUPPORTED_SETS)
-    if report.envelope_ok:
-        return report
-    truncated = any(issue.code == InterchangeError.PREMATURE_END_OF_FILE.value for issue in report.errors)
-    code = GroupError.TRAILER_MISSING if truncated else GroupError.CONTROL_NUMBER_MISMATCH
-    reason = "; ".join(issue.message for issue in report.errors)
-    groups = tuple(
-        dataclasses.replace(group, errors=(*group.errors, Issue(code, f"interchange envelope: {reason}")))
-        for group in report.groups
-    )
-    return dataclasses.replace(report, groups=groups)
-
-
-def reject_sets(report: InterchangeReport, refused: Mapping[SetKey, str]) -> InterchangeReport:
-    """The report with the 850s we could not read marked rejected (AK5 R, code 5)."""
-    groups = tuple(
-        dataclasses.replace(
-            group,
-            sets=tuple(
-                dataclasses.replace(s, errors=(*s.errors, Issue(SetError.SEGMENTS_IN_ERROR, refused[(gi, si)])))
-                if (gi, si) in refused
-                else s
-                for si, s in enumerate(group.sets)
-            ),
-        )
-        for gi, group in enumerate(report.groups)
-    )
-    return dataclasses.replace(report, groups=groups)
 
 
 Action = Literal["new", "duplicate", "reject"]
@@ -349,9 +320,10 @@ class X12Endpoint:
             state.save()
             return known.model_copy(update={"status": "duplicate"})
 
-        report = validate(interchange)
+        report = acknowledgement_report(interchange, SUPPORTED_SETS)
         refused: dict[SetKey, str] = {}
         purchase_orders: list[PurchaseOrder850] = []
+        changes: list[PurchaseOrderChange] = []
         for gi, (group, group_report) in enumerate(zip(interchange.groups, report.groups, strict=True)):
             if group_report.errors:
                 continue
@@ -359,6 +331,9 @@ class X12Endpoint:
                 if not set_report.accepted:
                     continue
                 try:
+                    if transaction.code == "860":
+                        changes.append(parse_860(transaction))
+                        continue
                     po = parse_850(transaction)
                     if not po.lines:
                         raise X12Error(f"850 {transaction.control_number}: no PO1 lines")
@@ -384,7 +359,7 @@ class X12Endpoint:
         if all(group.accepted for group in report.groups):
             status = "accepted"
         elif any(group.accepted_count for group in report.groups if not group.errors):
-            status = "partially_accepted"
+            status = "partial"
         else:
             status = "rejected"
             for issue in report.all_issues():
@@ -406,7 +381,31 @@ class X12Endpoint:
                 self.sim._schedule_side_effects(done.po_number)
             elif done.action == "reject":
                 self._reject(done.po_number, done.reason)
+        for change in changes:
+            self._answer_change(change)
         return received
+
+    def _answer_change(self, change: PurchaseOrderChange) -> None:
+        """An 860 cancels lines as ``POST /purchase-orders/{po}/cancel`` would; the answer goes back as an 865."""
+        answers = []
+        order = self.state.orders.get(change.po_number)
+        for line in change.lines:
+            if order is None:
+                answers.append(LineChangeAnswer(line.line_no, "refused", "IR", "unknown purchase order"))
+                continue
+            try:
+                status, body = self.sim.cancel_lines(order, models.CancelIn(lines=[_cancelled(line)]))
+            except SimulatorError as exc:
+                status, body = exc.status_code, exc.body
+            if status == 200:
+                answers.append(LineChangeAnswer(line.line_no, "accepted", "IA"))
+            else:
+                answers.append(LineChangeAnswer(line.line_no, "refused", "IR", str(body.get("reason") or body)))
+        self.state.save()
+        ack = PurchaseOrderChangeAcknowledgement(change.po_number, "AC", datetime.now(UTC).date(), tuple(answers))
+        number = self.dispatcher.next_control_number()
+        text = self.dispatcher.document([build_865(ack, number)], "CA", number)
+        self.dispatcher.submit_interchange("865", change.po_number, text, number)
 
     def _place(self, po: PurchaseOrder850, control: str) -> _Placed:
         """Record one accepted 850 as an order, once per PO number."""
@@ -456,6 +455,10 @@ class X12Endpoint:
         self.sim.acknowledge(po_number, models.AckIn(status="rejected", lines=lines))
         order.rejected = True
         self.state.save()
+
+
+def _cancelled(line: LineCancellation) -> models.LineQty:
+    return models.LineQty(line_no=line.line_no, qty=line.cancelled)
 
 
 def _po_numbers(interchanges: list[Interchange]) -> list[str]:

@@ -20,13 +20,13 @@ from fastapi import FastAPI, Request, Response
 from dropship_shared.events import Address, Envelope, PurchaseOrderLine, PurchaseOrderRequested
 from dropship_shared.messaging import Broker
 from dropship_shared.signing import sign, verify
-from supplier_gateway.adapters.x12.ack855 import AckLine, PurchaseOrderAcknowledgement, build_855
-from supplier_gateway.adapters.x12.asn856 import Carrier, Package, ShipNotice, ShippedItem, build_856
-from supplier_gateway.adapters.x12.fa997 import build_997_document, parse_997
-from supplier_gateway.adapters.x12.model import TransactionSet
-from supplier_gateway.adapters.x12.po850 import parse_850
-from supplier_gateway.adapters.x12.reader import read_interchange
-from supplier_gateway.adapters.x12.writer import Partners, envelope, serialize_interchange
+from dropship_x12.ack855 import AckLine, PurchaseOrderAcknowledgement, build_855
+from dropship_x12.asn856 import Carrier, Package, ShipNotice, ShippedItem, build_856
+from dropship_x12.fa997 import build_997_document, parse_997
+from dropship_x12.model import TransactionSet
+from dropship_x12.po850 import parse_850
+from dropship_x12.reader import read_interchange
+from dropship_x12.writer import Partners, envelope, serialize_interchange
 from supplier_gateway.bootstrap import create_app
 from supplier_gateway.config import GatewaySettings
 from support.infrastructure import BrokerNamespace
@@ -322,10 +322,14 @@ async def test_malformed_or_refused_interchanges_get_a_negative_997_and_change_n
     assert answer.headers["X-Interchange-Status"] == "000008002=rejected"
     assert parse_997(read_interchange(answer.text).groups[0].transactions[0]).status == "R"
 
+    # well-formed sets we cannot apply: accepted in the 997 (syntax), not applied, listed as unapplied
     unknown_po = await edi.post(ack_855("PO-NOPE", 8003))
-    assert unknown_po.headers["X-Interchange-Status"] == "000008003=rejected"
+    assert unknown_po.headers["X-Interchange-Status"] == "000008003=accepted"
+    assert unknown_po.headers["X-Unapplied-Sets"] == "000008003/855 0001"
+    assert parse_997(read_interchange(unknown_po.text).groups[0].transactions[0]).status == "A"
     too_many = await edi.post(asn_856("PO-E4", 8004, quantity=50))
-    assert too_many.headers["X-Interchange-Status"] == "000008004=rejected"
+    assert too_many.headers["X-Interchange-Status"] == "000008004=accepted"
+    assert too_many.headers["X-Unapplied-Sets"] == "000008004/856 0001"
 
     garbage = await edi.post("this is not X12")
     assert garbage.status_code == 422

@@ -1,18 +1,14 @@
-"""Reading supplier messages into the PO's terms (JSON bodies, X12 855 lines) and the dispatcher's backoff."""
+"""Reading supplier messages into the PO's terms (JSON bodies) and the dispatcher's backoff."""
 
 from __future__ import annotations
 
 import json
 from datetime import date
-from decimal import Decimal
 
 import pytest
 
 from supplier_gateway.adapters.json_messages import UnreadableMessage, read_message
-from supplier_gateway.adapters.x12.ack855 import AckLine, PurchaseOrderAcknowledgement, build_855
-from supplier_gateway.adapters.x12_inbound import acknowledgement_of
 from supplier_gateway.domain.supplier_messages import (
-    AcknowledgedLineStatus,
     Acknowledgement,
     AcknowledgementStatus,
     ShipmentNotice,
@@ -70,28 +66,6 @@ def test_unreadable_bodies_name_what_is_wrong(body: bytes, kind: str | None, fie
         read_message(body, kind)
     if field is not None:
         assert field in {str(part) for error in refused.value.errors for part in error["loc"]}
-
-
-def test_an_855_line_with_several_acks_becomes_one_line_status() -> None:
-    ack = PurchaseOrderAcknowledgement(
-        po_number="PO-1",
-        ack_type="AC",
-        ack_date=date(2026, 11, 27),
-        lines=(
-            AckLine(1, "IA", Decimal(5), Decimal(8)),
-            AckLine(1, "IB", Decimal(3), Decimal(8), date(2026, 12, 24)),
-            AckLine(2, "IR", Decimal(4), Decimal(4), reason="discontinued"),
-            AckLine(3, "IA", Decimal(1), Decimal(1)),
-        ),
-    )
-    read = acknowledgement_of(build_855(ack, 1))
-    assert read.status is AcknowledgementStatus.PARTIAL
-    assert [(line.line_no, line.status, line.quantity, line.expected_ship_date) for line in read.lines] == [
-        (1, AcknowledgedLineStatus.BACKORDERED, 8, date(2026, 12, 24)),
-        (2, AcknowledgedLineStatus.REJECTED, 4, None),
-        (3, AcknowledgedLineStatus.ACCEPTED, 1, None),
-    ]
-    assert read.lines[1].reason == "discontinued"
 
 
 def test_the_dispatcher_backs_off_exponentially_and_honours_the_supplier() -> None:

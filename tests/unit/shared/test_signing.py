@@ -88,6 +88,7 @@ def test_wrong_secret_and_moved_timestamp_are_refused() -> None:
         ({SIGNATURE_HEADER: None}, "missing_header"),
         ({TIMESTAMP_HEADER: None}, "missing_header"),
         ({EVENT_ID_HEADER: None}, "missing_header"),
+        ({EVENT_ID_HEADER: "e" * 201}, "bad_event_id"),  # longer than any receiver remembers
         ({TIMESTAMP_HEADER: "yesterday"}, "bad_timestamp"),
         ({TIMESTAMP_HEADER: "-5"}, "bad_timestamp"),
         ({SIGNATURE_HEADER: "md5=abc"}, "bad_signature_format"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from supplier_gateway.adapters.x12.po850 import PurchaseOrder850, PurchaseOrderLine850, ShipTo, build_850_document
-from supplier_gateway.adapters.x12.writer import Partners
+from dropship_x12.po850 import PurchaseOrder850, PurchaseOrderLine850, ShipTo, build_850_document
+from dropship_x12.writer import Partners
 from supplier_gateway.domain.purchase_order import PurchaseOrder
 from supplier_gateway.domain.supplier import TradingPartner
 

@@ -1,25 +1,19 @@
-"""Reading what X12 suppliers send (855, 856, 997) into domain messages, and answering with a 997."""
+"""Reading what X12 suppliers send (855, 856, 997, TA1) into domain messages, and answering with a 997/TA1."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime, time
 from decimal import Decimal
+from typing import Protocol
 
-from supplier_gateway.adapters.x12.ack855 import AckLine, parse_855
-from supplier_gateway.adapters.x12.asn856 import ShipNotice, ShippedItem, parse_856
-from supplier_gateway.adapters.x12.fa997 import FunctionalAckReceived, build_997_document, parse_997
-from supplier_gateway.adapters.x12.model import Interchange, TransactionSet, X12ContentError, X12Error
-from supplier_gateway.adapters.x12.reader import read_interchanges
-from supplier_gateway.adapters.x12.validation import (
-    GroupError,
-    InterchangeError,
-    InterchangeReport,
-    Issue,
-    SetError,
-    validate_interchange,
-)
+from dropship_x12.ack855 import AckLine, PurchaseOrderAcknowledgement, parse_855
+from dropship_x12.asn856 import ShipNotice, parse_856
+from dropship_x12.fa997 import FunctionalAckReceived, build_997_document, parse_997, should_acknowledge
+from dropship_x12.model import Interchange, TransactionSet, X12ContentError, X12Error, is_digits
+from dropship_x12.reader import read_interchanges
+from dropship_x12.ta1 import InterchangeAckReceived, parse_ta1, should_send_ta1
+from dropship_x12.validation import InterchangeReport, SetKey, acknowledgement_report, reject_sets
 from supplier_gateway.domain.purchase_order import PurchaseOrder, UnknownLine
 from supplier_gateway.domain.supplier_messages import (
     AcknowledgedLineStatus,
@@ -32,60 +26,51 @@ from supplier_gateway.domain.supplier_messages import (
 )
 
 SUPPORTED_SETS = frozenset({"855", "856", "997"})
-SetKey = tuple[int, int]  # (group index, set index) within an interchange
+# More units than any order line could hold (and than the store's integer columns take).
+MAX_UNITS = 1_000_000_000
 
 __all__ = [
     "SUPPORTED_SETS",
+    "FunctionalAckReceived",
     "Interchange",
+    "InterchangeAckReceived",
     "InterchangeReport",
+    "SetKey",
     "TransactionSet",
     "X12ContentError",
     "X12Error",
     "acknowledgement_of",
     "functional_acks_of",
-    "read_interchanges",
+    "interchange_acks_of",
+    "is_control_number",
+    "kind_of",
+    "needs_reply",
+    "parse_855",
+    "read_and_validate",
     "reject_sets",
-    "reply_997",
+    "reply",
     "ship_notices_of",
     "shipment_notice",
-    "validate",
 ]
 
 
-def validate(interchange: Interchange) -> InterchangeReport:
-    """Envelope and count checks; a broken ISA/IEA envelope rejects every group (nothing is applied)."""
-    report = validate_interchange(interchange, SUPPORTED_SETS)
-    if report.envelope_ok:
-        return report
-    truncated = any(issue.code == InterchangeError.PREMATURE_END_OF_FILE.value for issue in report.errors)
-    code = GroupError.TRAILER_MISSING if truncated else GroupError.CONTROL_NUMBER_MISMATCH
-    reason = "; ".join(issue.message for issue in report.errors)
-    groups = tuple(
-        dataclasses.replace(group, errors=(*group.errors, Issue(code, f"interchange envelope: {reason}")))
-        for group in report.groups
-    )
-    return dataclasses.replace(report, groups=groups)
+def read_and_validate(raw: bytes) -> list[tuple[Interchange, InterchangeReport]]:
+    """Every interchange with its envelope/count report (a broken ISA/IEA envelope rejects every group).
+
+    CPU-bound on big inputs: call it off the event loop.
+    """
+    return [
+        (interchange, acknowledgement_report(interchange, SUPPORTED_SETS)) for interchange in read_interchanges(raw)
+    ]
 
 
-def reject_sets(report: InterchangeReport, refused: Mapping[SetKey, str]) -> InterchangeReport:
-    """The report with sets we could not apply (unknown PO, unknown line, ...) marked rejected."""
-    groups = []
-    for group_index, group in enumerate(report.groups):
-        sets = tuple(
-            dataclasses.replace(
-                set_report,
-                errors=(*set_report.errors, Issue(SetError.SEGMENTS_IN_ERROR, refused[(group_index, set_index)])),
-            )
-            if (group_index, set_index) in refused
-            else set_report
-            for set_index, set_report in enumerate(group.sets)
-        )
-        groups.append(dataclasses.replace(group, sets=sets))
-    return dataclasses.replace(report, groups=tuple(groups))
+def needs_reply(interchange: Interchange, report: InterchangeReport) -> bool:
+    """A 997 for any group not made of 997s, a TA1 for a broken envelope or when asked (ISA14 = 1)."""
+    return any(should_acknowledge(group) for group in interchange.groups) or should_send_ta1(interchange, report)
 
 
-def reply_997(interchange: Interchange, report: InterchangeReport, control_number: int, at: datetime) -> str | None:
-    """One 997 per functional group (none for groups of 997s): ISA13 = GS06 = our partner counter."""
+def reply(interchange: Interchange, report: InterchangeReport, control_number: int, at: datetime) -> str | None:
+    """Our TA1 and/or 997s for one interchange: ISA13 = GS06 = our partner counter."""
     return build_997_document(
         interchange,
         supported_sets=SUPPORTED_SETS,
@@ -97,12 +82,26 @@ def reply_997(interchange: Interchange, report: InterchangeReport, control_numbe
     )
 
 
-def acknowledgement_of(transaction: TransactionSet) -> Acknowledgement:
-    """An 855 as our acknowledgement: one status per PO line (several ACKs of a line are combined)."""
-    parsed = parse_855(transaction)
+def is_control_number(value: str) -> bool:
+    """1-9 ASCII digits (what GS06 must be, and what fits the store)."""
+    return is_digits(value) and len(value) <= 9
+
+
+def kind_of(interchange: Interchange) -> str:
+    """What an interchange carries, for the store: its one set code, 'mixed', 'TA1' or 'none'."""
+    codes = {t.code for g in interchange.groups for t in g.transactions}
+    if not codes:
+        return "TA1" if interchange.acknowledgements else "none"
+    code = codes.pop()
+    return code if not codes and is_digits(code) and len(code) == 3 else "mixed"
+
+
+def acknowledgement_of(parsed: PurchaseOrderAcknowledgement, po: PurchaseOrder) -> Acknowledgement:
+    """An 855 as our acknowledgement: one status per PO line (several ACKs of a line are combined); a PO1
+    without PO101 (optional in 004010) is matched to our line by buyer/vendor part number."""
     by_line: dict[int, list[AckLine]] = {}
     for line in parsed.lines:
-        by_line.setdefault(line.line_no, []).append(line)
+        by_line.setdefault(_line_no(line, po), []).append(line)
     return Acknowledgement(
         po_number=parsed.po_number,
         status=AcknowledgementStatus(parsed.status),
@@ -160,7 +159,16 @@ def shipment_notice(notice: ShipNotice, po: PurchaseOrder) -> ShipmentNotice:
     )
 
 
-def _line_no(item: ShippedItem, po: PurchaseOrder) -> int:
+class _PartOfPurchaseOrder(Protocol):
+    """An 855 ACK line or an 856 item: a line number, or part numbers to find the line by."""
+
+    @property
+    def line_no(self) -> int | None: ...
+
+    def part(self, qualifier: str) -> str | None: ...
+
+
+def _line_no(item: _PartOfPurchaseOrder, po: PurchaseOrder) -> int:
     if item.line_no is not None:
         return item.line_no
     buyer_part, vendor_part = item.part("BP"), item.part("VP")
@@ -174,8 +182,14 @@ def functional_acks_of(transaction: TransactionSet) -> FunctionalAckReceived:
     return parse_997(transaction)
 
 
+def interchange_acks_of(interchange: Interchange) -> list[InterchangeAckReceived]:
+    return [parse_ta1(segment) for segment in interchange.acknowledgements]
+
+
 def _whole(quantities: Iterable[Decimal]) -> int:
     total = sum(quantities, Decimal(0))
     if total != total.to_integral_value():
         raise X12ContentError(f"quantity {total} is not a whole number of units")
+    if not 0 <= total <= MAX_UNITS:
+        raise X12ContentError(f"quantity {total} is outside 0..{MAX_UNITS} units")
     return int(total)

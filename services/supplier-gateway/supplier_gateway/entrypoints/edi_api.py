@@ -4,6 +4,7 @@ our 997s back in the answer; duplicates get the 997 they got the first time, and
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel
@@ -14,12 +15,13 @@ from supplier_gateway.entrypoints.deps import Settings, Uow
 from supplier_gateway.service_layer import handlers
 from supplier_gateway.service_layer.edi_inbound import ForeignInterchange, UnreadableInterchange, receive_interchanges
 from supplier_gateway.service_layer.edi_outbound import OurX12Identity
-from supplier_gateway.service_layer.errors import SupplierNotFound
+from supplier_gateway.service_layer.errors import ReplayedEvent, SupplierNotFound
 
 router = APIRouter(prefix="/suppliers/{supplier_id}", tags=["supplier EDI"])
-MAX_BODY_BYTES = 20_000_000
 X12_MEDIA_TYPE = "application/edi-x12"
 STATUS_HEADER = "X-Interchange-Status"
+# Sets accepted in our 997 (well-formed) but not applied (unknown PO or line, over-shipment...): <ISA13>/<ST01 ST02>
+UNAPPLIED_HEADER = "X-Unapplied-Sets"
 
 
 @router.post(
@@ -28,7 +30,8 @@ STATUS_HEADER = "X-Interchange-Status"
     response_class=Response,
     responses={
         200: {"content": {X12_MEDIA_TYPE: {}}, "description": "Our 997s (X-Interchange-Status per interchange)"},
-        401: {"description": "Unsigned, badly signed or stale"},
+        401: {"description": "Unsigned, badly signed, stale or replayed (an X-Event-Id seen before)"},
+        413: {"description": "Larger than EDI_MAX_BODY_BYTES"},
         422: {"description": "Not X12, or not from this supplier to us"},
     },
 )
@@ -36,28 +39,46 @@ async def post_interchanges(
     supplier_id: Annotated[str, Path(max_length=64)], request: Request, uow: Uow, settings: Settings
 ) -> Response:
     raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="body too large")
+    if len(raw) > settings.edi_max_body_bytes:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, detail=f"body too large: at most {settings.edi_max_body_bytes} bytes"
+        )
     try:
         supplier = await handlers.get_supplier(uow, supplier_id)
     except SupplierNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     try:
-        verify(supplier.signing_secret, raw, request.headers, tolerance_seconds=settings.callback_tolerance_seconds)
+        verified = verify(
+            supplier.signing_secret, raw, request.headers, tolerance_seconds=settings.callback_tolerance_seconds
+        )
     except SignatureError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=f"signature refused: {exc.reason}") from exc
     if supplier.protocol is not SupplierProtocol.X12:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"supplier {supplier_id!r} does not speak X12")
     us: OurX12Identity = request.app.state.x12_identity
     try:
-        outcomes = await receive_interchanges(uow, supplier, raw, us)
+        outcomes = await receive_interchanges(uow, supplier, raw, us, verified.event_id)
+    except ReplayedEvent as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=f"replayed: {exc}") from exc
     except (UnreadableInterchange, ForeignInterchange) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
     return Response(
         "".join(outcome.reply or "" for outcome in outcomes),
         media_type=X12_MEDIA_TYPE,
-        headers={STATUS_HEADER: ",".join(f"{o.control_number}={o.status}" for o in outcomes)},
+        headers={
+            STATUS_HEADER: ",".join(f"{_header_safe(o.control_number)}={o.status}" for o in outcomes),
+            UNAPPLIED_HEADER: ",".join(
+                f"{_header_safe(o.control_number)}/{_header_safe(part.transaction_set)}"
+                for o in outcomes
+                for part in o.unapplied
+            ),
+        },
     )
+
+
+def _header_safe(value: str) -> str:
+    """A partner's ISA13 as it may appear in a header: control and non-ASCII characters percent-encoded."""
+    return quote(value, safe="") if not (value.isascii() and value.isprintable()) or "," in value else value
 
 
 class InterchangeOut(BaseModel):

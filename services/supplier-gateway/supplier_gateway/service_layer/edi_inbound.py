@@ -1,8 +1,18 @@
 """Interchanges X12 suppliers send us: each applied once (sender + ISA13), in one transaction with the
-events it causes and the 997 we answer with; a malformed or refused set is rejected and changes nothing."""
+events it causes and the 997/TA1 we answer with.
+
+Two kinds of trouble, answered differently:
+- syntax (envelope, counts, unreadable content): the set or group is rejected in our 997 (a broken envelope
+  also gets a TA1) and changes nothing; the interchange is stored as rejected, so a corrected resend with the
+  same ISA13 is read afresh;
+- application (a well-formed set for a PO we do not know, a line we do not have, more shipped than ordered):
+  the set is accepted in the 997, because a 997 only speaks of syntax, and is not applied; the outcome lists
+  it in ``unapplied`` for operations.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,16 +21,18 @@ from dropship_shared.logs import get_logger
 from supplier_gateway.adapters import x12_inbound as x12
 from supplier_gateway.adapters.x12_documents import sender_key
 from supplier_gateway.adapters.x12_store import StoredInterchange
-from supplier_gateway.domain.purchase_order import PurchaseOrderError, PurchaseOrderState
+from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
 from supplier_gateway.domain.supplier import Supplier
 from supplier_gateway.domain.supplier_messages import SupplierMessage
 from supplier_gateway.service_layer.edi_outbound import OurX12Identity
-from supplier_gateway.service_layer.errors import GatewayError, PurchaseOrderNotFound
+from supplier_gateway.service_layer.errors import GatewayError, PurchaseOrderNotFound, ReplayedEvent
 from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.supplier_messages import apply_in
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 log = get_logger(__name__)
+
+EVENT_KIND = "x12"
 
 
 class UnreadableInterchange(GatewayError):
@@ -32,74 +44,119 @@ class ForeignInterchange(GatewayError):
 
 
 @dataclass(frozen=True)
+class UnappliedPart:
+    """A well-formed set (accepted in our 997) we could not apply: an application error for operations."""
+
+    transaction_set: str  # ST01 and ST02, e.g. "856 0001"
+    po_number: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class InterchangeOutcome:
     control_number: str
-    status: str  # accepted | partially_accepted | rejected | duplicate
-    reply: str | None  # our 997 (None when only 997s came in)
+    status: str  # accepted | partial | rejected | duplicate
+    reply: str | None  # our 997 and/or TA1 (None when only 997s came in)
+    unapplied: tuple[UnappliedPart, ...] = ()
+
+
+class _SyntaxRefusal(Exception):
+    """A set whose content cannot be read: rejected in the 997."""
+
+
+class _ApplicationRefusal(Exception):
+    def __init__(self, po_number: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.po_number = po_number
 
 
 async def receive_interchanges(
-    uow_factory: UnitOfWorkFactory, supplier: Supplier, raw: bytes, us: OurX12Identity
+    uow_factory: UnitOfWorkFactory, supplier: Supplier, raw: bytes, us: OurX12Identity, event_id: str
 ) -> list[InterchangeOutcome]:
+    """Read (off the event loop), check the partners, apply each interchange; ``event_id`` (X-Event-Id) is
+    refused if seen before, like the JSON callbacks, and recorded once every interchange is through."""
+    async with uow_factory() as uow:
+        if await uow.supplier_events.seen(supplier.supplier_id, event_id):
+            raise ReplayedEvent(f"request {event_id!r} of supplier {supplier.supplier_id!r} was received before")
     try:
-        interchanges = x12.read_interchanges(raw)
+        received = await asyncio.to_thread(x12.read_and_validate, raw)
     except x12.X12Error as exc:
         raise UnreadableInterchange(str(exc)) from exc
+    _check_partners(supplier, us, [interchange for interchange, _ in received])
+    text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")  # PostgreSQL text holds no NUL
+    outcomes = [await _receive(uow_factory, supplier, interchange, report, text) for interchange, report in received]
+    async with uow_factory() as uow:
+        await uow.supplier_events.record(supplier.supplier_id, event_id, EVENT_KIND, None, utcnow())
+        await uow.commit()
+    return outcomes
+
+
+def _check_partners(supplier: Supplier, us: OurX12Identity, interchanges: list[x12.Interchange]) -> None:
     partner = supplier.x12_partner
     if partner is None:
         raise ForeignInterchange(f"supplier {supplier.supplier_id!r} has no X12 trading partner ids")
+    expected = ((partner.isa_qualifier, partner.isa_id), (us.partner.isa_qualifier, us.partner.isa_id))
+    foreign = []
     for interchange in interchanges:
-        sender = (interchange.sender_qualifier.strip(), interchange.sender_id.strip())
-        receiver = (interchange.receiver_qualifier.strip(), interchange.receiver_id.strip())
-        if sender != (partner.isa_qualifier, partner.isa_id) or receiver != (
-            us.partner.isa_qualifier,
-            us.partner.isa_id,
-        ):
-            raise ForeignInterchange(
-                f"interchange {interchange.control_number} is from {':'.join(sender)} to {':'.join(receiver)}, "
-                f"expected {partner.isa_qualifier}:{partner.isa_id} to {us.partner.isa_qualifier}:{us.partner.isa_id}"
-            )
-    text = raw.decode("utf-8", errors="replace")
-    return [await _receive(uow_factory, supplier, interchange, text) for interchange in interchanges]
+        found = (
+            (interchange.sender_qualifier.strip(), interchange.sender_id.strip()),
+            (interchange.receiver_qualifier.strip(), interchange.receiver_id.strip()),
+        )
+        if found != expected:
+            foreign.append(f"{interchange.control_number!r} is from {':'.join(found[0])} to {':'.join(found[1])}")
+    if foreign:
+        raise ForeignInterchange(
+            f"nothing applied: this endpoint takes interchanges from {':'.join(expected[0])} to "
+            f"{':'.join(expected[1])} only (send each partner's interchanges to its own endpoint); "
+            f"interchange {'; '.join(foreign)}"
+        )
 
 
 async def _receive(
-    uow_factory: UnitOfWorkFactory, supplier: Supplier, interchange: x12.Interchange, text: str
+    uow_factory: UnitOfWorkFactory,
+    supplier: Supplier,
+    interchange: x12.Interchange,
+    report: x12.InterchangeReport,
+    text: str,
 ) -> InterchangeOutcome:
     sender = sender_key(interchange.sender_qualifier, interchange.sender_id)
-    control_number = interchange.control_number.strip()
+    control_number = interchange.control_number.strip().replace("\x00", "\ufffd")
     refused: dict[x12.SetKey, str] = {}
-    while True:  # each pass drops the sets refused so far, until one goes through without a refusal
+    unapplied: dict[x12.SetKey, UnappliedPart] = {}
+    while True:  # each pass skips the sets refused so far, until one goes through without a refusal
         async with uow_factory() as uow:
             known = await uow.x12.inbound(sender, control_number)
             if known is not None and known.status != "rejected":
                 return InterchangeOutcome(control_number, "duplicate", known.reply)
             now = utcnow()
-            report = x12.validate(interchange)
-            refused_now = await _apply_sets(uow, supplier, interchange, report, refused, now)
-            if refused_now:
+            refused_now, unapplied_now = await _apply_sets(
+                uow, supplier, interchange, report, refused.keys() | unapplied.keys(), now
+            )
+            if refused_now or unapplied_now:
                 refused.update(refused_now)
+                unapplied.update(unapplied_now)
                 continue  # leaving the unit of work rolls the pass back
-            report = x12.reject_sets(report, refused)
-            status = _status(report)
-            reply = None
-            if any(group.functional_id != "FA" for group in report.groups):
-                reply = x12.reply_997(interchange, report, await uow.x12.next_control_number(supplier.supplier_id), now)
-            codes = {t.code for g in interchange.groups for t in g.transactions}
+            await _answered_by_ta1(uow, supplier, interchange, now)
+            final = x12.reject_sets(report, refused)
+            status = _status(final)
+            answer = None
+            if x12.needs_reply(interchange, final):
+                answer = x12.reply(interchange, final, await uow.x12.next_control_number(supplier.supplier_id), now)
             if known is not None:
                 await uow.x12.forget_rejected(sender, control_number)
+            first_group = interchange.groups[0].control_number if interchange.groups else ""
             await uow.x12.add(
                 StoredInterchange(
                     supplier_id=supplier.supplier_id,
                     direction="inbound",
                     sender_id=sender,
                     control_number=control_number,
-                    kind=codes.pop() if len(codes) == 1 else "mixed",
+                    kind=x12.kind_of(interchange),
                     po_number=None,
-                    group_control_number=interchange.groups[0].control_number if interchange.groups else None,
+                    group_control_number=first_group if x12.is_control_number(first_group) else None,
                     status=status,
                     body=text,
-                    reply=reply,
+                    reply=answer,
                 ),
                 now,
             )
@@ -108,7 +165,15 @@ async def _receive(
                 log.warning(
                     "X12 transaction sets refused", control_number=control_number, reasons=list(refused.values())
                 )
-            return InterchangeOutcome(control_number, status, reply)
+            for part in unapplied.values():
+                log.warning(
+                    "X12 transaction set not applied",
+                    control_number=control_number,
+                    transaction_set=part.transaction_set,
+                    po_number=part.po_number,
+                    reason=part.reason,
+                )
+            return InterchangeOutcome(control_number, status, answer, tuple(unapplied.values()))
 
 
 async def _apply_sets(
@@ -116,30 +181,35 @@ async def _apply_sets(
     supplier: Supplier,
     interchange: x12.Interchange,
     report: x12.InterchangeReport,
-    refused: dict[x12.SetKey, str],
+    skipped: set[x12.SetKey],
     now: datetime,
-) -> dict[x12.SetKey, str]:
-    """Apply every sound set not refused before; returns the sets refused in this pass."""
-    refused_now: dict[x12.SetKey, str] = {}
+) -> tuple[dict[x12.SetKey, str], dict[x12.SetKey, UnappliedPart]]:
+    """Apply every sound set not skipped; returns the sets refused (syntax) and not applied in this pass."""
+    refused: dict[x12.SetKey, str] = {}
+    unapplied: dict[x12.SetKey, UnappliedPart] = {}
     for group_index, (group, group_report) in enumerate(zip(interchange.groups, report.groups, strict=True)):
         if group_report.errors:
             continue  # a broken group (or envelope) is rejected whole
         for set_index, (transaction, set_report) in enumerate(zip(group.transactions, group_report.sets, strict=True)):
             key = (group_index, set_index)
-            if not set_report.accepted or key in refused:
+            if not set_report.accepted or key in skipped:
                 continue
             try:
                 await _apply_set(uow, supplier, transaction, now)
-            except (x12.X12Error, PurchaseOrderError, PurchaseOrderNotFound) as exc:
-                refused_now[key] = str(exc)
-    return refused_now
+            except _SyntaxRefusal as exc:
+                refused[key] = str(exc)
+            except _ApplicationRefusal as exc:
+                unapplied[key] = UnappliedPart(
+                    f"{transaction.code} {transaction.control_number}", exc.po_number, str(exc)
+                )
+    return refused, unapplied
 
 
 def _status(report: x12.InterchangeReport) -> str:
-    if all(group.accepted for group in report.groups):
+    if report.accepted:
         return "accepted"
-    if any(group.accepted_count for group in report.groups if not group.errors):
-        return "partially_accepted"
+    if report.envelope_ok and any(group.accepted_count for group in report.groups if not group.errors):
+        return "partial"
     return "rejected"
 
 
@@ -147,27 +217,72 @@ async def _apply_set(
     uow: GatewayUnitOfWork, supplier: Supplier, transaction: x12.TransactionSet, now: datetime
 ) -> None:
     """Apply one transaction set; raises when any part of it is refused (the caller drops the whole set)."""
-    messages: list[SupplierMessage] = []
-    if transaction.code == "855":
-        messages.append(x12.acknowledgement_of(transaction))
-    elif transaction.code == "856":
-        for notice in x12.ship_notices_of(transaction):
-            po = await uow.purchase_orders.get(notice.po_number)
-            if po is None or po.supplier_id != supplier.supplier_id:
-                raise PurchaseOrderNotFound(f"856 names unknown purchase order {notice.po_number!r}")
-            messages.append(x12.shipment_notice(notice, po))
-    elif transaction.code == "997":
-        ack = x12.functional_acks_of(transaction)
-        status = "accepted" if ack.accepted else "partially_accepted" if ack.partially_accepted else "rejected"
-        po_number = await uow.x12.acknowledge_outbound(supplier.supplier_id, ack.group_control_number, status)
-        log.info("997 received", group=ack.group_control_number, status=status, po_number=po_number)
-        if status == "rejected" and po_number is not None:
-            po = await uow.purchase_orders.get(po_number, for_update=True)
-            if po is not None and po.state is PurchaseOrderState.SENT:
-                uow.correlation_id = po.correlation_id
-                po.fail(f"the supplier's 997 rejected our 850 (codes {', '.join(ack.error_codes) or '-'})", now)
-                await uow.purchase_orders.save(po)
-                for event in po.events:
-                    uow.emit(event)
-    for message in messages:
-        await apply_in(uow, supplier.supplier_id, message, now)
+    po_number: str | None = None
+    try:
+        messages: list[SupplierMessage] = []
+        if transaction.code == "855":
+            parsed = x12.parse_855(transaction)
+            po_number = parsed.po_number
+            messages.append(x12.acknowledgement_of(parsed, await _purchase_order(uow, supplier, po_number)))
+        elif transaction.code == "856":
+            for notice in x12.ship_notices_of(transaction):
+                po_number = notice.po_number
+                messages.append(x12.shipment_notice(notice, await _purchase_order(uow, supplier, po_number)))
+        elif transaction.code == "997":
+            ack = x12.functional_acks_of(transaction)
+            answer = f"997 (codes {', '.join(ack.error_codes) or '-'})"
+            await _outbound_answered(uow, supplier, ack.group_control_number, _ack_status(ack), answer, now)
+        for message in messages:
+            po_number = message.po_number
+            await apply_in(uow, supplier.supplier_id, message, now)
+    except x12.X12Error as exc:
+        raise _SyntaxRefusal(str(exc)) from exc
+    except (PurchaseOrderError, PurchaseOrderNotFound) as exc:
+        raise _ApplicationRefusal(po_number, str(exc)) from exc
+
+
+async def _purchase_order(uow: GatewayUnitOfWork, supplier: Supplier, po_number: str) -> PurchaseOrder:
+    po = await uow.purchase_orders.get(po_number)
+    if po is None or po.supplier_id != supplier.supplier_id:
+        raise PurchaseOrderNotFound(f"supplier {supplier.supplier_id!r} has no purchase order {po_number!r}")
+    return po
+
+
+def _ack_status(ack: x12.FunctionalAckReceived) -> str:
+    return "accepted" if ack.accepted else "partial" if ack.partially_accepted else "rejected"
+
+
+async def _answered_by_ta1(
+    uow: GatewayUnitOfWork, supplier: Supplier, interchange: x12.Interchange, now: datetime
+) -> None:
+    """The partner's TA1s about our interchanges (an 850 is ISA13 = GS06, so they are found like a 997's)."""
+    try:
+        acks = x12.interchange_acks_of(interchange)
+    except x12.X12Error as exc:
+        log.warning("unreadable TA1 ignored", control_number=interchange.control_number, reason=str(exc))
+        return
+    for ack in acks:
+        status = "accepted" if ack.accepted else "rejected"
+        await _outbound_answered(uow, supplier, ack.control_number, status, f"TA1 (note code {ack.note_code})", now)
+
+
+async def _outbound_answered(
+    uow: GatewayUnitOfWork,
+    supplier: Supplier,
+    control_number: str,
+    status: str,
+    answer: str,
+    now: datetime,
+) -> None:
+    """A partner's 997 or TA1 answered one of our interchanges: mark it; a refused 850 fails its PO."""
+    po_number = await uow.x12.acknowledge_outbound(supplier.supplier_id, control_number, status)
+    log.info("X12 acknowledgement received", control_number=control_number, status=status, po_number=po_number)
+    if status != "rejected" or po_number is None:
+        return
+    po = await uow.purchase_orders.get(po_number, for_update=True)
+    if po is not None and po.state is PurchaseOrderState.SENT:
+        uow.correlation_id = po.correlation_id
+        po.fail(f"the supplier's {answer} rejected our 850", now)
+        await uow.purchase_orders.save(po)
+        for event in po.events:
+            uow.emit(event)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     Segment,
     X12Error,
     X12SyntaxError,

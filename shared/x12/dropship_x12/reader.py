@@ -16,6 +16,10 @@ ISA_LENGTH = 106
 ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 # Some systems pad files with NULs or a DOS end-of-file mark; they carry no data.
 _FILE_PADDING = " \t\r\n\x00\x1a"
+_LINE_BREAKS = "\r\n"
+# "ISA" in the EBCDIC code pages mainframes write (cp037/cp500), after optional spaces and line breaks.
+_EBCDIC_ISA = "ISA".encode("cp037")
+_EBCDIC_PADDING = " \r\n".encode("cp037")
 
 
 def read_interchanges(data: str | bytes) -> list[Interchange]:
@@ -31,6 +35,7 @@ def read_interchanges(data: str | bytes) -> list[Interchange]:
     pos = _skip(text, 0, _FILE_PADDING)
     if pos >= len(text):
         raise X12SyntaxError("no X12 data: the input is empty", 0, "023")
+    text = _unwrap(text, pos)
     interchanges: list[Interchange] = []
     while pos < len(text):
         if not text.startswith("ISA", pos):
@@ -116,6 +121,8 @@ def read_isa(raw: str, offset: int = 0) -> tuple[Interchange, Delimiters]:
 
 def _decode(data: str | bytes) -> str:
     if isinstance(data, bytes):
+        if data.lstrip(_EBCDIC_PADDING).startswith(_EBCDIC_ISA):
+            raise X12SyntaxError("the input is EBCDIC-encoded; send X12 as ASCII or UTF-8 text", 0, "024")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -124,6 +131,17 @@ def _decode(data: str | bytes) -> str:
     else:
         text = data
     return text.lstrip("\ufeff")
+
+
+def _unwrap(text: str, start: int) -> str:
+    """Without a line break as segment terminator, CR/LF are formatting (files hard-wrapped at 80 columns
+    split segments, even the ISA) and never data: drop them all before reading."""
+    isa = text[start : start + ISA_LENGTH]
+    if len(isa) == ISA_LENGTH and isa[-1] in _LINE_BREAKS and not any(c in isa[:-1] for c in _LINE_BREAKS):
+        return text  # newline-terminated segments: the line breaks are the structure
+    if not any(c in text for c in _LINE_BREAKS):
+        return text
+    return text[:start] + text[start:].replace("\r", "").replace("\n", "")
 
 
 def _skip(text: str, pos: int, chars: str) -> int:
@@ -185,6 +203,8 @@ class _EnvelopeBuilder:
             else:
                 self.group.trailer = segment
                 self.group = None
+        elif segment.id == "TA1" and self.group is None and not self.interchange.groups:
+            self.interchange.acknowledgements.append(segment)
         elif self.group is None:
             self.interchange.stray_segments.append(segment)
         elif segment.id == "ST":

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     NEWLINE_DELIMITERS,
     Partners,
     PurchaseOrder850,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     INBOUND_SETS,
     Segment,
     TransactionSet,

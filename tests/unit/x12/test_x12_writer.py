@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     Delimiters,
     Partners,
     Segment,

@@ -34,7 +34,7 @@ import pyx12.params
 import pyx12.x12file
 import pyx12.x12n_document
 
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     INBOUND_SETS,
     AckLine,
     Carrier,

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     DEFAULT_DELIMITERS,
     NEWLINE_DELIMITERS,
     AckLine,

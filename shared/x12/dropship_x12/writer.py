@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +14,8 @@ from .model import (
     Segment,
     TransactionSet,
     X12WriteError,
+    is_digits,
+    printable,
 )
 from .reader import ISA_WIDTHS
 
@@ -50,21 +52,59 @@ class Partners:
     def reply_to(cls, interchange: Interchange, group: FunctionalGroup | None = None) -> Partners:
         """Partners for answering ``interchange`` (and ``group``): its receiver becomes our sender."""
         return cls(
-            interchange.receiver_qualifier,
-            interchange.receiver_id,
-            interchange.sender_qualifier,
-            interchange.sender_id,
-            group.receiver_id if group else None,
-            group.sender_id if group else None,
-            interchange.usage_indicator,
+            printable(interchange.receiver_qualifier),
+            printable(interchange.receiver_id),
+            printable(interchange.sender_qualifier),
+            printable(interchange.sender_id),
+            printable(group.receiver_id) if group else None,
+            printable(group.sender_id) if group else None,
+            printable(interchange.usage_indicator) or "P",
             "0",
         )
+
+
+# Delimiter choices for answers that echo a partner's values; the control characters at the end always work,
+# because echoed values are stripped of control characters first.
+_ELEMENT_CHOICES = "*|^!`\x1d"
+_COMPONENT_CHOICES = ">:\\@\x1f"
+_SEGMENT_CHOICES = "~'\x1c"
+
+
+def delimiters_avoiding(interchange: Interchange, preferred: Delimiters = DEFAULT_DELIMITERS) -> Delimiters:
+    """``preferred`` unless a value of ``interchange`` contains one of them: then the first set that collides with
+    nothing, so that echoing a partner's values (written with other delimiters) never fails."""
+    used = set("".join(_values(interchange)))
+    if not used.intersection(preferred.reserved):
+        return preferred
+    element = next((c for c in _ELEMENT_CHOICES if c not in used), None)
+    component = next((c for c in _COMPONENT_CHOICES if c not in used), None)
+    segment = next((c for c in _SEGMENT_CHOICES if c not in used), None)
+    if element is None or component is None or segment is None:
+        raise X12WriteError("no delimiter set avoids every character of the values to write")
+    return Delimiters(element, component, segment, None, preferred.suffix)
+
+
+def _values(interchange: Interchange) -> Iterator[str]:
+    yield from (
+        interchange.sender_id,
+        interchange.receiver_id,
+        interchange.sender_qualifier,
+        interchange.receiver_qualifier,
+        interchange.usage_indicator,
+    )
+    for segment in interchange.acknowledgements:
+        yield from segment.elements
+    for group in interchange.groups:
+        yield from _gs(group).elements
+        for transaction in group.transactions:
+            for segment in transaction_segments(transaction):
+                yield from segment.elements
 
 
 def control_number(value: int | str, width: int) -> str:
     """A control number zero-padded to ``width`` (9 for ISA13, 4 for ST02, 1 for GS06)."""
     text = str(value).strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_CONTROL_NUMBER:
+    if not is_digits(text) or not 1 <= int(text) <= MAX_CONTROL_NUMBER:
         raise X12WriteError(f"control number must be an integer 1..{MAX_CONTROL_NUMBER}, got {value!r}")
     return text.lstrip("0").rjust(width, "0")
 
@@ -114,6 +154,7 @@ def serialize_interchange(interchange: Interchange, delimiters: Delimiters | Non
     """The interchange as X12 text; SE01/SE02, GE01/GE02, IEA01/IEA02 are recomputed from the structure."""
     d = delimiters or interchange.delimiters
     out = [_isa(interchange, d)]
+    out.extend(serialize_segment(segment, d) for segment in interchange.acknowledgements)
     for group in interchange.groups:
         out.append(serialize_segment(_gs(group), d))
         for transaction in group.transactions:

@@ -18,6 +18,7 @@ from .model import (
     parse_decimal,
     parse_int,
 )
+from .po850 import product_ids
 from .writer import control_number
 
 LineStatus = Literal["accepted", "backordered", "rejected"]
@@ -43,19 +44,27 @@ def line_status(ack_code: str) -> LineStatus:
 
 @dataclass(frozen=True, slots=True)
 class AckLine:
-    """One ACK: a PO1 with several ACKs (e.g. 5 IA + 3 IB) gives several AckLines with the same line_no."""
+    """One ACK: a PO1 with several ACKs (e.g. 5 IA + 3 IB) gives several AckLines with the same line_no.
 
-    line_no: int
+    PO101 is optional in 004010: without it (``line_no`` None) the line is known by the PO1 product ids,
+    (qualifier, id) pairs such as (("BP", "SKU-1"), ("VP", "X9")).
+    """
+
+    line_no: int | None
     ack_code: str
     quantity: Decimal
     ordered_quantity: Decimal | None = None
     expected_ship_date: date | None = None
     reason: str | None = None
     unit_of_measure: str = "EA"
+    product_ids: tuple[tuple[str, str], ...] = ()
 
     @property
     def status(self) -> LineStatus:
         return line_status(self.ack_code)
+
+    def part(self, qualifier: str) -> str | None:
+        return next((value for q, value in self.product_ids if q == qualifier), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +115,14 @@ def build_855(ack: PurchaseOrderAcknowledgement, set_control_number: int | str) 
     segments = [Segment.of("BAK", "00", ack.ack_type, clean_text(ack.po_number), ack.ack_date.strftime("%Y%m%d"))]
     po1_count = 0
     ordered_total = Decimal(0)
-    for line_no, group in groupby(ack.lines, key=lambda line: line.line_no):
+    for (line_no, ids), group in groupby(ack.lines, key=lambda line: (line.line_no, line.product_ids)):
         acks = list(group)
         ordered = acks[0].ordered_quantity
         po1_count += 1
         ordered_total += ordered or 0
         uom = acks[0].unit_of_measure if ordered is not None else None
-        segments.append(Segment.of("PO1", line_no, ordered, uom))
+        part_ids = [clean_text(x) for pair in ids for x in pair]
+        segments.append(Segment.of("PO1", line_no, ordered, uom, *([None, None, *part_ids] if part_ids else [])))
         segments.extend(_ack_segment(a) for a in acks)
     segments.append(Segment.of("CTT", po1_count, ordered_total if po1_count else None))
     return TransactionSet("855", control_number(set_control_number, 4), segments)
@@ -146,14 +156,15 @@ def _po1_loops(segments: list[Segment]) -> Iterator[list[Segment]]:
 def _lines(loop: list[Segment], default_code: str) -> Iterator[AckLine]:
     po1 = loop[0]
     where = f"PO1 {po1.element(1)!r}"
-    line_no = parse_int(po1.element(1), f"{where} PO101")
+    line_no = parse_int(po1.element(1), f"{where} PO101") if po1.element(1).strip() else None
+    ids = tuple(product_ids(po1, first=6, last=25).items())
     ordered = parse_decimal(po1.element(2), f"{where} PO102") if po1.element(2) else None
     uom = po1.element(3) or "EA"
     schedule = next((s for s in loop if s.id == "SCH" and s.element(6)), None)
     scheduled = parse_date(schedule.element(6), f"{where} SCH06") if schedule else None
     acks = [s for s in loop if s.id == "ACK"]
     if not acks:
-        yield AckLine(line_no, default_code, ordered or Decimal(0), ordered, scheduled, None, uom)
+        yield AckLine(line_no, default_code, ordered or Decimal(0), ordered, scheduled, None, uom, ids)
         return
     for ack in acks:
         quantity = ack.element(2)
@@ -166,4 +177,5 @@ def _lines(loop: list[Segment], default_code: str) -> Iterator[AckLine]:
             # ACK29-31 (agency, subqualifier, industry code) is the reason; some senders put it at 27-29.
             reason=(ack.elements[-1] or None) if len(ack) >= 29 else None,
             unit_of_measure=ack.element(3) or uom,
+            product_ids=ids,
         )

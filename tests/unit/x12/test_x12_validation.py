@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     GroupError,
     InterchangeError,
     InterchangeReport,

@@ -15,9 +15,12 @@ from .model import (
     Segment,
     TransactionSet,
     X12ContentError,
+    is_digits,
+    printable,
 )
+from .ta1 import build_ta1, should_send_ta1
 from .validation import GroupReport, InterchangeReport, SetError, SetReport, validate_interchange
-from .writer import Partners, control_number, envelope, serialize_interchange
+from .writer import Partners, control_number, delimiters_avoiding, envelope, serialize_interchange
 
 ACK_FUNCTIONAL_ID = "FA"
 _AK3_SEGMENT_ID = re.compile(r"[A-Z0-9]{2,3}")
@@ -40,7 +43,7 @@ def build_997(
     """AK1, AK2/AK3/AK5 per set, AK9 for ``group``; None when the group is itself made of 997s."""
     if not should_acknowledge(group):
         return None
-    segments = [Segment.of("AK1", group.functional_id, group.control_number)]
+    segments = [Segment.of("AK1", printable(group.functional_id), printable(group.control_number))]
     for set_report in report.sets:
         if set_report.accepted and not include_accepted_sets:
             continue
@@ -64,10 +67,14 @@ def build_997_document(
     prepared_at: datetime,
     report: InterchangeReport | None = None,
     delimiters: Delimiters = DEFAULT_DELIMITERS,
+    partners: Partners | None = None,
 ) -> str | None:
-    """One FA group answering every non-FA group of ``interchange`` (ST02 counts up from the first number).
+    """Our answer to ``interchange``: a TA1 when its envelope is broken or a TA1 was asked for (ISA14 = 1), and
+    one FA group answering every non-FA group (ST02 counts up from the first number).
 
-    Returns None when there is nothing to acknowledge (no groups, or only 997s).
+    Values echoed from the partner are stripped of control characters and, if one of ``delimiters`` occurs in
+    them, other delimiters are chosen, so an answer can always be written.  ``partners`` defaults to the
+    interchange's own ids, reversed.  Returns None when there is nothing to answer (only 997s, no TA1 due).
     """
     report = report or validate_interchange(interchange, supported_sets)
     acks: list[TransactionSet] = []
@@ -75,24 +82,26 @@ def build_997_document(
         ack = build_997(group, group_report, first_set_control_number + len(acks))
         if ack is not None:
             acks.append(ack)
-    if not acks:
+    ta1 = [build_ta1(interchange, report)] if should_send_ta1(interchange, report) else []
+    if not acks and not ta1:
         return None
-    answered = next(g for g in interchange.groups if should_acknowledge(g))
-    return serialize_interchange(
-        envelope(
-            acks,
-            partners=Partners.reply_to(interchange, answered),
-            functional_id=ACK_FUNCTIONAL_ID,
-            interchange_control_number=interchange_control_number,
-            group_control_number=group_control_number,
-            prepared_at=prepared_at,
-            delimiters=delimiters,
-        )
+    answered = next((g for g in interchange.groups if should_acknowledge(g)), None)
+    answer = envelope(
+        acks,
+        partners=partners or Partners.reply_to(interchange, answered),
+        functional_id=ACK_FUNCTIONAL_ID,
+        interchange_control_number=interchange_control_number,
+        group_control_number=group_control_number,
+        prepared_at=prepared_at,
     )
+    answer.acknowledgements = ta1
+    if not acks:
+        answer.groups = []
+    return serialize_interchange(answer, delimiters_avoiding(answer, delimiters))
 
 
 def _set_response(report: SetReport) -> Iterator[Segment]:
-    yield Segment.of("AK2", report.code, report.control_number)
+    yield Segment.of("AK2", printable(report.code), printable(report.control_number))
     for issue in report.errors:
         if issue.code == SetError.SEGMENTS_IN_ERROR and issue.segment_position is not None:
             segment_id = issue.segment_id or ""
@@ -169,6 +178,6 @@ def parse_997(transaction: TransactionSet) -> FunctionalAckReceived:
 
 def _count(segment: Segment, position: int) -> int:
     value = segment.element(position)
-    if not value.strip().isdigit():
+    if not is_digits(value.strip()):
         raise X12ContentError(f"{segment.id}{position:02d} {value!r} is not a count")
     return int(value)

@@ -7,14 +7,17 @@ and is accepted.  SE02/ST02 is alphanumeric (AN) and must match exactly.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import dataclasses
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Literal, TypeVar
 
-from .model import FunctionalGroup, Interchange, TransactionSet
+from .model import FunctionalGroup, Interchange, TransactionSet, is_digits, printable
 
 _T = TypeVar("_T")
+#: A transaction set's place in an interchange: (group index, set index).
+SetKey = tuple[int, int]
 
 
 class SetError(IntEnum):
@@ -39,6 +42,7 @@ class GroupError(IntEnum):
     CONTROL_NUMBER_MISMATCH = 4
     SET_COUNT_MISMATCH = 5
     CONTROL_NUMBER_SYNTAX = 6
+    CONTROL_NUMBER_NOT_UNIQUE = 19
 
 
 class InterchangeError(StrEnum):
@@ -149,7 +153,7 @@ def validate_interchange(interchange: Interchange, supported_sets: Collection[st
     """Check an interchange; ``supported_sets`` (ST01 codes, None = all) marks the others AK5 code 1."""
     errors: list[Issue] = []
     label = f"interchange {interchange.control_number!r}"
-    if not interchange.control_number.isdigit():
+    if not is_digits(interchange.control_number):
         errors.append(Issue(InterchangeError.INVALID_CONTROL_NUMBER.value, f"{label}: ISA13 is not numeric", "ISA"))
     trailer = interchange.trailer
     if trailer is None:
@@ -173,6 +177,14 @@ def validate_interchange(interchange: Interchange, supported_sets: Collection[st
                     "IEA",
                 )
             )
+    if not interchange.groups and not interchange.acknowledgements:
+        errors.append(
+            Issue(
+                InterchangeError.INVALID_CONTENT.value,
+                f"{label}: no functional group (GS..GE) in the interchange (cut short or damaged GS?)",
+                "GS",
+            )
+        )
     strays = list(interchange.stray_segments)
     for group in interchange.groups:
         strays.extend(group.stray_segments)
@@ -185,18 +197,29 @@ def validate_interchange(interchange: Interchange, supported_sets: Collection[st
                 strays[0].id,
             )
         )
-    groups = tuple(validate_group(g, supported_sets) for g in interchange.groups)
+    seen: set[str] = set()
+    groups: list[GroupReport] = []
+    for group in interchange.groups:
+        duplicate = group.control_number in seen
+        seen.add(group.control_number)
+        groups.append(validate_group(group, supported_sets, duplicate=duplicate))
     return InterchangeReport(
-        interchange.sender_qualifier, interchange.sender_id, interchange.control_number, groups, tuple(errors)
+        interchange.sender_qualifier, interchange.sender_id, interchange.control_number, tuple(groups), tuple(errors)
     )
 
 
-def validate_group(group: FunctionalGroup, supported_sets: Collection[str] | None = None) -> GroupReport:
-    """GE01/GE02 checks for the group plus per-set checks."""
+def validate_group(
+    group: FunctionalGroup, supported_sets: Collection[str] | None = None, *, duplicate: bool = False
+) -> GroupReport:
+    """GE01/GE02 checks for the group plus per-set checks; ``duplicate``: its GS06 came before in the interchange."""
     errors: list[Issue] = []
     label = f"group {group.functional_id!r} {group.control_number!r}"
-    if not (group.control_number.isdigit() and len(group.control_number) <= 9):
+    if not (is_digits(group.control_number) and len(group.control_number) <= 9):
         errors.append(Issue(GroupError.CONTROL_NUMBER_SYNTAX, f"{label}: GS06 is not a 1-9 digit number", "GS"))
+    if duplicate:
+        errors.append(
+            Issue(GroupError.CONTROL_NUMBER_NOT_UNIQUE, f"{label}: GS06 repeated within the interchange", "GS")
+        )
     declared: int | None = None
     trailer = group.trailer
     if trailer is None:
@@ -234,12 +257,17 @@ def validate_transaction(
     """SE01/SE02 checks, supported set code, segment id syntax."""
     errors: list[Issue] = []
     label = f"transaction set {transaction.code!r} {transaction.control_number!r}"
-    if not (transaction.code.isdigit() and len(transaction.code) == 3):
+    if not (is_digits(transaction.code) and len(transaction.code) == 3):
         errors.append(Issue(SetError.INVALID_SET_ID, f"{label}: ST01 is not a transaction set code", "ST", 1))
     elif supported_sets is not None and transaction.code not in supported_sets:
         errors.append(Issue(SetError.NOT_SUPPORTED, f"{label}: transaction set {transaction.code} not supported"))
-    if not 4 <= len(transaction.control_number) <= 9:
-        errors.append(Issue(SetError.INVALID_CONTROL_NUMBER, f"{label}: ST02 must be 4-9 characters", "ST", 1))
+    if (
+        not 4 <= len(transaction.control_number) <= 9
+        or printable(transaction.control_number) != transaction.control_number
+    ):
+        errors.append(
+            Issue(SetError.INVALID_CONTROL_NUMBER, f"{label}: ST02 must be 4-9 printable characters", "ST", 1)
+        )
     if duplicate:
         errors.append(Issue(SetError.CONTROL_NUMBER_NOT_UNIQUE, f"{label}: ST02 repeated within the group", "ST", 1))
     trailer = transaction.trailer
@@ -275,12 +303,23 @@ def validate_transaction(
                     index,
                 )
             )
+        # No X12 character set has control characters (NUL, tab...): they are damage, and no store takes NUL.
+        damaged = next((n for n, value in enumerate(segment.elements, start=1) if printable(value) != value), None)
+        if damaged is not None:
+            errors.append(
+                Issue(
+                    SetError.SEGMENTS_IN_ERROR,
+                    f"{label}: {segment.id}{damaged:02d} (segment {index}) holds a control character",
+                    segment.id,
+                    index,
+                )
+            )
     return SetReport(transaction.code, transaction.control_number, tuple(errors))
 
 
 def _as_int(text: str) -> int | None:
     text = text.strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if is_digits(text) else None
 
 
 def _same_number(a: str, b: str) -> bool:
@@ -290,3 +329,38 @@ def _same_number(a: str, b: str) -> bool:
 
 def _unique(values: Iterable[_T]) -> tuple[_T, ...]:
     return tuple(dict.fromkeys(values))
+
+
+def acknowledgement_report(interchange: Interchange, supported_sets: Collection[str] | None) -> InterchangeReport:
+    """The report a 997 answers with: a broken ISA/IEA envelope rejects every group (nothing is applied)."""
+    report = validate_interchange(interchange, supported_sets)
+    if report.envelope_ok:
+        return report
+    truncated = any(issue.code == InterchangeError.PREMATURE_END_OF_FILE.value for issue in report.errors)
+    code = GroupError.TRAILER_MISSING if truncated else GroupError.CONTROL_NUMBER_MISMATCH
+    reason = "; ".join(issue.message for issue in report.errors)
+    groups = tuple(
+        dataclasses.replace(group, errors=(*group.errors, Issue(code, f"interchange envelope: {reason}")))
+        for group in report.groups
+    )
+    return dataclasses.replace(report, groups=groups)
+
+
+def reject_sets(report: InterchangeReport, refused: Mapping[SetKey, str]) -> InterchangeReport:
+    """The report with the sets the receiver could not read marked rejected (AK5 R, code 5) with the reason."""
+    groups = tuple(
+        dataclasses.replace(
+            group,
+            sets=tuple(
+                dataclasses.replace(
+                    set_report,
+                    errors=(*set_report.errors, Issue(SetError.SEGMENTS_IN_ERROR, refused[(group_index, set_index)])),
+                )
+                if (group_index, set_index) in refused
+                else set_report
+                for set_index, set_report in enumerate(group.sets)
+            ),
+        )
+        for group_index, group in enumerate(report.groups)
+    )
+    return dataclasses.replace(report, groups=groups)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from supplier_gateway.adapters.x12 import (
+from dropship_x12 import (
     INBOUND_SETS,
     GroupError,
     Interchange,

@@ -1,6 +1,14 @@
-"""EDI X12 004010 reader/writer for the supplier gateway: pure functions on text, no I/O."""
+"""EDI X12 004010 reader/writer shared by the supplier gateway and the simulator: pure functions on text, no I/O."""
 
 from .ack855 import AckLine, PurchaseOrderAcknowledgement, build_855, line_status, parse_855
+from .ack865 import (
+    ChangeAnswer,
+    LineChangeAnswer,
+    PurchaseOrderChangeAcknowledgement,
+    build_865,
+    change_answer,
+    parse_865,
+)
 from .asn856 import Carrier, Package, ShipNotice, ShippedItem, build_856, parse_856
 from .fa997 import (
     FunctionalAckReceived,
@@ -25,7 +33,9 @@ from .model import (
     clean_text,
 )
 from .po850 import PurchaseOrder850, PurchaseOrderLine850, ShipTo, build_850, build_850_document, parse_850
+from .po860 import LineCancellation, PurchaseOrderChange, build_860, parse_860
 from .reader import parse_segment, read_interchange, read_interchanges, read_isa
+from .ta1 import InterchangeAckReceived, build_ta1, parse_ta1, should_send_ta1
 from .validation import (
     GroupError,
     GroupReport,
@@ -33,12 +43,22 @@ from .validation import (
     InterchangeReport,
     Issue,
     SetError,
+    SetKey,
     SetReport,
+    acknowledgement_report,
+    reject_sets,
     validate_group,
     validate_interchange,
     validate_transaction,
 )
-from .writer import Partners, envelope, serialize_interchange, serialize_interchanges, serialize_segment
+from .writer import (
+    Partners,
+    delimiters_avoiding,
+    envelope,
+    serialize_interchange,
+    serialize_interchanges,
+    serialize_segment,
+)
 
 #: Transaction sets the gateway reads from suppliers (pass as ``supported_sets``).
 INBOUND_SETS = frozenset({"855", "856", "997"})
@@ -49,23 +69,30 @@ __all__ = [
     "NEWLINE_DELIMITERS",
     "AckLine",
     "Carrier",
+    "ChangeAnswer",
     "Delimiters",
     "FunctionalAckReceived",
     "FunctionalGroup",
     "GroupError",
     "GroupReport",
     "Interchange",
+    "InterchangeAckReceived",
     "InterchangeError",
     "InterchangeReport",
     "Issue",
+    "LineCancellation",
+    "LineChangeAnswer",
     "Package",
     "Partners",
     "PurchaseOrder850",
     "PurchaseOrderAcknowledgement",
+    "PurchaseOrderChange",
+    "PurchaseOrderChangeAcknowledgement",
     "PurchaseOrderLine850",
     "Segment",
     "SetAckReceived",
     "SetError",
+    "SetKey",
     "SetReport",
     "ShipNotice",
     "ShipTo",
@@ -75,27 +102,38 @@ __all__ = [
     "X12Error",
     "X12SyntaxError",
     "X12WriteError",
+    "acknowledgement_report",
     "build_850",
     "build_850_document",
     "build_855",
     "build_856",
+    "build_860",
+    "build_865",
     "build_997",
     "build_997_document",
+    "build_ta1",
+    "change_answer",
     "clean_text",
+    "delimiters_avoiding",
     "envelope",
     "line_status",
     "parse_850",
     "parse_855",
     "parse_856",
+    "parse_860",
+    "parse_865",
     "parse_997",
     "parse_segment",
+    "parse_ta1",
     "read_interchange",
     "read_interchanges",
     "read_isa",
+    "reject_sets",
     "serialize_interchange",
     "serialize_interchanges",
     "serialize_segment",
     "should_acknowledge",
+    "should_send_ta1",
     "validate_group",
     "validate_interchange",
     "validate_transaction",

@@ -159,6 +159,8 @@ class Interchange:
     delimiters: Delimiters = DEFAULT_DELIMITERS
     trailer: Segment | None = None
     stray_segments: list[Segment] = field(default_factory=list)
+    # TA1 interchange acknowledgements (they sit between the ISA and the first group).
+    acknowledgements: list[Segment] = field(default_factory=list)
 
     @property
     def prepared_at(self) -> datetime | None:
@@ -176,21 +178,33 @@ def format_number(value: Decimal | int) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts '²' or '٣', which ``int`` refuses or X12 does not allow."""
+    return text.isascii() and text.isdigit()
+
+
+# The R (decimal) data type: digits with an optional sign and decimal point, at most 15 digits, no exponent.
+_DECIMAL = re.compile(r"[+-]?(?=\.?\d)\d*\.?\d*")
+_MAX_DIGITS = 15
+
+
 def parse_decimal(text: str, where: str) -> Decimal:
+    value = text.strip()
+    if not (value.isascii() and _DECIMAL.fullmatch(value)):
+        raise X12ContentError(f"{where}: {text!r} is not a number")
+    if sum(c.isdigit() for c in value) > _MAX_DIGITS:
+        raise X12ContentError(f"{where}: {text!r} has more than {_MAX_DIGITS} digits")
     try:
-        value = Decimal(text.strip())
+        return Decimal(value)
     except InvalidOperation:
         raise X12ContentError(f"{where}: {text!r} is not a number") from None
-    if not value.is_finite():
-        raise X12ContentError(f"{where}: {text!r} is not a finite number")
-    return value
 
 
 def parse_int(text: str, where: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise X12ContentError(f"{where}: {text!r} is not an integer") from None
+    digits = text.strip()
+    if not is_digits(digits.removeprefix("-")):
+        raise X12ContentError(f"{where}: {text!r} is not an integer")
+    return int(digits)
 
 
 def parse_date(text: str, where: str) -> date:
@@ -217,6 +231,14 @@ def parse_datetime(day: str, hhmm: str) -> datetime | None:
 
 # Characters no free text may carry in any delimiter set we write, plus control characters.
 _UNSAFE_TEXT = re.compile(r"[*~>^|\x00-\x1f\x7f]")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters: what we can echo back of a value a partner sent."""
+    return _CONTROL.sub("", text)
 
 
 def clean_text(text: str) -> str:
