@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from dropship_shared.db import create_engine, session_factory
 from dropship_shared.events import Address, Envelope, ShipmentUpdated, ShippedLine, utcnow
 from dropship_shared.migrations import upgrade_to_head
-from orders.adapters.orm import inbox, outbox
+from orders.adapters.orm import inbox, outbox, products
 from orders.bootstrap import MIGRATIONS
 from orders.domain.model import Product, RequestedLine
 from orders.service_layer import event_handlers, handlers
@@ -91,3 +91,26 @@ async def test_shipment_update_applies_once_and_round_trips(uow: UnitOfWorkFacto
     assert order.placed_at.tzinfo is not None
     async with uow() as unit:
         assert await unit.session.scalar(select(func.count()).select_from(inbox)) == 1
+
+
+async def test_orders_of_an_out_of_stock_sku_do_not_queue_on_its_row(postgres_url: str) -> None:
+    """PostgreSQL (SQLite has one writer anyway): a backorder changes no stock, so it takes no row lock."""
+    await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), postgres_url)
+    engine = create_engine(postgres_url)
+    sessions = session_factory(engine)
+
+    def factory() -> OrdersUnitOfWork:
+        return OrdersUnitOfWork(sessions, outbox, inbox)
+
+    await handlers.upsert_products(
+        factory, [Product("SOFA", "Sofa", "acme", "AC-S", Decimal("900"), Decimal("400"), 0)]
+    )
+    try:
+        async with factory() as holder:  # another transaction holds the product's row meanwhile
+            await holder.session.execute(select(products).with_for_update())
+            order = handlers.PlaceOrder("ann@example.com", SHIP_TO, [RequestedLine("SOFA", 1)])
+            # Generous: it fails only if the order waits for the row (until the holder lets go, never).
+            placed = await asyncio.wait_for(handlers.place_order(factory, order, "c"), timeout=120)
+        assert placed.order.lines[0].backordered_qty == 1
+    finally:
+        await engine.dispose()

@@ -63,21 +63,21 @@ class ProductRepository:
         return [Product(**row) for row in rows]
 
     async def lock_for_allocation(self, skus: Iterable[str]) -> dict[str, Product]:
-        """Lock the rows in a fixed order (no deadlocks between concurrent orders) and load them."""
-        rows = (
-            (
-                await self._session.execute(
-                    select(products)
-                    .where(products.c.sku.in_(sorted(set(skus))))
-                    .order_by(products.c.sku)
-                    .with_for_update()
-                )
+        """Load the products, locking only those with stock to take (in a fixed order, so concurrent orders
+        cannot deadlock). A product with none is not changed by an order, so the orders of an out-of-stock
+        SKU (a launch, a flash sale) do not queue on its row; one that reads it empty while stock arrives
+        is simply backordered, as if placed a moment earlier."""
+        rows = (await self._session.execute(select(products).where(products.c.sku.in_(set(skus))))).mappings().all()
+        found = {row["sku"]: Product(**row) for row in rows}
+        in_stock = sorted(sku for sku, product in found.items() if product.on_hand > 0)
+        connection = await self._session.connection()
+        if in_stock and connection.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already excludes writers
+            locked = await self._session.execute(
+                select(products).where(products.c.sku.in_(in_stock)).order_by(products.c.sku).with_for_update()
             )
-            .mappings()
-            .all()
-        )
-        self._locked_on_hand.update({row["sku"]: row["on_hand"] for row in rows})
-        return {row["sku"]: Product(**row) for row in rows}
+            found.update({row["sku"]: Product(**row) for row in locked.mappings()})
+        self._locked_on_hand.update({sku: product.on_hand for sku, product in found.items()})
+        return found
 
     async def save_stock(self, items: Iterable[Product]) -> None:
         """Write back the stock of the products whose on-hand changed since they were locked."""
