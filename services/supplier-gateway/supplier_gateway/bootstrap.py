@@ -20,7 +20,7 @@ from supplier_gateway.domain.supplier import TradingPartner
 from supplier_gateway.entrypoints import callbacks_api, consumer, edi_api, purchase_orders_api, suppliers_api
 from supplier_gateway.service_layer.cancellations import CancellationPolicy, LineCancellationResolver
 from supplier_gateway.service_layer.dispatcher import DispatchPolicy, PurchaseOrderDispatcher
-from supplier_gateway.service_layer.edi_outbound import OurX12Identity, X12Placement
+from supplier_gateway.service_layer.edi_outbound import OurX12Identity, X12LineCancellation, X12Placement
 from supplier_gateway.service_layer.polling import PollingPolicy, SupplierFeedPoller
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
@@ -83,6 +83,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             retry_base_seconds=settings.dispatch_retry_base_seconds,
             retry_max_seconds=settings.dispatch_retry_max_seconds,
         ),
+        X12LineCancellation(uow_factory, edi_transport, us),
     )
     poller = SupplierFeedPoller(uow_factory, http, PollingPolicy(interval_seconds=settings.polling_interval_seconds))
 

@@ -61,7 +61,7 @@ from .writer import (
 )
 
 #: Transaction sets the gateway reads from suppliers (pass as ``supported_sets``).
-INBOUND_SETS = frozenset({"855", "856", "997"})
+INBOUND_SETS = frozenset({"855", "856", "865", "997"})
 
 __all__ = [
     "DEFAULT_DELIMITERS",

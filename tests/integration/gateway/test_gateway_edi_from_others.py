@@ -8,32 +8,23 @@ import asyncio
 import textwrap
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 from test_gateway_edi import requested  # PO lines 1 and 2 (2 and 3 units), SKU-n / V-n, supplier "edi"
 
-from dropship_shared.events import Envelope, utcnow
 from dropship_shared.signing import sign
 from dropship_x12 import parse_997, read_interchange, read_interchanges
 from dropship_x12.ta1 import parse_ta1
 from supplier_gateway.adapters import x12_inbound
-from supplier_gateway.adapters.orm import outbox, purchase_order_lines, x12_interchanges
-from supplier_gateway.bootstrap import create_app
-from supplier_gateway.config import GatewaySettings
-from supplier_gateway.service_layer import handlers
+from support.edi_gateway import ISA, SECRET, EdiGateway, edi_gateway, interchange
 
-SECRET = "edi-signing-secret-0123456789"
 SAMPLES = Path(__file__).resolve().parents[3] / ".." / "shared" / "samples" / "x12"
-ISA = "ISA*00*          *00*          *ZZ*EDISUPPLIER    *ZZ*DROPSHIPBUYER  *261127*1200*U*00401*{isa13}*0*P*>~"
 ACK_855 = (
     "GS*PR*EDISUPGS*DROPSHIPBUYER*20261127*1200*{gs06}*X*004010~ST*855*0001~BAK*00*AC*PO-F1*20261127~"
     "PO1*1*2*EA***BP*SKU-1*VP*V-1~ACK*IA*2*EA~PO1*2*3*EA***BP*SKU-2*VP*V-2~ACK*IB*3*EA*068*20261224~"
@@ -44,84 +35,13 @@ ASN_856 = (
     "HL*1**S~TD5**2*UPSN~DTM*011*20261128~HL*2*1*O~PRF*PO-F1~HL*3*2*P~MAN*CP*1Z{isa13}~HL*4*3*I~LIN*1~SN1**1*EA~"
     "CTT*4~SE*14*0001~GE*1*{gs06}~"
 )
-T = TypeVar("T")
-
-
-def interchange(group: str, number: int, iea: bool = True) -> str:
-    isa13 = str(number).zfill(9)
-    text = ISA.format(isa13=isa13) + group.format(gs06=number, isa13=isa13)
-    return text + (f"IEA*1*{isa13}~" if iea else "")
-
-
-@dataclass
-class Gateway:
-    portal: BlockingPortal
-    client: httpx.AsyncClient
-    app: Any
-
-    def run(self, call: Callable[[], Awaitable[T]]) -> T:
-        return self.portal.call(call)
-
-    def post(self, body: bytes | str, event_id: str | None = None) -> httpx.Response:
-        raw = body.encode() if isinstance(body, str) else body
-        headers = sign(SECRET, raw, event_id=event_id)
-        return self.run(lambda: self.client.post("/suppliers/edi/edi", content=raw, headers=headers))
-
-    def snapshot(self) -> tuple[int, int, int]:
-        """Events written, units shipped, interchanges applied: what an applied set changes."""
-
-        async def read() -> tuple[int, int, int]:
-            async with self.app.state.runtime.engine.connect() as connection:
-                events = await connection.scalar(select(func.count()).select_from(outbox))
-                shipped = await connection.scalar(
-                    select(func.coalesce(func.sum(purchase_order_lines.c.shipped_qty), 0))
-                )
-                applied = await connection.scalar(
-                    select(func.count()).select_from(x12_interchanges).where(x12_interchanges.c.status != "rejected")
-                )
-            return int(events or 0), int(shipped or 0), int(applied or 0)
-
-        return self.run(read)
 
 
 @pytest.fixture
-def gateway(database_url: str) -> Iterator[Gateway]:
-    """The gateway app over ASGI, database migrated, one X12 supplier and its PO PO-F1 (sent, lines 2 + 3 units).
-
-    No lifespan: events stay in the outbox, which is what these tests look at."""
-    settings = GatewaySettings(
-        database_url=database_url, log_json=False, log_level="ERROR", edi_max_body_bytes=8_000_000
-    )
-    app = create_app(settings)
-    with start_blocking_portal() as portal:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=60)
-        portal.call(lambda: _prepare(app, client))
-        try:
-            yield Gateway(portal, client, app)
-        finally:
-            portal.call(client.aclose)
-            portal.call(app.state.runtime.engine.dispose)
-
-
-async def _prepare(app: Any, client: httpx.AsyncClient) -> None:
-    await app.state.runtime.migrate()
-    registered = await client.put(
-        "/suppliers/edi",
-        json={
-            "protocol": "x12",
-            "base_url": "http://127.0.0.1:9/inbox",
-            "signing_secret": SECRET,
-            "x12": {"isa_qualifier": "ZZ", "isa_id": "EDISUPPLIER", "gs_id": "EDISUPGS"},
-        },
-    )
-    assert registered.status_code == 200, registered.text
-    uow_factory = app.state.uow_factory
-    await handlers.on_purchase_order_requested(uow_factory, Envelope.wrap(requested("PO-F1"), "fuzz"))
-    async with uow_factory() as uow:
-        po = await uow.purchase_orders.get("PO-F1", for_update=True)
-        po.mark_placed(None, utcnow())
-        await uow.purchase_orders.save(po)
-        await uow.commit()
+def gateway(database_url: str) -> Iterator[EdiGateway]:
+    """PO-F1 is with supplier "edi": lines 1 and 2, 2 and 3 units."""
+    with edi_gateway(database_url, requested("PO-F1"), edi_max_body_bytes=8_000_000) as running:
+        yield running
 
 
 def statuses(response: httpx.Response) -> str:
@@ -132,7 +52,7 @@ def functional_ack(response: httpx.Response) -> Any:
     return parse_997(read_interchange(response.text).groups[0].transactions[0])
 
 
-def test_an_isa_without_a_group_gets_a_ta1_and_does_not_block_the_real_interchange(gateway: Gateway) -> None:
+def test_an_isa_without_a_group_gets_a_ta1_and_does_not_block_the_real_interchange(gateway: EdiGateway) -> None:
     cut_short = ISA.format(isa13="000000101") + "IEA*0*000000101~"
     answer = gateway.post(cut_short)
     assert answer.status_code == 200 and statuses(answer) == "000000101=rejected"
@@ -158,7 +78,7 @@ def test_an_isa_without_a_group_gets_a_ta1_and_does_not_block_the_real_interchan
         ),
     ],
 )
-def test_values_the_store_cannot_hold_are_refused_in_the_997(gateway: Gateway, change: Any, what: str) -> None:
+def test_values_the_store_cannot_hold_are_refused_in_the_997(gateway: EdiGateway, change: Any, what: str) -> None:
     before = gateway.snapshot()
     answer = gateway.post(change(interchange(ACK_855, 102)))
     assert answer.status_code == 200, what
@@ -167,7 +87,7 @@ def test_values_the_store_cannot_hold_are_refused_in_the_997(gateway: Gateway, c
     assert gateway.snapshot()[:2] == before[:2]
 
 
-def test_control_characters_in_isa13_never_reach_a_header(gateway: Gateway) -> None:
+def test_control_characters_in_isa13_never_reach_a_header(gateway: EdiGateway) -> None:
     text = interchange(ACK_855, 103).replace("*000000103*0*P", "*00\x01\x7f00103*0*P")
     answer = gateway.post(text)
     assert answer.status_code == 200
@@ -175,7 +95,7 @@ def test_control_characters_in_isa13_never_reach_a_header(gateway: Gateway) -> N
     assert parse_ta1(read_interchange(answer.text).acknowledgements[0]).status == "R"
 
 
-def test_a_replayed_request_is_refused_like_a_json_callback(gateway: Gateway) -> None:
+def test_a_replayed_request_is_refused_like_a_json_callback(gateway: EdiGateway) -> None:
     event_id = str(uuid.uuid4())
     first = gateway.post(interchange(ACK_855, 104), event_id=event_id)
     assert statuses(first) == "000000104=accepted"
@@ -186,7 +106,7 @@ def test_a_replayed_request_is_refused_like_a_json_callback(gateway: Gateway) ->
     assert too_long.status_code == 401 and "bad_event_id" in too_long.text
 
 
-def test_interchanges_of_several_partners_in_one_post_are_refused_naming_them(gateway: Gateway) -> None:
+def test_interchanges_of_several_partners_in_one_post_are_refused_naming_them(gateway: EdiGateway) -> None:
     ours = interchange(ACK_855, 105)
     theirs = interchange(ACK_855, 106).replace("EDISUPPLIER    ", "SOMEONEELSE    ", 1)
     before = gateway.snapshot()
@@ -196,12 +116,12 @@ def test_interchanges_of_several_partners_in_one_post_are_refused_naming_them(ga
     assert gateway.snapshot() == before
 
 
-def test_ebcdic_is_refused_saying_so(gateway: Gateway) -> None:
+def test_ebcdic_is_refused_saying_so(gateway: EdiGateway) -> None:
     answer = gateway.post(interchange(ACK_855, 107).encode("cp037"))
     assert answer.status_code == 422 and "EBCDIC" in answer.text
 
 
-def test_a_file_hard_wrapped_at_80_columns_is_applied(gateway: Gateway) -> None:
+def test_a_file_hard_wrapped_at_80_columns_is_applied(gateway: EdiGateway) -> None:
     text = interchange(ASN_856, 108)
     wrapped = "\r\n".join(textwrap.wrap(text, 80, drop_whitespace=False, break_on_hyphens=False))
     before = gateway.snapshot()
@@ -210,14 +130,14 @@ def test_a_file_hard_wrapped_at_80_columns_is_applied(gateway: Gateway) -> None:
     assert gateway.snapshot()[1] == before[1] + 1  # one unit of line 1 shipped
 
 
-def test_partner_values_holding_our_delimiters_are_answered(gateway: Gateway) -> None:
+def test_partner_values_holding_our_delimiters_are_answered(gateway: EdiGateway) -> None:
     theirs = interchange(ACK_855, 109).replace("*", "|").replace("~", "!").replace("GS|PR|EDISUPGS", "GS|PR|EDI*SUP~GS")
     answer = gateway.post(theirs)
     assert statuses(answer) == "000000109=accepted"
     assert functional_ack(answer).accepted
 
 
-def test_a_big_interchange_is_read_off_the_event_loop(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_big_interchange_is_read_off_the_event_loop(gateway: EdiGateway, monkeypatch: pytest.MonkeyPatch) -> None:
     invoice = (
         "ST*810*{n:05d}~BIG*20261127*INV{n}~" + "REF*ZZ*" + "X" * 60 + "~" + "IT1*1*1*EA*1~" * 40 + "SE*44*{n:05d}~"
     )
@@ -282,7 +202,7 @@ def mangled(draw: st.DrawFn) -> bytes:
     return text.encode(encoding, errors="replace")
 
 
-def test_fuzzed_interchanges_get_an_answer_never_a_5xx_and_nothing_half_applied(gateway: Gateway) -> None:
+def test_fuzzed_interchanges_get_an_answer_never_a_5xx_and_nothing_half_applied(gateway: EdiGateway) -> None:
     @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(body=st.one_of(mangled(), st.binary(max_size=400)))
     def one_request(body: bytes) -> None:
@@ -322,7 +242,7 @@ def addressed_to_us(text: str) -> str:
 
 
 @pytest.mark.parametrize("name", SAMPLE_FILES)
-def test_real_samples_are_read_or_refused_with_a_precise_reason(gateway: Gateway, name: str) -> None:
+def test_real_samples_are_read_or_refused_with_a_precise_reason(gateway: EdiGateway, name: str) -> None:
     path = SAMPLES / name
     if not path.exists():
         pytest.skip(f"public X12 sample {name} not available at {path.resolve()} (shared samples folder absent)")

@@ -86,6 +86,26 @@ class CancellationRepository:
             )
         return [_request(row) for row in rows]
 
+    async def pending_for_line(self, po_number: str, line_no: int) -> list[LineCancellationRequest]:
+        """Cancel requests of a PO line still waiting for the supplier's answer (an X12 865 answers them)."""
+        rows = (
+            (
+                await self._session.execute(
+                    select(line_cancellations)
+                    .where(
+                        line_cancellations.c.po_number == po_number,
+                        line_cancellations.c.line_no == line_no,
+                        line_cancellations.c.state == "pending",
+                    )
+                    .order_by(line_cancellations.c.id)
+                    .with_for_update()
+                )
+            )
+            .mappings()
+            .all()
+        )
+        return [_request(row) for row in rows]
+
     async def resolve(self, request_id: int, outcome: str, at: datetime) -> None:
         await self._session.execute(
             update(line_cancellations)

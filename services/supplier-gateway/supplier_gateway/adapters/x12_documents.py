@@ -1,11 +1,13 @@
-"""Our purchase orders as X12 850 interchanges (through the x12 codec), with our and the partner's ids."""
+"""Our purchase orders as X12 850 interchanges and our line cancellations as 860s, with our and the partner's ids."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from dropship_x12.po850 import PurchaseOrder850, PurchaseOrderLine850, ShipTo, build_850_document
-from dropship_x12.writer import Partners
+from dropship_x12.po860 import LineCancellation, PurchaseOrderChange, build_860, parse_860
+from dropship_x12.reader import read_interchange
+from dropship_x12.writer import Partners, envelope, serialize_interchange
 from supplier_gateway.domain.purchase_order import PurchaseOrder
 from supplier_gateway.domain.supplier import TradingPartner
 
@@ -72,3 +74,41 @@ def purchase_order_interchange(
         set_control_number=control_number,
         prepared_at=prepared_at,
     )
+
+
+def line_cancellation_interchange(
+    po: PurchaseOrder,
+    line_no: int,
+    quantity: int,
+    reference: str,
+    us: TradingPartner,
+    them: TradingPartner,
+    control_number: int,
+    prepared_at: datetime,
+    usage_indicator: str = "P",
+) -> str:
+    """One interchange, one 860 asking to cancel ``quantity`` units of a line (BCH05 = ``reference``)."""
+    line = next(line for line in po.lines if line.line_no == line_no)
+    remaining = max(line.orderable_qty - quantity, 0)
+    change = PurchaseOrderChange(
+        po_number=po.po_number,
+        po_date=po.created_at.date(),
+        change_date=prepared_at.date(),
+        lines=(LineCancellation(line_no, quantity, remaining, line.sku, line.supplier_sku),),
+        request_reference=reference,
+    )
+    return serialize_interchange(
+        envelope(
+            [build_860(change, control_number)],
+            partners=partners(us, them, usage_indicator),
+            functional_id="PC",
+            interchange_control_number=control_number,
+            group_control_number=control_number,
+            prepared_at=prepared_at,
+        )
+    )
+
+
+def change_reference(document: str) -> str:
+    """BCH05 of the 860 we sent (our cancellation request's reference)."""
+    return parse_860(read_interchange(document).groups[0].transactions[0]).request_reference

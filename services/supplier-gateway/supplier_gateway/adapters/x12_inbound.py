@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from dropship_x12.ack855 import AckLine, PurchaseOrderAcknowledgement, parse_855
+from dropship_x12.ack865 import PurchaseOrderChangeAcknowledgement, parse_865
 from dropship_x12.asn856 import ShipNotice, parse_856
 from dropship_x12.fa997 import FunctionalAckReceived, build_997_document, parse_997, should_acknowledge
 from dropship_x12.model import Interchange, TransactionSet, X12ContentError, X12Error, is_digits
@@ -25,7 +26,7 @@ from supplier_gateway.domain.supplier_messages import (
     ShipmentNotice,
 )
 
-SUPPORTED_SETS = frozenset({"855", "856", "997"})
+SUPPORTED_SETS = frozenset({"855", "856", "865", "997"})
 # More units than any order line could hold (and than the store's integer columns take).
 MAX_UNITS = 1_000_000_000
 
@@ -35,6 +36,7 @@ __all__ = [
     "Interchange",
     "InterchangeAckReceived",
     "InterchangeReport",
+    "PurchaseOrderChangeAcknowledgement",
     "SetKey",
     "TransactionSet",
     "X12ContentError",
@@ -46,6 +48,7 @@ __all__ = [
     "kind_of",
     "needs_reply",
     "parse_855",
+    "parse_865",
     "read_and_validate",
     "reject_sets",
     "reply",

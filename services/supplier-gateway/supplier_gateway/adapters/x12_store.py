@@ -73,6 +73,25 @@ class X12Store:
             )
         )
 
+    async def outbound_documents(self, kind: str, po_number: str) -> list[StoredInterchange]:
+        """What we sent of one kind (e.g. the 860s) for a PO, oldest first."""
+        rows = (
+            (
+                await self._session.execute(
+                    select(x12_interchanges)
+                    .where(
+                        x12_interchanges.c.direction == "outbound",
+                        x12_interchanges.c.kind == kind,
+                        x12_interchanges.c.po_number == po_number,
+                    )
+                    .order_by(x12_interchanges.c.id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        return [_stored(row) for row in rows]
+
     async def inbound(self, sender_id: str, control_number: str) -> StoredInterchange | None:
         return await self._first(
             select(x12_interchanges).where(
@@ -82,8 +101,10 @@ class X12Store:
             )
         )
 
-    async def acknowledge_outbound(self, supplier_id: str, group_control_number: str, status: str) -> str | None:
-        """A partner's 997 answered our group: mark the interchange; returns its PO number, if found."""
+    async def acknowledge_outbound(
+        self, supplier_id: str, group_control_number: str, status: str
+    ) -> StoredInterchange | None:
+        """A partner's 997 or TA1 answered our group: mark the interchange and return it, if found."""
         found = await self._first(
             select(x12_interchanges).where(
                 x12_interchanges.c.direction == "outbound",
@@ -102,7 +123,7 @@ class X12Store:
             )
             .values(status=status)
         )
-        return found.po_number
+        return found
 
     async def recent(self, supplier_id: str | None = None, limit: int = 100) -> list[StoredInterchange]:
         query = select(x12_interchanges).order_by(x12_interchanges.c.id.desc()).limit(limit)

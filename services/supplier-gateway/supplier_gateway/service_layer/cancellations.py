@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
 from supplier_gateway.adapters.cancellation_repository import LineCancellationRequest
 from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
-from supplier_gateway.domain.supplier import SupplierProtocol
+from supplier_gateway.domain.supplier import Supplier, SupplierProtocol
+from supplier_gateway.service_layer.edi_outbound import X12LineCancellation
 from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.supplier_port import (
     CancellationAnswer,
@@ -37,10 +38,17 @@ class CancellationPolicy:
 
 
 class LineCancellationResolver:
-    def __init__(self, uow_factory: UnitOfWorkFactory, http: PurchaseOrderChannel, policy: CancellationPolicy) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        http: PurchaseOrderChannel,
+        policy: CancellationPolicy,
+        x12: X12LineCancellation,
+    ) -> None:
         self._uow = uow_factory
         self._http = http
         self._policy = policy
+        self._x12 = x12
 
     async def run(self) -> None:
         while True:
@@ -73,8 +81,8 @@ class LineCancellationResolver:
         if supplier is None:
             await self._postpone(request, f"supplier {request.supplier_id!r} is not registered")
             return
-        if supplier.protocol is not SupplierProtocol.HTTP:
-            await self._postpone(request, f"cancellation over {supplier.protocol} is not supported yet")
+        if supplier.protocol is SupplierProtocol.X12:
+            await self._ask_x12(supplier, request)
             return
         try:
             answer = await self._http.cancel_line(
@@ -90,6 +98,16 @@ class LineCancellationResolver:
         refusal = await self._record_answer(request, answer)
         if refusal is not None:
             await self._postpone(request, refusal)
+
+    async def _ask_x12(self, supplier: Supplier, request: LineCancellationRequest) -> None:
+        """The 860 goes out; the supplier's 865 on /edi resolves the request. Until then it waits, and when it
+        comes due again the very same 860 is sent again."""
+        try:
+            await self._x12.ask(supplier, request)
+        except (SupplierRefused, SupplierUnreachable) as exc:
+            await self._postpone(request, str(exc))
+            return
+        await self._postpone(request, "860 sent; waiting for the supplier's 865")
 
     async def _resolve_locally(self, request: LineCancellationRequest) -> str | None:
         """Cancel here when the PO never left; "" when the supplier must be asked; a reason to wait otherwise;
@@ -141,3 +159,23 @@ class LineCancellationResolver:
             await uow.cancellations.postpone(request.request_id, until, reason)
             await uow.commit()
         log.warning("line cancellation postponed", po_number=request.po_number, reason=reason)
+
+
+async def record_cancellation_answer(
+    uow: GatewayUnitOfWork,
+    po: PurchaseOrder,
+    request: LineCancellationRequest,
+    answer: CancellationAnswer,
+    now: datetime,
+) -> None:
+    """The supplier's answer to a cancel request, in the caller's transaction (an X12 865)."""
+    if answer is CancellationAnswer.CANCELLED:
+        po.cancel_line(request.backorder_line_id, request.quantity, now)
+    else:
+        po.refuse_line_cancellation(request.backorder_line_id)
+    uow.correlation_id = po.correlation_id
+    await uow.purchase_orders.save(po)
+    for event in po.events:
+        uow.emit(event)
+    po.events.clear()
+    await uow.cancellations.resolve(request.request_id, answer, now)

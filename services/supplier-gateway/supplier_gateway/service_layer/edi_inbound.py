@@ -24,15 +24,19 @@ from supplier_gateway.adapters.x12_store import StoredInterchange
 from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
 from supplier_gateway.domain.supplier import Supplier
 from supplier_gateway.domain.supplier_messages import SupplierMessage
+from supplier_gateway.service_layer.cancellations import record_cancellation_answer
 from supplier_gateway.service_layer.edi_outbound import OurX12Identity
 from supplier_gateway.service_layer.errors import GatewayError, PurchaseOrderNotFound, ReplayedEvent
 from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.supplier_messages import apply_in
+from supplier_gateway.service_layer.supplier_port import CancellationAnswer
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 log = get_logger(__name__)
 
 EVENT_KIND = "x12"
+# An 865 line's answer to our cancel request; "unknown" is no answer (the request keeps waiting).
+CANCELLATION_ANSWERS = {"accepted": CancellationAnswer.CANCELLED, "refused": CancellationAnswer.ALREADY_SHIPPED}
 
 
 class UnreadableInterchange(GatewayError):
@@ -228,6 +232,11 @@ async def _apply_set(
             for notice in x12.ship_notices_of(transaction):
                 po_number = notice.po_number
                 messages.append(x12.shipment_notice(notice, await _purchase_order(uow, supplier, po_number)))
+        elif transaction.code == "865":
+            change = x12.parse_865(transaction)
+            po_number = change.po_number
+            po = await _purchase_order(uow, supplier, po_number, for_update=True)
+            await _cancellations_answered(uow, po, change, now)
         elif transaction.code == "997":
             ack = x12.functional_acks_of(transaction)
             answer = f"997 (codes {', '.join(ack.error_codes) or '-'})"
@@ -241,11 +250,34 @@ async def _apply_set(
         raise _ApplicationRefusal(po_number, str(exc)) from exc
 
 
-async def _purchase_order(uow: GatewayUnitOfWork, supplier: Supplier, po_number: str) -> PurchaseOrder:
-    po = await uow.purchase_orders.get(po_number)
+async def _purchase_order(
+    uow: GatewayUnitOfWork, supplier: Supplier, po_number: str, for_update: bool = False
+) -> PurchaseOrder:
+    po = await uow.purchase_orders.get(po_number, for_update=for_update)
     if po is None or po.supplier_id != supplier.supplier_id:
         raise PurchaseOrderNotFound(f"supplier {supplier.supplier_id!r} has no purchase order {po_number!r}")
     return po
+
+
+async def _cancellations_answered(
+    uow: GatewayUnitOfWork, po: PurchaseOrder, change: x12.PurchaseOrderChangeAcknowledgement, now: datetime
+) -> None:
+    """The supplier's 865 answers our 860s: each waiting cancel request of an answered line is resolved as an
+    HTTP answer would resolve it; a line the 865 neither confirms nor refuses stays waiting."""
+    for line in change.lines:
+        answer = CANCELLATION_ANSWERS.get(line.answer)
+        requests = await uow.cancellations.pending_for_line(po.po_number, line.line_no)
+        if answer is None or not requests:
+            log.warning(
+                "865 line left as it was",
+                po_number=po.po_number,
+                line_no=line.line_no,
+                ack_code=line.ack_code,
+                waiting_requests=len(requests),
+            )
+            continue
+        for request in requests:
+            await record_cancellation_answer(uow, po, request, answer, now)
 
 
 def _ack_status(ack: x12.FunctionalAckReceived) -> str:
@@ -274,10 +306,12 @@ async def _outbound_answered(
     answer: str,
     now: datetime,
 ) -> None:
-    """A partner's 997 or TA1 answered one of our interchanges: mark it; a refused 850 fails its PO."""
-    po_number = await uow.x12.acknowledge_outbound(supplier.supplier_id, control_number, status)
+    """A partner's 997 or TA1 answered one of our interchanges: mark it; a refused 850 fails its PO (a refused
+    860 leaves the cancel request waiting: operations hear of it when no 865 comes)."""
+    ours = await uow.x12.acknowledge_outbound(supplier.supplier_id, control_number, status)
+    po_number = ours.po_number if ours else None
     log.info("X12 acknowledgement received", control_number=control_number, status=status, po_number=po_number)
-    if status != "rejected" or po_number is None:
+    if status != "rejected" or ours is None or ours.kind != "850" or po_number is None:
         return
     po = await uow.purchase_orders.get(po_number, for_update=True)
     if po is not None and po.state is PurchaseOrderState.SENT:
