@@ -241,6 +241,10 @@ def printable(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def has_control_characters(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
 def clean_text(text: str) -> str:
     """Make free text (names, addresses) safe for X12: delimiter-like and control characters become spaces."""
     return " ".join(_UNSAFE_TEXT.sub(" ", text).split())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Literal, TypeVar
 
-from .model import FunctionalGroup, Interchange, TransactionSet, is_digits, printable
+from .model import FunctionalGroup, Interchange, TransactionSet, has_control_characters, is_digits, printable
 
 _T = TypeVar("_T")
 #: A transaction set's place in an interchange: (group index, set index).
@@ -304,8 +304,8 @@ def validate_transaction(
                 )
             )
         # No X12 character set has control characters (NUL, tab...): they are damage, and no store takes NUL.
-        damaged = next((n for n, value in enumerate(segment.elements, start=1) if printable(value) != value), None)
-        if damaged is not None:
+        if has_control_characters("".join(segment.elements)):
+            damaged = next(n for n, value in enumerate(segment.elements, start=1) if has_control_characters(value))
             errors.append(
                 Issue(
                     SetError.SEGMENTS_IN_ERROR,
