@@ -283,6 +283,20 @@ def released_lines(system: System, wanted: set[str], timeout: float) -> dict[str
     return released
 
 
+def events_per_transaction(system: System) -> str:
+    """The aggregator's group commit: how many deliveries its transactions carried on average."""
+    text = httpx.get(f"{system.url('aggregator')}/metrics", timeout=10).text
+    figures = {
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in text.splitlines())
+        if name in {"consumer_events_per_transaction_sum", "consumer_events_per_transaction_count"}
+    }
+    count = figures.get("consumer_events_per_transaction_count", 0.0)
+    if not count:
+        return "(the aggregator exports no group-commit figure)"
+    return f"{figures['consumer_events_per_transaction_sum'] / count:.1f} events per transaction over {count:.0f}"
+
+
 def message_backlog(system: System) -> str:
     """The customer-message backlog figures orders exports on /metrics, if any."""
     text = httpx.get(f"{system.url('orders')}/metrics", timeout=10).text
@@ -338,6 +352,7 @@ def bench_system(
                 f"{name} {1000 * used / len(placed):.1f} ms" for name, used in sorted(cpu_used.items())
             )
             print(f"CPU per backorder line (intake to PO): {per_line}")
+        print(f"aggregator consumer: {events_per_transaction(system)}")
         for name, profile in profiles:
             profile.wait()
             print(f"{name} profile ({profile.path}):\n{profile.summary()}")

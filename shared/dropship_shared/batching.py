@@ -11,9 +11,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from prometheus_client import Histogram
+
 from dropship_shared.events import Envelope
 
 BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
+
+EVENTS_PER_TRANSACTION = Histogram(
+    "consumer_events_per_transaction",
+    "Deliveries handled together in one transaction (group commit); a split batch counts each retry alone",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 
 
 class EventBatcher:
@@ -47,6 +55,7 @@ class EventBatcher:
                 raise
 
     async def _run(self, envelopes: list[Envelope], waiters: list[asyncio.Future[None]]) -> None:
+        EVENTS_PER_TRANSACTION.observe(len(envelopes))
         try:
             await self._handle_batch(envelopes)
         except Exception as exc:

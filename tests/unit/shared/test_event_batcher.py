@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
 from dropship_shared.batching import EventBatcher
 from dropship_shared.events import BackorderCancelled, Envelope
@@ -35,6 +36,7 @@ async def test_deliveries_arriving_together_share_one_call_and_return_after_it()
     handler = Recorder()
     batcher = EventBatcher(handler, max_batch=3)
     ids = ["a", "b", "c", "d", "e"]
+    transactions_before = REGISTRY.get_sample_value("consumer_events_per_transaction_count") or 0.0
 
     async def deliver(line_id: str) -> bool:
         await batcher.handle(event(line_id))
@@ -42,6 +44,7 @@ async def test_deliveries_arriving_together_share_one_call_and_return_after_it()
 
     assert await asyncio.gather(*(deliver(line_id) for line_id in ids)) == [True] * 5
     assert handler.batches == [["a", "b", "c"], ["d", "e"]]
+    assert REGISTRY.get_sample_value("consumer_events_per_transaction_count") == transactions_before + 2
 
 
 async def test_a_poison_event_fails_alone_and_the_others_commit() -> None:
