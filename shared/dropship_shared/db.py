@@ -63,7 +63,10 @@ async def ping(engine: AsyncEngine) -> bool:
 
 
 class Money(TypeDecorator[Decimal]):
-    """Exact decimals on both engines: NUMERIC on PostgreSQL, text on SQLite (which has no decimal type)."""
+    """Exact decimals on both engines: NUMERIC on PostgreSQL, text on SQLite (which has no decimal type).
+
+    Read back without trailing zeros on both, so an amount renders the same whichever engine kept it
+    (PostgreSQL alone would answer 19.9900 for 19.99)."""
 
     impl = String(40)
     cache_ok = True
@@ -79,7 +82,14 @@ class Money(TypeDecorator[Decimal]):
         return str(value) if dialect.name != "postgresql" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(str(value))
+        return None if value is None else plain_amount(Decimal(str(value)))
+
+
+def plain_amount(value: Decimal) -> Decimal:
+    """The amount without trailing zeros and never in exponent form: 19.9900 → 19.99, 4.1E+2 → 410."""
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
 
 
 class UtcDateTime(TypeDecorator[datetime]):

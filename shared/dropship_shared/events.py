@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dropship_shared.inputs import NO_NUL, Text
+
 SCHEMA_VERSION = 1
 
 P = TypeVar("P", bound=BaseModel)
@@ -26,13 +28,13 @@ class Payload(BaseModel):
 
 
 class Address(Payload):
-    name: str = Field(min_length=1, max_length=200)
-    address_lines: list[str] = Field(min_length=1, max_length=3)
-    city: str = Field(min_length=1, max_length=100)
-    region: str = Field(default="", max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    address_lines: list[Text] = Field(min_length=1, max_length=3)
+    city: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
+    region: str = Field(default="", max_length=100, pattern=NO_NUL)
+    postal_code: str = Field(min_length=1, max_length=20, pattern=NO_NUL)
     country: str = Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")
-    phone: str | None = Field(default=None, max_length=40)
+    phone: str | None = Field(default=None, max_length=40, pattern=NO_NUL)
 
 
 class BackorderCreated(Payload):

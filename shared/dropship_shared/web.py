@@ -1,4 +1,4 @@
-"""HTTP pieces every service's FastAPI app carries: health, readiness, metrics, correlation ids."""
+"""HTTP pieces every service's FastAPI app carries: health, readiness, metrics, correlation ids, problem details."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ import structlog
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dropship_shared.logs import bind_correlation_id
 from dropship_shared.messaging import Broker
+from dropship_shared.problems import install_problem_details, problem_response
 
-Readiness = Callable[[], Awaitable[dict[str, bool]]]
+ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 CORRELATION_HEADER = "X-Correlation-Id"
 
 
@@ -25,14 +27,23 @@ def correlation_id_of(request: Request) -> str:
     return str(getattr(request.state, "correlation_id", "-"))
 
 
-def install_operational_routes(app: FastAPI, readiness: Readiness) -> None:
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, bool]
+
+
+def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="The process is alive")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Database and broker are reachable")
+    @router.get(
+        "/readyz",
+        summary="Database and broker are reachable",
+        responses={503: {"model": Readiness, "description": "Not ready: a check failed"}},
+    )
     async def readyz() -> JSONResponse:
         checks = await readiness()
         ready = all(checks.values())
@@ -44,6 +55,8 @@ def install_operational_routes(app: FastAPI, readiness: Readiness) -> None:
 
     app.include_router(router)
 
+    install_problem_details(app)
+    app.add_middleware(StorableUrlMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
 
 
@@ -89,3 +102,18 @@ def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None
         return {"replayed": await broker.replay_dead_letters(queue, limit)}
 
     app.include_router(router)
+
+
+class StorableUrlMiddleware:
+    """Refuses a path or query string carrying NUL (PostgreSQL cannot compare or store it) with a 422."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in query or b"\x00" in query):
+            response = problem_response(422, "the URL must not contain NUL characters")
+            await response(scope, receive, send)
+            return
+        await self._app(scope, receive, send)

@@ -69,7 +69,7 @@ async def test_order_to_tracking_number(make_system: SystemFactory) -> None:
 
     # Bad input is refused with a useful body and changes nothing.
     invalid = orders.post("/orders", json={"customer_email": "ann@example.com", "ship_to": SHIP_TO, "lines": []})
-    assert invalid.status_code == 422 and invalid.json()["detail"][0]["loc"] == ["body", "lines"]
+    assert invalid.status_code == 422 and invalid.json()["errors"][0]["loc"] == ["body", "lines"]
     unknown = orders.post(
         "/orders",
         json={"customer_email": "ann@example.com", "ship_to": SHIP_TO, "lines": [{"sku": "SOFA", "quantity": 1}]},

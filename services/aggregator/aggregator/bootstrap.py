@@ -16,11 +16,13 @@ from aggregator.entrypoints.scheduler import run_scheduler
 from aggregator.service_layer.batches import BatchCache
 from aggregator.service_layer.handlers import Aggregator
 from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
+from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import ServiceRuntime
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MAX_BODY_BYTES = 1_000_000  # every body but a policy (see its route); counted as the bytes arrive
 
 
 def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
@@ -56,4 +58,5 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("aggregator"))
     app.include_router(api.router)
     app.include_router(dashboard.router)
+    install_body_limits(app, MAX_BODY_BYTES, {"PUT /suppliers/{supplier_id}/policy": api.MAX_POLICY_BYTES})
     return app

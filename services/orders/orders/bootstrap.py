@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
+from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import BackgroundLoop, ServiceRuntime
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
@@ -24,7 +24,7 @@ from orders.service_layer.ports import MessageChannel
 from orders.service_layer.unit_of_work import MessageSetup, OrdersUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-MAX_BODY_BYTES = 1_000_000  # far above any real order (200 lines); refuses absurd bodies before parsing
+MAX_BODY_BYTES = 1_000_000  # far above any real order (200 lines); counted as the bytes arrive, chunked or not
 
 
 def message_channels(settings: OrdersSettings) -> list[MessageChannel]:
@@ -88,14 +88,8 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     install_operational_routes(app, runtime.readiness)
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("orders"))
 
-    @app.middleware("http")
-    async def refuse_absurd_bodies(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-        return await call_next(request)
-
     app.include_router(catalog_api.router)
     app.include_router(api.router)
     app.include_router(metrics_api.router)
+    install_body_limits(app, MAX_BODY_BYTES, {"PUT /products": catalog_api.MAX_CATALOG_BYTES})
     return app

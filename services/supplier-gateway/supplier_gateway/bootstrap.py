@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import ServiceRuntime
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
@@ -25,6 +26,7 @@ from supplier_gateway.service_layer.polling import PollingPolicy, SupplierFeedPo
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MAX_BODY_BYTES = 1_000_000  # supplier documents have their own limits (see their routes)
 
 
 def call_policy(settings: GatewaySettings) -> SupplierCallPolicy:
@@ -121,4 +123,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(callbacks_api.router)
     app.include_router(edi_api.router)
     app.include_router(purchase_orders_api.router)
+    install_body_limits(
+        app,
+        MAX_BODY_BYTES,
+        {
+            "POST /suppliers/{supplier_id}/callbacks": callbacks_api.MAX_BODY_BYTES,
+            "POST /suppliers/{supplier_id}/callbacks/{kind}": callbacks_api.MAX_BODY_BYTES,
+            "POST /suppliers/{supplier_id}/edi": settings.edi_max_body_bytes,
+        },
+    )
     return app

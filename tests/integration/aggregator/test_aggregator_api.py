@@ -3,7 +3,6 @@ naming the field and changes nothing; operators hold, resume and release; progre
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from aggregator.bootstrap import create_app
 from aggregator.config import AggregatorSettings
 from dropship_shared.messaging import Broker
 from support.infrastructure import BrokerNamespace
+from support.polling import eventually
 from support.servers import run_uvicorn_app
 
 
@@ -64,7 +64,8 @@ def test_bad_policy_is_refused_naming_the_field_and_nothing_changes(
 ) -> None:
     response = api.put("/suppliers/acme/policy", json=policy)
     assert response.status_code == 422, response.text
-    assert response.json()["detail"][0]["loc"] == field
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["loc"] == field
     assert api.get("/suppliers/acme/policy").status_code == 404
     assert api.get("/suppliers/acme").json()["policy_version"] == 0
 
@@ -102,21 +103,16 @@ async def test_malformed_events_are_visible_on_the_dead_letter_queue_and_replaya
     await publisher.connect()
     await publisher.publish_raw("backorder.created", b'{"type": "backorder.created"}', "bad-1", "c1")
     await publisher.close()
-    letters: list[dict[str, Any]] = []
-    for _ in range(50):
-        letters = api.get("/admin/dead-letters").json()["messages"]
-        if letters:
-            break
-        await asyncio.sleep(0.1)
-    [letter] = letters
+
+    def dead_letters() -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = api.get("/admin/dead-letters").json()["messages"]
+        return messages
+
+    [letter] = await eventually(dead_letters, bool)
     assert letter["routing_key"] == "backorder.created" and "invalid envelope" in letter["error"]
     assert len(api.get("/admin/dead-letters").json()["messages"]) == 1  # looking does not take it
     assert api.post("/admin/dead-letters/replay").json() == {"replayed": 1}
-    for _ in range(50):  # still malformed: it comes back to the dead-letter queue, once
-        letters = api.get("/admin/dead-letters").json()["messages"]
-        if letters:
-            break
-        await asyncio.sleep(0.1)
+    letters = await eventually(dead_letters, bool)  # still malformed: it comes back to the dead-letter queue, once
     assert [letter["message_id"] for letter in letters] == ["bad-1"]
     assert api.get("/suppliers/acme").json()["pending_lines"] == 0
 

@@ -501,7 +501,7 @@ async def test_supplier_registry_validates_and_hides_secrets(harness_factory: An
             "/suppliers/x1", json={"protocol": "smoke", "base_url": "nope", "signing_secret": "s"}
         )
         assert bad.status_code == 422
-        fields = {tuple(error["loc"]) for error in bad.json()["detail"]}
+        fields = {tuple(error["loc"]) for error in bad.json()["errors"]}
         assert {("body", "protocol"), ("body", "base_url"), ("body", "signing_secret")} <= fields
         no_ids = await h.gateway.put(
             "/suppliers/x1", json={"protocol": "x12", "base_url": "http://edi.example", "signing_secret": SECRET}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -12,17 +11,8 @@ import httpx
 import pytest
 
 from dropship_shared.events import utcnow
-from dropship_shared.migrations import upgrade_to_head
-from orders.bootstrap import MIGRATIONS, create_app
-from orders.config import OrdersSettings
+from support.orders_api import SHIP_TO, orders_client
 
-SHIP_TO = {
-    "name": "Ann Lee",
-    "address_lines": ["1 Main St"],
-    "city": "Springfield",
-    "postal_code": "62701",
-    "country": "US",
-}
 PRODUCTS = [
     {
         "sku": "CHAIR",
@@ -49,13 +39,8 @@ PRODUCTS = [
 
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The app over ASGI with its database migrated; no broker needed to take orders (the outbox holds events)."""
-    await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
-    app = create_app(OrdersSettings(database_url=database_url, notify_channels="email", log_json=False))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders") as http:
-        (await http.put("/products", json=PRODUCTS)).raise_for_status()
+    async with orders_client(database_url, PRODUCTS) as http:
         yield http
-    await app.state.runtime.engine.dispose()
 
 
 def order(**changes: Any) -> dict[str, Any]:
@@ -122,13 +107,10 @@ async def test_bad_catalog_input_and_unknown_things_are_4xx(client: httpx.AsyncC
 
 
 async def test_an_order_reads_with_its_promise_history_payments_and_figures(client: httpx.AsyncClient) -> None:
-    placed = await client.post(
-        "/orders",
-        json=order(lines=[{"sku": "CHAIR", "quantity": 2}, {"sku": "TABLE", "quantity": 1}]),
-        headers={"Idempotency-Key": "k-1"},
-    )
+    wanted = order(lines=[{"sku": "CHAIR", "quantity": 2}, {"sku": "TABLE", "quantity": 1}])
+    placed = await client.post("/orders", json=wanted, headers={"Idempotency-Key": "k-1"})
     assert placed.status_code == 201
-    again = await client.post("/orders", json=order(), headers={"Idempotency-Key": "k-1"})
+    again = await client.post("/orders", json=wanted, headers={"Idempotency-Key": "k-1"})
     assert again.status_code == 200 and again.json()["order_id"] == placed.json()["order_id"]
     body = placed.json()
     order_id = body["order_id"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from aggregator.domain.errors import BatchHeldError, PolicyError
 from aggregator.entrypoints.schemas import (
@@ -17,9 +17,12 @@ from aggregator.entrypoints.schemas import (
 )
 from aggregator.service_layer import views
 from aggregator.service_layer.handlers import Aggregator, SupplierNotFound
+from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
 
 router = APIRouter()
+SupplierId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+MAX_POLICY_BYTES = 5_000_000  # ten thousand SKU rules with price breaks
 
 
 def aggregator(request: Request) -> Aggregator:
@@ -35,7 +38,7 @@ def not_found(exc: Exception) -> HTTPException:
 
 
 @router.put("/suppliers/{supplier_id}", tags=["suppliers"], summary="Register a supplier (or rename it)")
-async def put_supplier(supplier_id: str, body: SupplierIn, service: Service) -> SupplierStatus:
+async def put_supplier(supplier_id: SupplierId, body: SupplierIn, service: Service) -> SupplierStatus:
     await service.register_supplier(supplier_id, body.name)
     found = await views.supplier(service.uow(), service.cache, supplier_id)
     assert found is not None
@@ -47,7 +50,7 @@ async def list_suppliers(service: Service) -> list[SupplierStatus]:
     return await views.suppliers(service.uow(), service.cache)
 
 
-@router.get("/suppliers/{supplier_id}", tags=["suppliers"])
+@router.get("/suppliers/{supplier_id}", tags=["suppliers"], responses=problem_responses(404))
 async def get_supplier(supplier_id: str, service: Service) -> SupplierStatus:
     found = await views.supplier(service.uow(), service.cache, supplier_id)
     if found is None:
@@ -64,6 +67,7 @@ async def get_pending_lines(supplier_id: str, service: Service) -> list[dict[str
     "/suppliers/{supplier_id}/policy",
     tags=["policies"],
     summary="Set the supplier's batching policy (a new version; applied at once)",
+    responses=problem_responses(404),
 )
 async def put_policy(supplier_id: str, body: PolicyIn, service: Service) -> PolicyOut:
     data = body.model_dump(mode="json")
@@ -79,7 +83,7 @@ async def put_policy(supplier_id: str, body: PolicyIn, service: Service) -> Poli
     return policy_out(data, version)
 
 
-@router.get("/suppliers/{supplier_id}/policy", tags=["policies"])
+@router.get("/suppliers/{supplier_id}/policy", tags=["policies"], responses=problem_responses(404))
 async def get_policy(supplier_id: str, service: Service) -> PolicyOut:
     async with service.uow() as uow:
         record = await uow.suppliers.get(supplier_id)
@@ -95,7 +99,12 @@ async def get_policy_versions(supplier_id: str, service: Service) -> list[Policy
     return [policy_out(row["policy"], row["version"]) for row in versions]
 
 
-@router.post("/suppliers/{supplier_id}/release", tags=["operations"], summary="Release the batch now")
+@router.post(
+    "/suppliers/{supplier_id}/release",
+    tags=["operations"],
+    summary="Release the batch now",
+    responses=problem_responses(404, 409),
+)
 async def release(supplier_id: str, request: Request, service: Service) -> dict[str, list[str]]:
     try:
         po_numbers = await service.release_now(supplier_id, correlation_id_of(request))
@@ -106,7 +115,12 @@ async def release(supplier_id: str, request: Request, service: Service) -> dict[
     return {"purchase_orders": po_numbers}
 
 
-@router.post("/suppliers/{supplier_id}/hold", tags=["operations"], summary="Release nothing until resumed")
+@router.post(
+    "/suppliers/{supplier_id}/hold",
+    tags=["operations"],
+    summary="Release nothing until resumed",
+    responses=problem_responses(404),
+)
 async def hold(supplier_id: str, service: Service) -> SupplierStatus:
     try:
         await service.set_held(supplier_id, True)
@@ -115,7 +129,7 @@ async def hold(supplier_id: str, service: Service) -> SupplierStatus:
     return await get_supplier(supplier_id, service)
 
 
-@router.post("/suppliers/{supplier_id}/resume", tags=["operations"])
+@router.post("/suppliers/{supplier_id}/resume", tags=["operations"], responses=problem_responses(404))
 async def resume(supplier_id: str, service: Service) -> SupplierStatus:
     try:
         await service.set_held(supplier_id, False)
@@ -129,14 +143,19 @@ async def list_purchase_orders(
     service: Service,
     supplier_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[PurchaseOrderOut]:
     async with service.uow() as uow:
         rows = await uow.purchase_orders.page(supplier_id, limit, offset)
     return [PurchaseOrderOut.model_validate(row) for row in rows]
 
 
-@router.get("/purchase-orders/{po_number}", tags=["purchase orders"], summary="A PO with the customer line each serves")
+@router.get(
+    "/purchase-orders/{po_number}",
+    tags=["purchase orders"],
+    summary="A PO with the customer line each serves",
+    responses=problem_responses(404),
+)
 async def get_purchase_order(po_number: str, service: Service) -> PurchaseOrderOut:
     async with service.uow() as uow:
         found = await uow.purchase_orders.get(po_number)

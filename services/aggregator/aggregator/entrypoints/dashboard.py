@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from aggregator.adapters.peer_services import PeerServices
 from dropship_shared.messaging import Broker
+from dropship_shared.problems import problem_responses
 
 router = APIRouter()
 PAGE = Path(__file__).parent / "static" / "dashboard.html"
@@ -37,6 +38,7 @@ async def overview(request: Request) -> dict[str, Any]:
     "/dashboard/purchase-orders/{po_number}/retry",
     tags=["operations"],
     summary="Ask the gateway to send a failed purchase order again (same PO number)",
+    responses=problem_responses(404, 409, 502),
 )
 async def retry_purchase_order(po_number: str, request: Request) -> JSONResponse:
     peers: PeerServices = request.app.state.peers

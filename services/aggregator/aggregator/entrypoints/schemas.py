@@ -8,23 +8,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dropship_shared.inputs import NO_NUL, Amount, StrictBody, Text
 
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+MAX_UNITS = 10_000_000  # far above any real minimum or case pack, and within a 32-bit integer column
 
 
 class SupplierIn(StrictBody):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
 
 
 class PriceBreakIn(StrictBody):
-    min_qty: int = Field(ge=1)
-    unit_cost: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
+    min_qty: int = Field(ge=1, le=MAX_UNITS)
+    unit_cost: Amount
 
 
 class SkuRuleIn(StrictBody):
-    min_qty: int = Field(default=0, ge=0)
-    case_pack: int = Field(default=1, ge=1, description="the SKU is sold in multiples of this")
+    min_qty: int = Field(default=0, ge=0, le=MAX_UNITS)
+    case_pack: int = Field(default=1, ge=1, le=MAX_UNITS, description="the SKU is sold in multiples of this")
     remainder: Literal["wait", "round_up"] = Field(
         default="wait", description="need not a multiple of the case pack: wait for demand, or round up to stock"
     )
@@ -33,15 +33,15 @@ class SkuRuleIn(StrictBody):
 
 class CutoffIn(StrictBody):
     local_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["15:30"])
-    time_zone: str = Field(examples=["America/Chicago"])
+    time_zone: str = Field(min_length=1, max_length=64, pattern=NO_NUL, examples=["America/Chicago"])
 
 
 class PolicyIn(StrictBody):
-    min_units: int = Field(default=0, ge=0, description="minimum units per PO (batch total); 0 = none")
-    min_value: Decimal = Field(default=Decimal(0), ge=0, max_digits=14, decimal_places=4)
+    min_units: int = Field(default=0, ge=0, le=MAX_UNITS, description="minimum units per PO (batch total); 0 = none")
+    min_value: Amount = Decimal(0)
     max_wait_seconds: int = Field(gt=0, le=90 * 24 * 3600)
     on_deadline: Literal["release", "escalate"] = "release"
-    sku_rules: dict[str, SkuRuleIn] = Field(default_factory=dict, max_length=10_000)
+    sku_rules: dict[Text, SkuRuleIn] = Field(default_factory=dict, max_length=10_000)
     cutoff: CutoffIn | None = None
     max_lines_per_po: int | None = Field(default=None, ge=1, le=10_000)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, Select, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropship_shared.events import Address
@@ -25,6 +26,7 @@ from orders.adapters.orm import (
 from orders.domain.lifecycle import LineStatus, Transition
 from orders.domain.model import Order, OrderLine, Product, Shipment
 from orders.domain.promise import Promise
+from orders.service_layer.ports import IdempotencyKeyTaken
 
 
 async def insert_ignoring_duplicates(session: AsyncSession, table: Table, values: dict[str, Any]) -> bool:
@@ -134,16 +136,22 @@ class OrderRepository:
         self._session = session
 
     async def add(self, order: Order, idempotency_key: str | None) -> None:
-        await self._session.execute(
-            insert(orders).values(
-                order_id=order.order_id,
-                customer_email=order.customer_email,
-                ship_to=order.ship_to.model_dump(mode="json"),
-                placed_at=order.placed_at,
-                idempotency_key=idempotency_key,
-                currency=order.currency,
+        """Raises IdempotencyKeyTaken when a concurrent request stored the same key first."""
+        try:
+            await self._session.execute(
+                insert(orders).values(
+                    order_id=order.order_id,
+                    customer_email=order.customer_email,
+                    ship_to=order.ship_to.model_dump(mode="json"),
+                    placed_at=order.placed_at,
+                    idempotency_key=idempotency_key,
+                    currency=order.currency,
+                )
             )
-        )
+        except IntegrityError as exc:
+            if idempotency_key is not None and "idempotency_key" in str(exc.orig):
+                raise IdempotencyKeyTaken(idempotency_key) from exc
+            raise
         await self._save_lines(order)
 
     async def save(self, order: Order) -> None:

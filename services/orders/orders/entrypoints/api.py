@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Path, Request, Response, status
 
+from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
 from orders.domain.model import Order, OrderError, RequestedLine, UnknownSku
 from orders.entrypoints.deps import Rules, Uow
@@ -15,13 +16,20 @@ from orders.service_layer import handlers, views
 from orders.service_layer.handlers import OrderNotFound
 
 router = APIRouter(tags=["orders"])
+LineNo = Annotated[int, Path(ge=1, le=10_000)]
+MAX_IDEMPOTENCY_KEY = 200  # the column's width
 
 
 @router.post(
     "/orders",
     status_code=status.HTTP_201_CREATED,
     summary="Place an order: stock is allocated, shortfalls become backorders with a promised date",
-    responses={200: {"description": "The Idempotency-Key named an order placed before"}},
+    responses={
+        200: {"model": OrderOut, "description": "The Idempotency-Key named an order placed before with this request"},
+        400: {"description": "The Idempotency-Key is empty or longer than 200 characters"},
+        409: {"description": "An order with this Idempotency-Key is still being placed: retry"},
+        422: {"description": "The request is not valid, or the Idempotency-Key placed a different order"},
+    },
 )
 async def post_order(
     body: OrderIn,
@@ -29,13 +37,15 @@ async def post_order(
     response: Response,
     uow: Uow,
     rules: Rules,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(description="draft-ietf-httpapi-idempotency-key-header: one order per key")
+    ] = None,
 ) -> OrderOut:
     command = handlers.PlaceOrder(
         customer_email=str(body.customer_email),
         ship_to=body.ship_to,
         lines=[RequestedLine(line.sku, line.quantity) for line in body.lines],
-        idempotency_key=idempotency_key,
+        idempotency_key=_key_of(idempotency_key),
     )
     try:
         placed = await handlers.place_order(uow, command, correlation_id_of(request), rules)
@@ -44,9 +54,27 @@ async def post_order(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[{"loc": ["body", "lines", "sku"], "msg": str(exc), "type": "unknown_sku", "skus": exc.skus}],
         ) from exc
+    except handlers.IdempotencyKeyInProgress as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc), headers={"Retry-After": "1"}) from exc
+    except OrderError as exc:  # the key placed another order; the total is over what the ledger holds
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
     if not placed.created:
         response.status_code = status.HTTP_200_OK
     return OrderOut.of(placed.order)
+
+
+def _key_of(header: str | None) -> str | None:
+    """The Idempotency-Key (a structured-field string, quoted or bare); empty or over-long is a 400."""
+    if header is None:
+        return None
+    key = header.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, detail=f"Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )
+    return key
 
 
 async def _answer(change: Awaitable[Order]) -> OrderOut:
@@ -58,12 +86,16 @@ async def _answer(change: Awaitable[Order]) -> OrderOut:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
 
-@router.get("/orders/{order_id}")
+@router.get("/orders/{order_id}", responses=problem_responses(404))
 async def get_order(order_id: str, uow: Uow) -> OrderOut:
     return await _answer(handlers.get_order(uow, order_id))
 
 
-@router.get("/orders/{order_id}/history", summary="Every line's status transitions and promised-date history")
+@router.get(
+    "/orders/{order_id}/history",
+    summary="Every line's status transitions and promised-date history",
+    responses=problem_responses(404),
+)
 async def get_history(order_id: str, uow: Uow) -> OrderHistoryOut:
     try:
         return OrderHistoryOut.of(await handlers.get_order(uow, order_id))
@@ -72,7 +104,9 @@ async def get_history(order_id: str, uow: Uow) -> OrderHistoryOut:
 
 
 @router.get(
-    "/orders/{order_id}/payments", summary="Authorized, captured and released; captured + released = authorized"
+    "/orders/{order_id}/payments",
+    summary="Authorized, captured and released; captured + released = authorized",
+    responses=problem_responses(404),
 )
 async def get_payments(order_id: str, uow: Uow) -> PaymentsOut:
     try:
@@ -98,6 +132,7 @@ async def get_messages(order_id: str, uow: Uow) -> list[MessageOut]:
 @router.post(
     "/orders/{order_id}/cancel",
     summary="Cancel every line still waiting: at once before its PO, else by asking the supplier",
+    responses=problem_responses(404, 409),
 )
 async def cancel_order(order_id: str, request: Request, uow: Uow) -> OrderOut:
     return await _answer(handlers.cancel_order(uow, order_id, correlation_id_of(request)))
@@ -106,14 +141,19 @@ async def cancel_order(order_id: str, request: Request, uow: Uow) -> OrderOut:
 @router.post(
     "/orders/{order_id}/lines/{line_no}/cancel",
     summary="Cancel a line: at once before its PO, else by asking the supplier (cancel_requested meanwhile)",
+    responses=problem_responses(404, 409),
 )
-async def cancel_line(order_id: str, line_no: int, request: Request, uow: Uow) -> OrderOut:
+async def cancel_line(order_id: str, line_no: LineNo, request: Request, uow: Uow) -> OrderOut:
     return await _answer(handlers.cancel_line(uow, order_id, line_no, correlation_id_of(request)))
 
 
-@router.post("/orders/{order_id}/lines/{line_no}/delivered", summary="Confirm delivery (customer, carrier webhook)")
+@router.post(
+    "/orders/{order_id}/lines/{line_no}/delivered",
+    summary="Confirm delivery (customer, carrier webhook)",
+    responses=problem_responses(404, 409),
+)
 async def confirm_delivery(
-    order_id: str, line_no: int, request: Request, uow: Uow, body: Annotated[DeliveryIn | None, Body()] = None
+    order_id: str, line_no: LineNo, request: Request, uow: Uow, body: Annotated[DeliveryIn | None, Body()] = None
 ) -> OrderOut:
     source = (body or DeliveryIn()).source
     return await _answer(handlers.confirm_delivery(uow, order_id, line_no, source, correlation_id_of(request)))

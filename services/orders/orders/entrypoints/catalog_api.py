@@ -2,22 +2,68 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+import asyncio
+import json
+from typing import Any
 
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
+
+from dropship_shared.problems import excerpt, problem_responses
+from orders.domain.model import Product
 from orders.entrypoints.deps import Rules, Uow
 from orders.entrypoints.schemas import AvailabilityOut, ProductIn, ProductOut
 from orders.service_layer import handlers, views
 
 router = APIRouter(tags=["catalog"])
+MAX_CATALOG_BYTES = 5_000_000  # about 25,000 products a request; a bigger catalog comes in several requests
+VALIDATION_SLICE = 500  # products validated between two turns of the event loop
+_SLICE = TypeAdapter(list[ProductIn])
 
 
-@router.put("/products", summary="Create or update catalog products (SKU → supplier, cost, stock, lead time)")
-async def put_products(items: list[ProductIn], uow: Uow) -> dict[str, int]:
-    await handlers.upsert_products(uow, [item.to_domain() for item in items])
-    return {"upserted": len(items)}
+@router.put(
+    "/products",
+    summary="Create or update catalog products (SKU → supplier, cost, stock, lead time), up to 5 MB a request",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "array", "items": ProductIn.model_json_schema()}}},
+        }
+    },
+)
+async def put_products(request: Request, uow: Uow) -> dict[str, int]:
+    products = await _read_products(await request.body())
+    await handlers.upsert_products(uow, products)
+    return {"upserted": len(products)}
 
 
-@router.get("/products/{sku}")
+async def _read_products(raw: bytes) -> list[Product]:
+    """The catalog in the body, validated in slices so that a big import leaves the event loop to others."""
+    try:
+        items: Any = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise RequestValidationError([_body_error("json_invalid", "JSON decode error", raw)]) from exc
+    if not isinstance(items, list):
+        raise RequestValidationError([_body_error("list_type", "Input should be a valid list", items)])
+    products: list[Product] = []
+    errors: list[Any] = []
+    for start in range(0, len(items), VALIDATION_SLICE):
+        try:
+            products += [item.to_domain() for item in _SLICE.validate_python(items[start : start + VALIDATION_SLICE])]
+        except ValidationError as exc:
+            errors += [{**e, "loc": ("body", start + int(e["loc"][0]), *e["loc"][1:])} for e in exc.errors()]
+        await asyncio.sleep(0)
+    if errors:
+        raise RequestValidationError(errors)
+    return products
+
+
+def _body_error(kind: str, message: str, value: Any) -> dict[str, Any]:
+    return {"type": kind, "loc": ("body",), "msg": message, "input": excerpt(value)}
+
+
+@router.get("/products/{sku}", responses=problem_responses(404))
 async def get_product(sku: str, uow: Uow) -> ProductOut:
     async with uow() as unit:
         product = await unit.products.get(sku)
@@ -29,6 +75,7 @@ async def get_product(sku: str, uow: Uow) -> ProductOut:
 @router.get(
     "/products/{sku}/availability",
     summary="In stock now, or the expected in-stock and delivery dates of a backorder (for the storefront)",
+    responses=problem_responses(404),
 )
 async def get_availability(sku: str, uow: Uow, rules: Rules) -> AvailabilityOut:
     found = await views.availability(uow, sku, rules)

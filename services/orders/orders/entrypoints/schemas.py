@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 
 from dropship_shared.events import Address
+from dropship_shared.inputs import IDENTIFIER, NO_NUL, Amount, StrictBody
 from orders.domain.lifecycle import Transition
 from orders.domain.model import Order, OrderLine, Product
 from orders.domain.promise import Promise
@@ -16,17 +17,13 @@ MAX_LINES = 200
 MAX_QUANTITY = 10_000
 
 
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class ProductIn(StrictBody):
-    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    name: str = Field(min_length=1, max_length=200)
-    supplier_id: str = Field(min_length=1, max_length=64)
-    supplier_sku: str = Field(min_length=1, max_length=64)
-    price: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
-    cost: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
+    sku: str = Field(min_length=1, max_length=64, pattern=IDENTIFIER)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    supplier_id: str = Field(min_length=1, max_length=64, pattern=IDENTIFIER)
+    supplier_sku: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    price: Amount
+    cost: Amount
     on_hand: int = Field(ge=0, le=10_000_000)
     lead_time_days: int = Field(default=7, ge=0, le=365)
 
@@ -41,7 +38,7 @@ class ProductOut(ProductIn):
 
 
 class OrderLineIn(StrictBody):
-    sku: str = Field(min_length=1, max_length=64)
+    sku: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     quantity: int = Field(gt=0, le=MAX_QUANTITY)
 
 

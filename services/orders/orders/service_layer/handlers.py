@@ -7,16 +7,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dropship_shared.events import Address, utcnow
+from dropship_shared.inputs import MONEY_LIMIT
 from orders.domain.effects import MovementKind
 from orders.domain.model import Cause, Order, OrderError, Product, RequestedLine
 from orders.domain.promise import PromiseRules
+from orders.service_layer.ports import IdempotencyKeyTaken
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 UnitOfWorkFactory = Callable[[], OrdersUnitOfWork]
+CATALOG_BATCH = 500
 
 
 class OrderNotFound(OrderError):
     pass
+
+
+class OrderTooLarge(OrderError):
+    """The order's total does not fit an amount of money the ledger can hold."""
+
+
+class IdempotencyKeyReused(OrderError):
+    """The Idempotency-Key already placed an order with a different request."""
+
+
+class IdempotencyKeyInProgress(OrderError):
+    """Another request with the same Idempotency-Key has not finished yet: retry shortly."""
 
 
 @dataclass(frozen=True)
@@ -34,21 +49,54 @@ class PlacedOrder:
 
 
 async def upsert_products(uow_factory: UnitOfWorkFactory, items: list[Product]) -> None:
-    async with uow_factory() as uow:
-        for product in items:
-            await uow.products.upsert(product)
-        await uow.commit()
+    """In transactions of CATALOG_BATCH products, so a big import never holds the database for long.
+
+    Upserts repeat harmlessly: an import cut short is completed by sending it again."""
+    for start in range(0, len(items), CATALOG_BATCH):
+        async with uow_factory() as uow:
+            for product in items[start : start + CATALOG_BATCH]:
+                await uow.products.upsert(product)
+            await uow.commit()
 
 
 async def place_order(
     uow_factory: UnitOfWorkFactory, command: PlaceOrder, correlation_id: str, rules: PromiseRules | None = None
 ) -> PlacedOrder:
+    """Places the order once per idempotency key: a repeat (even a concurrent one) gets the order placed first."""
+    try:
+        return await _place_new_order(uow_factory, command, correlation_id, rules)
+    except IdempotencyKeyTaken as taken:
+        async with uow_factory() as uow:
+            existing = await uow.orders.get_by_idempotency_key(command.idempotency_key or "")
+        if existing is None:
+            raise IdempotencyKeyInProgress(
+                f"an order with Idempotency-Key {command.idempotency_key!r} is being placed"
+            ) from taken
+        return PlacedOrder(_placed_by(command, existing), created=False)
+
+
+def _placed_by(command: PlaceOrder, order: Order) -> Order:
+    """The order, if `command` asks for what placed it; the key is refused for any other request."""
+    same = (
+        order.customer_email == command.customer_email
+        and order.ship_to == command.ship_to
+        and [(line.sku, line.quantity) for line in order.lines]
+        == [(wanted.sku, wanted.quantity) for wanted in command.lines]
+    )
+    if not same:
+        raise IdempotencyKeyReused(f"Idempotency-Key {command.idempotency_key!r} placed a different order")
+    return order
+
+
+async def _place_new_order(
+    uow_factory: UnitOfWorkFactory, command: PlaceOrder, correlation_id: str, rules: PromiseRules | None
+) -> PlacedOrder:
     async with uow_factory() as uow:
         uow.correlation_id = correlation_id
-        if command.idempotency_key:
+        if command.idempotency_key is not None:
             existing = await uow.orders.get_by_idempotency_key(command.idempotency_key)
             if existing is not None:
-                return PlacedOrder(existing, created=False)
+                return PlacedOrder(_placed_by(command, existing), created=False)
         stock = await uow.products.lock_for_allocation(line.sku for line in command.lines)
         estimates = await uow.release_estimates.for_suppliers(product.supplier_id for product in stock.values())
         order = Order.place(
@@ -61,6 +109,8 @@ async def place_order(
             rules=rules,
             release_estimates=estimates,
         )
+        if order.total >= MONEY_LIMIT:
+            raise OrderTooLarge(f"the order total {order.total} is over {MONEY_LIMIT - 1}")
         await uow.products.save_stock(stock.values())
         await uow.orders.add(order, command.idempotency_key)
         # Nothing is taken yet: the whole order is authorized; captures follow the goods.

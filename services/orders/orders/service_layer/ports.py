@@ -7,6 +7,10 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 
+class IdempotencyKeyTaken(Exception):
+    """An order repository found the idempotency key already stored by another request."""
+
+
 @dataclass(frozen=True)
 class PaymentTotals:
     """An order's money: what was authorized, captured (goods shipped) and released (goods never will)."""

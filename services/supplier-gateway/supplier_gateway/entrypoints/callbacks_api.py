@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Path, Request, status
 
+from dropship_shared.problems import problem_responses
 from dropship_shared.signing import SignatureError, verify
 from supplier_gateway.adapters.json_messages import UnreadableMessage, read_message
 from supplier_gateway.domain.purchase_order import InvalidTransition, PurchaseOrderError
@@ -24,7 +25,10 @@ EVENT_TYPE_HEADER = "X-Event-Type"
 @router.post(
     "/callbacks",
     summary="A signed acknowledgement or shipment notice (X-Signature, X-Timestamp, X-Event-Id)",
-    responses={401: {"description": "Unsigned, badly signed, stale or replayed"}, 404: {"description": "Unknown"}},
+    responses={
+        401: {"description": "Unsigned, badly signed, stale or replayed"},
+        **problem_responses(404, 409, 422),
+    },
 )
 async def post_callback(
     supplier_id: Annotated[str, Path(max_length=64)],
@@ -36,7 +40,11 @@ async def post_callback(
     return await _receive(supplier_id, request, uow, settings.callback_tolerance_seconds, x_event_type)
 
 
-@router.post("/callbacks/{kind}", summary="The same, with the kind in the path", include_in_schema=True)
+@router.post(
+    "/callbacks/{kind}",
+    summary="The same, with the kind in the path",
+    responses={401: {"description": "Unsigned, badly signed, stale or replayed"}, **problem_responses(404, 409, 422)},
+)
 async def post_callback_of_kind(
     supplier_id: Annotated[str, Path(max_length=64)],
     kind: Literal["acknowledgement", "shipment"],
@@ -51,8 +59,6 @@ async def _receive(
     supplier_id: str, request: Request, uow: Uow, tolerance_seconds: int, kind: str | None
 ) -> CallbackAccepted:
     raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="body too large")
     try:
         supplier = await handlers.get_supplier(uow, supplier_id)
     except SupplierNotFound as exc:

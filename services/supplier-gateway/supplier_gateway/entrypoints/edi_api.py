@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel
 
+from dropship_shared.problems import problem_responses
 from dropship_shared.signing import SignatureError, verify
 from supplier_gateway.domain.supplier import SupplierProtocol
 from supplier_gateway.entrypoints.deps import Settings, Uow
@@ -33,6 +34,7 @@ UNAPPLIED_HEADER = "X-Unapplied-Sets"
         401: {"description": "Unsigned, badly signed, stale or replayed (an X-Event-Id seen before)"},
         413: {"description": "Larger than EDI_MAX_BODY_BYTES"},
         422: {"description": "Not X12, or not from this supplier to us"},
+        **problem_responses(404, 409),
     },
 )
 async def post_interchanges(

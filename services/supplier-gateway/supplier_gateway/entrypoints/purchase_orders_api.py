@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
+from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
 from supplier_gateway.domain.purchase_order import PurchaseOrderError, PurchaseOrderState
 from supplier_gateway.entrypoints.deps import Uow
@@ -26,7 +27,11 @@ async def list_purchase_orders(
     return [PurchaseOrderOut.of(po) for po in await handlers.list_purchase_orders(uow, state, supplier_id, limit)]
 
 
-@router.get("/{po_number}", summary="One purchase order with its lines, state history and sending status")
+@router.get(
+    "/{po_number}",
+    summary="One purchase order with its lines, state history and sending status",
+    responses=problem_responses(404),
+)
 async def get_purchase_order(po_number: str, uow: Uow) -> PurchaseOrderOut:
     try:
         view = await handlers.get_purchase_order(uow, po_number)
@@ -35,7 +40,11 @@ async def get_purchase_order(po_number: str, uow: Uow) -> PurchaseOrderOut:
     return PurchaseOrderOut.of(view.po, view.dispatch)
 
 
-@router.post("/{po_number}/retry", summary="Send a failed purchase order again (same PO number)")
+@router.post(
+    "/{po_number}/retry",
+    summary="Send a failed purchase order again (same PO number)",
+    responses=problem_responses(404, 409),
+)
 async def retry_purchase_order(po_number: str, request: Request, uow: Uow) -> PurchaseOrderOut:
     try:
         po = await handlers.retry_purchase_order(uow, po_number, correlation_id_of(request))

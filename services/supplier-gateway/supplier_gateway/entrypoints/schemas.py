@@ -6,16 +6,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, model_validator
 
 from dropship_shared.events import Address
+from dropship_shared.inputs import NO_NUL, StrictBody
 from supplier_gateway.adapters.repository import DispatchStatus
 from supplier_gateway.domain.purchase_order import PurchaseOrder
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol, TradingPartner
-
-
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TradingPartnerIn(StrictBody):
@@ -25,7 +22,7 @@ class TradingPartnerIn(StrictBody):
 
 
 class SupplierIn(StrictBody):
-    name: str = Field(default="", max_length=200)
+    name: str = Field(default="", max_length=200, pattern=NO_NUL)
     protocol: Literal["http", "x12"]
     base_url: AnyHttpUrl = Field(description="HTTP: the supplier API root; X12: its EDI endpoint")
     signing_secret: SecretStr = Field(min_length=16, max_length=200)
@@ -34,6 +31,13 @@ class SupplierIn(StrictBody):
     timeout_seconds: float | None = Field(default=None, gt=0, le=300)
     x12: TradingPartnerIn | None = None
     active: bool = True
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _storable_secret(cls, secret: SecretStr) -> SecretStr:
+        if "\x00" in secret.get_secret_value():
+            raise ValueError("the signing secret must not contain NUL characters")
+        return secret
 
     @model_validator(mode="after")
     def _x12_needs_partner_ids(self) -> SupplierIn:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
 
+from dropship_shared.problems import problem_responses
 from supplier_gateway.entrypoints.deps import Uow
 from supplier_gateway.entrypoints.schemas import SupplierIn, SupplierOut
 from supplier_gateway.service_layer import handlers
@@ -27,7 +28,7 @@ async def list_suppliers(uow: Uow) -> list[SupplierOut]:
     return [SupplierOut.of(supplier) for supplier in await handlers.list_suppliers(uow)]
 
 
-@router.get("/{supplier_id}")
+@router.get("/{supplier_id}", responses=problem_responses(404))
 async def get_supplier(supplier_id: SupplierId, uow: Uow) -> SupplierOut:
     try:
         return SupplierOut.of(await handlers.get_supplier(uow, supplier_id))

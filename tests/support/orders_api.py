@@ -1,0 +1,35 @@
+"""The orders API over ASGI on a migrated database, for API tests on either engine (no broker: the outbox keeps
+the events)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from dropship_shared.migrations import upgrade_to_head
+from orders.bootstrap import MIGRATIONS, create_app
+from orders.config import OrdersSettings
+
+SHIP_TO = {
+    "name": "Ann Lee",
+    "address_lines": ["1 Main St"],
+    "city": "Springfield",
+    "postal_code": "62701",
+    "country": "US",
+}
+
+
+@contextlib.asynccontextmanager
+async def orders_client(database_url: str, catalog: list[dict[str, Any]]) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the orders app with `catalog` loaded."""
+    await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
+    app = create_app(OrdersSettings(database_url=database_url, notify_channels="email", log_json=False))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://orders", timeout=120) as http:
+        (await http.put("/products", json=catalog)).raise_for_status()
+        yield http
+    await app.state.runtime.engine.dispose()
