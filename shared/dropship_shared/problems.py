@@ -197,6 +197,8 @@ DESCRIPTIONS = {
     409: "Conflicts with the current state",
     413: "The request body is over this operation's limit",
     422: "The request is not valid; `errors` names the fields",
+    502: "A service this one relies on did not answer",
+    503: "Not available right now: retry later",
 }
 
 

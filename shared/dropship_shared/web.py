@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dropship_shared.logs import bind_correlation_id
 from dropship_shared.messaging import Broker
-from dropship_shared.problems import install_problem_details, problem_response
+from dropship_shared.problems import ProblemError, install_problem_details, problem_response, problem_responses
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 CORRELATION_HEADER = "X-Correlation-Id"
@@ -88,18 +89,40 @@ class CorrelationIdMiddleware:
         await self._app(scope, receive, send_with_header)
 
 
+@contextlib.asynccontextmanager
+async def _broker_needed() -> AsyncIterator[None]:
+    """A broker that is away (restarting, unreachable) is a 503 the operator can retry, not a 500."""
+    try:
+        yield
+    except Exception as exc:
+        structlog.get_logger(__name__).warning("dead_letters_unavailable", error=str(exc))
+        raise ProblemError(
+            503, "the message broker is not reachable; retry shortly", headers={"Retry-After": "5"}
+        ) from exc
+
+
 def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None:
     """The service's dead-letter queue, for operators: look at what failed, replay it after a fix."""
     router = APIRouter(prefix="/admin/dead-letters", tags=["operations"])
 
-    @router.get("", summary="Messages this service could not handle (peeked, not removed)")
+    @router.get(
+        "",
+        summary="Messages this service could not handle (peeked, not removed)",
+        responses=problem_responses(503),
+    )
     async def list_dead_letters(limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
-        letters = await broker.dead_letters(queue, limit)
+        async with _broker_needed():
+            letters = await broker.dead_letters(queue, limit)
         return {"queue": f"{queue}.dlq", "messages": [asdict(letter) for letter in letters]}
 
-    @router.post("/replay", summary="Publish the dead-lettered messages again under their original routing key")
+    @router.post(
+        "/replay",
+        summary="Publish the dead-lettered messages again under their original routing key",
+        responses=problem_responses(503),
+    )
     async def replay(limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, int]:
-        return {"replayed": await broker.replay_dead_letters(queue, limit)}
+        async with _broker_needed():
+            return {"replayed": await broker.replay_dead_letters(queue, limit)}
 
     app.include_router(router)
 

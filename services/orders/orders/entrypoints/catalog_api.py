@@ -25,6 +25,7 @@ _SLICE = TypeAdapter(list[ProductIn])
 @router.put(
     "/products",
     summary="Create or update catalog products (SKU → supplier, cost, stock, lead time), up to 5 MB a request",
+    responses=problem_responses(422),
     openapi_extra={
         "requestBody": {
             "required": True,
