@@ -17,11 +17,13 @@ PRODUCERS = {
     "batch.escalated": ("aggregator", "orders (delay notice to the customers)"),
     "purchase_order.requested": ("aggregator", "supplier-gateway, orders"),
     "purchase_order.cancel_requested": ("aggregator", "supplier-gateway"),
-    "purchase_order.placed": ("supplier-gateway", "orders"),
+    "purchase_order.placed": ("supplier-gateway", "nobody yet (orders moves its lines on purchase_order.requested)"),
     "purchase_order.acknowledged": ("supplier-gateway", "orders"),
     "purchase_order.failed": ("supplier-gateway", "orders"),
     "purchase_order.line_cancellation_resolved": ("supplier-gateway", "orders"),
     "shipment.updated": ("supplier-gateway", "orders"),
+    "supplier_exception.opened": ("supplier-gateway", "operations (the exceptions inbox: GET /exceptions)"),
+    "supplier_exception.resolved": ("supplier-gateway", "operations (the exceptions inbox: GET /exceptions)"),
 }
 
 

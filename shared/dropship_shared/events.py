@@ -126,6 +126,7 @@ class AcknowledgedLine(Payload):
     quantity: int
     expected_ship_date: date | None = None
     reason: str | None = None
+    rejected_quantity: int = Field(default=0, ge=0)  # accepted or backordered in part: the rest is refused
 
 
 class PurchaseOrderAcknowledged(Payload):
@@ -173,7 +174,34 @@ class LineCancellationResolved(Payload):
     po_number: str
     supplier_id: str
     backorder_line_id: str
-    outcome: str  # cancelled | already_shipped
+    outcome: str  # cancelled | refused (the supplier refused in any wording, e.g. because it already shipped)
+    reason: str | None = None  # the supplier's words, verbatim (bounded)
+
+
+class SupplierExceptionOpened(Payload):
+    """gateway → operations: a supplier answer the gateway could not turn into a normal outcome."""
+
+    exception_id: str
+    kind: str
+    supplier_id: str
+    po_number: str | None = None
+    line_no: int | None = None
+    backorder_line_id: str | None = None
+    order_id: str | None = None
+    detail: str
+    received: str | None = None  # what the supplier sent, verbatim (bounded)
+    opened_at: datetime
+
+
+class SupplierExceptionResolved(Payload):
+    """gateway → operations: an operator resolved a supplier exception, with a note."""
+
+    exception_id: str
+    kind: str
+    supplier_id: str
+    po_number: str | None = None
+    note: str
+    resolved_at: datetime
 
 
 EVENT_TYPES: dict[str, type[Payload]] = {
@@ -188,6 +216,8 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "purchase_order.failed": PurchaseOrderFailed,
     "purchase_order.line_cancellation_resolved": LineCancellationResolved,
     "shipment.updated": ShipmentUpdated,
+    "supplier_exception.opened": SupplierExceptionOpened,
+    "supplier_exception.resolved": SupplierExceptionResolved,
 }
 EVENT_TYPE_OF: dict[type[Payload], str] = {model: name for name, model in EVENT_TYPES.items()}
 

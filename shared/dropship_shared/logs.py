@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from datetime import date
+from typing import Any
 
 import structlog
+
+
+def timestamps_as_text(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Dates and times in a log line are ISO 8601 text, not `datetime.datetime(...)` reprs."""
+    for key, value in event.items():
+        if isinstance(value, date):
+            event[key] = value.isoformat()
+    return event
 
 
 def configure_logging(service_name: str, level: str = "INFO", json: bool = True) -> None:
@@ -18,6 +29,7 @@ def configure_logging(service_name: str, level: str = "INFO", json: bool = True)
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            timestamps_as_text,
             structlog.processors.format_exc_info,
             renderer,
         ],

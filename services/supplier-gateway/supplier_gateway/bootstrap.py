@@ -18,7 +18,14 @@ from supplier_gateway.adapters.orm import inbox, metadata, outbox
 from supplier_gateway.adapters.x12_transport import HttpDocumentChannel
 from supplier_gateway.config import GatewaySettings
 from supplier_gateway.domain.supplier import TradingPartner
-from supplier_gateway.entrypoints import callbacks_api, consumer, edi_api, purchase_orders_api, suppliers_api
+from supplier_gateway.entrypoints import (
+    callbacks_api,
+    consumer,
+    edi_api,
+    exceptions_api,
+    purchase_orders_api,
+    suppliers_api,
+)
 from supplier_gateway.service_layer.cancellations import CancellationPolicy, LineCancellationResolver
 from supplier_gateway.service_layer.dispatcher import DispatchPolicy, PurchaseOrderDispatcher
 from supplier_gateway.service_layer.edi_outbound import OurX12Identity, X12LineCancellation, X12Placement
@@ -49,6 +56,8 @@ def dispatch_policy(settings: GatewaySettings) -> DispatchPolicy:
         concurrency_per_supplier=settings.dispatch_concurrency_per_supplier,
         retry_base_seconds=settings.dispatch_retry_base_seconds,
         retry_max_seconds=settings.dispatch_retry_max_seconds,
+        give_up_attempts=settings.dispatch_give_up_attempts,
+        give_up_seconds=settings.dispatch_give_up_seconds,
     )
 
 
@@ -123,6 +132,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(callbacks_api.router)
     app.include_router(edi_api.router)
     app.include_router(purchase_orders_api.router)
+    app.include_router(exceptions_api.router)
     install_body_limits(
         app,
         MAX_BODY_BYTES,

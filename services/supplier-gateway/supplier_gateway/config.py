@@ -22,6 +22,8 @@ class GatewaySettings(ServiceSettings):
     dispatch_concurrency_per_supplier: int = 4
     dispatch_retry_base_seconds: float = 2.0
     dispatch_retry_max_seconds: float = 300.0
+    dispatch_give_up_attempts: int = 20  # sending attempts before a PO of a down supplier fails
+    dispatch_give_up_seconds: float = 86400.0  # or age of the PO
 
     # calls to suppliers (HTTP/JSON and X12 transport)
     supplier_timeout_seconds: float = 10.0

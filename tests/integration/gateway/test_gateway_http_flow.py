@@ -174,6 +174,7 @@ async def observer(broker_namespace: BrokerNamespace) -> AsyncIterator[Observer]
     queue = await channel.declare_queue(broker_namespace.queue("observer"), auto_delete=True)
     await queue.bind(exchange, routing_key="purchase_order.*")
     await queue.bind(exchange, routing_key="shipment.*")
+    await queue.bind(exchange, routing_key="supplier_exception.*")
 
     async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with message.process():
@@ -185,9 +186,13 @@ async def observer(broker_namespace: BrokerNamespace) -> AsyncIterator[Observer]
 
 
 @pytest.fixture
-def gateway_settings(sqlite_url: str, broker_namespace: BrokerNamespace) -> GatewaySettings:
+def gateway_settings(
+    request: pytest.FixtureRequest, sqlite_url: str, broker_namespace: BrokerNamespace
+) -> GatewaySettings:
+    """Fast settings; a test marked `@pytest.mark.gateway(**settings)` changes some."""
     broker_namespace.queue("supplier-gateway")
-    return fast_settings(sqlite_url, broker_namespace)
+    marker = request.node.get_closest_marker("gateway")
+    return fast_settings(sqlite_url, broker_namespace, **(marker.kwargs if marker else {}))
 
 
 def serve_gateway(settings: GatewaySettings) -> Any:
@@ -312,7 +317,13 @@ async def test_signed_callbacks_bad_signature_replay_bad_json_and_duplicates(har
             path, {**shipment, "packages": [{"tracking_number": "1Z9", "lines": [{"line_no": 1, "qty": 9}]}]}
         )
         assert too_many.status_code == 422
+        assert "3 of 3 ordered were still to ship" in too_many.json()["detail"]["not_applied"][0]
         assert (await h.po("PO-200"))["lines"][0]["shipped_qty"] == 0
+        filed = (await h.gateway.get("/exceptions", params={"po_number": "PO-200"})).json()
+        assert sorted(e["kind"] for e in filed) == ["over_shipment"]
+        assert '"qty": 9' in filed[0]["received"]
+        unknown = (await h.gateway.get("/exceptions", params={"kind": "unknown_purchase_order"})).json()
+        assert [e["po_number"] for e in unknown] == ["PO-NOPE"]
 
         headers = sign(SECRET, json.dumps(shipment).encode())
         first = await h.signed_post(path, shipment, **headers)
@@ -343,6 +354,7 @@ async def test_signed_callbacks_bad_signature_replay_bad_json_and_duplicates(har
             "quantity": 2,
             "expected_ship_date": "2026-12-24",
             "reason": None,
+            "rejected_quantity": 0,  # one shipped, two backordered: nothing refused
         }
         assert (await h.po("PO-200"))["state"] == "partially_shipped"  # the late ack does not move it back
 
@@ -453,7 +465,10 @@ async def test_a_line_cancelled_after_sending_is_cancelled_at_the_supplier(harne
                 # the supplier ships what is left before our second cancellation reaches it
                 await h.supplier.post("/admin/purchase-orders/PO-600/ship", json={})
         resolved = await h.observer.wait_for("purchase_order.line_cancellation_resolved", "PO-600", count=2)
-        assert [e.payload["outcome"] for e in resolved] == ["cancelled", "already_shipped"]
+        assert [e.payload["outcome"] for e in resolved] == ["cancelled", "refused"]
+        assert resolved[1].payload["reason"] == "already_shipped"  # the supplier's words, verbatim
+        (refused,) = (await h.gateway.get("/exceptions", params={"kind": "cancel_refused"})).json()
+        assert (refused["po_number"], refused["line_no"], refused["backorder_line_id"]) == ("PO-600", 2, "OPO-6002-1")
         supplier_order = await h.supplier_order("PO-600")
         assert [line["cancelled"] for line in supplier_order["lines"]] == [2, 0]
 
@@ -512,3 +527,71 @@ async def test_supplier_registry_validates_and_hides_secrets(harness_factory: An
         assert "signing_secret" not in listed[0]
         assert (await h.gateway.get("/suppliers/acme")).json()["protocol"] == "http"
         assert (await h.gateway.get("/suppliers/nobody")).status_code == 404
+
+
+async def test_a_po_for_an_unregistered_supplier_fails_at_once_with_that_reason(harness_factory: Any) -> None:
+    async with harness_factory() as h:
+        await h.request(purchase_order("PO-800", 1, supplier_id="ghost"))
+        (failed,) = await h.observer.wait_for("purchase_order.failed", "PO-800")
+        assert failed.payload["reason"] == "supplier 'ghost' is not registered with the gateway"
+        assert failed.payload["backorder_line_ids"] == ["OPO-8001-1"]
+        (opened,) = await h.observer.wait_for("supplier_exception.opened", "PO-800")
+        assert opened.payload["kind"] == "supplier_not_registered"
+        po = await h.wait_for_state("PO-800", "failed")
+        assert po["dispatch"]["last_error"] == failed.payload["reason"]
+
+
+@pytest.mark.gateway(dispatch_give_up_attempts=3)
+async def test_a_supplier_down_too_long_fails_the_po_and_operations_hear_of_it(harness_factory: Any) -> None:
+    async with harness_factory() as h:
+        await register(h.gateway, "http://127.0.0.1:9", supplier_id="dead")  # nothing listens on port 9
+        await h.request(purchase_order("PO-810", 1, supplier_id="dead"))
+        (failed,) = await h.observer.wait_for("purchase_order.failed", "PO-810", timeout=60)
+        assert failed.payload["reason"].startswith("gave up after 3 attempts")
+        po = await h.po("PO-810")
+        assert (po["state"], po["dispatch"]["send_attempts"]) == ("failed", 3)
+        (filed,) = (await h.gateway.get("/exceptions", params={"po_number": "PO-810", "open": True})).json()
+        assert filed["kind"] == "supplier_unreachable" and filed["supplier_id"] == "dead"
+
+
+@pytest.mark.gateway(dispatch_retry_base_seconds=600.0, dispatch_retry_max_seconds=600.0, supplier_max_attempts=2)
+async def test_an_operator_sends_a_waiting_po_now_or_fails_it_by_hand(harness_factory: Any) -> None:
+    async with harness_factory(auto_ship_after_seconds=-1) as h:
+        await h.supplier.post("/admin/faults", json={"fail_next": 2, "status": 503})  # one claim's attempts
+        await h.request(purchase_order("PO-820", 1))
+        await h.wait_for_state("PO-820", "requested")
+        waiting = await eventually(lambda: h.po("PO-820"), lambda po: po["dispatch"]["last_error"] is not None)
+        assert waiting["state"] == "requested"  # and its next try is ten minutes away
+        sent_now = await h.gateway.post("/purchase-orders/PO-820/retry")  # a waiting PO goes now
+        assert sent_now.status_code == 200, sent_now.text
+        po = await eventually(lambda: h.po("PO-820"), lambda po: po["state"] in ("sent", "acknowledged"))
+        assert po["dispatch"]["last_error"] is None  # the last attempt succeeded
+
+        await register(h.gateway, h.supplier_url, supplier_id="held", active=False)
+        await h.request(purchase_order("PO-821", 2, supplier_id="held"))
+        await h.wait_for_state("PO-821", "requested")
+        await eventually(lambda: h.po("PO-821"), lambda po: po["dispatch"]["last_error"] is not None)
+        bad = await h.gateway.post("/purchase-orders/PO-821/fail", json={"reason": ""})
+        assert bad.status_code == 422
+        failed_by_hand = await h.gateway.post("/purchase-orders/PO-821/fail", json={"reason": "supplier closed"})
+        assert failed_by_hand.status_code == 200, failed_by_hand.text
+        assert failed_by_hand.json()["failure_reason"] == "failed by operations: supplier closed"
+        (failed,) = await h.observer.wait_for("purchase_order.failed", "PO-821")
+        assert failed.payload["reason"] == "failed by operations: supplier closed"
+        assert (await h.gateway.post("/purchase-orders/PO-821/fail", json={"reason": "x"})).status_code == 409
+        assert (await h.gateway.post("/purchase-orders/NOPE/fail", json={"reason": "x"})).status_code == 404
+
+        (filed,) = (await h.gateway.get("/exceptions", params={"kind": "failed_by_operator"})).json()
+        assert filed["order_id"] == "OPO-8211"
+        assert (await h.gateway.get(f"/exceptions/{filed['exception_id']}")).json() == filed
+        resolved = await h.gateway.post(f"/exceptions/{filed['exception_id']}/resolve", json={"note": "re-sourced"})
+        assert resolved.status_code == 200 and resolved.json()["resolution_note"] == "re-sourced"
+        again = await h.gateway.post(f"/exceptions/{filed['exception_id']}/resolve", json={"note": "again"})
+        assert again.status_code == 409
+        assert (await h.gateway.post("/exceptions/nope/resolve", json={"note": "x"})).status_code == 404
+        assert (await h.gateway.get("/exceptions", params={"kind": "failed_by_operator", "open": True})).json() == []
+        closed = (await h.gateway.get("/exceptions", params={"open": False})).json()
+        assert [e["exception_id"] for e in closed] == [filed["exception_id"]]
+        (event,) = await h.observer.wait_for("supplier_exception.resolved", "PO-821")
+        assert event.payload["note"] == "re-sourced"
+        assert (await h.gateway.get("/exceptions", params={"kind": "no_such_kind"})).status_code == 422

@@ -20,7 +20,6 @@ from fastapi import FastAPI, Request, Response
 from dropship_shared.signing import EVENT_ID_HEADER, SignatureError, verify
 from supplier_gateway.adapters.circuit_breaker import CircuitState
 from supplier_gateway.adapters.http_supplier import (
-    CancelOutcome,
     HttpSupplierClient,
     HttpSupplierConfig,
     RetryPolicy,
@@ -30,6 +29,7 @@ from supplier_gateway.adapters.http_supplier import (
     SupplierUnavailable,
     parse_retry_after,
 )
+from supplier_gateway.adapters.supplier_answers import CancelVerdict
 from supplier_simulator import SimulatorSettings, create_app
 from support.servers import run_uvicorn_app
 
@@ -391,12 +391,12 @@ async def test_cancel_before_and_after_shipment(
     number = po["po_number"]
     await client.place_purchase_order(simulator_url, po)
     partial = await client.cancel_purchase_order(simulator_url, number, [{"line_no": 3, "qty": 1}])
-    assert partial.outcome is CancelOutcome.ACCEPTED and partial.accepted
+    assert partial.outcome is CancelVerdict.ACCEPTED and partial.accepted
 
     ship = await admin.post(f"/admin/purchase-orders/{number}/ship", json={"lines": [{"line_no": 1, "qty": 2}]})
     assert ship.status_code == 201
     shipped = await client.cancel_purchase_order(simulator_url, number, [{"line_no": 1, "qty": 1}])
-    assert shipped.outcome is CancelOutcome.REJECTED_ALREADY_SHIPPED and shipped.reason == "already_shipped"
+    assert shipped.outcome is CancelVerdict.REFUSED and shipped.reason == "already_shipped"
 
     rest = await client.cancel_purchase_order(simulator_url, number, [{"line_no": 2, "qty": 3}])
     assert rest.accepted
@@ -415,7 +415,7 @@ async def test_cancel_all_after_full_shipment_is_rejected(
     await client.place_purchase_order(simulator_url, po)
     await admin.post(f"/admin/purchase-orders/{po['po_number']}/ship")
     result = await client.cancel_purchase_order(simulator_url, po["po_number"])
-    assert result.outcome is CancelOutcome.REJECTED_ALREADY_SHIPPED
+    assert result.outcome is CancelVerdict.REFUSED
 
 
 async def test_cancel_is_idempotent_under_retries(
@@ -430,10 +430,10 @@ async def test_cancel_is_idempotent_under_retries(
     assert line2["cancelled"] == 1
 
 
-async def test_cancel_of_unknown_po_is_rejected(client: HttpSupplierClient, simulator_url: str) -> None:
-    with pytest.raises(SupplierRejected) as err:
-        await client.cancel_purchase_order(simulator_url, "PO-NOPE")
-    assert err.value.status == 404
+async def test_cancel_of_unknown_po_is_refused(client: HttpSupplierClient, simulator_url: str) -> None:
+    result = await client.cancel_purchase_order(simulator_url, "PO-NOPE")
+    assert result.outcome is CancelVerdict.REFUSED and not result.accepted
+    assert result.reason  # the simulator's words, whatever they are
 
 
 # -- callbacks and polling ------------------------------------------------------------------

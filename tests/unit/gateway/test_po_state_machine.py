@@ -20,11 +20,12 @@ from dropship_shared.events import (
 from supplier_gateway.domain.purchase_order import (
     InvalidTransition,
     LineStatus,
-    OverShipment,
+    NothingApplied,
     PurchaseOrder,
     PurchaseOrderState,
     UnknownLine,
 )
+from supplier_gateway.domain.supplier_exception import ExceptionKind
 from supplier_gateway.domain.supplier_messages import (
     AcknowledgedLineStatus,
     Acknowledgement,
@@ -185,16 +186,57 @@ def test_an_acknowledgement_before_our_record_of_sending_implies_placement() -> 
     assert po.events == []
 
 
-def test_unknown_lines_are_refused_and_nothing_changes() -> None:
+def test_a_message_naming_only_unknown_lines_changes_nothing() -> None:
     po = sent(3)
-    with pytest.raises(UnknownLine):
+    with pytest.raises(NothingApplied) as refused_ack:
         po.acknowledge(
             ack(AcknowledgementStatus.ACCEPTED, LineAcknowledgement(7, AcknowledgedLineStatus.ACCEPTED, 3)), NOW
         )
-    with pytest.raises(UnknownLine):
+    with pytest.raises(NothingApplied) as refused_shipment:
         po.record_shipment(shipment("S1", [(7, 1)]), NOW)
+    assert [a.kind for a in refused_ack.value.anomalies + refused_shipment.value.anomalies] == [
+        ExceptionKind.UNKNOWN_LINE,
+        ExceptionKind.UNKNOWN_LINE,
+    ]
     assert po.state is PurchaseOrderState.SENT
-    assert po.events == []
+    assert po.events == [] and po.anomalies == []
+
+
+def test_valid_lines_apply_and_bad_lines_become_anomalies() -> None:
+    po = sent(3, 2)
+    assert po.record_shipment(shipment("S1", [(1, 2), (7, 1)], [(2, 5)]), NOW) is True
+    assert [line.shipped_qty for line in po.lines] == [2, 0]
+    (event,) = [e for e in po.events if isinstance(e, ShipmentUpdated)]
+    assert [(line.line_no, line.quantity) for line in event.lines] == [(1, 2)]
+    assert [(a.kind, a.line_no) for a in po.anomalies] == [
+        (ExceptionKind.UNKNOWN_LINE, None),
+        (ExceptionKind.OVER_SHIPMENT, 2),
+    ]
+    assert po.anomalies[1].backorder_line_id == "O2-1"
+    po.anomalies.clear()
+    po.acknowledge(
+        ack(
+            AcknowledgementStatus.PARTIAL,
+            LineAcknowledgement(2, AcknowledgedLineStatus.ACCEPTED, 2),
+            LineAcknowledgement(9, AcknowledgedLineStatus.ACCEPTED, 1),
+        ),
+        NOW,
+    )
+    assert po.lines[1].status is LineStatus.ACCEPTED
+    assert [a.kind for a in po.anomalies] == [ExceptionKind.UNKNOWN_LINE]
+
+
+def test_an_acceptance_of_part_of_a_line_rejects_the_rest() -> None:
+    po = sent(5)
+    po.acknowledge(
+        ack(AcknowledgementStatus.PARTIAL, LineAcknowledgement(1, AcknowledgedLineStatus.ACCEPTED, 3, reason="short")),
+        NOW,
+    )
+    assert (po.lines[0].accepted_qty, po.lines[0].rejected_qty, po.lines[0].open_qty) == (3, 2, 3)
+    (acknowledged,) = [e for e in po.events if isinstance(e, PurchaseOrderAcknowledged)]
+    assert acknowledged.lines[0].rejected_quantity == 2
+    po.record_shipment(shipment("S1", [(1, 3)]), NOW)
+    assert po.state is PurchaseOrderState.SHIPPED
 
 
 def test_partial_then_complete_shipments() -> None:
@@ -233,9 +275,24 @@ def test_a_shipment_before_the_acknowledgement_is_kept_and_the_late_ack_does_not
 
 def test_more_shipped_than_ordered_is_refused() -> None:
     po = sent(2)
-    with pytest.raises(OverShipment):
+    with pytest.raises(NothingApplied) as refused:
         po.record_shipment(shipment("S1", [(1, 3)]), NOW)
+    assert [a.kind for a in refused.value.anomalies] == [ExceptionKind.OVER_SHIPMENT]
     assert po.lines[0].shipped_qty == 0
+    assert po.record_shipment(shipment("S1", [(1, 2)]), NOW) is True  # the corrected notice is applied
+
+
+def test_a_shipment_wins_over_a_cancellation_we_believed_in() -> None:
+    po = sent(2, 3)
+    po.cancel_line("O1-1", 2, NOW)
+    po.cancel_line("O2-1", 3, NOW)
+    assert po.state is PurchaseOrderState.CANCELLED
+    po.events.clear()
+    assert po.record_shipment(shipment("S1", [(1, 2)]), NOW) is True
+    assert (po.lines[0].shipped_qty, po.lines[0].cancelled_qty, po.lines[0].status) == (2, 0, LineStatus.SHIPPED)
+    assert po.state is PurchaseOrderState.SHIPPED
+    assert [type(e) for e in po.events] == [ShipmentUpdated]
+    assert [(a.kind, a.line_no) for a in po.anomalies] == [(ExceptionKind.SHIPPED_AFTER_CANCEL, 1)]
 
 
 def test_shipping_a_rejected_line_after_all_counts_the_goods() -> None:
@@ -273,12 +330,13 @@ def test_cancelling_at_the_supplier_and_already_shipped_refusals() -> None:
     po = sent(2, 3)
     po.record_shipment(shipment("S1", [(2, 3)]), NOW)
     po.events.clear()
-    po.refuse_line_cancellation("O2-1")
+    po.refuse_line_cancellation("O2-1", "Order has shipped")
     po.cancel_line("O1-1", 2, NOW)
-    assert [event.outcome for event in po.events if isinstance(event, LineCancellationResolved)] == [
-        "already_shipped",
-        "cancelled",
+    assert [(e.outcome, e.reason) for e in po.events if isinstance(e, LineCancellationResolved)] == [
+        ("refused", "Order has shipped"),
+        ("cancelled", None),
     ]
+    assert [(a.kind, a.line_no) for a in po.anomalies] == [(ExceptionKind.CANCEL_REFUSED, 2)]
     assert po.state is PurchaseOrderState.SHIPPED  # what was left shipped; the rest was cancelled
     with pytest.raises(UnknownLine):
         po.cancel_line("O9-9", 1, NOW)

@@ -32,6 +32,7 @@ class CustomerMessage:
 class MovementKind(StrEnum):
     CAPTURE = "capture"
     RELEASE = "release"
+    REAUTHORIZE = "reauthorize"  # released units shipped after all: authorized again, then captured
 
 
 @dataclass(frozen=True)

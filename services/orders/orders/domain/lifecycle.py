@@ -57,7 +57,7 @@ ALLOWED: dict[LineStatus | None, frozenset[LineStatus]] = {
     ),
     LineStatus.SHIPPED: frozenset({LineStatus.DELIVERED}),
     LineStatus.DELIVERED: frozenset(),
-    LineStatus.CANCELLED: frozenset(),
+    LineStatus.CANCELLED: _SHIPPING,  # a shipment wins over a cancellation we believed in
     LineStatus.REJECTED: frozenset(),
 }
 

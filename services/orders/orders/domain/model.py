@@ -322,8 +322,10 @@ class Order:
         reason: str | None,
         rules: PromiseRules,
         cause: Cause,
+        rejected_quantity: int = 0,
     ) -> None:
-        """The supplier accepted, backordered (with a date) or rejected the line."""
+        """The supplier accepted, backordered (with a date) or rejected the line; an acceptance of part of it
+        rejects the rest (`rejected_quantity`, the units refused in all)."""
         line = self.line(line_no)
         if line.status not in WAITING - {LineStatus.PARTIALLY_SHIPPED}:
             return
@@ -331,6 +333,10 @@ class Order:
         if answer == "rejected":
             self._close_open_units(line, LineStatus.REJECTED, cause, reason=reason or "rejected by the supplier")
             return
+        if rejected_quantity > line.rejected_qty:
+            self._reject_part(line, rejected_quantity - line.rejected_qty, reason, cause)
+            if line.status in CLOSED or line.open_qty == 0:
+                return
         target = LineStatus.BACKORDERED_AT_SUPPLIER if answer == "backordered" else LineStatus.ACKNOWLEDGED
         if line.status != LineStatus.CANCEL_REQUESTED and line.status != target:
             self._move(line, target, cause)
@@ -343,12 +349,15 @@ class Order:
         if any(existing.shipment_id == shipment.shipment_id for existing in line.shipments):
             return False
         expected_before = line.open_qty
+        revived = self._revive_cancelled(line, shipment.quantity - expected_before, shipment.shipment_id)
         line.shipments.append(shipment)
         self._capture(
-            line, min(shipment.quantity, expected_before), f"{self.order_id}-{line_no}-{shipment.shipment_id}"
+            line,
+            min(shipment.quantity, expected_before + revived),
+            f"{self.order_id}-{line_no}-{shipment.shipment_id}",
         )
         fully = line.open_qty == 0
-        if line.status in WAITING and not (line.status == LineStatus.CANCEL_REQUESTED and not fully):
+        if (line.status in WAITING or revived) and not (line.status == LineStatus.CANCEL_REQUESTED and not fully):
             self._move(line, LineStatus.SHIPPED if fully else LineStatus.PARTIALLY_SHIPPED, cause)
         arrival = delivery_after_ship_date(shipment.shipped_at.date(), rules)
         if fully and arrival != line.promised_date:
@@ -371,6 +380,16 @@ class Order:
             )
         )
         return True
+
+    def purchase_order_failed(self, line_no: int, po_number: str, reason: str, cause: Cause) -> None:
+        """The supplier refused the PO at placement, or it could not be placed: the line is rejected, its
+        money released, the customer told why."""
+        line = self.line(line_no)
+        if line.status not in WAITING or line.po_number not in (None, po_number):
+            return
+        line.po_number = po_number
+        words = f"our supplier could not take the order ({reason})"
+        self._close_open_units(line, LineStatus.REJECTED, cause, reason=words)
 
     def resolve_cancellation(self, line_no: int, outcome: str, cause: Cause) -> None:
         """The supplier's answer to our cancel request: cancelled, or too late because it already shipped."""
@@ -419,16 +438,44 @@ class Order:
         # Whatever already shipped stands: such a line ends shipped, for the units that did.
         self._move(line, LineStatus.SHIPPED if line.shipped_qty else to_status, cause)
         kind = MessageKind.CANCELLED if to_status == LineStatus.CANCELLED else MessageKind.REJECTED
+        self._tell_closed(line, kind, units, kind.value)
+
+    def _revive_cancelled(self, line: OrderLine, units: int, shipment_id: str) -> int:
+        """Units shipped beyond what was awaited, for units we believed cancelled: the shipment wins, their
+        money is authorized again to be captured."""
+        revived = min(max(units, 0), line.cancelled_qty)
+        if revived:
+            line.cancelled_qty -= revived
+            amount = revived * line.unit_price
+            reference = f"{self.order_id}-{line.line_no}-{shipment_id}-reauthorized"
+            again = MoneyMovement(MovementKind.REAUTHORIZE, self.order_id, line.line_no, amount, reference)
+            self.movements.append(again)
+        return revived
+
+    def _reject_part(self, line: OrderLine, units: int, reason: str | None, cause: Cause) -> None:
+        """The supplier takes only part of the line: the rest is rejected, released and explained."""
+        units = min(units, line.open_qty)
+        if units <= 0:
+            return
+        line.rejected_qty += units
+        line.status_reason = reason or "the supplier can supply only part of it"
+        self._release(line, units, f"{self.order_id}-{line.line_no}-rejected-part-{line.rejected_qty}")
+        if line.open_qty == 0:
+            self._move(line, LineStatus.SHIPPED if line.shipped_qty else LineStatus.REJECTED, cause)
+        self._tell_closed(line, MessageKind.REJECTED, units, f"rejected-part-{line.rejected_qty}")
+
+    def _tell_closed(self, line: OrderLine, kind: MessageKind, units: int, key: str) -> None:
+        """Tell the customer that units of a line will not come, why, and what is not charged."""
         self.messages.append(
             CustomerMessage(
                 kind,
                 self.order_id,
-                key=f"{self.order_id}:{line.line_no}:{kind.value}",
+                key=f"{self.order_id}:{line.line_no}:{key}",
                 line_no=line.line_no,
                 context={
                     "sku": line.sku,
                     "quantity": units,
-                    "reason": reason,
+                    "reason": line.status_reason,
                     "refund": str(units * line.unit_price),
                 },
             )

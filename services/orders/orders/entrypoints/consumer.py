@@ -20,5 +20,6 @@ def subscription(queue: str, uow: UnitOfWorkFactory, rules: PromiseRules) -> Sub
             "purchase_order.acknowledged": partial(event_handlers.on_purchase_order_acknowledged, uow, rules=rules),
             "shipment.updated": partial(event_handlers.on_shipment_updated, uow, rules=rules),
             "purchase_order.line_cancellation_resolved": partial(event_handlers.on_line_cancellation_resolved, uow),
+            "purchase_order.failed": partial(event_handlers.on_purchase_order_failed, uow),
         },
     )

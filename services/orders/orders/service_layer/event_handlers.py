@@ -12,6 +12,7 @@ from dropship_shared.events import (
     Envelope,
     LineCancellationResolved,
     PurchaseOrderAcknowledged,
+    PurchaseOrderFailed,
     PurchaseOrderRequested,
     ShipmentUpdated,
     utcnow,
@@ -67,7 +68,9 @@ async def _change_line(uow: OrdersUnitOfWork, backorder_line_id: str | None, cau
 
 def _acknowledge(po_number: str, ack: AcknowledgedLine, rules: PromiseRules) -> LineChange:
     def change(order: Order, line_no: int, cause: Cause) -> None:
-        order.acknowledge(line_no, po_number, ack.status, ack.expected_ship_date, ack.reason, rules, cause)
+        order.acknowledge(
+            line_no, po_number, ack.status, ack.expected_ship_date, ack.reason, rules, cause, ack.rejected_quantity
+        )
 
     return change
 
@@ -177,3 +180,19 @@ async def on_line_cancellation_resolved(uow_factory: UnitOfWorkFactory, envelope
             _cause(envelope),
             lambda order, line_no, c: order.resolve_cancellation(line_no, payload.outcome, c),
         )
+
+
+async def on_purchase_order_failed(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+    """The PO will not be placed (refused by the supplier, unknown supplier, given up): its lines are rejected."""
+    payload = envelope.payload_as(PurchaseOrderFailed)
+    async with _first_delivery(uow_factory, envelope) as uow:
+        if uow is None:
+            return
+        cause = _cause(envelope)
+        for line_id in payload.backorder_line_ids:
+            await _change_line(
+                uow,
+                line_id,
+                cause,
+                lambda order, line_no, c: order.purchase_order_failed(line_no, payload.po_number, payload.reason, c),
+            )

@@ -125,7 +125,9 @@ async def apply_consequences(uow: OrdersUnitOfWork, order: Order) -> None:
     for event in order.events:
         uow.emit(event)
     for movement in order.movements:
-        if movement.kind == MovementKind.CAPTURE:
+        if movement.kind == MovementKind.REAUTHORIZE:
+            await uow.payments.authorize(order.order_id, movement.amount, order.currency, movement.reference)
+        elif movement.kind == MovementKind.CAPTURE:
             await uow.payments.capture(
                 order.order_id, movement.line_no, movement.amount, order.currency, movement.reference
             )

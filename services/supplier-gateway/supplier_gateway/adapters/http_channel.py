@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 
 from supplier_gateway.adapters.http_supplier import (
-    CancelOutcome,
     HttpSupplierClient,
     HttpSupplierConfig,
     RetryPolicy,
@@ -19,6 +18,7 @@ from supplier_gateway.adapters.http_supplier import (
     SupplierUnavailable,
 )
 from supplier_gateway.adapters.json_messages import UnreadableMessage, read_object
+from supplier_gateway.adapters.supplier_answers import CancelVerdict
 from supplier_gateway.domain.purchase_order import PurchaseOrder
 from supplier_gateway.domain.supplier import Supplier
 from supplier_gateway.service_layer.supplier_port import (
@@ -106,7 +106,7 @@ class HttpPurchaseOrderChannel:
                 supplier.base_url, purchase_order_body(po), supplier_id=supplier.supplier_id
             )
         except SupplierRejected as exc:
-            raise SupplierRefused(exc.reason or f"HTTP {exc.status}") from exc
+            raise SupplierRefused(exc.reason) from exc
         except SupplierUnavailable as exc:
             raise SupplierUnreachable(str(exc), exc.retry_after) from exc
         except SupplierProtocolError as exc:
@@ -125,23 +125,18 @@ class HttpPurchaseOrderChannel:
                 supplier_id=supplier.supplier_id,
                 idempotency_key=idempotency_key,
             )
-        except SupplierRejected as exc:
-            raise SupplierRefused(exc.reason or f"HTTP {exc.status}") from exc
         except SupplierUnavailable as exc:
             raise SupplierUnreachable(str(exc), exc.retry_after) from exc
-        except SupplierProtocolError as exc:
-            raise SupplierUnreachable(str(exc)) from exc
-        if result.outcome is CancelOutcome.REJECTED_ALREADY_SHIPPED:
-            return CancellationAnswer.ALREADY_SHIPPED
-        # accepted, or refused because nothing is open (rejected or cancelled before): nothing will ship
-        return CancellationAnswer.CANCELLED
+        if result.outcome is CancelVerdict.UNKNOWN:
+            raise SupplierUnreachable(f"the supplier's answer to the cancel request is unclear: {result.body!r}"[:500])
+        return CancellationAnswer(result.accepted, result.reason)
 
     async def poll(self, supplier: Supplier, po_number: str, cursor: int) -> FeedPage:
         client = self.client_for(supplier)
         try:
             page = await client.poll_events(supplier.base_url, po_number, cursor, supplier_id=supplier.supplier_id)
         except SupplierRejected as exc:
-            raise SupplierRefused(exc.reason or f"HTTP {exc.status}") from exc
+            raise SupplierRefused(exc.reason) from exc
         except (SupplierUnavailable, SupplierProtocolError) as exc:
             raise SupplierUnreachable(str(exc)) from exc
         events = []

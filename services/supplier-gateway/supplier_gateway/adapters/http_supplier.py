@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import quote
 from uuid import UUID
@@ -25,6 +24,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from supplier_gateway.adapters.circuit_breaker import CircuitBreaker, CircuitState
 from supplier_gateway.adapters.rate_limit import TokenBucket
+from supplier_gateway.adapters.supplier_answers import CancelVerdict, cancel_verdict, refusal_reason
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,9 @@ class SupplierRejected(SupplierError):
         self.body = body
 
     @property
-    def reason(self) -> str | None:
-        """The supplier's reason/error code, when the body names one."""
-        if isinstance(self.body, Mapping):
-            value = self.body.get("reason") or self.body.get("error")
-            return str(value) if value is not None else None
-        return None
+    def reason(self) -> str:
+        """The supplier's words for the refusal, verbatim and bounded (or the status code)."""
+        return refusal_reason(self.status, self.body)
 
 
 class SupplierUnavailable(SupplierError):
@@ -107,19 +104,11 @@ class PlacementResult:
     body: Mapping[str, Any] = field(default_factory=dict)
 
 
-class CancelOutcome(StrEnum):
-    """How a cancel request ended."""
-
-    ACCEPTED = "accepted"
-    REJECTED_ALREADY_SHIPPED = "rejected_already_shipped"
-    REJECTED = "rejected"
-
-
 @dataclass(frozen=True, slots=True)
 class CancelResult:
     """The supplier's answer to a cancel request."""
 
-    outcome: CancelOutcome
+    outcome: CancelVerdict
     reason: str | None = None
     body: Mapping[str, Any] = field(default_factory=dict)
     attempts: int = 1
@@ -127,7 +116,7 @@ class CancelResult:
     @property
     def accepted(self) -> bool:
         """Whether the cancellation took effect."""
-        return self.outcome is CancelOutcome.ACCEPTED
+        return self.outcome is CancelVerdict.ACCEPTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,27 +382,9 @@ class HttpSupplierClient:
         url = f"{base_url.rstrip('/')}/purchase-orders/{quote(po_number, safe='')}/cancel"
 
         def classify(response: httpx.Response, attempts: int) -> CancelResult:
-            code = response.status_code
             body = _body(response)
-            mapping: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
-            if code == 409:
-                reason = mapping.get("reason")
-                outcome = (
-                    CancelOutcome.REJECTED_ALREADY_SHIPPED if reason == "already_shipped" else CancelOutcome.REJECTED
-                )
-                return CancelResult(outcome, str(reason) if reason else None, mapping, attempts)
-            if 400 <= code < 500:
-                raise SupplierRejected(code, body)
-            if not 200 <= code < 300:
-                raise SupplierProtocolError(code, body, "unexpected cancel answer")
-            status = mapping.get("status")
-            if status == "rejected":
-                reason = mapping.get("reason")
-                outcome = (
-                    CancelOutcome.REJECTED_ALREADY_SHIPPED if reason == "already_shipped" else CancelOutcome.REJECTED
-                )
-                return CancelResult(outcome, str(reason) if reason else None, mapping, attempts)
-            return CancelResult(CancelOutcome.ACCEPTED, None, mapping, attempts)
+            verdict, reason = cancel_verdict(response.status_code, body)
+            return CancelResult(verdict, reason, body if isinstance(body, Mapping) else {}, attempts)
 
         return await self._call(
             supplier_id or base_url.rstrip("/"),

@@ -144,6 +144,26 @@ line_cancellations = Table(
     Column("resolved_at", UtcDateTime, nullable=True),
 )
 
+# The exceptions inbox: supplier answers that need a person (see domain/supplier_exception.py).
+supplier_exceptions = Table(
+    "supplier_exceptions",
+    metadata,
+    Column("exception_id", String(36), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("supplier_id", String(64), nullable=False, index=True),
+    Column("po_number", String(64), nullable=True, index=True),
+    Column("line_no", Integer, nullable=True),
+    Column("backorder_line_id", String(100), nullable=True),
+    Column("order_id", String(100), nullable=True, index=True),
+    Column("detail", String(1000), nullable=False),
+    Column("received", Text, nullable=True),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Column("resolution_note", String(1000), nullable=True),
+    Column("dedupe_key", String(300), nullable=False, unique=True),
+    Index("ix_supplier_exceptions_open", "resolved_at", "opened_at"),
+)
+
 # X12: control numbers per trading partner, never reused (incremented in a transaction).
 x12_control_numbers = Table(
     "x12_control_numbers",

@@ -291,10 +291,14 @@ class PurchaseOrderRepository:
     async def release(
         self, po_number: str, owner: str, next_attempt_at: datetime | None = None, error: str | None = None
     ) -> None:
-        """Give the lease back; with `next_attempt_at`, the PO waits until then (the supplier was unavailable)."""
-        values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "next_attempt_at": next_attempt_at}
-        if error is not None:
-            values["last_error"] = error[:1000]
+        """Give the lease back; with `next_attempt_at`, the PO waits until then (the supplier was unavailable).
+        `error` is what the attempt ended with: None after a success."""
+        values: dict[str, Any] = {
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "next_attempt_at": next_attempt_at,
+            "last_error": error[:1000] if error is not None else None,
+        }
         await self._session.execute(
             update(purchase_orders)
             .where(purchase_orders.c.po_number == po_number, purchase_orders.c.lease_owner == owner)
@@ -315,6 +319,17 @@ class PurchaseOrderRepository:
             update(purchase_orders)
             .where(
                 purchase_orders.c.supplier_id == supplier_id,
+                purchase_orders.c.state == PurchaseOrderState.REQUESTED.value,
+            )
+            .values(next_attempt_at=None)
+        )
+
+    async def send_now(self, po_number: str) -> None:
+        """An operator wants a waiting PO tried now, not at its next retry time."""
+        await self._session.execute(
+            update(purchase_orders)
+            .where(
+                purchase_orders.c.po_number == po_number,
                 purchase_orders.c.state == PurchaseOrderState.REQUESTED.value,
             )
             .values(next_attempt_at=None)

@@ -19,9 +19,11 @@ from dropship_shared.events import (
     ShipmentUpdated,
     ShippedLine,
 )
+from supplier_gateway.domain.supplier_exception import Anomaly, ExceptionKind
 from supplier_gateway.domain.supplier_messages import (
     AcknowledgedLineStatus,
     Acknowledgement,
+    PackedLine,
     ShipmentNotice,
 )
 
@@ -38,8 +40,12 @@ class UnknownLine(PurchaseOrderError):
     pass
 
 
-class OverShipment(PurchaseOrderError):
-    pass
+class NothingApplied(PurchaseOrderError):
+    """Every part of a supplier message was bad: nothing changed (the anomalies say why)."""
+
+    def __init__(self, message: str, anomalies: list[Anomaly]) -> None:
+        super().__init__(message)
+        self.anomalies = anomalies
 
 
 class PurchaseOrderState(StrEnum):
@@ -63,7 +69,7 @@ class LineStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-CancellationOutcome = str  # "cancelled" | "already_shipped"
+CancellationOutcome = str  # "cancelled" | "refused"
 PLACEABLE = frozenset({PurchaseOrderState.REQUESTED})
 WITH_SUPPLIER = frozenset(
     {
@@ -143,6 +149,7 @@ class PurchaseOrder:
     shipment_ids: set[str] = field(default_factory=set)
     history: list[StateChange] = field(default_factory=list)
     events: list[Payload] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)  # what operations must look at (exceptions inbox)
 
     @classmethod
     def request(cls, requested: PurchaseOrderRequested, at: datetime, correlation_id: str = "-") -> PurchaseOrder:
@@ -174,10 +181,13 @@ class PurchaseOrder:
 
     # -- queries ------------------------------------------------------------------------------
     def line(self, line_no: int) -> PurchaseOrderLine:
-        for line in self.lines:
-            if line.line_no == line_no:
-                return line
-        raise UnknownLine(f"PO {self.po_number} has no line {line_no}")
+        found = self._find_line(line_no)
+        if found is None:
+            raise UnknownLine(f"PO {self.po_number} has no line {line_no}")
+        return found
+
+    def _find_line(self, line_no: int) -> PurchaseOrderLine | None:
+        return next((line for line in self.lines if line.line_no == line_no), None)
 
     def line_of_backorder(self, backorder_line_id: str) -> PurchaseOrderLine:
         for line in self.lines:
@@ -241,20 +251,30 @@ class PurchaseOrder:
     def acknowledge(self, ack: Acknowledgement, at: datetime) -> None:
         """Record the supplier's acknowledgement; it may arrive before our own record of sending, or after
         a shipment (callbacks are not ordered), and a later one updates an earlier one."""
+        acknowledged = []
+        for entry in ack.lines:
+            known = self._find_line(entry.line_no)
+            if known is None:
+                self.anomalies.append(self._unknown_line(entry.line_no, "acknowledgement"))
+            else:
+                acknowledged.append((known, entry))
+        if ack.lines and not acknowledged:
+            refused = f"PO {self.po_number}: the acknowledgement names none of its lines"
+            raise NothingApplied(refused, self._take_anomalies())
         self._require_with_supplier(at, "acknowledged")
-        acknowledged = [(self.line(entry.line_no), entry) for entry in ack.lines]
         emitted: list[AcknowledgedLine] = []
         for line, entry in acknowledged:
             line.acknowledged_as = entry.status
             line.expected_ship_date = entry.expected_ship_date
             line.reason = entry.reason
+            still_open = line.quantity - line.shipped_qty - line.cancelled_qty
             if entry.status is AcknowledgedLineStatus.REJECTED:
-                refused = entry.quantity or line.quantity
-                line.rejected_qty = min(refused, line.quantity - line.shipped_qty - line.cancelled_qty)
+                line.rejected_qty = min(entry.quantity or line.quantity, still_open)
                 line.accepted_qty = 0
             else:
-                line.rejected_qty = 0
+                # what the supplier neither shipped nor takes on is refused: the customer hears of that part
                 line.accepted_qty = min(entry.quantity or line.quantity, line.orderable_qty)
+                line.rejected_qty = max(still_open - line.accepted_qty, 0)
             emitted.append(
                 AcknowledgedLine(
                     backorder_line_id=line.backorder_line_id,
@@ -263,6 +283,7 @@ class PurchaseOrder:
                     quantity=entry.quantity,
                     expected_ship_date=entry.expected_ship_date,
                     reason=entry.reason,
+                    rejected_quantity=line.rejected_qty if entry.status is not AcknowledgedLineStatus.REJECTED else 0,
                 )
             )
         self.acknowledgement = ack.status.value
@@ -276,31 +297,42 @@ class PurchaseOrder:
         )
 
     def record_shipment(self, notice: ShipmentNotice, at: datetime) -> bool:
-        """Apply a shipment notice once (by shipment id); False for a duplicate. One event per package."""
+        """Apply a shipment notice once (by shipment id); False for a duplicate. One event per package.
+
+        Every valid line is applied; a line the PO does not have, or more than was ordered, is left out and
+        noted as an anomaly. Units we believed cancelled ship all the same (the goods are on their way), noted
+        too. NothingApplied when no line of the notice was valid."""
         if notice.shipment_id in self.shipment_ids:
             return False
+        shipped = self._valid_shipped_quantities(notice)
+        if not shipped:
+            refused = f"PO {self.po_number}: no line of shipment {notice.shipment_id} could be applied"
+            raise NothingApplied(refused, self._take_anomalies())
         self._require_with_supplier(at, "shipped")
-        shipped: dict[int, int] = {}
-        for package in notice.packages:
-            for packed in package.lines:
-                self.line(packed.line_no)
-                shipped[packed.line_no] = shipped.get(packed.line_no, 0) + packed.quantity
         for line_no, quantity in shipped.items():
             line = self.line(line_no)
-            if line.shipped_qty + quantity > line.orderable_qty:
-                raise OverShipment(
-                    f"PO {self.po_number} line {line_no}: {quantity} more shipped than the "
-                    f"{line.orderable_qty - line.shipped_qty} still ordered"
+            revived = max(line.shipped_qty + quantity - line.orderable_qty, 0)
+            if revived:
+                line.cancelled_qty -= revived
+                self.anomalies.append(
+                    Anomaly(
+                        ExceptionKind.SHIPPED_AFTER_CANCEL,
+                        f"PO {self.po_number} line {line_no}: {revived} unit(s) we believed cancelled were shipped "
+                        f"(shipment {notice.shipment_id}); they ship to the customer: decide on a return or refund",
+                        line_no,
+                        line.backorder_line_id,
+                    )
                 )
-        for line_no, quantity in shipped.items():
-            line = self.line(line_no)
             line.shipped_qty += quantity
             # goods the supplier had refused but shipped after all are goods the customer gets
             line.rejected_qty = min(line.rejected_qty, line.quantity - line.shipped_qty - line.cancelled_qty)
         self.shipment_ids.add(notice.shipment_id)
+        packages = [
+            (package, [packed for packed in package.lines if packed.line_no in shipped]) for package in notice.packages
+        ]
         several = len(notice.packages) > 1
-        for number, package in enumerate(notice.packages, start=1):
-            if not package.lines:
+        for number, (package, applied) in enumerate(packages, start=1):
+            if not applied:
                 continue
             self.events.append(
                 ShipmentUpdated(
@@ -314,18 +346,53 @@ class PurchaseOrder:
                     service=notice.service,
                     tracking_number=package.tracking_number,
                     tracking_url=package.tracking_url,
-                    lines=[
-                        ShippedLine(
-                            backorder_line_id=self.line(packed.line_no).backorder_line_id,
-                            line_no=packed.line_no,
-                            quantity=packed.quantity,
-                        )
-                        for packed in package.lines
-                    ],
+                    lines=[self._shipped_line(packed) for packed in applied],
                 )
             )
         self._settle(at)
         return True
+
+    def _valid_shipped_quantities(self, notice: ShipmentNotice) -> dict[int, int]:
+        """Units shipped per line, for the lines that can take them; the others become anomalies."""
+        shipped: dict[int, int] = {}
+        for package in notice.packages:
+            for packed in package.lines:
+                shipped[packed.line_no] = shipped.get(packed.line_no, 0) + packed.quantity
+        valid: dict[int, int] = {}
+        for line_no, quantity in shipped.items():
+            line = self._find_line(line_no)
+            if line is None:
+                self.anomalies.append(self._unknown_line(line_no, f"shipment {notice.shipment_id}"))
+            elif line.shipped_qty + quantity > line.quantity:
+                self.anomalies.append(
+                    Anomaly(
+                        ExceptionKind.OVER_SHIPMENT,
+                        f"PO {self.po_number} line {line_no}: shipment {notice.shipment_id} ships {quantity}, "
+                        f"{line.quantity - line.shipped_qty} of {line.quantity} ordered were still to ship; "
+                        "this line of the notice is not applied",
+                        line_no,
+                        line.backorder_line_id,
+                    )
+                )
+            else:
+                valid[line_no] = quantity
+        return valid
+
+    def _shipped_line(self, packed: PackedLine) -> ShippedLine:
+        return ShippedLine(
+            backorder_line_id=self.line(packed.line_no).backorder_line_id,
+            line_no=packed.line_no,
+            quantity=packed.quantity,
+        )
+
+    def _take_anomalies(self) -> list[Anomaly]:
+        taken, self.anomalies = self.anomalies, []
+        return taken
+
+    def _unknown_line(self, line_no: int, what: str) -> Anomaly:
+        return Anomaly(
+            ExceptionKind.UNKNOWN_LINE, f"PO {self.po_number} has no line {line_no} ({what}); that part is not applied"
+        )
 
     # -- cancellation -------------------------------------------------------------------------
     @property
@@ -340,11 +407,23 @@ class PurchaseOrder:
         self._resolve_cancellation(line, "cancelled")
         self._settle(at)
 
-    def refuse_line_cancellation(self, backorder_line_id: str) -> None:
-        """The supplier could not cancel: the goods already left."""
-        self._resolve_cancellation(self.line_of_backorder(backorder_line_id), "already_shipped")
+    def refuse_line_cancellation(self, backorder_line_id: str, reason: str) -> None:
+        """The supplier refused to cancel (whatever its words: shipped already, too late, ...): the line stays
+        as it was, operations hear of it."""
+        line = self.line_of_backorder(backorder_line_id)
+        self._resolve_cancellation(line, "refused", reason)
+        self.anomalies.append(
+            Anomaly(
+                ExceptionKind.CANCEL_REFUSED,
+                f"PO {self.po_number} line {line.line_no}: the supplier refused to cancel: {reason}",
+                line.line_no,
+                backorder_line_id,
+            )
+        )
 
-    def _resolve_cancellation(self, line: PurchaseOrderLine, outcome: CancellationOutcome) -> None:
+    def _resolve_cancellation(
+        self, line: PurchaseOrderLine, outcome: CancellationOutcome, reason: str | None = None
+    ) -> None:
         assert line.backorder_line_id is not None
         self.events.append(
             LineCancellationResolved(
@@ -352,6 +431,7 @@ class PurchaseOrder:
                 supplier_id=self.supplier_id,
                 backorder_line_id=line.backorder_line_id,
                 outcome=outcome,
+                reason=reason,
             )
         )
 
@@ -360,6 +440,8 @@ class PurchaseOrder:
         if self.state is PurchaseOrderState.REQUESTED:
             # the supplier speaks about the PO, so it has it: our own record of sending is late
             self.mark_placed(None, at)
+        elif self.state is PurchaseOrderState.CANCELLED and what == "shipped":
+            return  # a shipment wins over a cancellation we believed in
         elif self.state not in WITH_SUPPLIER:
             raise InvalidTransition(f"PO {self.po_number} is {self.state}: it cannot be {what}")
 
@@ -367,8 +449,6 @@ class PurchaseOrder:
         if self.state in (PurchaseOrderState.REQUESTED, PurchaseOrderState.FAILED):
             if all(line.status is LineStatus.CANCELLED for line in self.lines):
                 self._move(PurchaseOrderState.CANCELLED, at)
-            return
-        if self.state is PurchaseOrderState.CANCELLED:
             return
         anything_shipped = any(line.shipped_qty for line in self.lines)
         if all(line.open_qty == 0 for line in self.lines):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Path, Request, status
 from dropship_shared.problems import problem_responses
 from dropship_shared.signing import SignatureError, verify
 from supplier_gateway.adapters.json_messages import UnreadableMessage, read_message
-from supplier_gateway.domain.purchase_order import InvalidTransition, PurchaseOrderError
+from supplier_gateway.domain.purchase_order import InvalidTransition, NothingApplied, PurchaseOrderError
 from supplier_gateway.entrypoints.deps import Settings, Uow
 from supplier_gateway.entrypoints.schemas import CallbackAccepted
 from supplier_gateway.service_layer import handlers
@@ -20,6 +20,7 @@ from supplier_gateway.service_layer.supplier_messages import apply_supplier_mess
 router = APIRouter(prefix="/suppliers/{supplier_id}", tags=["supplier callbacks"])
 MAX_BODY_BYTES = 5_000_000
 EVENT_TYPE_HEADER = "X-Event-Type"
+RECEIVED_BYTES = 4000  # of the body, kept with an exception it causes
 
 
 @router.post(
@@ -74,15 +75,24 @@ async def _receive(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"message": str(exc), "errors": exc.errors}
         ) from exc
     try:
-        changed = await apply_supplier_message(uow, supplier_id, verified.event_id, message)
+        outcome = await apply_supplier_message(
+            uow, supplier_id, verified.event_id, message, raw[:RECEIVED_BYTES].decode("utf-8", "replace")
+        )
     except ReplayedEvent as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=f"replayed: {exc}") from exc
     except PurchaseOrderNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except InvalidTransition as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    except NothingApplied as exc:
+        detail = {"message": str(exc), "not_applied": [anomaly.detail for anomaly in exc.anomalies]}
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail) from exc
     except PurchaseOrderError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    answer = "partially_applied" if outcome.not_applied else "applied"
     return CallbackAccepted(
-        status="applied" if changed else "duplicate", event_id=verified.event_id, po_number=message.po_number
+        status=answer if outcome.changed else "duplicate",
+        event_id=verified.event_id,
+        po_number=message.po_number,
+        not_applied=outcome.not_applied,
     )

@@ -10,8 +10,8 @@ from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
 from supplier_gateway.domain.purchase_order import PurchaseOrderError, PurchaseOrderState
 from supplier_gateway.entrypoints.deps import Uow
-from supplier_gateway.entrypoints.schemas import PurchaseOrderOut
-from supplier_gateway.service_layer import handlers
+from supplier_gateway.entrypoints.schemas import FailureByOperator, PurchaseOrderOut
+from supplier_gateway.service_layer import handlers, purchase_order_failures
 from supplier_gateway.service_layer.errors import PurchaseOrderNotFound
 
 router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"])
@@ -42,7 +42,7 @@ async def get_purchase_order(po_number: str, uow: Uow) -> PurchaseOrderOut:
 
 @router.post(
     "/{po_number}/retry",
-    summary="Send a failed purchase order again (same PO number)",
+    summary="Send a failed purchase order again, or a waiting one now (same PO number)",
     responses=problem_responses(404, 409),
 )
 async def retry_purchase_order(po_number: str, request: Request, uow: Uow) -> PurchaseOrderOut:
@@ -53,4 +53,23 @@ async def retry_purchase_order(po_number: str, request: Request, uow: Uow) -> Pu
     except PurchaseOrderError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     request.app.state.dispatch_ready.set()
+    return PurchaseOrderOut.of(po)
+
+
+@router.post(
+    "/{po_number}/fail",
+    summary="Give up on a purchase order not yet placed (the customers are told)",
+    responses=problem_responses(404, 409, 422),
+)
+async def fail_purchase_order(
+    po_number: str, failure: FailureByOperator, request: Request, uow: Uow
+) -> PurchaseOrderOut:
+    try:
+        po = await purchase_order_failures.fail_purchase_order(
+            uow, po_number, failure.reason, correlation_id_of(request)
+        )
+    except PurchaseOrderNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except PurchaseOrderError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     return PurchaseOrderOut.of(po)

@@ -13,6 +13,7 @@ from dropship_shared.inputs import NO_NUL, StrictBody
 from supplier_gateway.adapters.repository import DispatchStatus
 from supplier_gateway.domain.purchase_order import PurchaseOrder
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol, TradingPartner
+from supplier_gateway.domain.supplier_exception import SupplierException
 
 
 class TradingPartnerIn(StrictBody):
@@ -187,6 +188,47 @@ class PurchaseOrderOut(BaseModel):
 
 
 class CallbackAccepted(BaseModel):
-    status: Literal["applied", "duplicate"]
+    status: Literal["applied", "partially_applied", "duplicate"]
     event_id: str
     po_number: str
+    not_applied: list[str] = []  # the parts left out (each filed in the exceptions inbox)
+
+
+class FailureByOperator(StrictBody):
+    reason: str = Field(min_length=1, max_length=300, description="told to the customers, in plain words")
+
+
+class ExceptionResolution(StrictBody):
+    note: str = Field(min_length=1, max_length=1000, description="what was decided, for the audit trail")
+
+
+class SupplierExceptionOut(BaseModel):
+    exception_id: str
+    kind: str
+    supplier_id: str
+    po_number: str | None
+    line_no: int | None
+    backorder_line_id: str | None
+    order_id: str | None
+    detail: str
+    received: str | None
+    opened_at: datetime
+    resolved_at: datetime | None
+    resolution_note: str | None
+
+    @classmethod
+    def of(cls, found: SupplierException) -> SupplierExceptionOut:
+        return cls(
+            exception_id=found.exception_id,
+            kind=found.kind.value,
+            supplier_id=found.supplier_id,
+            po_number=found.po_number,
+            line_no=found.line_no,
+            backorder_line_id=found.backorder_line_id,
+            order_id=found.order_id,
+            detail=found.detail,
+            received=found.received,
+            opened_at=found.opened_at,
+            resolved_at=found.resolved_at,
+            resolution_note=found.resolution_note,
+        )

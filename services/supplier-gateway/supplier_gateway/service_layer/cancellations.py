@@ -12,8 +12,10 @@ from dropship_shared.logs import get_logger
 from supplier_gateway.adapters.cancellation_repository import LineCancellationRequest
 from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol
+from supplier_gateway.domain.supplier_exception import Anomaly, ExceptionKind
 from supplier_gateway.service_layer.edi_outbound import X12LineCancellation
 from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
+from supplier_gateway.service_layer.supplier_exceptions import file_anomalies, file_exception
 from supplier_gateway.service_layer.supplier_port import (
     CancellationAnswer,
     PurchaseOrderChannel,
@@ -32,6 +34,7 @@ class CancellationPolicy:
     batch_size: int = 20
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
+    unanswered_after_attempts: int = 3  # unclear answers or timeouts this many times: operations hear of it
 
     def retry_delay(self, attempts: int) -> float:
         return float(min(self.retry_base_seconds * 2 ** max(attempts - 1, 0), self.retry_max_seconds))
@@ -92,8 +95,8 @@ class LineCancellationResolver:
                 request.quantity,
                 f"{request.po_number}:cancel:{request.request_event_id}",
             )
-        except (SupplierRefused, SupplierUnreachable) as exc:
-            await self._postpone(request, str(exc))
+        except SupplierUnreachable as exc:  # no clear answer: ask again, never assume either way
+            await self._postpone(request, str(exc), unanswered=True)
             return
         refusal = await self._record_answer(request, answer)
         if refusal is not None:
@@ -125,7 +128,7 @@ class LineCancellationResolver:
             if not po.cancellable_without_supplier:
                 return ""
             po.cancel_line(request.backorder_line_id, request.quantity, now)
-            await self._record(uow, po, request, CancellationAnswer.CANCELLED)
+            await self._record(uow, po, request, CancellationAnswer(accepted=True))
             return None
 
     async def _record_answer(self, request: LineCancellationRequest, answer: CancellationAnswer) -> str | None:
@@ -134,29 +137,40 @@ class LineCancellationResolver:
             if po is None:
                 return "purchase order vanished"
             try:
-                if answer is CancellationAnswer.CANCELLED:
+                if answer.accepted:
                     po.cancel_line(request.backorder_line_id, request.quantity, utcnow())
                 else:
-                    po.refuse_line_cancellation(request.backorder_line_id)
+                    po.refuse_line_cancellation(request.backorder_line_id, answer.reason or "no reason given")
             except PurchaseOrderError as exc:
                 return str(exc)
             await self._record(uow, po, request, answer)
             return None
 
     async def _record(
-        self, uow: GatewayUnitOfWork, po: PurchaseOrder, request: LineCancellationRequest, outcome: str
+        self, uow: GatewayUnitOfWork, po: PurchaseOrder, request: LineCancellationRequest, answer: CancellationAnswer
     ) -> None:
+        now = utcnow()
         uow.correlation_id = po.correlation_id
         await uow.purchase_orders.save(po)
         for event in po.events:
             uow.emit(event)
-        await uow.cancellations.resolve(request.request_id, outcome, utcnow())
+        await file_anomalies(uow, po, f"cancel request {request.request_event_id}", now, answer.reason)
+        await uow.cancellations.resolve(request.request_id, "cancelled" if answer.accepted else "refused", now)
         await uow.commit()
 
-    async def _postpone(self, request: LineCancellationRequest, reason: str) -> None:
+    async def _postpone(self, request: LineCancellationRequest, reason: str, unanswered: bool = False) -> None:
         async with self._uow() as uow:
-            until = utcnow() + timedelta(seconds=self._policy.retry_delay(request.attempts))
+            now = utcnow()
+            until = now + timedelta(seconds=self._policy.retry_delay(request.attempts))
             await uow.cancellations.postpone(request.request_id, until, reason)
+            if unanswered and request.attempts >= self._policy.unanswered_after_attempts:
+                detail = (
+                    f"PO {request.po_number} line {request.line_no}: no clear answer to our cancel request after "
+                    f"{request.attempts} tries ({reason}); still asking, the line stays as it was"
+                )
+                anomaly = Anomaly(ExceptionKind.CANCEL_UNANSWERED, detail, request.line_no, request.backorder_line_id)
+                source = f"cancel request {request.request_event_id}"
+                await file_exception(uow, anomaly, request.supplier_id, request.po_number, source, now)
             await uow.commit()
         log.warning("line cancellation postponed", po_number=request.po_number, reason=reason)
 
@@ -169,13 +183,14 @@ async def record_cancellation_answer(
     now: datetime,
 ) -> None:
     """The supplier's answer to a cancel request, in the caller's transaction (an X12 865)."""
-    if answer is CancellationAnswer.CANCELLED:
+    if answer.accepted:
         po.cancel_line(request.backorder_line_id, request.quantity, now)
     else:
-        po.refuse_line_cancellation(request.backorder_line_id)
+        po.refuse_line_cancellation(request.backorder_line_id, answer.reason or "no reason given")
     uow.correlation_id = po.correlation_id
     await uow.purchase_orders.save(po)
     for event in po.events:
         uow.emit(event)
     po.events.clear()
-    await uow.cancellations.resolve(request.request_id, answer, now)
+    await file_anomalies(uow, po, f"cancel request {request.request_event_id}", now, answer.reason)
+    await uow.cancellations.resolve(request.request_id, "cancelled" if answer.accepted else "refused", now)

@@ -13,7 +13,9 @@ from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
 from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol
+from supplier_gateway.domain.supplier_exception import ExceptionKind
 from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
+from supplier_gateway.service_layer.purchase_order_failures import fail_requested
 from supplier_gateway.service_layer.supplier_port import (
     Placement,
     PurchaseOrderChannel,
@@ -37,6 +39,12 @@ class DispatchPolicy:
     concurrency_per_supplier: int = 4
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
+    # a supplier down this long or this often: the PO fails (the customers hear of it), operations too
+    give_up_attempts: int = 20
+    give_up_seconds: float = 86400.0
+
+    def gives_up(self, attempts: int, age_seconds: float) -> bool:
+        return attempts >= self.give_up_attempts or age_seconds >= self.give_up_seconds
 
     def retry_delay(self, attempts: int, retry_after: float | None) -> float:
         backoff = min(self.retry_base_seconds * 2.0 ** max(attempts - 1, 0), self.retry_max_seconds)
@@ -103,10 +111,10 @@ class PurchaseOrderDispatcher:
             async with self._uow() as uow:
                 now = utcnow()
                 supplier = await uow.suppliers.get(supplier_id)
-                if supplier is None or not supplier.active:
-                    # held or unknown: its POs wait, untouched (never tried, so still cancellable here)
+                if supplier is not None and not supplier.active:
+                    # held: its POs wait, untouched (never tried, so still cancellable here)
                     until = now + timedelta(seconds=self._policy.retry_max_seconds)
-                    reason = f"supplier {supplier_id!r} is not registered or is on hold"
+                    reason = f"supplier {supplier_id!r} is on hold"
                     await uow.purchase_orders.postpone_due(supplier_id, now, until, reason)
                     await uow.commit()
                     return
@@ -120,6 +128,11 @@ class PurchaseOrderDispatcher:
                 await uow.commit()
             if not claimed:
                 return
+            if supplier is None:
+                reason = f"supplier {supplier_id!r} is not registered with the gateway"
+                for po_number in claimed:
+                    await self._fail(po_number, reason, ExceptionKind.SUPPLIER_NOT_REGISTERED)
+                continue
             await asyncio.gather(*(send_one(supplier, po_number) for po_number in claimed))
 
     async def send(self, supplier: Supplier, po_number: str) -> None:
@@ -135,7 +148,7 @@ class PurchaseOrderDispatcher:
             else:
                 placement = await self._http.place(supplier, po)
         except SupplierRefused as exc:
-            await self._record_refusal(po_number, exc.reason)
+            await self._fail(po_number, exc.reason, ExceptionKind.PURCHASE_ORDER_REFUSED)
         except SupplierUnreachable as exc:
             await self._postpone(po_number, exc.reason, exc.retry_after)
         except Exception as exc:  # a bug or an unexpected answer: keep the PO, try again later
@@ -160,18 +173,13 @@ class PurchaseOrderDispatcher:
             await uow.commit()
         log.info("purchase order placed", po_number=po_number, replayed=placement.replayed)
 
-    async def _record_refusal(self, po_number: str, reason: str) -> None:
+    async def _fail(self, po_number: str, reason: str, kind: ExceptionKind) -> None:
+        """The PO will not be placed: it fails (the orders service tells the customers), operations hear of it."""
         async with self._uow() as uow:
-            po = await uow.purchase_orders.get(po_number, for_update=True)
-            if po is not None and po.state is PurchaseOrderState.REQUESTED:
-                uow.correlation_id = po.correlation_id
-                po.fail(reason, utcnow())
-                await uow.purchase_orders.save(po)
-                for event in po.events:
-                    uow.emit(event)
+            await fail_requested(uow, po_number, reason, kind)
             await uow.purchase_orders.release(po_number, self._owner, error=reason)
             await uow.commit()
-        log.warning("supplier refused purchase order", po_number=po_number, reason=reason)
+        log.warning("purchase order failed", po_number=po_number, reason=reason, kind=kind.value)
 
     async def _postpone(
         self, po_number: str, reason: str | None, retry_after: float | None, later: bool = True
@@ -179,10 +187,18 @@ class PurchaseOrderDispatcher:
         async with self._uow() as uow:
             next_attempt_at = None
             if later:
+                now = utcnow()
                 status = await uow.purchase_orders.dispatch_status(po_number)
+                po = await uow.purchase_orders.get(po_number)
                 attempts = status.send_attempts if status else 1
-                next_attempt_at = utcnow() + timedelta(seconds=self._policy.retry_delay(attempts, retry_after))
+                age = (now - po.created_at).total_seconds() if po else 0.0
+                if self._policy.gives_up(attempts, age):
+                    gave_up = f"gave up after {attempts} attempts over {age:.0f} s; last: {reason}"
+                    await fail_requested(uow, po_number, gave_up, ExceptionKind.SUPPLIER_UNREACHABLE)
+                    reason = gave_up
+                else:
+                    next_attempt_at = now + timedelta(seconds=self._policy.retry_delay(attempts, retry_after))
             await uow.purchase_orders.release(po_number, self._owner, next_attempt_at, reason)
             await uow.commit()
         if reason:
-            log.warning("purchase order not placed yet", po_number=po_number, reason=reason, retry_at=next_attempt_at)
+            log.warning("purchase order not placed", po_number=po_number, reason=reason, retry_at=next_attempt_at)

@@ -36,7 +36,10 @@ log = get_logger(__name__)
 
 EVENT_KIND = "x12"
 # An 865 line's answer to our cancel request; "unknown" is no answer (the request keeps waiting).
-CANCELLATION_ANSWERS = {"accepted": CancellationAnswer.CANCELLED, "refused": CancellationAnswer.ALREADY_SHIPPED}
+CANCELLATION_ANSWERS = {
+    "accepted": CancellationAnswer(accepted=True),
+    "refused": CancellationAnswer(accepted=False, reason="the supplier's 865 refused the change"),
+}
 
 
 class UnreadableInterchange(GatewayError):

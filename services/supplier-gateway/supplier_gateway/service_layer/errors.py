@@ -17,3 +17,7 @@ class PurchaseOrderNotFound(GatewayError):
 
 class ReplayedEvent(GatewayError):
     """A supplier event id we applied before arrived again: a replay, refused."""
+
+
+class ExceptionNotFound(GatewayError):
+    pass

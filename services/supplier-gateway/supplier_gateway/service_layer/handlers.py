@@ -108,15 +108,19 @@ async def list_purchase_orders(
 
 
 async def retry_purchase_order(uow_factory: UnitOfWorkFactory, po_number: str, correlation_id: str) -> PurchaseOrder:
-    """An operator sends a failed PO again (same number: the supplier still sees at most one order)."""
+    """An operator sends a failed PO again, or a waiting one now (same number: the supplier still sees at
+    most one order)."""
     async with uow_factory() as uow:
         uow.correlation_id = correlation_id
         po = await uow.purchase_orders.get(po_number, for_update=True)
         if po is None:
             raise PurchaseOrderNotFound(f"purchase order {po_number!r} not found")
-        uow.correlation_id = po.correlation_id
-        po.retry(utcnow())
-        await uow.purchase_orders.save(po)
-        await uow.purchase_orders.reset_dispatch(po_number)
+        if po.state is PurchaseOrderState.REQUESTED:
+            await uow.purchase_orders.send_now(po_number)
+        else:
+            uow.correlation_id = po.correlation_id
+            po.retry(utcnow())
+            await uow.purchase_orders.save(po)
+            await uow.purchase_orders.reset_dispatch(po_number)
         await uow.commit()
         return po

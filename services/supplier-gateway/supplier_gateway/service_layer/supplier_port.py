@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from supplier_gateway.domain.purchase_order import PurchaseOrder
@@ -34,9 +33,12 @@ class Placement:
     replayed: bool = False  # the supplier had the PO already (a re-send after a crash or a lost answer)
 
 
-class CancellationAnswer(StrEnum):
-    CANCELLED = "cancelled"
-    ALREADY_SHIPPED = "already_shipped"
+@dataclass(frozen=True)
+class CancellationAnswer:
+    """The supplier's clear answer to a cancel request (an unclear one raises SupplierUnreachable)."""
+
+    accepted: bool
+    reason: str | None = None  # the supplier's words when it refused
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dropship_shared.unit_of_work import SqlUnitOfWork
 from supplier_gateway.adapters.cancellation_repository import CancellationRepository
+from supplier_gateway.adapters.exception_repository import ExceptionRepository
 from supplier_gateway.adapters.repository import PurchaseOrderRepository, SupplierEventLog, SupplierRepository
 from supplier_gateway.adapters.x12_store import X12Store
 
@@ -14,6 +15,7 @@ class GatewayUnitOfWork(SqlUnitOfWork):
     supplier_events: SupplierEventLog
     cancellations: CancellationRepository
     x12: X12Store
+    exceptions: ExceptionRepository
 
     def _open(self) -> None:
         self.suppliers = SupplierRepository(self.session)
@@ -21,3 +23,4 @@ class GatewayUnitOfWork(SqlUnitOfWork):
         self.supplier_events = SupplierEventLog(self.session)
         self.cancellations = CancellationRepository(self.session)
         self.x12 = X12Store(self.session)
+        self.exceptions = ExceptionRepository(self.session)

@@ -1,0 +1,126 @@
+"""Supplier exceptions: answers the gateway could not turn into a normal outcome, kept for operations to
+resolve (the exceptions inbox). Pure rules, no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from dropship_shared.events import Payload, SupplierExceptionOpened, SupplierExceptionResolved
+
+DETAIL_LIMIT = 1000
+RECEIVED_LIMIT = 4000
+
+
+class ExceptionKind(StrEnum):
+    PURCHASE_ORDER_REFUSED = "purchase_order_refused"  # the supplier refused the PO at placement
+    SUPPLIER_NOT_REGISTERED = "supplier_not_registered"  # a PO for a supplier the gateway cannot reach
+    SUPPLIER_UNREACHABLE = "supplier_unreachable"  # we gave up sending the PO
+    FAILED_BY_OPERATOR = "failed_by_operator"
+    CANCEL_REFUSED = "cancel_refused"  # the supplier refused our cancel request: the line stays as it was
+    CANCEL_UNANSWERED = "cancel_unanswered"  # no readable answer to a cancel request yet: still asking
+    SHIPPED_AFTER_CANCEL = "shipped_after_cancel"  # a shipment for units we believed cancelled: it ships
+    OVER_SHIPMENT = "over_shipment"  # more shipped than ordered on a line: that line is not applied
+    UNKNOWN_LINE = "unknown_line"  # a shipment or acknowledgement names a line the PO does not have
+    UNKNOWN_PURCHASE_ORDER = "unknown_purchase_order"  # a message names a PO we do not know
+
+
+class ExceptionAlreadyResolved(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """What a purchase order noticed while applying a supplier answer; the service layer files it."""
+
+    kind: ExceptionKind
+    detail: str
+    line_no: int | None = None
+    backorder_line_id: str | None = None
+
+
+def order_of(backorder_line_id: str | None) -> str | None:
+    """The customer order a backorder line belongs to (the orders service names lines `<order>-<line>`)."""
+    if not backorder_line_id or "-" not in backorder_line_id:
+        return None
+    return backorder_line_id.rpartition("-")[0]
+
+
+@dataclass
+class SupplierException:
+    exception_id: str
+    kind: ExceptionKind
+    supplier_id: str
+    detail: str
+    opened_at: datetime
+    dedupe_key: str  # the same anomaly seen again (a resent message, a retried call) is filed once
+    po_number: str | None = None
+    line_no: int | None = None
+    backorder_line_id: str | None = None
+    order_id: str | None = None
+    received: str | None = None
+    resolved_at: datetime | None = None
+    resolution_note: str | None = None
+    events: list[Payload] = field(default_factory=list)
+
+    @classmethod
+    def open(
+        cls,
+        anomaly: Anomaly,
+        supplier_id: str,
+        po_number: str | None,
+        source: str,
+        at: datetime,
+        received: str | None = None,
+    ) -> SupplierException:
+        """`source` names what showed the anomaly (a shipment id, an event id, a cancel request)."""
+        found = cls(
+            exception_id=str(uuid.uuid4()),
+            kind=anomaly.kind,
+            supplier_id=supplier_id,
+            detail=anomaly.detail[:DETAIL_LIMIT],
+            opened_at=at,
+            dedupe_key=f"{anomaly.kind}:{supplier_id}:{po_number}:{anomaly.line_no}:{source}"[:300],
+            po_number=po_number,
+            line_no=anomaly.line_no,
+            backorder_line_id=anomaly.backorder_line_id,
+            order_id=order_of(anomaly.backorder_line_id),
+            received=received[:RECEIVED_LIMIT] if received is not None else None,
+        )
+        found.events.append(
+            SupplierExceptionOpened(
+                exception_id=found.exception_id,
+                kind=found.kind.value,
+                supplier_id=supplier_id,
+                po_number=po_number,
+                line_no=found.line_no,
+                backorder_line_id=found.backorder_line_id,
+                order_id=found.order_id,
+                detail=found.detail,
+                received=found.received,
+                opened_at=at,
+            )
+        )
+        return found
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+    def resolve(self, note: str, at: datetime) -> None:
+        if not self.is_open:
+            raise ExceptionAlreadyResolved(f"exception {self.exception_id} was resolved at {self.resolved_at}")
+        self.resolved_at = at
+        self.resolution_note = note
+        self.events.append(
+            SupplierExceptionResolved(
+                exception_id=self.exception_id,
+                kind=self.kind.value,
+                supplier_id=self.supplier_id,
+                po_number=self.po_number,
+                note=note,
+                resolved_at=at,
+            )
+        )

@@ -1,0 +1,59 @@
+"""The exceptions inbox: supplier answers that need a person, listed by filters and resolved with a note."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from dropship_shared.problems import problem_responses
+from dropship_shared.web import correlation_id_of
+from supplier_gateway.adapters.exception_repository import ExceptionFilter
+from supplier_gateway.domain.supplier_exception import ExceptionAlreadyResolved, ExceptionKind
+from supplier_gateway.entrypoints.deps import Uow
+from supplier_gateway.entrypoints.schemas import ExceptionResolution, SupplierExceptionOut
+from supplier_gateway.service_layer import supplier_exceptions
+from supplier_gateway.service_layer.errors import ExceptionNotFound
+
+router = APIRouter(prefix="/exceptions", tags=["exceptions inbox"])
+
+
+@router.get("", summary="Supplier exceptions, newest first, by kind, supplier, PO, customer order, open or not")
+async def list_exceptions(
+    uow: Uow,
+    kind: ExceptionKind | None = None,
+    supplier_id: Annotated[str | None, Query(max_length=64)] = None,
+    po_number: Annotated[str | None, Query(max_length=64)] = None,
+    order_id: Annotated[str | None, Query(max_length=100)] = None,
+    open: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[SupplierExceptionOut]:
+    where = ExceptionFilter(kind, supplier_id, po_number, order_id, open, limit)
+    return [SupplierExceptionOut.of(found) for found in await supplier_exceptions.list_exceptions(uow, where)]
+
+
+@router.get("/{exception_id}", summary="One supplier exception", responses=problem_responses(404))
+async def get_exception(exception_id: str, uow: Uow) -> SupplierExceptionOut:
+    try:
+        return SupplierExceptionOut.of(await supplier_exceptions.get_exception(uow, exception_id))
+    except ExceptionNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+
+
+@router.post(
+    "/{exception_id}/resolve",
+    summary="Resolve an open exception with a note (once)",
+    responses=problem_responses(404, 409, 422),
+)
+async def resolve_exception(
+    exception_id: str, resolution: ExceptionResolution, request: Request, uow: Uow
+) -> SupplierExceptionOut:
+    try:
+        resolved = await supplier_exceptions.resolve_exception(
+            uow, exception_id, resolution.note, correlation_id_of(request)
+        )
+    except ExceptionNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except ExceptionAlreadyResolved as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return SupplierExceptionOut.of(resolved)

@@ -1,0 +1,47 @@
+"""A PO that will never be placed fails: the supplier refused it, is not registered, stayed down too long,
+or an operator gave up on it. The orders service tells the customers; operations get an exception."""
+
+from __future__ import annotations
+
+from dropship_shared.events import utcnow
+from supplier_gateway.domain.purchase_order import InvalidTransition, PurchaseOrder, PurchaseOrderState
+from supplier_gateway.domain.supplier_exception import Anomaly, ExceptionKind
+from supplier_gateway.service_layer.errors import PurchaseOrderNotFound
+from supplier_gateway.service_layer.handlers import UnitOfWorkFactory, get_purchase_order
+from supplier_gateway.service_layer.supplier_exceptions import file_exception
+from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
+
+
+async def fail_requested(uow: GatewayUnitOfWork, po_number: str, reason: str, kind: ExceptionKind) -> None:
+    """Fail a PO that was never placed, in the caller's transaction, and file why."""
+    po = await uow.purchase_orders.get(po_number, for_update=True)
+    if po is None or po.state is not PurchaseOrderState.REQUESTED:
+        return
+    uow.correlation_id = po.correlation_id
+    now = utcnow()
+    po.fail(reason, now)
+    await uow.purchase_orders.save(po)
+    for event in po.events:
+        uow.emit(event)
+    for line in po.lines:  # one per line: each customer order finds its own
+        anomaly = Anomaly(kind, f"PO {po_number} failed: {reason}", line.line_no, line.backorder_line_id)
+        await file_exception(uow, anomaly, po.supplier_id, po_number, f"failure at {now.isoformat()}", now)
+
+
+async def fail_purchase_order(
+    uow_factory: UnitOfWorkFactory, po_number: str, reason: str, correlation_id: str
+) -> PurchaseOrder:
+    """An operator gives up on a PO that was never placed: it fails as if the supplier had refused it."""
+    async with uow_factory() as uow:
+        uow.correlation_id = correlation_id
+        po = await uow.purchase_orders.get(po_number, for_update=True)
+        dispatch = await uow.purchase_orders.dispatch_status(po_number)
+        if po is None or dispatch is None:
+            raise PurchaseOrderNotFound(f"purchase order {po_number!r} not found")
+        if po.state is not PurchaseOrderState.REQUESTED:
+            raise InvalidTransition(f"PO {po_number} is {po.state}: only a PO not yet placed can be failed by hand")
+        if dispatch.leased(utcnow()):
+            raise InvalidTransition(f"PO {po_number} is being sent right now; try again in a moment")
+        await fail_requested(uow, po_number, f"failed by operations: {reason}", ExceptionKind.FAILED_BY_OPERATOR)
+        await uow.commit()
+    return (await get_purchase_order(uow_factory, po_number)).po
