@@ -12,10 +12,10 @@ from orders.domain.model import OrderError, RequestedLine
 
 def test_every_status_has_its_allowed_steps_and_closed_ones_are_final() -> None:
     assert set(ALLOWED) == set(LineStatus) | {None}
-    for final in (LineStatus.REJECTED, LineStatus.DELIVERED):
-        assert ALLOWED[final] == frozenset()
-    # only goods the supplier shipped after all reopen a cancelled line
-    assert ALLOWED[LineStatus.CANCELLED] == {LineStatus.SHIPPED, LineStatus.PARTIALLY_SHIPPED}
+    assert ALLOWED[LineStatus.DELIVERED] == frozenset()
+    # only goods the supplier shipped after all reopen a cancelled or rejected line
+    for closed in (LineStatus.CANCELLED, LineStatus.REJECTED):
+        assert ALLOWED[closed] == {LineStatus.SHIPPED, LineStatus.PARTIALLY_SHIPPED}
     assert not can_move(LineStatus.SHIPPED, LineStatus.CANCELLED)
     assert not can_move(LineStatus.ALLOCATED, LineStatus.CANCELLED)
 

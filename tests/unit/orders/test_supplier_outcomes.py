@@ -65,3 +65,14 @@ def test_a_shipment_wins_over_a_cancellation_we_believed_in() -> None:
     assert money(order, MovementKind.REAUTHORIZE) == Decimal("1000")
     assert money(order, MovementKind.CAPTURE) == Decimal("1000")
     assert [m.kind for m in order.messages][-1] == MessageKind.SHIPPED
+
+
+def test_a_po_sent_again_after_it_failed_ships_the_rejected_line() -> None:
+    order = place([RequestedLine("TABLE", 2)])
+    order.mark_on_purchase_order(1, "PO1", later(1))
+    order.purchase_order_failed(1, "PO1", "credit hold", later(2))
+    order.movements.clear()
+    order.record_shipment(1, shipment("S1", 2), RULES, later(5))  # an operator sent the PO again
+    line = order.lines[0]
+    assert (line.status, line.rejected_qty, line.shipped_qty) == (LineStatus.SHIPPED, 0, 2)
+    assert money(order, MovementKind.REAUTHORIZE) == money(order, MovementKind.CAPTURE) == Decimal("1000")

@@ -57,8 +57,9 @@ ALLOWED: dict[LineStatus | None, frozenset[LineStatus]] = {
     ),
     LineStatus.SHIPPED: frozenset({LineStatus.DELIVERED}),
     LineStatus.DELIVERED: frozenset(),
-    LineStatus.CANCELLED: _SHIPPING,  # a shipment wins over a cancellation we believed in
-    LineStatus.REJECTED: frozenset(),
+    # a shipment wins over a cancellation or a rejection we believed in (a PO an operator sent again)
+    LineStatus.CANCELLED: _SHIPPING,
+    LineStatus.REJECTED: _SHIPPING,
 }
 
 

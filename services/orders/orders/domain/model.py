@@ -349,7 +349,7 @@ class Order:
         if any(existing.shipment_id == shipment.shipment_id for existing in line.shipments):
             return False
         expected_before = line.open_qty
-        revived = self._revive_cancelled(line, shipment.quantity - expected_before, shipment.shipment_id)
+        revived = self._revive_closed(line, shipment.quantity - expected_before, shipment.shipment_id)
         line.shipments.append(shipment)
         self._capture(
             line,
@@ -440,12 +440,15 @@ class Order:
         kind = MessageKind.CANCELLED if to_status == LineStatus.CANCELLED else MessageKind.REJECTED
         self._tell_closed(line, kind, units, kind.value)
 
-    def _revive_cancelled(self, line: OrderLine, units: int, shipment_id: str) -> int:
-        """Units shipped beyond what was awaited, for units we believed cancelled: the shipment wins, their
-        money is authorized again to be captured."""
-        revived = min(max(units, 0), line.cancelled_qty)
+    def _revive_closed(self, line: OrderLine, units: int, shipment_id: str) -> int:
+        """Units shipped beyond what was awaited, for units we believed cancelled or rejected: the shipment
+        wins, their money is authorized again to be captured."""
+        from_cancelled = min(max(units, 0), line.cancelled_qty)
+        from_rejected = min(max(units, 0) - from_cancelled, line.rejected_qty)
+        revived = from_cancelled + from_rejected
         if revived:
-            line.cancelled_qty -= revived
+            line.cancelled_qty -= from_cancelled
+            line.rejected_qty -= from_rejected
             amount = revived * line.unit_price
             reference = f"{self.order_id}-{line.line_no}-{shipment_id}-reauthorized"
             again = MoneyMovement(MovementKind.REAUTHORIZE, self.order_id, line.line_no, amount, reference)
