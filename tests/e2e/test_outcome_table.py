@@ -1,0 +1,214 @@
+"""Every supplier answer ends as the README's outcome table says, end to end through the public APIs, on
+SQLite and PostgreSQL, against a supplier double written from the protocol document (not our simulator).
+
+One supplier id per scenario, each with a batch minimum of one unit, so each order gets its own PO:
+refused at placement, a cancel refused in other words, a cancel accepted and then shipped anyway, a partial
+acceptance, a notice with a bad part, a supplier the gateway does not know."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from e2e.conftest import SystemFactory
+from support.adversarial_supplier import (
+    CANCEL_REFUSALS,
+    PROBLEM_DETAILS,
+    AdversarialSupplier,
+    serve_adversarial_supplier,
+)
+from support.infrastructure import create_database, drop_database
+
+T = TypeVar("T")
+SECRET = "adversarial-secret-0123456789"
+SHIP_TO = {
+    "name": "Ann Lee",
+    "address_lines": ["1 Main St"],
+    "city": "Springfield",
+    "postal_code": "62701",
+    "country": "US",
+}
+SCENARIOS = ("refuse", "cancel-refused", "cancel-then-ship", "partial", "bad-part")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_urls(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    if request.param == "sqlite":
+        yield {}
+        return
+    admin: str = request.getfixturevalue("postgres_admin_url")
+    names = {service: f"dropship_{uuid.uuid4().hex[:12]}" for service in ("orders", "aggregator", "supplier-gateway")}
+    for name in names.values():
+        create_database(admin, name)
+    yield {service: admin.rsplit("/", 1)[0] + f"/{name}" for service, name in names.items()}
+    for name in names.values():
+        drop_database(admin, name)
+
+
+async def eventually(read: Callable[[], T], condition: Callable[[T], bool], timeout: float = 60.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if condition(value) or time.monotonic() > deadline:
+            assert condition(value), value
+            return value
+        await asyncio.sleep(0.3)
+
+
+class Shop:
+    def __init__(self, orders: httpx.Client, gateway: httpx.Client) -> None:
+        self.orders = orders
+        self.gateway = gateway
+
+    def order(self, *lines: tuple[str, int]) -> str:
+        body = {
+            "customer_email": "ann@example.com",
+            "ship_to": SHIP_TO,
+            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
+        }
+        response = self.orders.post("/orders", json=body)
+        assert response.status_code in (200, 201), response.text
+        return str(response.json()["order_id"])
+
+    def line(self, order_id: str, line_no: int = 1) -> dict[str, Any]:
+        return dict(self.orders.get(f"/orders/{order_id}").json()["lines"][line_no - 1])
+
+    async def line_becomes(self, order_id: str, status: str, line_no: int = 1) -> dict[str, Any]:
+        return await eventually(lambda: self.line(order_id, line_no), lambda line: line["status"] == status)
+
+    def payments(self, order_id: str) -> dict[str, Any]:
+        return dict(self.orders.get(f"/orders/{order_id}/payments").json())
+
+    def messages(self, order_id: str) -> list[dict[str, Any]]:
+        return [m for m in self.orders.get(f"/orders/{order_id}/messages").json() if m["channel"] == "email"]
+
+    def exceptions(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(self.gateway.get("/exceptions", params=filters).json())
+
+
+async def received_po(double: AdversarialSupplier, supplier_id: str) -> str:
+    script = double.script(supplier_id)
+    await eventually(lambda: script.received, bool)
+    return next(iter(script.received))
+
+
+async def test_every_supplier_answer_ends_as_the_outcome_table_says(
+    make_system: SystemFactory, database_urls: dict[str, str]
+) -> None:
+    system = make_system(database_urls)
+    system.start("orders", "aggregator", "supplier-gateway")
+    gateway_url = system.url("supplier-gateway")
+    with (
+        serve_adversarial_supplier(SECRET) as (double, double_url),
+        httpx.Client(base_url=system.url("orders"), timeout=10) as orders,
+        httpx.Client(base_url=system.url("aggregator"), timeout=10) as aggregator,
+        httpx.Client(base_url=gateway_url, timeout=10) as gateway,
+    ):
+        products = []
+        for supplier_id in (*SCENARIOS, "ghost"):
+            if supplier_id != "ghost":  # the gateway never heard of this one
+                gateway.put(
+                    f"/suppliers/{supplier_id}",
+                    json={"protocol": "http", "base_url": f"{double_url}/{supplier_id}", "signing_secret": SECRET},
+                ).raise_for_status()
+            aggregator.put(f"/suppliers/{supplier_id}", json={"name": supplier_id}).raise_for_status()
+            minimum = 2 if supplier_id == "bad-part" else 1  # its order's two lines go on one PO
+            aggregator.put(
+                f"/suppliers/{supplier_id}/policy", json={"min_units": minimum, "max_wait_seconds": 3600}
+            ).raise_for_status()
+            for suffix in ("A", "B"):
+                products.append(
+                    {
+                        "sku": f"{supplier_id}-{suffix}".upper(),
+                        "name": supplier_id,
+                        "supplier_id": supplier_id,
+                        "supplier_sku": f"GX-{suffix}",
+                        "price": "100",
+                        "cost": "40",
+                        "on_hand": 0,
+                    }
+                )
+        orders.put("/products", json=products).raise_for_status()
+        shop = Shop(orders, gateway)
+        double.script("refuse").placements.append(PROBLEM_DETAILS)
+        double.script("cancel-refused").cancels.append(CANCEL_REFUSALS["422 Order has shipped"])
+
+        refused = shop.order(("REFUSE-A", 2))
+        ghost = shop.order(("GHOST-A", 1))
+        cancel_refused = shop.order(("CANCEL-REFUSED-A", 1))
+        cancel_then_ship = shop.order(("CANCEL-THEN-SHIP-A", 1))
+        partial = shop.order(("PARTIAL-A", 3))
+        bad_part = shop.order(("BAD-PART-A", 1), ("BAD-PART-B", 1))
+
+        # refused at placement: rejected, released, told in the supplier's words; an exception per line
+        line = await shop.line_becomes(refused, "rejected")
+        assert "Item GX-9 was discontinued on 2026-10-01" in line["status_reason"]
+        payments = shop.payments(refused)
+        assert (Decimal(payments["released"]), payments["reconciled"]) == (Decimal(200), True)
+        assert any("Item GX-9 was discontinued" in m["body"] for m in shop.messages(refused) if m["kind"] == "rejected")
+        (filed,) = shop.exceptions(order_id=refused)
+        assert filed["kind"] == "purchase_order_refused"
+
+        # a supplier the gateway does not know: fails at once with that reason
+        line = await shop.line_becomes(ghost, "rejected")
+        assert "not registered" in line["status_reason"]
+        assert [e["kind"] for e in shop.exceptions(order_id=ghost)] == ["supplier_not_registered"]
+
+        # a cancel refused in other words: the line stays, the customer hears it, then it ships
+        po_number = await received_po(double, "cancel-refused")
+        await shop.line_becomes(cancel_refused, "on_purchase_order")
+        assert orders.post(f"/orders/{cancel_refused}/cancel").status_code == 200
+        await eventually(lambda: [m["kind"] for m in shop.messages(cancel_refused)], lambda k: "cancel_refused" in k)
+        assert shop.line(cancel_refused)["status"] == "on_purchase_order"
+        assert "cancelled" not in [m["kind"] for m in shop.messages(cancel_refused)]
+        (filed,) = shop.exceptions(order_id=cancel_refused)
+        assert (filed["kind"], filed["received"]) == ("cancel_refused", "Order has shipped")
+        shipped = await double.post_signed(
+            gateway_url, "cancel-refused", "shipment", double.shipment(po_number, (1, 1))
+        )
+        assert shipped.json()["status"] == "applied"
+        line = await shop.line_becomes(cancel_refused, "shipped")
+        assert line["shipments"][0]["carrier"] == "Deutsche Post DHL"
+        assert Decimal(shop.payments(cancel_refused)["captured"]) == Decimal(100)
+
+        # a cancel accepted, then the goods ship anyway: the shipment wins, money captured, exception
+        po_number = await received_po(double, "cancel-then-ship")
+        await shop.line_becomes(cancel_then_ship, "on_purchase_order")
+        assert orders.post(f"/orders/{cancel_then_ship}/cancel").status_code == 200
+        await shop.line_becomes(cancel_then_ship, "cancelled")
+        notice = double.shipment(po_number, (1, 1))
+        assert (await double.post_signed(gateway_url, "cancel-then-ship", "shipment", notice)).status_code == 200
+        await shop.line_becomes(cancel_then_ship, "shipped")
+        payments = shop.payments(cancel_then_ship)
+        assert (Decimal(payments["captured"]), payments["reconciled"]) == (Decimal(100), True)
+        assert [e["kind"] for e in shop.exceptions(order_id=cancel_then_ship)] == ["shipped_after_cancel"]
+        assert [m["kind"] for m in shop.messages(cancel_then_ship)][-1] == "shipped"
+
+        # a partial acceptance: the rest is rejected for the customer, its money released
+        po_number = await received_po(double, "partial")
+        ack = double.acknowledgement(
+            po_number, "partial", {"line_no": 1, "status": "accepted", "qty": 1, "reason": "only one left in NJ"}
+        )
+        assert (await double.post_signed(gateway_url, "partial", "acknowledgement", ack)).status_code == 200
+        line = await eventually(lambda: shop.line(partial), lambda line: line["rejected_qty"] == 2)
+        assert (line["status"], line["open_qty"]) == ("acknowledged", 1)
+        assert Decimal(shop.payments(partial)["released"]) == Decimal(200)
+        assert any("only one left in NJ" in m["body"] for m in shop.messages(partial))
+
+        # a notice with a bad part: the good line ships, the bad one is named and filed
+        po_number = await received_po(double, "bad-part")
+        answer = await double.post_signed(
+            gateway_url, "bad-part", "shipment", double.shipment(po_number, (1, 1), (2, 5))
+        )
+        assert answer.json()["status"] == "partially_applied"
+        assert "line 2" in answer.json()["not_applied"][0]
+        await shop.line_becomes(bad_part, "shipped", line_no=1)
+        assert shop.line(bad_part, 2)["status"] == "on_purchase_order"
+        assert [e["kind"] for e in shop.exceptions(order_id=bad_part)] == ["over_shipment"]
