@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import Path as PathParameter
+from fastapi.responses import HTMLResponse
 
 from aggregator.adapters.peer_services import PeerServices
+from dropship_shared.inputs import IDENTIFIER
 from dropship_shared.messaging import Broker
 from dropship_shared.problems import problem_responses
 
@@ -40,10 +42,13 @@ async def overview(request: Request) -> dict[str, Any]:
     summary="Ask the gateway to send a failed purchase order again (same PO number)",
     responses=problem_responses(404, 409, 502),
 )
-async def retry_purchase_order(po_number: str, request: Request) -> JSONResponse:
+async def retry_purchase_order(
+    po_number: Annotated[str, PathParameter(min_length=1, max_length=64, pattern=IDENTIFIER)], request: Request
+) -> Response:
     peers: PeerServices = request.app.state.peers
     try:
         answer = await peers.retry_purchase_order(po_number)
     except Exception as exc:
         raise HTTPException(502, detail=f"the supplier gateway did not answer: {exc}") from exc
-    return JSONResponse(answer.json(), status_code=answer.status_code)
+    # The gateway's own answer, content type included (a refusal is a problem+json there too).
+    return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
