@@ -19,6 +19,7 @@ from aio_pika.abc import (
 from dropship_shared.events import Envelope, EventError
 from dropship_shared.logs import bind_correlation_id, get_logger
 from dropship_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
+from dropship_shared.transient import retry_transient
 
 log = get_logger(__name__)
 
@@ -144,10 +145,17 @@ class Broker:
             return
         bind_correlation_id(envelope.correlation_id)
         try:
-            await handler(envelope)
+            # A passing database conflict is retried here, on this delivery: it never counts
+            # against the delivery limit, so only an event that fails for itself is dead-lettered.
+            await retry_transient(lambda: handler(envelope), envelope.type)
         except Exception as exc:
-            delivery_count = (message.headers or {}).get("x-delivery-count", 0)
-            deliveries = (delivery_count if isinstance(delivery_count, int) else 0) + 1
+            previous = (message.headers or {}).get("x-delivery-count", 0)
+            deliveries = (previous if isinstance(previous, int) else 0) + 1
+            if deliveries > self._delivery_limit:
+                await self._dead_letter(
+                    subscription.queue, message, f"handler failed {deliveries} times: {exc!r}", "handler_failed"
+                )
+                return
             log.warning(
                 "handler failed; message requeued",
                 queue=subscription.queue,
@@ -156,17 +164,19 @@ class Broker:
                 deliveries=deliveries,
                 error=repr(exc),
             )
-            # A short, growing pause keeps a failing handler from spinning; the quorum
-            # queue's delivery limit dead-letters the message after bounded retries.
+            # A short, growing pause keeps a failing handler from spinning; after the delivery
+            # limit the message goes to the DLQ with the last error (the queue's own limit is the backstop).
             await asyncio.sleep(min(0.1 * 2**deliveries, 2.0))
             await message.nack(requeue=True)
             return
         await message.ack()
         EVENTS_CONSUMED.labels(subscription.queue, envelope.type).inc()
 
-    async def _dead_letter(self, queue: str, message: AbstractIncomingMessage, error: str) -> None:
+    async def _dead_letter(
+        self, queue: str, message: AbstractIncomingMessage, error: str, reason: str = "malformed"
+    ) -> None:
         """Move a message that can never be handled to the queue's DLQ, with the reason attached."""
-        log.error("dead-lettering malformed message", queue=queue, error=error[:500])
+        log.error("dead-lettering message", queue=queue, reason=reason, error=error[:500])
         if self._publish_channel is None:
             raise RuntimeError("broker not connected")
         dead_letter_exchange = await self._publish_channel.get_exchange(self.dead_letter_exchange_name)
@@ -184,7 +194,7 @@ class Broker:
             timeout=10,
         )
         await message.ack()
-        EVENTS_DEAD_LETTERED.labels(queue).inc()
+        EVENTS_DEAD_LETTERED.labels(queue, reason).inc()
 
     async def queue_depth(self, queue: str) -> int:
         """Messages ready in a queue (passive declare), for readiness and the dashboard."""

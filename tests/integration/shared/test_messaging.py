@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import aio_pika
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.exc import OperationalError
 
 from dropship_shared.db import create_engine, session_factory
 from dropship_shared.events import Address, BackorderCancelled, BackorderCreated, Envelope
@@ -167,3 +170,35 @@ async def test_failing_handler_is_retried_then_dead_lettered(  # type: ignore[no
     await wait_for(dead_lettered, timeout=20)
     # delivery limit 3: the first delivery plus three redeliveries, then the DLQ.
     assert 3 <= len(attempts) <= 4
+    # An alert: counted, and the dead letter says why.
+    assert REGISTRY.get_sample_value("events_dead_lettered_total", {"queue": queue, "reason": "handler_failed"}) == 1
+    (letter,) = await broker.dead_letters(queue)
+    assert "database is down" in letter.error
+
+
+async def test_transient_database_conflicts_are_retried_without_using_up_deliveries(  # type: ignore[no-untyped-def]
+    plumbing, broker_namespace: BrokerNamespace
+) -> None:
+    _engine, _sessions, broker, _ready = plumbing
+    queue = broker_namespace.queue("conflicted")
+    attempts: list[str] = []
+    handled: list[str] = []
+
+    async def conflicts_then_succeeds(envelope: Envelope) -> None:
+        attempts.append(str(envelope.event_id))
+        if len(attempts) <= 6:  # more conflicts in a row than the delivery limit (3) allows failures
+            raise OperationalError("UPDATE orders", {}, sqlite3.OperationalError("database is locked"))
+        handled.append(envelope.payload_as(BackorderCancelled).backorder_line_id)
+
+    await broker.subscribe(Subscription(queue, {"backorder.cancelled": conflicts_then_succeeds}))
+    await broker.publish(Envelope.wrap(BackorderCancelled(backorder_line_id="L1", supplier_id="acme"), "c"))
+
+    async def done() -> bool:
+        return handled == ["L1"]
+
+    await wait_for(done, timeout=30)
+    assert len(attempts) == 7
+    assert await broker.queue_depth(f"{queue}.dlq") == 0
+    assert REGISTRY.get_sample_value(
+        "transient_database_retries_total", {"operation": "backorder.cancelled", "kind": "sqlite_busy"}
+    )
