@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Select, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Select, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,12 +29,23 @@ from orders.domain.promise import Promise
 from orders.service_layer.ports import IdempotencyKeyTaken
 
 
+async def _dialect_insert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
+    connection = await session.connection()
+    return postgresql.insert(table) if connection.dialect.name == "postgresql" else sqlite.insert(table)
+
+
 async def insert_ignoring_duplicates(session: AsyncSession, table: Table, values: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on either engine; False when the row was already there."""
-    connection = await session.connection()
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    result = await session.execute(dialect_insert(table).values(values).on_conflict_do_nothing())
+    statement = (await _dialect_insert(session, table)).values(values).on_conflict_do_nothing()
+    result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def upsert(session: AsyncSession, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """INSERT … ON CONFLICT DO UPDATE on either engine: one statement, so concurrent writers of a
+    derived row never collide on its key (an UPDATE-then-INSERT races into a unique violation)."""
+    statement = (await _dialect_insert(session, table)).values({**key, **values})
+    await session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=values))
 
 
 class ProductRepository:
@@ -52,9 +63,7 @@ class ProductRepository:
             "on_hand": product.on_hand,
             "lead_time_days": product.lead_time_days,
         }
-        result = await self._session.execute(update(products).where(products.c.sku == product.sku).values(values))
-        if not result.rowcount:  # type: ignore[attr-defined]
-            await self._session.execute(insert(products).values(sku=product.sku, **values))
+        await upsert(self._session, products, {"sku": product.sku}, values)
 
     async def get(self, sku: str) -> Product | None:
         row = (await self._session.execute(select(products).where(products.c.sku == sku))).mappings().first()
@@ -100,10 +109,7 @@ class ReleaseEstimateRepository:
 
     async def record(self, supplier_id: str, expected_release_at: datetime, now: datetime) -> None:
         values = {"expected_release_at": expected_release_at, "updated_at": now}
-        table = supplier_release_estimates
-        result = await self._session.execute(update(table).where(table.c.supplier_id == supplier_id).values(values))
-        if not result.rowcount:  # type: ignore[attr-defined]
-            await self._session.execute(insert(table).values(supplier_id=supplier_id, **values))
+        await upsert(self._session, supplier_release_estimates, {"supplier_id": supplier_id}, values)
 
     async def for_suppliers(self, supplier_ids: Iterable[str]) -> dict[str, datetime]:
         table = supplier_release_estimates
@@ -131,9 +137,48 @@ class IncomingStockRepository:
         return int(total or 0)
 
 
+def _line_rows(order: Order) -> list[dict[str, Any]]:
+    return [
+        {
+            "order_id": order.order_id,
+            "line_no": line.line_no,
+            "sku": line.sku,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "allocated_qty": line.allocated_qty,
+            "backordered_qty": line.backordered_qty,
+            "status": line.status.value,
+            "supplier_id": line.supplier_id,
+            "po_number": line.po_number,
+            "lead_time_days": line.lead_time_days,
+            "promised_date": line.promised_date,
+            "cancelled_qty": line.cancelled_qty,
+            "rejected_qty": line.rejected_qty,
+            "status_reason": line.status_reason,
+            "delivered_at": line.delivered_at,
+        }
+        for line in order.lines
+    ]
+
+
 class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        # The line rows as `get` read them, so `save` writes only what changed.
+        self._loaded_lines: dict[str, dict[int, dict[str, Any]]] = {}
+
+    async def lock(self, order_ids: Iterable[str]) -> list[str]:
+        """Lock the orders in one global order (sorted ids) and return those that exist.
+
+        Writers of orders lock them this way before any other row they write, so handlers can wait
+        on each other but never in a cycle: no deadlocks by construction."""
+        wanted = sorted(set(order_ids))
+        if not wanted:
+            return []
+        result = await self._session.execute(
+            select(orders.c.order_id).where(orders.c.order_id.in_(wanted)).order_by(orders.c.order_id).with_for_update()
+        )
+        return list(result.scalars().all())
 
     async def add(self, order: Order, idempotency_key: str | None) -> None:
         """Raises IdempotencyKeyTaken when a concurrent request stored the same key first."""
@@ -155,34 +200,25 @@ class OrderRepository:
         await self._save_lines(order)
 
     async def save(self, order: Order) -> None:
-        await self._session.execute(delete(order_lines).where(order_lines.c.order_id == order.order_id))
-        await self._save_lines(order)
+        """Write the lines that changed since `get` (a big order's event rewrites a few rows, not all)."""
+        loaded = self._loaded_lines.get(order.order_id, {})
+        rows = _line_rows(order)
+        for row in rows:
+            before = loaded.get(row["line_no"])
+            if before is None:
+                await self._session.execute(insert(order_lines).values(row))
+            elif before != row:
+                await self._session.execute(
+                    update(order_lines)
+                    .where(order_lines.c.order_id == order.order_id, order_lines.c.line_no == row["line_no"])
+                    .values({key: value for key, value in row.items() if before[key] != value})
+                )
+        self._loaded_lines[order.order_id] = {row["line_no"]: row for row in rows}
+        await self._save_shipments(order)
+        await self._save_history(order)
 
     async def _save_lines(self, order: Order) -> None:
-        await self._session.execute(
-            insert(order_lines),
-            [
-                {
-                    "order_id": order.order_id,
-                    "line_no": line.line_no,
-                    "sku": line.sku,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                    "allocated_qty": line.allocated_qty,
-                    "backordered_qty": line.backordered_qty,
-                    "status": line.status.value,
-                    "supplier_id": line.supplier_id,
-                    "po_number": line.po_number,
-                    "lead_time_days": line.lead_time_days,
-                    "promised_date": line.promised_date,
-                    "cancelled_qty": line.cancelled_qty,
-                    "rejected_qty": line.rejected_qty,
-                    "status_reason": line.status_reason,
-                    "delivered_at": line.delivered_at,
-                }
-                for line in order.lines
-            ],
-        )
+        await self._session.execute(insert(order_lines), _line_rows(order))
         await self._save_shipments(order)
         await self._save_history(order)
 
@@ -285,6 +321,10 @@ class OrderRepository:
             select(consolation_credits).where(consolation_credits.c.order_id == order_id), consolation_credits.c.line_no
         )
         credits = {c["line_no"]: c["amount"] for c in credit_rows}
+        self._loaded_lines[order_id] = {
+            line_row["line_no"]: {column.name: line_row[column.name] for column in order_lines.columns}
+            for line_row in line_rows
+        }
         lines = []
         for line_row in line_rows:
             line_no = line_row["line_no"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -47,23 +48,32 @@ def _cause(envelope: Envelope) -> Cause:
     return Cause(utcnow(), envelope.type, str(envelope.event_id))
 
 
-async def _change_line(uow: OrdersUnitOfWork, backorder_line_id: str | None, cause: Cause, change: LineChange) -> None:
-    """Apply a change to the line an event names; lines of other systems (surplus, unknown) are skipped."""
-    if backorder_line_id is None:
-        return
-    try:
-        order_id, line_no = split_backorder_line_id(backorder_line_id)
-    except ValueError:
-        return
-    order = await uow.orders.get(order_id, for_update=True)
-    if order is None:
-        return
-    try:
-        change(order, line_no, cause)
-    except OrderError:
-        return  # no such line here: not ours to track
-    await uow.orders.save(order)
-    await apply_consequences(uow, order)
+async def _change_lines(uow: OrdersUnitOfWork, changes: list[tuple[str | None, LineChange]], cause: Cause) -> None:
+    """Apply each change to the line it names, all the lines of one order at once.
+
+    The orders are locked up front in one global order (sorted ids), then each is loaded, changed and
+    saved once: handlers of events naming the same orders in any order never deadlock, and an event
+    with many lines of one order reads and writes it once. Lines of other systems are skipped."""
+    by_order: dict[str, list[tuple[int, LineChange]]] = defaultdict(list)
+    for backorder_line_id, change in changes:
+        if backorder_line_id is None:
+            continue
+        try:
+            order_id, line_no = split_backorder_line_id(backorder_line_id)
+        except ValueError:
+            continue
+        by_order[order_id].append((line_no, change))
+    for order_id in await uow.orders.lock(by_order):
+        order = await uow.orders.get(order_id)
+        if order is None:
+            continue
+        for line_no, change in by_order[order_id]:
+            try:
+                change(order, line_no, cause)
+            except OrderError:
+                continue  # no such line here: not ours to track
+        await uow.orders.save(order)
+        await apply_consequences(uow, order)
 
 
 def _acknowledge(po_number: str, ack: AcknowledgedLine, rules: PromiseRules) -> LineChange:
@@ -88,16 +98,14 @@ async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory, envelope: 
         if uow is None:
             return
         cause = _cause(envelope)
+
+        def put_on_po(order: Order, line_no: int, c: Cause) -> None:
+            order.mark_on_purchase_order(line_no, payload.po_number, c)
+
+        await _change_lines(uow, [(po_line.backorder_line_id, put_on_po) for po_line in payload.lines], cause)
         for po_line in payload.lines:
             if po_line.backorder_line_id is None:  # case-pack surplus bound for the merchant's warehouse
                 await uow.incoming.record(payload.po_number, po_line.sku, po_line.quantity, cause.at)
-                continue
-            await _change_line(
-                uow,
-                po_line.backorder_line_id,
-                cause,
-                lambda order, line_no, c: order.mark_on_purchase_order(line_no, payload.po_number, c),
-            )
 
 
 async def on_batch_escalated(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
@@ -106,14 +114,11 @@ async def on_batch_escalated(uow_factory: UnitOfWorkFactory, envelope: Envelope)
     async with _first_delivery(uow_factory, envelope) as uow:
         if uow is None:
             return
-        cause = _cause(envelope)
-        for line_id in payload.backorder_line_ids:
-            await _change_line(
-                uow,
-                line_id,
-                cause,
-                lambda order, line_no, _c: order.batch_escalated(line_no, payload.oldest_received_at),
-            )
+
+        def escalate(order: Order, line_no: int, _c: Cause) -> None:
+            order.batch_escalated(line_no, payload.oldest_received_at)
+
+        await _change_lines(uow, [(line_id, escalate) for line_id in payload.backorder_line_ids], _cause(envelope))
 
 
 async def on_batch_release_expected(
@@ -125,14 +130,14 @@ async def on_batch_release_expected(
         if uow is None:
             return
         cause = _cause(envelope)
+
+        def expect(order: Order, line_no: int, c: Cause) -> None:
+            order.expect_release(line_no, payload.expected_release_at, rules, c)
+
+        await _change_lines(uow, [(line_id, expect) for line_id in payload.backorder_line_ids], cause)
+        # Last, after the orders: the supplier's estimate row is hot (every event of the supplier writes
+        # it), so it is held only for the commit, and always after the order locks (one lock order).
         await uow.release_estimates.record(payload.supplier_id, payload.expected_release_at, cause.at)
-        for line_id in payload.backorder_line_ids:
-            await _change_line(
-                uow,
-                line_id,
-                cause,
-                lambda order, line_no, c: order.expect_release(line_no, payload.expected_release_at, rules, c),
-            )
 
 
 async def on_purchase_order_acknowledged(
@@ -143,9 +148,8 @@ async def on_purchase_order_acknowledged(
     async with _first_delivery(uow_factory, envelope) as uow:
         if uow is None:
             return
-        cause = _cause(envelope)
-        for ack in payload.lines:
-            await _change_line(uow, ack.backorder_line_id, cause, _acknowledge(payload.po_number, ack, rules))
+        changes = [(ack.backorder_line_id, _acknowledge(payload.po_number, ack, rules)) for ack in payload.lines]
+        await _change_lines(uow, changes, _cause(envelope))
 
 
 async def on_shipment_updated(
@@ -156,17 +160,24 @@ async def on_shipment_updated(
     async with _first_delivery(uow_factory, envelope) as uow:
         if uow is None:
             return
-        cause = _cause(envelope)
-        for shipped in payload.lines:
-            shipment = Shipment(
-                shipment_id=payload.shipment_id,
-                quantity=shipped.quantity,
-                carrier=payload.carrier_name,
-                tracking_number=payload.tracking_number,
-                tracking_url=payload.tracking_url,
-                shipped_at=payload.shipped_at,
+        changes = [
+            (
+                shipped.backorder_line_id,
+                _ship(
+                    Shipment(
+                        shipment_id=payload.shipment_id,
+                        quantity=shipped.quantity,
+                        carrier=payload.carrier_name,
+                        tracking_number=payload.tracking_number,
+                        tracking_url=payload.tracking_url,
+                        shipped_at=payload.shipped_at,
+                    ),
+                    rules,
+                ),
             )
-            await _change_line(uow, shipped.backorder_line_id, cause, _ship(shipment, rules))
+            for shipped in payload.lines
+        ]
+        await _change_lines(uow, changes, _cause(envelope))
 
 
 async def on_line_cancellation_resolved(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
@@ -174,12 +185,11 @@ async def on_line_cancellation_resolved(uow_factory: UnitOfWorkFactory, envelope
     async with _first_delivery(uow_factory, envelope) as uow:
         if uow is None:
             return
-        await _change_line(
-            uow,
-            payload.backorder_line_id,
-            _cause(envelope),
-            lambda order, line_no, c: order.resolve_cancellation(line_no, payload.outcome, c),
-        )
+
+        def resolve(order: Order, line_no: int, c: Cause) -> None:
+            order.resolve_cancellation(line_no, payload.outcome, c)
+
+        await _change_lines(uow, [(payload.backorder_line_id, resolve)], _cause(envelope))
 
 
 async def on_purchase_order_failed(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
@@ -188,11 +198,8 @@ async def on_purchase_order_failed(uow_factory: UnitOfWorkFactory, envelope: Env
     async with _first_delivery(uow_factory, envelope) as uow:
         if uow is None:
             return
-        cause = _cause(envelope)
-        for line_id in payload.backorder_line_ids:
-            await _change_line(
-                uow,
-                line_id,
-                cause,
-                lambda order, line_no, c: order.purchase_order_failed(line_no, payload.po_number, payload.reason, c),
-            )
+
+        def fail(order: Order, line_no: int, c: Cause) -> None:
+            order.purchase_order_failed(line_no, payload.po_number, payload.reason, c)
+
+        await _change_lines(uow, [(line_id, fail) for line_id in payload.backorder_line_ids], _cause(envelope))
