@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropship_shared.db import create_engine, session_factory
 from dropship_shared.migrations import upgrade_to_head
@@ -36,4 +37,19 @@ async def journey_uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
 
     await handlers.upsert_products(factory, CATALOG)
     yield factory
+    await engine.dispose()
+
+
+@pytest.fixture
+async def orders_database(database_url: str) -> AsyncIterator[tuple[UnitOfWorkFactory, AsyncEngine]]:
+    """Units of work on a migrated database with the catalog loaded, and their engine (to watch or dispose)."""
+    await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+
+    def factory() -> OrdersUnitOfWork:
+        return OrdersUnitOfWork(sessions, outbox, inbox)
+
+    await handlers.upsert_products(factory, CATALOG)
+    yield factory, engine
     await engine.dispose()

@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from decimal import Decimal
 
-import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from test_customer_journey_store import SHIP_TO, count, po_line
 
-from dropship_shared.db import create_engine, session_factory
-from dropship_shared.events import BatchReleaseExpected, Envelope, PurchaseOrderRequested, utcnow
-from dropship_shared.migrations import upgrade_to_head
-from orders.adapters.orm import inbox, outbox, supplier_release_estimates
-from orders.bootstrap import MIGRATIONS
-from orders.domain.model import Product, RequestedLine
+from dropship_shared.events import (
+    BatchReleaseExpected,
+    Envelope,
+    PurchaseOrderRequested,
+    ShipmentUpdated,
+    ShippedLine,
+    utcnow,
+)
+from orders.adapters.orm import inbox, supplier_release_estimates
+from orders.domain.model import RequestedLine
 from orders.service_layer import event_handlers, handlers
 from orders.service_layer.handlers import UnitOfWorkFactory
-from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 ORDERS = 6
 LINES_PER_ORDER = 3
-TABLE = Product("TABLE", "Table", "globex", "GX-9", Decimal("500"), Decimal("210"), 0, lead_time_days=10)
 
 
 async def deadlocks(database_url: str) -> int:
@@ -40,24 +39,10 @@ async def deadlocks(database_url: str) -> int:
     return int(found or 0)
 
 
-@pytest.fixture
-async def uow_and_url(database_url: str) -> AsyncIterator[tuple[UnitOfWorkFactory, str]]:
-    await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
-    engine = create_engine(database_url)
-    sessions = session_factory(engine)
-
-    def factory() -> OrdersUnitOfWork:
-        return OrdersUnitOfWork(sessions, outbox, inbox)
-
-    await handlers.upsert_products(factory, [TABLE])
-    yield factory, database_url
-    await engine.dispose()
-
-
 async def test_concurrent_events_over_shared_orders_never_deadlock(
-    uow_and_url: tuple[UnitOfWorkFactory, str],
+    orders_database: tuple[UnitOfWorkFactory, AsyncEngine], database_url: str
 ) -> None:
-    uow, database_url = uow_and_url
+    uow, engine = orders_database
     postgres = not database_url.startswith("sqlite")
     before = await deadlocks(database_url) if postgres else 0
     order_ids = []
@@ -105,4 +90,36 @@ async def test_concurrent_events_over_shared_orders_never_deadlock(
     assert await count(uow, inbox) == len(estimates) + len(purchase_orders)
     assert await count(uow, supplier_release_estimates) == 1
     if postgres:
+        await engine.dispose()  # its backends end and report their statistics
         assert await deadlocks(database_url) == before
+
+
+async def test_a_shipment_handled_before_its_po_event_still_shows_the_po(
+    orders_database: tuple[UnitOfWorkFactory, AsyncEngine],
+) -> None:
+    uow, _engine = orders_database
+    placed = await handlers.place_order(
+        uow, handlers.PlaceOrder("ann@example.com", SHIP_TO, [RequestedLine("TABLE", 2)]), "c"
+    )
+    order_id = placed.order.order_id
+    shipment = ShipmentUpdated(
+        shipment_id="S1",
+        po_number="PO7",
+        supplier_id="globex",
+        shipped_at=utcnow(),
+        carrier_name="UPS",
+        tracking_number="1Z7",
+        lines=[ShippedLine(backorder_line_id=f"{order_id}-1", line_no=1, quantity=2)],
+    )
+    await event_handlers.on_shipment_updated(uow, Envelope.wrap(shipment, "c"))
+    requested = PurchaseOrderRequested(
+        po_number="PO7",
+        supplier_id="globex",
+        currency="USD",
+        release_reason="min_units",
+        lines=[po_line(order_id, 1, 2)],
+    )
+    await event_handlers.on_purchase_order_requested(uow, Envelope.wrap(requested, "c"))
+
+    [line] = (await handlers.get_order(uow, order_id)).lines
+    assert (line.status.value, line.po_number) == ("shipped", "PO7")

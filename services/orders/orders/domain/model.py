@@ -292,6 +292,12 @@ class Order:
             line.po_number = po_number
             self._move(line, LineStatus.ON_PURCHASE_ORDER, cause)
 
+    def learn_purchase_order(self, line_no: int, po_number: str) -> None:
+        """A supplier's word about a line names its PO: events arrive in any order, so a shipment handled
+        before the PO's own event still leaves the line showing its PO."""
+        line = self.line(line_no)
+        line.po_number = line.po_number or po_number
+
     def expect_release(self, line_no: int, release_at: datetime, rules: PromiseRules, cause: Cause) -> None:
         """The aggregator estimated when the line's batch goes to the supplier."""
         line = self.line(line_no)

@@ -85,8 +85,9 @@ def _acknowledge(po_number: str, ack: AcknowledgedLine, rules: PromiseRules) -> 
     return change
 
 
-def _ship(shipment: Shipment, rules: PromiseRules) -> LineChange:
+def _ship(po_number: str, shipment: Shipment, rules: PromiseRules) -> LineChange:
     def change(order: Order, line_no: int, cause: Cause) -> None:
+        order.learn_purchase_order(line_no, po_number)
         order.record_shipment(line_no, shipment, rules, cause)
 
     return change
@@ -164,6 +165,7 @@ async def on_shipment_updated(
             (
                 shipped.backorder_line_id,
                 _ship(
+                    payload.po_number,
                     Shipment(
                         shipment_id=payload.shipment_id,
                         quantity=shipped.quantity,
