@@ -1,5 +1,6 @@
 """Load script (not a test): pushes N orders through a freshly started system and prints
-backorder lines/s, order-to-PO latency percentiles and the services' memory.
+backorder lines/s, order-to-PO latency percentiles, the customer-email backlog and delivery latency,
+and the services' memory.
 
     .venv/bin/python scripts/load_orders.py --orders 2000 --concurrency 32 [--postgres URL]
 """
@@ -63,6 +64,46 @@ async def push_orders(url: str, count: int, concurrency: int) -> tuple[dict[str,
 
         await asyncio.gather(*(one(n) for n in range(count)))
     return placed, latencies
+
+
+def gauge(metrics: str, name: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    return 0.0
+
+
+class EmailBacklog:
+    """Watches the orders service's unsent customer messages (its /metrics) while the load runs."""
+
+    def __init__(self, orders_url: str) -> None:
+        self._url = orders_url
+        self.peak = 0.0
+        self.oldest_seconds = 0.0
+        self.current = 0.0
+
+    async def watch(self) -> None:
+        async with httpx.AsyncClient(base_url=self._url, timeout=30) as client:
+            while True:
+                metrics = (await client.get("/metrics")).text
+                self.current = gauge(metrics, "customer_messages_backlog")
+                self.peak = max(self.peak, self.current)
+                self.oldest_seconds = max(
+                    self.oldest_seconds, gauge(metrics, "customer_messages_oldest_unsent_age_seconds")
+                )
+                await asyncio.sleep(0.5)
+
+
+async def email_delays(orders_url: str, order_ids: list[str]) -> list[float]:
+    """Creation → sent of the customer messages of (a sample of) the orders, in seconds."""
+    delays = []
+    async with httpx.AsyncClient(base_url=orders_url, timeout=30) as client:
+        for order_id in order_ids[:: max(1, len(order_ids) // 300)]:
+            for message in (await client.get(f"/orders/{order_id}/messages")).json():
+                if message["sent_at"]:
+                    sent = datetime.fromisoformat(message["sent_at"])
+                    delays.append((sent - datetime.fromisoformat(message["created_at"])).total_seconds())
+    return delays
 
 
 async def released(url: str) -> dict[str, datetime]:
@@ -147,6 +188,8 @@ async def run_load(args: argparse.Namespace, run: str, databases: dict[str, str]
             ]
             (await client.put(f"{system.url('orders')}/products", json=products)).raise_for_status()
 
+        backlog = EmailBacklog(system.url("orders"))
+        watching = asyncio.create_task(backlog.watch())
         started = time.perf_counter()
         placed, http_latencies = await push_orders(system.url("orders"), args.orders, args.concurrency)
         intake_seconds = time.perf_counter() - started
@@ -155,6 +198,10 @@ async def run_load(args: argparse.Namespace, run: str, databases: dict[str, str]
             if set(done) >= set(placed) or time.perf_counter() - started > 600:
                 break
             await asyncio.sleep(0.5)
+        while backlog.current and time.perf_counter() - started < 600:
+            await asyncio.sleep(0.5)
+        watching.cancel()
+        emailed = await email_delays(system.url("orders"), sorted({line.rsplit("-", 1)[0] for line in placed}))
         total_seconds = max(done.values()).timestamp() - min(placed.values()).timestamp()
         to_po = [(done[line] - placed[line]).total_seconds() * 1000 for line in placed if line in done]
         print(
@@ -172,6 +219,11 @@ async def run_load(args: argparse.Namespace, run: str, databases: dict[str, str]
         print(
             f"order-to-PO latency: p50 {percentile(to_po, 0.5):.0f} ms, p90 {percentile(to_po, 0.9):.0f} ms, "
             f"p99 {percentile(to_po, 0.99):.0f} ms, max {max(to_po):.0f} ms"
+        )
+        print(
+            f"customer emails: backlog peak {backlog.peak:.0f}, oldest unsent up to {backlog.oldest_seconds:.1f} s; "
+            f"creation→sent over {len(emailed)} sampled: p50 {percentile(emailed, 0.5):.2f} s, "
+            f"p99 {percentile(emailed, 0.99):.2f} s, max {max(emailed):.2f} s"
         )
         print("resident memory: " + ", ".join(f"{k} {v:.0f} MB" for k, v in memory_mb(system).items()))
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,7 +18,7 @@ from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.orm import inbox, metadata, outbox
 from orders.config import OrdersSettings
 from orders.entrypoints import api, catalog_api, consumer, metrics_api
-from orders.service_layer.message_delivery import DeliveryPolicy, run_message_delivery
+from orders.service_layer.message_delivery import DeliveryPolicy, MessageDelivery
 from orders.service_layer.ports import MessageChannel
 from orders.service_layer.unit_of_work import MessageSetup, OrdersUnitOfWork
 
@@ -39,10 +38,17 @@ def message_channels(settings: OrdersSettings) -> list[MessageChannel]:
                     settings.smtp_username,
                     settings.smtp_password,
                     settings.smtp_start_tls,
+                    connections=settings.notify_concurrency,
                 )
             )
         elif name == "webhook":
-            channels.append(WebhookChannel(settings.notify_webhook_url, settings.notify_webhook_secret))
+            channels.append(
+                WebhookChannel(
+                    settings.notify_webhook_url,
+                    settings.notify_webhook_secret,
+                    connections=settings.notify_concurrency,
+                )
+            )
         else:
             raise ValueError(f"unknown notification channel {name!r} (known: email, webhook)")
     return channels
@@ -59,8 +65,12 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         templates=MessageTemplates(settings.shop_name),
         tracking_url_template=settings.tracking_url_template,
     )
-    delivery = DeliveryPolicy(
-        poll_seconds=settings.notify_poll_seconds, first_retry=timedelta(seconds=settings.notify_first_retry_seconds)
+    delivery_policy = DeliveryPolicy(
+        poll_seconds=settings.notify_poll_seconds,
+        first_retry=timedelta(seconds=settings.notify_first_retry_seconds),
+        concurrency=settings.notify_concurrency,
+        batch_size=2 * settings.notify_concurrency,
+        claimant=settings.message_claimant(),
     )
 
     def uow_factory() -> OrdersUnitOfWork:
@@ -69,11 +79,13 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loops: dict[str, BackgroundLoop] = {}
+        delivery = MessageDelivery(uow_factory, channels, delivery_policy)
         if channels:
-            loops["customer-messages"] = partial(run_message_delivery, uow_factory, channels, delivery)
+            loops["customer-messages"] = delivery.run
         await runtime.start([consumer.subscription(settings.queue_name("orders"), uow_factory, rules)], loops=loops)
         yield
         await runtime.stop()
+        await delivery.close()
 
     app = FastAPI(
         title="Orders",

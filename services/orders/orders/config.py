@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from decimal import Decimal
 
 from dropship_shared.settings import ServiceSettings
@@ -33,6 +34,14 @@ class OrdersSettings(ServiceSettings):
     notify_webhook_secret: str = ""
     notify_poll_seconds: float = 1.0
     notify_first_retry_seconds: float = 2.0
+    # Messages sent at once per channel: open SMTP connections, webhook requests in flight.
+    notify_concurrency: int = 8
+    # This process's name on the messages it is sending; the same after a restart, so that the restarted
+    # process sends again at once what it was sending when it stopped. Default: host and HTTP port.
+    instance_id: str = ""
+
+    def message_claimant(self) -> str:
+        return self.instance_id or f"{self.service_name}@{socket.gethostname()}:{self.http_port}"
 
     def promise_rules(self) -> PromiseRules:
         return PromiseRules(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import json
 from collections.abc import Iterator
@@ -12,14 +13,20 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI, Request, Response
+from prometheus_client import REGISTRY
 
-from dropship_shared.events import Address
+from dropship_shared.events import Address, utcnow
 from dropship_shared.signing import verify
 from orders.adapters.channels import EmailChannel, WebhookChannel
 from orders.domain.model import RequestedLine
 from orders.service_layer import handlers, views
 from orders.service_layer.handlers import UnitOfWorkFactory
-from orders.service_layer.message_delivery import DeliveryPolicy, deliver_due_messages
+from orders.service_layer.message_delivery import (
+    DeliveryPolicy,
+    deliver_due_messages,
+    reconcile_in_flight,
+    record_backlog,
+)
 from support.servers import free_port, run_uvicorn_app
 
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
@@ -110,3 +117,67 @@ async def test_an_unreachable_smtp_server_is_retried_until_the_message_goes(
     rows = [m for m in await views.messages(journey_uow, placed.order.order_id) if m["channel"] == "email"]
     assert (rows[0]["attempts"], rows[0]["last_error"]) == (2, None)
     assert len(sink.messages) == 1
+
+
+class SlowMailSink(MailSink):
+    """Takes a moment over each message, noting how many it was given at once and over how many connections."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most_at_once = 0
+        self.connections: set[object] = set()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.in_flight += 1
+        self.most_at_once = max(self.most_at_once, self.in_flight)
+        self.connections.add(session.peer)
+        await asyncio.sleep(0.05)
+        self.in_flight -= 1
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_messages_go_out_several_at_a_time_over_a_few_reused_connections(journey_uow: UnitOfWorkFactory) -> None:
+    sink = SlowMailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    channel = EmailChannel("127.0.0.1", controller.port, "orders@shop.example.com", connections=4)
+    for n in range(12):
+        await handlers.place_order(
+            journey_uow, handlers.PlaceOrder(f"c{n}@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"
+        )
+    policy = DeliveryPolicy(concurrency=4)
+    try:
+        assert await deliver_due_messages(journey_uow, [channel], policy) == 12
+    finally:
+        await channel.close()
+        controller.stop()
+    assert len(sink.messages) == 12
+    assert 1 < sink.most_at_once <= 4
+    assert len(sink.connections) <= 4  # connections are kept open and reused, not one per message
+
+
+async def test_a_restarted_sender_sends_at_once_what_it_had_in_flight(
+    journey_uow: UnitOfWorkFactory, smtp_sink: tuple[MailSink, int]
+) -> None:
+    sink, smtp_port = smtp_sink
+    placed = await handlers.place_order(
+        journey_uow, handlers.PlaceOrder("ann@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"
+    )
+    crashed = DeliveryPolicy(claimant="orders@host-a:8001", lease=timedelta(minutes=10))
+    async with journey_uow() as uow:  # claimed (the attempt on record), then the process died
+        [claimed] = await uow.notifications.claim_due("email", utcnow(), crashed.lease, 10, crashed.claimant)
+        await uow.commit()
+    await record_backlog(journey_uow)
+    assert REGISTRY.get_sample_value("customer_messages_backlog") == 2  # the email and the webhook
+
+    other_replica = DeliveryPolicy(claimant="orders@host-b:8001")
+    assert await reconcile_in_flight(journey_uow, other_replica) == 0  # not its claim: the lease decides
+    assert await reconcile_in_flight(journey_uow, crashed) == 1
+
+    email = [EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com")]
+    assert await deliver_due_messages(journey_uow, email, crashed) == 1  # at once, not after the lease
+    [mail] = sink.messages
+    assert mail["Message-ID"] == f"<{claimed.message_key.replace(':', '.')}@orders>"
+    [row] = [m for m in await views.messages(journey_uow, placed.order.order_id) if m["channel"] == "email"]
+    assert (row["attempts"], row["in_flight_since"]) == (2, None) and row["sent_at"] is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.adapters.message_templates import MessageTemplates
@@ -55,8 +55,11 @@ class NotificationStore:
                 },
             )
 
-    async def claim_due(self, channel: str, now: datetime, lease: timedelta, limit: int) -> list[OutgoingMessage]:
-        """Take due messages for a while (the lease) so no other replica sends them meanwhile."""
+    async def claim_due(
+        self, channel: str, now: datetime, lease: timedelta, limit: int, claimant: str
+    ) -> list[OutgoingMessage]:
+        """Take due messages for a while (the lease) so no other replica sends them meanwhile, and record
+        the attempt before anything is sent: a message in flight is known as such if the sender dies."""
         table = notifications
         rows = (
             (
@@ -73,7 +76,14 @@ class NotificationStore:
         )
         if rows:
             await self._session.execute(
-                update(table).where(table.c.id.in_([row["id"] for row in rows])).values(next_attempt_at=now + lease)
+                update(table)
+                .where(table.c.id.in_([row["id"] for row in rows]))
+                .values(
+                    next_attempt_at=now + lease,
+                    attempts=table.c.attempts + 1,
+                    claimed_by=claimant,
+                    in_flight_since=now,
+                )
             )
         return [
             OutgoingMessage(
@@ -86,7 +96,8 @@ class NotificationStore:
                 subject=row["subject"],
                 body=row["body"],
                 context=row["context"],
-                attempts=row["attempts"],
+                created_at=row["created_at"],
+                attempts=row["attempts"] + 1,
             )
             for row in rows
         ]
@@ -95,15 +106,35 @@ class NotificationStore:
         await self._session.execute(
             update(notifications)
             .where(notifications.c.id == notification_id)
-            .values(sent_at=now, attempts=notifications.c.attempts + 1, last_error=None)
+            .values(sent_at=now, last_error=None, in_flight_since=None)
         )
 
     async def mark_failed(self, notification_id: int, error: str, retry_at: datetime) -> None:
         await self._session.execute(
             update(notifications)
             .where(notifications.c.id == notification_id)
-            .values(attempts=notifications.c.attempts + 1, last_error=error[:500], next_attempt_at=retry_at)
+            .values(last_error=error[:500], next_attempt_at=retry_at, in_flight_since=None)
         )
+
+    async def reclaim_in_doubt(self, claimant: str, now: datetime) -> int:
+        """Messages `claimant` was sending when it stopped: make them due now; the number of them."""
+        table = notifications
+        result = await self._session.execute(
+            update(table)
+            .where(table.c.claimed_by == claimant, table.c.sent_at.is_(None), table.c.in_flight_since.is_not(None))
+            .values(next_attempt_at=now, in_flight_since=None)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def backlog(self) -> tuple[int, datetime | None]:
+        """Messages not sent yet, and when the oldest of them was created."""
+        table = notifications
+        row = (
+            await self._session.execute(
+                select(func.count(), func.min(table.c.created_at)).where(table.c.sent_at.is_(None))
+            )
+        ).one()
+        return int(row[0]), row[1]
 
     async def for_order(self, order_id: str) -> list[dict[str, object]]:
         rows = await self._session.execute(

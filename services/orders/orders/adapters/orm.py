@@ -164,6 +164,9 @@ notifications = Table(
     Column("next_attempt_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime, nullable=True),
     Column("last_error", String(500), nullable=True),
+    # Recorded before a message is sent: who is sending it and since when (cleared once it went or failed).
+    Column("claimed_by", String(200), nullable=True),
+    Column("in_flight_since", UtcDateTime, nullable=True),
     UniqueConstraint("message_key", "channel"),
     Index("ix_notifications_due", "sent_at", "next_attempt_at"),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -55,11 +56,15 @@ class OutgoingMessage:
     subject: str
     body: str
     context: dict[str, Any]
-    attempts: int = 0
+    created_at: datetime
+    attempts: int = 0  # counting this one: the attempt is recorded before the message is sent
 
 
 class MessageChannel(Protocol):
     name: str
 
     async def send(self, message: OutgoingMessage) -> None:
-        """Deliver or raise; the outbox retries on any exception."""
+        """Deliver or raise; the outbox retries on any exception. Called concurrently."""
+
+    async def close(self) -> None:
+        """Let go of open connections (at shutdown)."""
