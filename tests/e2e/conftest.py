@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from devstack import SERVICES, System, free_port
-from support.infrastructure import BrokerNamespace
+from devstack import DEMO_SECRET, SERVICES, System, free_port
+from support.infrastructure import BrokerNamespace, create_database, drop_database
 
 SystemFactory = Callable[..., System]
+SERVICES_WITH_DATABASES = ("orders", "aggregator", "supplier-gateway")
 
 
 @pytest.fixture
@@ -35,6 +38,48 @@ def make_system(broker_namespace: BrokerNamespace, tmp_path: Path) -> Iterator[S
     yield make
     for system in systems:
         system.stop()
+
+
+@pytest.fixture
+def service_databases(postgres_admin_url: str) -> Iterator[dict[str, str]]:
+    """One fresh PostgreSQL database per service (`make_system(database_urls=...)`), dropped afterwards."""
+    names = {name: f"dropship_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}" for name in SERVICES_WITH_DATABASES}
+    for database in names.values():
+        create_database(postgres_admin_url, database)
+    server = postgres_admin_url.rsplit("/", 1)[0]
+    yield {name: f"{server}/{database}" for name, database in names.items()}
+    for database in names.values():
+        drop_database(postgres_admin_url, database)
+
+
+def supply_from_the_simulator(system: System, policy: dict[str, object], skus: list[str]) -> None:
+    """The simulator as supplier `acme` of the gateway and the aggregator (with `policy`), and a catalog of
+    `skus` it supplies, none in stock: every order line becomes a backorder."""
+    with httpx.Client(timeout=30) as client:
+        client.put(
+            f"{system.url('supplier-gateway')}/suppliers/acme",
+            json={
+                "name": "ACME",
+                "protocol": "http",
+                "base_url": system.url("supplier-simulator"),
+                "signing_secret": DEMO_SECRET,
+            },
+        ).raise_for_status()
+        client.put(f"{system.url('aggregator')}/suppliers/acme", json={"name": "ACME"}).raise_for_status()
+        client.put(f"{system.url('aggregator')}/suppliers/acme/policy", json=policy).raise_for_status()
+        catalog = [
+            {
+                "sku": sku,
+                "name": sku,
+                "supplier_id": "acme",
+                "supplier_sku": sku,
+                "price": "10",
+                "cost": "4",
+                "on_hand": 0,
+            }
+            for sku in skus
+        ]
+        client.put(f"{system.url('orders')}/products", json=catalog).raise_for_status()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
