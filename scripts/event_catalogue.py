@@ -21,6 +21,7 @@ PRODUCERS = {
     "purchase_order.acknowledged": ("supplier-gateway", "orders"),
     "purchase_order.failed": ("supplier-gateway", "orders"),
     "purchase_order.line_cancellation_resolved": ("supplier-gateway", "orders"),
+    "purchase_order.line_late": ("supplier-gateway", "orders"),
     "shipment.updated": ("supplier-gateway", "orders"),
     "supplier_exception.opened": ("supplier-gateway", "operations (the exceptions inbox: GET /exceptions)"),
     "supplier_exception.resolved": ("supplier-gateway", "operations (the exceptions inbox: GET /exceptions)"),

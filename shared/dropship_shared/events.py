@@ -178,6 +178,17 @@ class LineCancellationResolved(Payload):
     reason: str | None = None  # the supplier's words, verbatim (bounded)
 
 
+class PurchaseOrderLineLate(Payload):
+    """gateway → orders: a line acknowledged to ship by a date is past it (and a grace) with no notice."""
+
+    po_number: str
+    supplier_id: str
+    backorder_line_id: str | None
+    line_no: int
+    expected_ship_date: date  # what the supplier acknowledged
+    assumed_ship_date: date  # what the customer's promise assumes now
+
+
 class SupplierExceptionOpened(Payload):
     """gateway → operations: a supplier answer the gateway could not turn into a normal outcome."""
 
@@ -215,6 +226,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "purchase_order.acknowledged": PurchaseOrderAcknowledged,
     "purchase_order.failed": PurchaseOrderFailed,
     "purchase_order.line_cancellation_resolved": LineCancellationResolved,
+    "purchase_order.line_late": PurchaseOrderLineLate,
     "shipment.updated": ShipmentUpdated,
     "supplier_exception.opened": SupplierExceptionOpened,
     "supplier_exception.resolved": SupplierExceptionResolved,

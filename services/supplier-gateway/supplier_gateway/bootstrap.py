@@ -13,7 +13,8 @@ from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import ServiceRuntime
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
-from supplier_gateway.adapters.http_channel import HttpPurchaseOrderChannel, SupplierCallPolicy
+from supplier_gateway.adapters.http_channel import HttpPurchaseOrderChannel
+from supplier_gateway.adapters.http_supplier import HttpSupplierClient, HttpSupplierConfig, RetryPolicy, SupplierLimits
 from supplier_gateway.adapters.orm import inbox, metadata, outbox
 from supplier_gateway.adapters.x12_transport import HttpDocumentChannel
 from supplier_gateway.config import GatewaySettings
@@ -29,6 +30,7 @@ from supplier_gateway.entrypoints import (
 from supplier_gateway.service_layer.cancellations import CancellationPolicy, LineCancellationResolver
 from supplier_gateway.service_layer.dispatcher import DispatchPolicy, PurchaseOrderDispatcher
 from supplier_gateway.service_layer.edi_outbound import OurX12Identity, X12LineCancellation, X12Placement
+from supplier_gateway.service_layer.late_shipments import LatenessPolicy, LateShipmentWatch
 from supplier_gateway.service_layer.polling import PollingPolicy, SupplierFeedPoller
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
@@ -36,15 +38,20 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_BODY_BYTES = 1_000_000  # supplier documents have their own limits (see their routes)
 
 
-def call_policy(settings: GatewaySettings) -> SupplierCallPolicy:
-    return SupplierCallPolicy(
-        timeout_seconds=settings.supplier_timeout_seconds,
-        max_attempts=settings.supplier_max_attempts,
-        backoff_base_seconds=settings.supplier_backoff_base_seconds,
-        backoff_max_seconds=settings.supplier_backoff_max_seconds,
-        retry_after_cap_seconds=settings.supplier_retry_after_cap_seconds,
-        circuit_failure_threshold=settings.circuit_failure_threshold,
-        circuit_reset_seconds=settings.circuit_reset_seconds,
+def supplier_client_config(settings: GatewaySettings) -> HttpSupplierConfig:
+    """Timeouts, retries and per-supplier protection of every call to a supplier (JSON and X12 alike)."""
+    return HttpSupplierConfig(
+        timeout=settings.supplier_timeout_seconds,
+        retry=RetryPolicy(
+            max_attempts=settings.supplier_max_attempts,
+            backoff_base=settings.supplier_backoff_base_seconds,
+            backoff_max=settings.supplier_backoff_max_seconds,
+            retry_after_cap=settings.supplier_retry_after_cap_seconds,
+        ),
+        limits=SupplierLimits(
+            failure_threshold=settings.circuit_failure_threshold,
+            reset_timeout=settings.circuit_reset_seconds,
+        ),
     )
 
 
@@ -78,8 +85,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     def uow_factory() -> GatewayUnitOfWork:
         return GatewayUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready)
 
-    http = HttpPurchaseOrderChannel(call_policy(settings))
-    edi_transport = HttpDocumentChannel(call_policy(settings))
+    suppliers_client = HttpSupplierClient(config=supplier_client_config(settings))
+    http = HttpPurchaseOrderChannel(suppliers_client)
+    edi_transport = HttpDocumentChannel(suppliers_client)
     us = x12_identity(settings)
     x12 = X12Placement(uow_factory, edi_transport, us)
     dispatcher = PurchaseOrderDispatcher(
@@ -96,6 +104,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
         X12LineCancellation(uow_factory, edi_transport, us),
     )
+    late_shipments = LateShipmentWatch(
+        uow_factory,
+        LatenessPolicy(
+            interval_seconds=settings.late_shipment_check_seconds, grace_days=settings.late_shipment_grace_days
+        ),
+    )
     poller = SupplierFeedPoller(uow_factory, http, PollingPolicy(interval_seconds=settings.polling_interval_seconds))
 
     @asynccontextmanager
@@ -106,12 +120,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 "po-dispatcher": dispatcher.run,
                 "line-cancellations": cancellations.run,
                 "supplier-feed-poller": poller.run,
+                "late-shipments": late_shipments.run,
             },
         )
         yield
         await runtime.stop()
-        await http.aclose()
-        await edi_transport.aclose()
+        await suppliers_client.aclose()
 
     app = FastAPI(
         title="Supplier gateway",

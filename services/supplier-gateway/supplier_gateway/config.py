@@ -43,6 +43,10 @@ class GatewaySettings(ServiceSettings):
     polling_interval_seconds: float = 30.0
     cancellation_interval_seconds: float = 2.0
 
+    # late shipments: a line past its acknowledged ship date by this many days without a notice
+    late_shipment_grace_days: int = 2
+    late_shipment_check_seconds: float = 3600.0
+
     # our own X12 identity (ISA05/06 and GS02 of what we send)
     x12_isa_qualifier: str = "ZZ"
     x12_isa_id: str = "DROPSHIPBUYER"

@@ -596,3 +596,25 @@ async def test_an_operator_sends_a_waiting_po_now_or_fails_it_by_hand(harness_fa
         (event,) = await h.observer.wait_for("supplier_exception.resolved", "PO-821")
         assert event.payload["note"] == "re-sourced"
         assert (await h.gateway.get("/exceptions", params={"kind": "no_such_kind"})).status_code == 422
+
+
+@pytest.mark.gateway(late_shipment_grace_days=1, late_shipment_check_seconds=0.2)
+async def test_a_line_past_its_acknowledged_ship_date_raises_an_exception_and_moves_the_promise(
+    harness_factory: Any,
+) -> None:
+    async with harness_factory(auto_ack=False, auto_ship_after_seconds=-1) as h:
+        await h.request(purchase_order("PO-900", 2))
+        await h.wait_for_state("PO-900", "sent")
+        ack = {
+            "po_number": "PO-900",
+            "status": "accepted",
+            "lines": [{"line_no": 1, "status": "accepted", "qty": 2, "expected_ship_date": "2026-01-05"}],
+        }
+        assert (await h.signed_post("/suppliers/acme/callbacks/acknowledgement", ack)).status_code == 200
+        (late,) = await h.observer.wait_for("purchase_order.line_late", "PO-900")
+        assert late.payload["expected_ship_date"] == "2026-01-05"
+        assert late.payload["backorder_line_id"] == "OPO-9001-1"
+        (filed,) = (await h.gateway.get("/exceptions", params={"kind": "late_shipment"})).json()
+        assert filed["po_number"] == "PO-900" and "2026-01-05" in filed["detail"]
+        await asyncio.sleep(0.6)  # more checks: reported once per acknowledged date
+        assert len(h.observer.of("purchase_order.line_late", "PO-900")) == 1

@@ -163,7 +163,7 @@ async def test_two_replicas_never_claim_the_same_purchase_order(uow_factory: Uni
         claimed: list[str] = []
         while True:
             async with uow_factory() as uow:
-                batch = await uow.purchase_orders.claim_due("acme", name, now, timedelta(seconds=60), 4)
+                batch = await uow.dispatch.claim_due("acme", name, now, timedelta(seconds=60), 4)
                 await uow.commit()
             if not batch:
                 return claimed
@@ -173,10 +173,10 @@ async def test_two_replicas_never_claim_the_same_purchase_order(uow_factory: Uni
     assert sorted(first + second + third) == [f"PO-{n:02}" for n in range(30)]
     assert len(set(first) | set(second) | set(third)) == 30
     async with uow_factory() as uow:
-        assert await uow.purchase_orders.suppliers_with_due_orders(now) == []
+        assert await uow.dispatch.suppliers_with_due_orders(now) == []
         # the lease runs out (the replica died): the PO is due again, for anyone
         later = now + timedelta(seconds=61)
-        assert await uow.purchase_orders.suppliers_with_due_orders(later) == ["acme"]
+        assert await uow.dispatch.suppliers_with_due_orders(later) == ["acme"]
 
 
 async def test_a_postponed_po_waits_and_a_released_one_is_due_again(uow_factory: UnitOfWorkFactory) -> None:
@@ -185,19 +185,19 @@ async def test_a_postponed_po_waits_and_a_released_one_is_due_again(uow_factory:
         await uow.commit()
     now = utcnow()
     async with uow_factory() as uow:
-        assert await uow.purchase_orders.claim_due("acme", "a", now, timedelta(seconds=60), 10) == ["PO-A"]
-        await uow.purchase_orders.release("PO-A", "someone-else", now + timedelta(hours=1), "not mine")
+        assert await uow.dispatch.claim_due("acme", "a", now, timedelta(seconds=60), 10) == ["PO-A"]
+        await uow.dispatch.release("PO-A", "someone-else", now + timedelta(hours=1), "not mine")
         await uow.commit()
     async with uow_factory() as uow:
-        assert await uow.purchase_orders.claim_due("acme", "b", now, timedelta(seconds=60), 10) == []
-        await uow.purchase_orders.release("PO-A", "a", now + timedelta(seconds=30), "supplier down")
+        assert await uow.dispatch.claim_due("acme", "b", now, timedelta(seconds=60), 10) == []
+        await uow.dispatch.release("PO-A", "a", now + timedelta(seconds=30), "supplier down")
         await uow.commit()
     async with uow_factory() as uow:
-        assert await uow.purchase_orders.claim_due("acme", "b", now, timedelta(seconds=60), 10) == []
-        status = await uow.purchase_orders.dispatch_status("PO-A")
+        assert await uow.dispatch.claim_due("acme", "b", now, timedelta(seconds=60), 10) == []
+        status = await uow.dispatch.status("PO-A")
         assert status is not None and status.last_error == "supplier down" and status.send_attempts == 1
         assert not status.leased(now)
-        claimed = await uow.purchase_orders.claim_due("acme", "b", now + timedelta(seconds=31), timedelta(1), 10)
+        claimed = await uow.dispatch.claim_due("acme", "b", now + timedelta(seconds=31), timedelta(1), 10)
         assert claimed == ["PO-A"]
 
 

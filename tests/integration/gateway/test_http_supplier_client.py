@@ -25,11 +25,10 @@ from supplier_gateway.adapters.http_supplier import (
     RetryPolicy,
     SupplierCircuitOpen,
     SupplierLimits,
-    SupplierRejected,
-    SupplierUnavailable,
     parse_retry_after,
 )
 from supplier_gateway.adapters.supplier_answers import CancelVerdict
+from supplier_gateway.service_layer.supplier_port import SupplierRefused, SupplierUnreachable
 from supplier_simulator import SimulatorSettings, create_app
 from support.servers import run_uvicorn_app
 
@@ -215,12 +214,12 @@ async def test_5xx_burst_then_success_records_one_receipt(
     assert placed[po["po_number"]]["supplier_order_id"] == result.supplier_order_id
 
 
-async def test_gives_up_with_supplier_unavailable_after_max_attempts(
+async def test_gives_up_with_supplier_unreachable_after_max_attempts(
     admin: httpx.AsyncClient, client: HttpSupplierClient, simulator_url: str
 ) -> None:
     await admin.post("/admin/faults", json={"fail_next": 10, "status": 502})
     po = make_po()
-    with pytest.raises(SupplierUnavailable) as err:
+    with pytest.raises(SupplierUnreachable) as err:
         await client.place_purchase_order(simulator_url, po)
     assert err.value.attempts == FAST_RETRY.max_attempts and err.value.last_status == 502
     assert len(await attempts_for(admin, po["po_number"])) == FAST_RETRY.max_attempts
@@ -267,7 +266,7 @@ async def test_business_rejection_is_not_retried(
 ) -> None:
     await admin.post("/admin/faults", json={"reject_next": 1, "reject_reason": "sku_discontinued"})
     po = make_po()
-    with pytest.raises(SupplierRejected) as err:
+    with pytest.raises(SupplierRefused) as err:
         await client.place_purchase_order(simulator_url, po)
     assert err.value.status == 422 and err.value.reason == "sku_discontinued"
     placed = await orders(admin)
@@ -281,7 +280,7 @@ async def test_invalid_body_is_a_rejection_not_retried(
 ) -> None:
     po = make_po()
     del po["lines"][0]["ship_to"]
-    with pytest.raises(SupplierRejected) as err:
+    with pytest.raises(SupplierRefused) as err:
         await client.place_purchase_order(simulator_url, po)
     assert err.value.status == 422
     assert len(await attempts_for(admin, po["po_number"])) == 1
@@ -324,7 +323,7 @@ async def test_circuit_opens_fails_fast_and_recovers(admin: httpx.AsyncClient, s
     retry = RetryPolicy(max_attempts=2, backoff_base=0.02, backoff_max=0.05, jitter=0.0)
     async with make_client(retry=retry, failure_threshold=3, reset_timeout=0.5) as client:
         await admin.post("/admin/faults", json={"fail_next": 100, "status": 503})
-        with pytest.raises(SupplierUnavailable) as first:
+        with pytest.raises(SupplierUnreachable) as first:
             await client.place_purchase_order(simulator_url, make_po("PO-CB-1"), supplier_id="acme")
         assert not isinstance(first.value, SupplierCircuitOpen)
         with pytest.raises(SupplierCircuitOpen):  # third failure opens it mid-retry
@@ -546,7 +545,7 @@ async def test_polling_mode_returns_the_same_events_in_order(
 
     empty = await client.poll_events(simulator_url, number, page.next_cursor)
     assert empty.events == [] and empty.next_cursor == page.next_cursor
-    with pytest.raises(SupplierRejected):
+    with pytest.raises(SupplierRefused):
         await client.poll_events(simulator_url, "PO-UNKNOWN")
 
 
@@ -609,3 +608,22 @@ def test_backoff_grows_exponentially_with_bounded_jitter_and_a_cap() -> None:
         waits = [client.backoff(attempt) for _ in range(50)]
         assert all(low <= w <= min(low + 0.05, 0.5) for w in waits)
     assert client.backoff(10) == 0.5
+
+
+# -- documents (X12) share the JSON calls' protection ----------------------------------------
+async def test_documents_and_json_calls_share_one_circuit_breaker_per_supplier(
+    admin: httpx.AsyncClient, simulator_url: str
+) -> None:
+    async with make_client(failure_threshold=2, reset_timeout=60, retry=RetryPolicy(max_attempts=2)) as client:
+        with pytest.raises(SupplierUnreachable):  # nothing listens on port 9: two failed attempts
+            await client.post_document("http://127.0.0.1:9/edi", b"ISA*00*", {}, supplier_id="acme")
+        assert client.breaker_state("acme") is CircuitState.OPEN
+        po = make_po()
+        with pytest.raises(SupplierCircuitOpen):  # the JSON API of the same supplier is spared too
+            await client.place_purchase_order(simulator_url, po, supplier_id="acme")
+        assert await attempts_for(admin, po["po_number"]) == []
+        refused = client.post_document(f"{simulator_url}/purchase-orders", b"ISA*00*", {}, supplier_id="other")
+        with pytest.raises(SupplierRefused) as err:  # a 4xx is a refusal with the endpoint's words
+            await refused
+        assert err.value.status is not None and 400 <= err.value.status < 500
+        assert err.value.reason.startswith("the endpoint refused the document: ")

@@ -3,6 +3,7 @@ acceptance, a shipment of units we believed cancelled; each event delivered twic
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from dropship_shared.events import (
@@ -14,6 +15,7 @@ from dropship_shared.events import (
     PurchaseOrderAcknowledged,
     PurchaseOrderFailed,
     PurchaseOrderLine,
+    PurchaseOrderLineLate,
     PurchaseOrderRequested,
     ShipmentUpdated,
     ShippedLine,
@@ -28,6 +30,7 @@ HANDLERS = {
     PurchaseOrderRequested: event_handlers.on_purchase_order_requested,
     PurchaseOrderAcknowledged: event_handlers.on_purchase_order_acknowledged,
     PurchaseOrderFailed: event_handlers.on_purchase_order_failed,
+    PurchaseOrderLineLate: event_handlers.on_purchase_order_line_late,
     ShipmentUpdated: event_handlers.on_shipment_updated,
     LineCancellationResolved: event_handlers.on_line_cancellation_resolved,
 }
@@ -138,3 +141,23 @@ async def test_a_shipment_after_a_cancellation_we_believed_in_ships_and_captures
     assert (totals.captured, totals.reconciled) == (Decimal(500), True)
     kinds = [m["kind"] for m in await emails(journey_uow, order_id)]
     assert kinds == ["backorder_placed", "cancelled", "shipped"]
+
+
+async def test_a_late_supplier_moves_the_promise_once(journey_uow: UnitOfWorkFactory) -> None:
+    order_id = await order_on_po(journey_uow, "PO-L1", 1)
+    before = (await handlers.get_order(journey_uow, order_id)).lines[0].promised_date
+    assert before is not None
+    assumed = before + timedelta(days=30)
+    late = PurchaseOrderLineLate(
+        po_number="PO-L1",
+        supplier_id="globex",
+        backorder_line_id=f"{order_id}-1",
+        line_no=1,
+        expected_ship_date=before,
+        assumed_ship_date=assumed,
+    )
+    await deliver_twice(journey_uow, late)
+    line = (await handlers.get_order(journey_uow, order_id)).lines[0]
+    assert line.promised_date is not None and line.promised_date > assumed
+    kinds = [m["kind"] for m in await emails(journey_uow, order_id)]
+    assert kinds.count("date_moved") == 1

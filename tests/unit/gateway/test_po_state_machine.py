@@ -354,3 +354,22 @@ def test_the_history_records_each_state_once() -> None:
         PurchaseOrderState.PARTIALLY_SHIPPED,
         PurchaseOrderState.SHIPPED,
     ]
+
+
+def test_a_line_past_its_acknowledged_ship_date_and_the_grace_is_late() -> None:
+    po = sent(3, 2)
+    po.acknowledge(
+        ack(
+            AcknowledgementStatus.ACCEPTED,
+            LineAcknowledgement(1, AcknowledgedLineStatus.ACCEPTED, 3, expected_ship_date=date(2026, 12, 1)),
+            LineAcknowledgement(2, AcknowledgedLineStatus.BACKORDERED, 2, expected_ship_date=date(2026, 12, 20)),
+        ),
+        NOW,
+    )
+    assert po.late_lines(date(2026, 12, 3), grace_days=2) == []  # the grace still runs
+    (late,) = po.late_lines(date(2026, 12, 4), grace_days=2)
+    anomaly, event = po.lateness(late, date(2026, 12, 4), grace_days=2)
+    assert (anomaly.kind, anomaly.line_no, anomaly.backorder_line_id) == (ExceptionKind.LATE_SHIPMENT, 1, "O1-1")
+    assert (event.expected_ship_date, event.assumed_ship_date) == (date(2026, 12, 1), date(2026, 12, 6))
+    po.record_shipment(shipment("S1", [(1, 3)]), NOW)
+    assert po.late_lines(date(2026, 12, 30), grace_days=2) == [po.lines[1]]  # shipped lines are never late

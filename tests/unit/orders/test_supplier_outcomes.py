@@ -76,3 +76,14 @@ def test_a_po_sent_again_after_it_failed_ships_the_rejected_line() -> None:
     line = order.lines[0]
     assert (line.status, line.rejected_qty, line.shipped_qty) == (LineStatus.SHIPPED, 0, 2)
     assert money(order, MovementKind.REAUTHORIZE) == money(order, MovementKind.CAPTURE) == Decimal("1000")
+
+
+def test_a_late_supplier_moves_the_promise_and_tells_the_customer() -> None:
+    order = place([RequestedLine("TABLE", 1)])
+    order.mark_on_purchase_order(1, "PO1", later(1))
+    order.acknowledge(1, "PO1", "accepted", later(5).at.date(), None, RULES, later(2))
+    before = order.lines[0].promised_date
+    assert before is not None
+    order.supplier_late(1, later(20).at.date(), RULES, later(8))
+    assert order.lines[0].promised_date == later(20 + RULES.transit_days).at.date()
+    assert [m.kind for m in order.messages][-1] == MessageKind.DATE_MOVED

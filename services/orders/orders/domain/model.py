@@ -397,6 +397,12 @@ class Order:
         words = f"our supplier could not take the order ({reason})"
         self._close_open_units(line, LineStatus.REJECTED, cause, reason=words)
 
+    def supplier_late(self, line_no: int, assumed_ship_date: date, rules: PromiseRules, cause: Cause) -> None:
+        """The supplier missed the ship date it acknowledged: the promise moves (the customer hears of a slip)."""
+        line = self.line(line_no)
+        if line.status in WAITING and line.open_qty:
+            self._repromise(line, delivery_after_ship_date(assumed_ship_date, rules), rules, cause)
+
     def resolve_cancellation(self, line_no: int, outcome: str, cause: Cause) -> None:
         """The supplier's answer to our cancel request: cancelled, or too late because it already shipped."""
         line = self.line(line_no)

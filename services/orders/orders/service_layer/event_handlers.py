@@ -14,6 +14,7 @@ from dropship_shared.events import (
     LineCancellationResolved,
     PurchaseOrderAcknowledged,
     PurchaseOrderFailed,
+    PurchaseOrderLineLate,
     PurchaseOrderRequested,
     ShipmentUpdated,
     utcnow,
@@ -205,3 +206,19 @@ async def on_purchase_order_failed(uow_factory: UnitOfWorkFactory, envelope: Env
             order.purchase_order_failed(line_no, payload.po_number, payload.reason, c)
 
         await _change_lines(uow, [(line_id, fail) for line_id in payload.backorder_line_ids], _cause(envelope))
+
+
+async def on_purchase_order_line_late(
+    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
+) -> None:
+    """The supplier missed the ship date it acknowledged: the line's promise moves."""
+    payload = envelope.payload_as(PurchaseOrderLineLate)
+    rules = rules or PromiseRules()
+    async with _first_delivery(uow_factory, envelope) as uow:
+        if uow is None:
+            return
+
+        def late(order: Order, line_no: int, c: Cause) -> None:
+            order.supplier_late(line_no, payload.assumed_ship_date, rules, c)
+
+        await _change_lines(uow, [(payload.backorder_line_id, late)], _cause(envelope))

@@ -1,4 +1,6 @@
-"""Client of the generic HTTP/JSON supplier API: idempotent PO placement, cancel, event polling."""
+"""The one HTTP client of suppliers: idempotent PO placement, cancel, event polling (the generic JSON API) and
+document posting (X12), all on one retry / circuit breaker / rate limit layer per supplier, raising the
+supplier port's errors (SupplierRefused, SupplierUnreachable)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from supplier_gateway.adapters.circuit_breaker import CircuitBreaker, CircuitState
 from supplier_gateway.adapters.rate_limit import TokenBucket
 from supplier_gateway.adapters.supplier_answers import CancelVerdict, cancel_verdict, refusal_reason
+from supplier_gateway.service_layer.supplier_port import SupplierRefused, SupplierUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -34,52 +37,8 @@ T = TypeVar("T")
 
 
 # -- errors --------------------------------------------------------------------------------
-class SupplierError(Exception):
-    """Base of every error this client raises."""
-
-
-class SupplierRejected(SupplierError):
-    """The supplier answered with a 4xx (other than 408/429): do not retry, fix the request."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(f"supplier rejected the request with HTTP {status}: {body!r}"[:500])
-        self.status = status
-        self.body = body
-
-    @property
-    def reason(self) -> str:
-        """The supplier's words for the refusal, verbatim and bounded (or the status code)."""
-        return refusal_reason(self.status, self.body)
-
-
-class SupplierUnavailable(SupplierError):
-    """The supplier could not be reached successfully (after retries, or the circuit is open)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        attempts: int = 0,
-        last_status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-        self.last_status = last_status
-        self.retry_after = retry_after
-
-
-class SupplierCircuitOpen(SupplierUnavailable):
+class SupplierCircuitOpen(SupplierUnreachable):
     """Failing fast: the supplier's circuit breaker is open."""
-
-
-class SupplierProtocolError(SupplierError):
-    """A success status with a body that breaks the contract (e.g. no supplier_order_id)."""
-
-    def __init__(self, status: int, body: Any, message: str) -> None:
-        super().__init__(f"{message} (HTTP {status}: {body!r})"[:500])
-        self.status = status
-        self.body = body
 
 
 class _TransientFailure(Exception):
@@ -227,6 +186,11 @@ def _body(response: httpx.Response) -> Any:
         return response.text
 
 
+def _unreadable(status: int, body: Any, message: str) -> SupplierUnreachable:
+    """A success status whose body breaks the contract: not a refusal, so it is tried again later."""
+    return SupplierUnreachable(f"{message} (HTTP {status}: {body!r})"[:500])
+
+
 def _truthy(value: str | None) -> bool | None:
     if value is None:
         return None
@@ -260,6 +224,8 @@ class HttpSupplierClient:
         self._sleep = sleep
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limiters: dict[str, TokenBucket | None] = {}
+        self._registered: dict[str, SupplierLimits] = {}
+        self._timeouts: dict[str, httpx.Timeout] = {}
         self._timeout = httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout or self.config.timeout)
 
     async def __aenter__(self) -> HttpSupplierClient:
@@ -275,7 +241,19 @@ class HttpSupplierClient:
 
     # -- per-supplier protection ---------------------------------------------------------
     def _limits(self, key: str) -> SupplierLimits:
-        return self.config.supplier_limits.get(key, self.config.limits)
+        return self._registered.get(key) or self.config.supplier_limits.get(key, self.config.limits)
+
+    def protect(self, supplier_key: str, requests_per_second: float | None, timeout: float | None) -> None:
+        """Use a supplier's own rate limit and timeout (from its registry entry); a change starts it afresh."""
+        limits = dataclasses.replace(self.config.limits, requests_per_second=requests_per_second)
+        if self._registered.get(supplier_key) != limits:
+            self._registered[supplier_key] = limits
+            self._breakers.pop(supplier_key, None)
+            self._limiters.pop(supplier_key, None)
+        if timeout:
+            self._timeouts[supplier_key] = httpx.Timeout(timeout)
+        else:
+            self._timeouts.pop(supplier_key, None)
 
     def breaker(self, supplier_key: str) -> CircuitBreaker:
         """The circuit breaker of one supplier (created on first use)."""
@@ -312,8 +290,8 @@ class HttpSupplierClient:
     ) -> PlacementResult:
         """POST the PO with ``Idempotency-Key: <po_number>``; a replayed answer is a success.
 
-        Raises :class:`SupplierRejected` (4xx, not retried), :class:`SupplierUnavailable`
-        (retries exhausted or circuit open) or :class:`SupplierProtocolError`.
+        Raises SupplierRefused (4xx, not retried) or SupplierUnreachable (retries exhausted, circuit
+        open, or an answer that breaks the contract).
         """
         payload = _payload(po)
         po_number = payload.get("po_number")
@@ -335,9 +313,9 @@ class HttpSupplierClient:
                     body=body,
                 )
             if 400 <= code < 500:
-                raise SupplierRejected(code, body)
+                raise SupplierRefused(refusal_reason(code, body), code)
             if code not in (200, 201, 202) or not isinstance(body, Mapping) or not body.get("supplier_order_id"):
-                raise SupplierProtocolError(code, body, "placement answer without supplier_order_id")
+                raise _unreadable(code, body, "placement answer without supplier_order_id")
             replayed = _truthy(response.headers.get(REPLAYED_HEADER))
             return PlacementResult(
                 supplier_order_id=str(body["supplier_order_id"]),
@@ -412,16 +390,16 @@ class HttpSupplierClient:
             code = response.status_code
             body = _body(response)
             if 400 <= code < 500:
-                raise SupplierRejected(code, body)
+                raise SupplierRefused(refusal_reason(code, body), code)
             if code != 200 or not isinstance(body, Mapping) or not isinstance(body.get("events"), list):
-                raise SupplierProtocolError(code, body, "events answer without an events list")
+                raise _unreadable(code, body, "events answer without an events list")
             try:
                 events = [
                     PolledEvent(int(e["cursor"]), str(e["event_id"]), str(e["type"]), dict(e["body"]))
                     for e in body["events"]
                 ]
             except (KeyError, TypeError, ValueError) as exc:
-                raise SupplierProtocolError(code, body, "malformed event in the feed") from exc
+                raise _unreadable(code, body, "malformed event in the feed") from exc
             next_cursor = int(body.get("next_cursor") or (events[-1].cursor if events else after))
             return EventsPage(po_number, events, next_cursor)
 
@@ -433,6 +411,19 @@ class HttpSupplierClient:
             params={"after": after},
             headers=dict(headers or {}),
         )
+
+    async def post_document(self, url: str, body: bytes, headers: Mapping[str, str], *, supplier_id: str) -> None:
+        """POST a ready-made document (an X12 interchange) to the supplier's endpoint; any 2xx takes it."""
+
+        def classify(response: httpx.Response, attempts: int) -> None:
+            code = response.status_code
+            if 400 <= code < 500:
+                words = refusal_reason(code, _body(response))
+                raise SupplierRefused(f"the endpoint refused the document: {words}", code)
+            if not 200 <= code < 300:
+                raise _unreadable(code, _body(response), "unexpected answer to a document")
+
+        await self._call(supplier_id, "POST", url, classify, content=body, headers=dict(headers))
 
     # -- the retry loop --------------------------------------------------------------------
     def _wait(self, retry_state: RetryCallState) -> float:
@@ -475,18 +466,19 @@ class HttpSupplierClient:
                     if not breaker.allow_request():
                         raise SupplierCircuitOpen(
                             f"circuit open for supplier {supplier_key!r}; retry in {breaker.retry_after():.2f}s",
+                            breaker.retry_after(),
                             attempts=attempts - 1,
-                            retry_after=breaker.retry_after(),
                         )
-                    response = await self._attempt(breaker, limiter, method, url, request)
+                    time_limit = self._timeouts.get(supplier_key, self._timeout)
+                    response = await self._attempt(breaker, limiter, method, url, request, time_limit)
                     return classify(response, attempts)
         except _TransientFailure as exc:
             log.warning("supplier %s unavailable after %d attempts: %s", supplier_key, attempts, exc)
-            raise SupplierUnavailable(
+            raise SupplierUnreachable(
                 f"supplier {supplier_key!r} unavailable after {attempts} attempts: {exc}",
+                exc.retry_after,
                 attempts=attempts,
                 last_status=exc.status,
-                retry_after=exc.retry_after,
             ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -497,11 +489,12 @@ class HttpSupplierClient:
         method: str,
         url: str,
         request: dict[str, Any],
+        time_limit: httpx.Timeout,
     ) -> httpx.Response:
         try:
             if limiter is not None:
                 await limiter.acquire()
-            response = await self._http.request(method, url, timeout=self._timeout, **request)
+            response = await self._http.request(method, url, timeout=time_limit, **request)
         except httpx.TransportError as exc:  # timeouts, refused/reset connections, protocol errors
             breaker.record_failure()
             raise _TransientFailure(f"{method} {url}: {type(exc).__name__}: {exc}") from exc

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,21 +98,6 @@ def _supplier(row: Any) -> Supplier:
         x12_partner=partner,
         active=row["active"],
     )
-
-
-@dataclass(frozen=True)
-class DispatchStatus:
-    """The sending side of a PO (not part of the domain: it is about our own retries and replicas)."""
-
-    send_attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
-    poll_cursor: int
-    lease_expires_at: datetime | None
-
-    def leased(self, now: datetime) -> bool:
-        """A replica is sending the PO right now."""
-        return self.lease_expires_at is not None and self.lease_expires_at > now
 
 
 class PurchaseOrderRepository:
@@ -212,31 +196,22 @@ class PurchaseOrderRepository:
         self._loaded[po_number] = (len(po.history), set(shipment_ids))
         return po
 
-    async def dispatch_status(self, po_number: str) -> DispatchStatus | None:
-        row = (
-            (
-                await self._session.execute(
-                    select(
-                        purchase_orders.c.send_attempts,
-                        purchase_orders.c.next_attempt_at,
-                        purchase_orders.c.last_error,
-                        purchase_orders.c.poll_cursor,
-                        purchase_orders.c.lease_expires_at,
-                    ).where(purchase_orders.c.po_number == po_number)
-                )
+    async def with_ship_dates_before(self, day: date, limit: int) -> list[str]:
+        """Acknowledged POs with a line whose expected ship date is before `day` (candidates for lateness)."""
+        rows = await self._session.scalars(
+            select(purchase_orders.c.po_number)
+            .join(purchase_order_lines, purchase_order_lines.c.po_number == purchase_orders.c.po_number)
+            .where(
+                purchase_orders.c.state.in_(
+                    [PurchaseOrderState.ACKNOWLEDGED.value, PurchaseOrderState.PARTIALLY_SHIPPED.value]
+                ),
+                purchase_order_lines.c.expected_ship_date < day,
             )
-            .mappings()
-            .first()
+            .distinct()
+            .order_by(purchase_orders.c.po_number)
+            .limit(limit)
         )
-        if row is None:
-            return None
-        return DispatchStatus(
-            row["send_attempts"],
-            row["next_attempt_at"],
-            row["last_error"],
-            row["poll_cursor"],
-            row["lease_expires_at"],
-        )
+        return list(rows.all())
 
     async def search(
         self, state: PurchaseOrderState | None = None, supplier_id: str | None = None, limit: int = 100
@@ -249,125 +224,6 @@ class PurchaseOrderRepository:
         numbers = (await self._session.scalars(query)).all()
         found = [await self.get(number) for number in numbers]
         return [po for po in found if po is not None]
-
-    # -- dispatching --------------------------------------------------------------------------
-    def _due(self, now: datetime) -> Any:
-        return and_(
-            purchase_orders.c.state == PurchaseOrderState.REQUESTED.value,
-            or_(purchase_orders.c.next_attempt_at.is_(None), purchase_orders.c.next_attempt_at <= now),
-            or_(purchase_orders.c.lease_expires_at.is_(None), purchase_orders.c.lease_expires_at <= now),
-        )
-
-    async def suppliers_with_due_orders(self, now: datetime) -> list[str]:
-        rows = await self._session.scalars(select(purchase_orders.c.supplier_id).where(self._due(now)).distinct())
-        return sorted(rows.all())
-
-    async def claim_due(self, supplier_id: str, owner: str, now: datetime, lease: timedelta, limit: int) -> list[str]:
-        """Lease up to `limit` due POs of a supplier to `owner`: no other replica sends them while the lease
-        holds (rows are locked with SKIP LOCKED on PostgreSQL; SQLite serialises the transactions)."""
-        numbers = list(
-            (
-                await self._session.scalars(
-                    select(purchase_orders.c.po_number)
-                    .where(self._due(now), purchase_orders.c.supplier_id == supplier_id)
-                    .order_by(purchase_orders.c.created_at, purchase_orders.c.po_number)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-        )
-        if numbers:
-            await self._session.execute(
-                update(purchase_orders)
-                .where(purchase_orders.c.po_number.in_(numbers))
-                .values(
-                    lease_owner=owner,
-                    lease_expires_at=now + lease,
-                    send_attempts=purchase_orders.c.send_attempts + 1,
-                )
-            )
-        return numbers
-
-    async def release(
-        self, po_number: str, owner: str, next_attempt_at: datetime | None = None, error: str | None = None
-    ) -> None:
-        """Give the lease back; with `next_attempt_at`, the PO waits until then (the supplier was unavailable).
-        `error` is what the attempt ended with: None after a success."""
-        values: dict[str, Any] = {
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "next_attempt_at": next_attempt_at,
-            "last_error": error[:1000] if error is not None else None,
-        }
-        await self._session.execute(
-            update(purchase_orders)
-            .where(purchase_orders.c.po_number == po_number, purchase_orders.c.lease_owner == owner)
-            .values(values)
-        )
-
-    async def postpone_due(self, supplier_id: str, now: datetime, until: datetime, error: str) -> None:
-        """Hold a supplier's due POs until `until` without claiming them (nothing was tried)."""
-        await self._session.execute(
-            update(purchase_orders)
-            .where(self._due(now), purchase_orders.c.supplier_id == supplier_id)
-            .values(next_attempt_at=until, last_error=error[:1000])
-        )
-
-    async def make_due(self, supplier_id: str) -> None:
-        """A supplier's waiting POs are due now (its registry entry changed or it came off hold)."""
-        await self._session.execute(
-            update(purchase_orders)
-            .where(
-                purchase_orders.c.supplier_id == supplier_id,
-                purchase_orders.c.state == PurchaseOrderState.REQUESTED.value,
-            )
-            .values(next_attempt_at=None)
-        )
-
-    async def send_now(self, po_number: str) -> None:
-        """An operator wants a waiting PO tried now, not at its next retry time."""
-        await self._session.execute(
-            update(purchase_orders)
-            .where(
-                purchase_orders.c.po_number == po_number,
-                purchase_orders.c.state == PurchaseOrderState.REQUESTED.value,
-            )
-            .values(next_attempt_at=None)
-        )
-
-    async def reset_dispatch(self, po_number: str) -> None:
-        await self._session.execute(
-            update(purchase_orders)
-            .where(purchase_orders.c.po_number == po_number)
-            .values(next_attempt_at=None, lease_owner=None, lease_expires_at=None, send_attempts=0, last_error=None)
-        )
-
-    # -- polling ------------------------------------------------------------------------------
-    async def due_for_polling(self, supplier_ids: list[str], now: datetime, limit: int) -> list[tuple[str, str, int]]:
-        """(supplier id, PO number, cursor) of open POs of polling suppliers whose turn it is."""
-        open_states = [
-            PurchaseOrderState.SENT.value,
-            PurchaseOrderState.ACKNOWLEDGED.value,
-            PurchaseOrderState.PARTIALLY_SHIPPED.value,
-        ]
-        rows = await self._session.execute(
-            select(purchase_orders.c.supplier_id, purchase_orders.c.po_number, purchase_orders.c.poll_cursor)
-            .where(
-                purchase_orders.c.supplier_id.in_(supplier_ids),
-                purchase_orders.c.state.in_(open_states),
-                or_(purchase_orders.c.next_poll_at.is_(None), purchase_orders.c.next_poll_at <= now),
-            )
-            .order_by(purchase_orders.c.next_poll_at.nulls_first(), purchase_orders.c.po_number)
-            .limit(limit)
-        )
-        return [(row[0], row[1], row[2]) for row in rows.all()]
-
-    async def record_poll(self, po_number: str, cursor: int, next_poll_at: datetime) -> None:
-        await self._session.execute(
-            update(purchase_orders)
-            .where(purchase_orders.c.po_number == po_number)
-            .values(poll_cursor=cursor, next_poll_at=next_poll_at)
-        )
 
     # -- internals ----------------------------------------------------------------------------
     @staticmethod

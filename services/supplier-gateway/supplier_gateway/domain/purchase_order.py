@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -14,6 +14,7 @@ from dropship_shared.events import (
     Payload,
     PurchaseOrderAcknowledged,
     PurchaseOrderFailed,
+    PurchaseOrderLineLate,
     PurchaseOrderPlaced,
     PurchaseOrderRequested,
     ShipmentUpdated,
@@ -393,6 +394,41 @@ class PurchaseOrder:
         return Anomaly(
             ExceptionKind.UNKNOWN_LINE, f"PO {self.po_number} has no line {line_no} ({what}); that part is not applied"
         )
+
+    # -- lateness -----------------------------------------------------------------------------
+    def late_lines(self, today: date, grace_days: int) -> list[PurchaseOrderLine]:
+        """Lines the supplier acknowledged to ship by a date now past (plus the grace), still not shipped in full."""
+        if self.state not in (PurchaseOrderState.ACKNOWLEDGED, PurchaseOrderState.PARTIALLY_SHIPPED):
+            return []
+        return [
+            line
+            for line in self.lines
+            if line.expected_ship_date is not None
+            and line.open_qty > 0
+            and line.status in (LineStatus.ACCEPTED, LineStatus.BACKORDERED, LineStatus.PARTIALLY_SHIPPED)
+            and line.expected_ship_date + timedelta(days=grace_days) < today
+        ]
+
+    def lateness(self, line: PurchaseOrderLine, today: date, grace_days: int) -> tuple[Anomaly, PurchaseOrderLineLate]:
+        """What operations and the customer's promise hear of a late line: we now assume it ships a grace later."""
+        assert line.expected_ship_date is not None
+        assumed = today + timedelta(days=grace_days)
+        anomaly = Anomaly(
+            ExceptionKind.LATE_SHIPMENT,
+            f"PO {self.po_number} line {line.line_no}: acknowledged to ship by {line.expected_ship_date}, "
+            f"{line.open_qty} unit(s) not shipped by {today}; the customer's promise now assumes {assumed}",
+            line.line_no,
+            line.backorder_line_id,
+        )
+        event = PurchaseOrderLineLate(
+            po_number=self.po_number,
+            supplier_id=self.supplier_id,
+            backorder_line_id=line.backorder_line_id,
+            line_no=line.line_no,
+            expected_ship_date=line.expected_ship_date,
+            assumed_ship_date=assumed,
+        )
+        return anomaly, event
 
     # -- cancellation -------------------------------------------------------------------------
     @property

@@ -10,7 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, m
 
 from dropship_shared.events import Address
 from dropship_shared.inputs import NO_NUL, StrictBody
-from supplier_gateway.adapters.repository import DispatchStatus
+from supplier_gateway.adapters.dispatch_queue import DispatchStatus
 from supplier_gateway.domain.purchase_order import PurchaseOrder
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol, TradingPartner
 from supplier_gateway.domain.supplier_exception import SupplierException

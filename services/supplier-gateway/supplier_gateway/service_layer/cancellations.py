@@ -118,7 +118,7 @@ class LineCancellationResolver:
         async with self._uow() as uow:
             now = utcnow()
             po = await uow.purchase_orders.get(request.po_number, for_update=True)
-            status = await uow.purchase_orders.dispatch_status(request.po_number)
+            status = await uow.dispatch.status(request.po_number)
             if po is None or status is None:
                 return "purchase order not known yet"
             if po.state is PurchaseOrderState.REQUESTED and (status.send_attempts or status.leased(now)):

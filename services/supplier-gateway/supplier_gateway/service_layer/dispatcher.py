@@ -85,7 +85,7 @@ class PurchaseOrderDispatcher:
         """Start a worker for every supplier with due POs that has none running: a slow or dead supplier
         only ever holds up its own POs."""
         async with self._uow() as uow:
-            supplier_ids = await uow.purchase_orders.suppliers_with_due_orders(utcnow())
+            supplier_ids = await uow.dispatch.suppliers_with_due_orders(utcnow())
         for supplier_id in supplier_ids:
             running = self._workers.get(supplier_id)
             if running is None or running.done():
@@ -115,10 +115,10 @@ class PurchaseOrderDispatcher:
                     # held: its POs wait, untouched (never tried, so still cancellable here)
                     until = now + timedelta(seconds=self._policy.retry_max_seconds)
                     reason = f"supplier {supplier_id!r} is on hold"
-                    await uow.purchase_orders.postpone_due(supplier_id, now, until, reason)
+                    await uow.dispatch.postpone_due(supplier_id, now, until, reason)
                     await uow.commit()
                     return
-                claimed = await uow.purchase_orders.claim_due(
+                claimed = await uow.dispatch.claim_due(
                     supplier_id,
                     self._owner,
                     now,
@@ -169,7 +169,7 @@ class PurchaseOrderDispatcher:
                 await uow.purchase_orders.save(po)
                 for event in po.events:
                     uow.emit(event)
-            await uow.purchase_orders.release(po_number, self._owner)
+            await uow.dispatch.release(po_number, self._owner)
             await uow.commit()
         log.info("purchase order placed", po_number=po_number, replayed=placement.replayed)
 
@@ -177,7 +177,7 @@ class PurchaseOrderDispatcher:
         """The PO will not be placed: it fails (the orders service tells the customers), operations hear of it."""
         async with self._uow() as uow:
             await fail_requested(uow, po_number, reason, kind)
-            await uow.purchase_orders.release(po_number, self._owner, error=reason)
+            await uow.dispatch.release(po_number, self._owner, error=reason)
             await uow.commit()
         log.warning("purchase order failed", po_number=po_number, reason=reason, kind=kind.value)
 
@@ -188,7 +188,7 @@ class PurchaseOrderDispatcher:
             next_attempt_at = None
             if later:
                 now = utcnow()
-                status = await uow.purchase_orders.dispatch_status(po_number)
+                status = await uow.dispatch.status(po_number)
                 po = await uow.purchase_orders.get(po_number)
                 attempts = status.send_attempts if status else 1
                 age = (now - po.created_at).total_seconds() if po else 0.0
@@ -198,7 +198,7 @@ class PurchaseOrderDispatcher:
                     reason = gave_up
                 else:
                     next_attempt_at = now + timedelta(seconds=self._policy.retry_delay(attempts, retry_after))
-            await uow.purchase_orders.release(po_number, self._owner, next_attempt_at, reason)
+            await uow.dispatch.release(po_number, self._owner, next_attempt_at, reason)
             await uow.commit()
         if reason:
             log.warning("purchase order not placed", po_number=po_number, reason=reason, retry_at=next_attempt_at)

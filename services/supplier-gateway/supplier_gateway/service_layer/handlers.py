@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dropship_shared.events import Envelope, PurchaseOrderCancelRequested, PurchaseOrderRequested, utcnow
 from dropship_shared.logs import get_logger
-from supplier_gateway.adapters.repository import DispatchStatus
+from supplier_gateway.adapters.dispatch_queue import DispatchStatus
 from supplier_gateway.adapters.x12_store import StoredInterchange
 from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderState
 from supplier_gateway.domain.supplier import Supplier
@@ -24,7 +24,7 @@ async def register_supplier(uow_factory: UnitOfWorkFactory, supplier: Supplier) 
     async with uow_factory() as uow:
         await uow.suppliers.upsert(supplier, utcnow())
         if supplier.active:
-            await uow.purchase_orders.make_due(supplier.supplier_id)  # a changed or released entry: try now
+            await uow.dispatch.make_due(supplier.supplier_id)  # a changed or released entry: try now
         await uow.commit()
     return supplier
 
@@ -94,7 +94,7 @@ class PurchaseOrderView:
 async def get_purchase_order(uow_factory: UnitOfWorkFactory, po_number: str) -> PurchaseOrderView:
     async with uow_factory() as uow:
         po = await uow.purchase_orders.get(po_number)
-        dispatch = await uow.purchase_orders.dispatch_status(po_number)
+        dispatch = await uow.dispatch.status(po_number)
     if po is None or dispatch is None:
         raise PurchaseOrderNotFound(f"purchase order {po_number!r} not found")
     return PurchaseOrderView(po, dispatch)
@@ -116,11 +116,11 @@ async def retry_purchase_order(uow_factory: UnitOfWorkFactory, po_number: str, c
         if po is None:
             raise PurchaseOrderNotFound(f"purchase order {po_number!r} not found")
         if po.state is PurchaseOrderState.REQUESTED:
-            await uow.purchase_orders.send_now(po_number)
+            await uow.dispatch.send_now(po_number)
         else:
             uow.correlation_id = po.correlation_id
             po.retry(utcnow())
             await uow.purchase_orders.save(po)
-            await uow.purchase_orders.reset_dispatch(po_number)
+            await uow.dispatch.reset(po_number)
         await uow.commit()
         return po

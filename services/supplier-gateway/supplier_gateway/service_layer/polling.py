@@ -38,7 +38,7 @@ class SupplierFeedPoller:
         """Poll every open PO of a polling supplier whose turn it is; returns how many events were applied."""
         async with self._uow() as uow:
             suppliers = {supplier.supplier_id: supplier for supplier in await uow.suppliers.polling()}
-            due = await uow.purchase_orders.due_for_polling(list(suppliers), utcnow(), self._policy.batch_size)
+            due = await uow.polling.due(list(suppliers), utcnow(), self._policy.batch_size)
         applied = 0
         for supplier_id, po_number, cursor in due:
             next_cursor = cursor
@@ -58,6 +58,6 @@ class SupplierFeedPoller:
                 next_cursor = page.next_cursor
             async with self._uow() as uow:
                 next_poll_at = utcnow() + timedelta(seconds=self._policy.interval_seconds)
-                await uow.purchase_orders.record_poll(po_number, next_cursor, next_poll_at)
+                await uow.polling.record(po_number, next_cursor, next_poll_at)
                 await uow.commit()
         return applied

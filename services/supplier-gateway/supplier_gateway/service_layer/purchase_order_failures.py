@@ -35,7 +35,7 @@ async def fail_purchase_order(
     async with uow_factory() as uow:
         uow.correlation_id = correlation_id
         po = await uow.purchase_orders.get(po_number, for_update=True)
-        dispatch = await uow.purchase_orders.dispatch_status(po_number)
+        dispatch = await uow.dispatch.status(po_number)
         if po is None or dispatch is None:
             raise PurchaseOrderNotFound(f"purchase order {po_number!r} not found")
         if po.state is not PurchaseOrderState.REQUESTED:

@@ -21,12 +21,15 @@ async def file_exception(
     source: str,
     at: datetime,
     received: str | None = None,
-) -> None:
-    """Open an exception in the caller's transaction; the same anomaly from the same source is filed once."""
+) -> bool:
+    """Open an exception in the caller's transaction; the same anomaly from the same source is filed once
+    (False when it was filed before)."""
     found = SupplierException.open(anomaly, supplier_id, po_number, source, at, received)
-    if await uow.exceptions.add(found):
-        for event in found.events:
-            uow.emit(event)
+    if not await uow.exceptions.add(found):
+        return False
+    for event in found.events:
+        uow.emit(event)
+    return True
 
 
 async def file_anomalies(

@@ -13,18 +13,24 @@ from supplier_gateway.domain.supplier_messages import SupplierMessage
 class SupplierRefused(Exception):
     """The supplier answered and refused (a 4xx): retrying the same request will not help."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, status: int | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = reason  # the supplier's own words, bounded
+        self.status = status
 
 
 class SupplierUnreachable(Exception):
-    """The supplier could not be reached (after retries, or its circuit is open): try again later."""
+    """The supplier could not be reached, or gave no usable answer (after retries, or its circuit is open):
+    try again later."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, attempts: int = 0, last_status: int | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.attempts = attempts
+        self.last_status = last_status
 
 
 @dataclass(frozen=True)
