@@ -201,11 +201,11 @@ async def metric(client: httpx.AsyncClient, url: str, pattern: re.Pattern[str]) 
     return int(sum(float(value) for value in pattern.findall(text)))
 
 
-async def configure_suppliers(url: str, count: int, concurrency: int = 8) -> float:
+async def configure_suppliers(url: str, headers: dict[str, str], count: int, concurrency: int = 8) -> float:
     """Register the suppliers with minimums nothing reaches; returns seconds."""
     semaphore = asyncio.Semaphore(concurrency)
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
 
         async def one(n: int) -> None:
             async with semaphore:
@@ -310,8 +310,8 @@ async def wait_relayed(url: str, count: int, timeout: float = 600, quiet: float 
             await asyncio.sleep(0.25)
 
 
-async def check_pending(url: str, expected: int) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+async def check_pending(url: str, headers: dict[str, str], expected: int) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as client:
         started = time.perf_counter()
         statuses = (await client.get("/suppliers")).raise_for_status().json()
         listed = time.perf_counter() - started
@@ -326,12 +326,13 @@ async def release_latency(
     amqp_url: str,
     exchange: str,
     aggregator_url: str,
+    headers: dict[str, str],
     ledger: Ledger,
     chosen: list[str],
     rate: float,
 ) -> tuple[list[float], float, float]:
     """Make one more backorder reach each chosen supplier's minimum; time backorder publish → PO event."""
-    async with httpx.AsyncClient(base_url=aggregator_url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=aggregator_url, timeout=60, headers=headers) as client:
         for supplier in chosen:  # the closing backorder has quantity 1: minimum = pending units + 1
             policy = {**UNREACHABLE_POLICY, "min_units": ledger.units[supplier] + 1}
             (await client.put(f"/suppliers/{supplier}/policy", json=policy)).raise_for_status()
@@ -452,7 +453,7 @@ async def main() -> None:
 
         # Suppliers and policies (the service declares its queue on the way), then stop it.
         system.start("aggregator")
-        seconds = await configure_suppliers(service.url, args.suppliers)
+        seconds = await configure_suppliers(service.url, system.headers("admin"), args.suppliers)
         print(f"configured {args.suppliers} suppliers (register + policy) in {seconds:.1f} s", flush=True)
         service.stop()
         broker = Broker(args.amqp_url, exchange)
@@ -474,7 +475,7 @@ async def main() -> None:
                 f"outbox relay done {relay:.1f} s later; {load_average()}"
             )
             rates = print_windows(result, 0, total, args.window, 0, args.pending if profiler else None)
-            await check_pending(service.url, ledger.pending)
+            await check_pending(service.url, system.headers("operations"), ledger.pending)
         else:
             database_url = service.env["DATABASE_URL"]
             for index, level in enumerate(levels):
@@ -507,7 +508,7 @@ async def main() -> None:
                 rates.update(print_windows(result, warmup, total, args.window, offset, profiled_from))
                 assert service.process is not None
                 print(f"  aggregator resident memory: {rss_mb(service.process.pid):.0f} MB", flush=True)
-            await check_pending(service.url, ledger.pending)
+            await check_pending(service.url, system.headers("operations"), ledger.pending)
 
         low_key = min(rates, key=lambda k: abs(k - 10_000))
         high_key = min(rates, key=lambda k: abs(k - 100_000))
@@ -521,7 +522,7 @@ async def main() -> None:
         step = args.suppliers // args.releases
         chosen = [supplier_id(n * step) for n in range(args.releases)]
         latencies, lines, achieved = await release_latency(
-            broker, args.amqp_url, exchange, service.url, ledger, chosen, args.release_rate
+            broker, args.amqp_url, exchange, service.url, system.headers("admin"), ledger, chosen, args.release_rate
         )
         print(
             latency_line(

@@ -215,7 +215,7 @@ def profile_services(system: System, folder: Path, seconds: float) -> list[tuple
 
 
 def set_minimum(system: System, min_units: int) -> None:
-    with httpx.Client(base_url=system.url("aggregator"), timeout=60) as client:
+    with httpx.Client(base_url=system.url("aggregator"), timeout=60, headers=system.headers("admin")) as client:
         for supplier in SUPPLIERS:
             client.put(
                 f"/suppliers/{supplier}/policy", json={"min_units": min_units, "max_wait_seconds": MAX_WAIT_SECONDS}
@@ -223,7 +223,7 @@ def set_minimum(system: System, min_units: int) -> None:
 
 
 def configure(system: System, min_units: int) -> None:
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=60, headers=system.headers("admin")) as client:
         for supplier in SUPPLIERS:
             client.put(f"{system.url('aggregator')}/suppliers/{supplier}", json={"name": supplier}).raise_for_status()
         set_minimum(system, min_units)
@@ -260,7 +260,7 @@ def released_lines(system: System, wanted: set[str], timeout: float) -> dict[str
     released: dict[str, datetime] = {}
     seen_pos: set[str] = set()
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=system.url("aggregator"), timeout=60) as client:
+    with httpx.Client(base_url=system.url("aggregator"), timeout=60, headers=system.headers("operations")) as client:
         while time.monotonic() < deadline:
             offset = 0
             while True:
@@ -326,7 +326,7 @@ def bench_system(
         configure(system, args.min_units)
         orders_port = int(system.url("orders").rsplit(":", 1)[1])
         bodies = tuple(order_body(f"SKU-{s}", quantity=2) for s in SUPPLIERS)
-        orders = Target(orders_port, "POST", "/orders", bodies)
+        orders = Target(orders_port, "POST", "/orders", bodies, system.headers("storefront"))
 
         print(f"\n== {storage}: orders + aggregator, {len(SUPPLIERS)} suppliers, min {args.min_units} units per PO")
         profiles = profile_services(system, args.profile / storage, args.seconds * 3) if args.profile else []
@@ -386,10 +386,10 @@ def bench_system(
 
 def big_order_reads(system: System, orders_port: int) -> None:
     """GET /orders/{id} at a steady 50/s while a 200-line backordered order is placed and its events run."""
-    with httpx.Client(base_url=system.url("orders"), timeout=120) as client:
+    with httpx.Client(base_url=system.url("orders"), timeout=120, headers=system.headers("storefront")) as client:
         probe = client.post("/orders", content=order_body("SKU-sup0"), headers={"content-type": "application/json"})
         probe.raise_for_status()
-        reads = Target(orders_port, "GET", f"/orders/{probe.json()['order_id']}")
+        reads = Target(orders_port, "GET", f"/orders/{probe.json()['order_id']}", headers=system.headers("storefront"))
         outcome: dict[str, LoadResult] = {}
         reader = threading.Thread(
             target=lambda: outcome.setdefault("reads", generate_load(reads, seconds=10, connections=8, rate=50))

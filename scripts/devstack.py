@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from dev_identity import DevIdentity
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {  # name → python module run with `python -m`
     "orders": "orders",
@@ -31,6 +33,7 @@ SERVICES = {  # name → python module run with `python -m`
 DEFAULT_PORTS = {"orders": 8001, "aggregator": 8002, "supplier-gateway": 8003, "supplier-simulator": 8090}
 DEMO_SUPPLIER = "acme"
 DEMO_SECRET = "acme-demo-secret"
+SERVICE_TOKEN_SECONDS = 30 * 24 * 3600  # the aggregator's token for the other services, as long as a demo runs
 
 
 def free_port() -> int:
@@ -105,11 +108,15 @@ class System:
     database_urls: Mapping[str, str] = field(default_factory=dict)
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     extra_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # who signs the tokens the services trust: the development key pair under workdir unless given
+    identity: DevIdentity | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict, init=False)
     smtp_sink: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.identity is None:
+            self.identity = DevIdentity.load_or_create(self.workdir / "auth")
         self.smtp_port = free_port()
         gateway = f"http://127.0.0.1:{self.ports['supplier-gateway']}"
         for name in SERVICES:
@@ -131,16 +138,30 @@ class System:
                         name, f"sqlite+aiosqlite:///{self.workdir / (name + '.db')}"
                     ),
                     "LOG_JSON": "true",
+                    **self.identity.service_env(),
                 }
                 if name == "orders":
                     env.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp_port)})
                 if name == "aggregator":  # the dashboard reads the other services' public APIs
-                    env.update({"ORDERS_URL": f"http://127.0.0.1:{self.ports['orders']}", "GATEWAY_URL": gateway})
+                    env.update(
+                        {
+                            "ORDERS_URL": f"http://127.0.0.1:{self.ports['orders']}",
+                            "GATEWAY_URL": gateway,
+                            "PEER_TOKEN": self.identity.token(
+                                "operations", subject="aggregator", ttl_seconds=SERVICE_TOKEN_SECONDS
+                            ),
+                        }
+                    )
             env.update(self.extra_env.get(name, {}))
             self.services[name] = ServiceProcess(name, self.ports[name], env, self.workdir / f"{name}.log")
 
     def url(self, name: str) -> str:
         return self.services[name].url
+
+    def headers(self, *roles: str) -> dict[str, str]:
+        """An Authorization header the services accept, for `roles` (all three when none are named)."""
+        assert self.identity is not None
+        return self.identity.headers(*roles)
 
     def start(self, *names: str) -> None:
         if self.smtp_sink is None and "orders" in (names or SERVICES):
@@ -170,7 +191,7 @@ class System:
     def configure_demo(self) -> None:
         """Register the demo supplier with the gateway, give it a batching policy, load a catalog."""
         simulator = self.url("supplier-simulator")
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=self.headers("admin")) as client:
             client.put(
                 f"{self.url('supplier-gateway')}/suppliers/{DEMO_SUPPLIER}",
                 json={
@@ -254,6 +275,9 @@ def main() -> None:
             print(f"  {name:<20} {service.url}   docs: {service.url}/docs   log: {service.log_path}")
         print(f"  dashboard            {system.url('aggregator')}/dashboard")
         print(f"  customer emails      {system.workdir / 'smtp-sink.log'}")
+        print("Every API call needs a bearer token signed by the development key under var/auth/, e.g.:")
+        print('  curl -H "Authorization: Bearer $(.venv/bin/python scripts/dev_token.py --role admin)" \\')
+        print(f"       {system.url('aggregator')}/suppliers")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         signal.pause()
     except KeyboardInterrupt:

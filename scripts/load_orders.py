@@ -38,11 +38,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def push_orders(url: str, count: int, concurrency: int) -> tuple[dict[str, datetime], list[float]]:
+async def push_orders(
+    url: str, count: int, concurrency: int, headers: dict[str, str]
+) -> tuple[dict[str, datetime], list[float]]:
     placed: dict[str, datetime] = {}
     latencies: list[float] = []
     semaphore = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
 
         async def one(n: int) -> None:
             async with semaphore:
@@ -94,10 +96,10 @@ class EmailBacklog:
                 await asyncio.sleep(0.5)
 
 
-async def email_delays(orders_url: str, order_ids: list[str]) -> list[float]:
+async def email_delays(orders_url: str, order_ids: list[str], headers: dict[str, str]) -> list[float]:
     """Creation → sent of the customer messages of (a sample of) the orders, in seconds."""
     delays = []
-    async with httpx.AsyncClient(base_url=orders_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=orders_url, timeout=30, headers=headers) as client:
         for order_id in order_ids[:: max(1, len(order_ids) // 300)]:
             for message in (await client.get(f"/orders/{order_id}/messages")).json():
                 if message["sent_at"]:
@@ -106,9 +108,9 @@ async def email_delays(orders_url: str, order_ids: list[str]) -> list[float]:
     return delays
 
 
-async def released(url: str) -> dict[str, datetime]:
+async def released(url: str, headers: dict[str, str]) -> dict[str, datetime]:
     lines: dict[str, datetime] = {}
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
         offset = 0
         while True:
             page = (await client.get("/purchase-orders", params={"limit": 500, "offset": offset})).json()
@@ -163,7 +165,7 @@ async def run_load(args: argparse.Namespace, run: str, databases: dict[str, str]
     )
     try:
         system.start("orders", "aggregator")
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, headers=system.headers("admin")) as client:
             for supplier in SUPPLIERS:
                 (
                     await client.put(f"{system.url('aggregator')}/suppliers/{supplier}", json={"name": supplier})
@@ -191,10 +193,12 @@ async def run_load(args: argparse.Namespace, run: str, databases: dict[str, str]
         backlog = EmailBacklog(system.url("orders"))
         watching = asyncio.create_task(backlog.watch())
         started = time.perf_counter()
-        placed, http_latencies = await push_orders(system.url("orders"), args.orders, args.concurrency)
+        placed, http_latencies = await push_orders(
+            system.url("orders"), args.orders, args.concurrency, system.headers("storefront")
+        )
         intake_seconds = time.perf_counter() - started
         while True:
-            done = await released(system.url("aggregator"))
+            done = await released(system.url("aggregator"), system.headers("operations"))
             if set(done) >= set(placed) or time.perf_counter() - started > 600:
                 break
             await asyncio.sleep(0.5)

@@ -15,6 +15,10 @@ from support.infrastructure import (
     find_amqp_url,
     find_postgres_admin_url,
 )
+from support.tokens import IDENTITY
+
+# Every service a test creates trusts the suite's identity (support/tokens.py): tests call them with bearer().
+os.environ.update(IDENTITY.service_env())
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,19 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     outbox_linger_seconds: float = 0.01
 
+    # Bearer tokens (README "Authentication"): OAuth2 JWTs from this issuer for this audience, verified with the
+    # keys of a JWKS URL or with PEM public keys. Neither configured: every protected call is refused.
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_jwks_url: str = ""
+    auth_public_keys: str = ""
+    auth_algorithms: str = "RS256,ES256"
+    # Where the token lists what it may do ("scope", "scp", "roles", "realm_access.roles"), and which of those
+    # names grants each role (default: the role's own name).
+    auth_roles_claim: str = "scope"
+    auth_role_scopes: dict[str, str] = {}
+    auth_leeway_seconds: int = 30
+
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///./var/{self.service_name}.db"
 

@@ -11,6 +11,7 @@ import pytest
 
 from devstack import DEMO_SECRET, SERVICES, System, free_port
 from support.infrastructure import BrokerNamespace, create_database, drop_database
+from support.tokens import IDENTITY
 
 SystemFactory = Callable[..., System]
 SERVICES_WITH_DATABASES = ("orders", "aggregator", "supplier-gateway")
@@ -30,6 +31,7 @@ def make_system(broker_namespace: BrokerNamespace, tmp_path: Path) -> Iterator[S
             queue_prefix=f"{broker_namespace.prefix}.",
             database_urls=database_urls or {},
             ports={name: free_port() for name in SERVICES},
+            identity=IDENTITY,
             **kwargs,  # type: ignore[arg-type]
         )
         systems.append(system)

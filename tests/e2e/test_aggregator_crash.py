@@ -10,6 +10,7 @@ from collections import Counter
 import httpx
 
 from e2e.conftest import SystemFactory
+from support.tokens import bearer
 
 SHIP_TO = {
     "name": "Ann Lee",
@@ -26,7 +27,7 @@ async def place_orders(orders_url: str, count: int) -> list[str]:
     """Orders for three suppliers, 12 at a time; returns the backorder line ids the orders service made."""
     semaphore = asyncio.Semaphore(12)
     line_ids: list[str] = []
-    async with httpx.AsyncClient(base_url=orders_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=orders_url, timeout=30, headers=bearer()) as client:
 
         async def one(n: int) -> None:
             async with semaphore:
@@ -49,7 +50,7 @@ async def place_orders(orders_url: str, count: int) -> list[str]:
 
 def released_lines(aggregator_url: str) -> Counter[str]:
     seen: Counter[str] = Counter()
-    with httpx.Client(base_url=aggregator_url, timeout=30) as client:
+    with httpx.Client(base_url=aggregator_url, timeout=30, headers=bearer()) as client:
         offset = 0
         while True:
             page = client.get("/purchase-orders", params={"limit": 500, "offset": offset}).json()
@@ -64,7 +65,7 @@ def released_lines(aggregator_url: str) -> Counter[str]:
 async def test_kill_aggregator_mid_stream_every_line_in_exactly_one_po(make_system: SystemFactory) -> None:
     system = make_system(extra_env={"aggregator": {"SCHEDULER_INTERVAL_SECONDS": "0.2"}})
     system.start("orders", "aggregator")
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         for supplier in SUPPLIERS:
             client.put(f"{system.url('aggregator')}/suppliers/{supplier}", json={"name": supplier}).raise_for_status()
             client.put(
@@ -108,7 +109,7 @@ async def test_kill_aggregator_mid_stream_every_line_in_exactly_one_po(make_syst
     assert [line for line, times in released.items() if times > 1] == []
 
     # The orders service saw each line go onto exactly that purchase order.
-    with httpx.Client(base_url=system.url("orders"), timeout=10) as client:
+    with httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer()) as client:
         sample = line_ids[:: max(1, len(line_ids) // 25)]
         for line_id in sample:
             order_id = line_id.rsplit("-", 1)[0]

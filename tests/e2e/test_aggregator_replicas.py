@@ -18,6 +18,7 @@ from dropship_shared.events import Address, BackorderCancelled, BackorderCreated
 from dropship_shared.messaging import Broker
 from e2e.conftest import SystemFactory
 from support.infrastructure import BrokerNamespace
+from support.tokens import bearer
 
 SUPPLIERS = [f"s{n:02d}" for n in range(40)]
 LINES = 3000
@@ -52,7 +53,7 @@ def cancellation(n: int) -> Envelope:
 
 def released(url: str) -> Counter[str]:
     seen: Counter[str] = Counter()
-    with httpx.Client(base_url=url, timeout=60) as client:
+    with httpx.Client(base_url=url, timeout=60, headers=bearer()) as client:
         offset = 0
         while True:
             page = client.get("/purchase-orders", params={"limit": 500, "offset": offset}).json()
@@ -78,7 +79,7 @@ async def test_two_replicas_one_killed_every_line_once(
     second.start()
     try:
         second.wait_ready()
-        with httpx.Client(base_url=first.url, timeout=10) as client:
+        with httpx.Client(base_url=first.url, timeout=10, headers=bearer()) as client:
             for supplier in SUPPLIERS:
                 client.put(f"/suppliers/{supplier}", json={"name": supplier}).raise_for_status()
                 client.put(
@@ -118,7 +119,7 @@ async def test_two_replicas_one_killed_every_line_once(
         assert [line for line, times in seen.items() if times > 1] == []
         assert set(seen) <= expected
         # A cancelled line is either out of every PO or (cancelled after release) in exactly one.
-        with httpx.Client(base_url=second.url, timeout=10) as client:
+        with httpx.Client(base_url=second.url, timeout=10, headers=bearer()) as client:
             statuses = client.get("/suppliers").json()
         assert sum(s["pending_lines"] for s in statuses) == 0
     finally:

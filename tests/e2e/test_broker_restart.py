@@ -13,6 +13,7 @@ import pytest
 
 from e2e.conftest import SystemFactory
 from e2e.test_aggregator_crash import SUPPLIERS, place_orders, released_lines
+from support.tokens import bearer
 
 pytestmark = pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl to restart the broker")
 
@@ -27,7 +28,7 @@ def restart_broker() -> None:
 async def test_services_survive_a_broker_restart(make_system: SystemFactory) -> None:
     system = make_system(extra_env={"aggregator": {"SCHEDULER_INTERVAL_SECONDS": "0.2"}})
     system.start("orders", "aggregator")
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         for supplier in SUPPLIERS:
             client.put(f"{system.url('aggregator')}/suppliers/{supplier}", json={"name": supplier}).raise_for_status()
             client.put(

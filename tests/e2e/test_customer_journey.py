@@ -42,6 +42,7 @@ from dropship_shared.signing import verify
 from e2e.conftest import SystemFactory
 from support.infrastructure import BrokerNamespace
 from support.servers import free_port, run_uvicorn_app
+from support.tokens import bearer
 
 T = TypeVar("T")
 SECRET = "customer-hook-secret"
@@ -169,7 +170,7 @@ async def test_customer_journey(
         }
     )
     system.start("orders")
-    http = httpx.Client(base_url=system.url("orders"), timeout=10)
+    http = httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer())
     http.put("/products", json=CATALOG).raise_for_status()
 
     # What orders tells the aggregator: watch the exchange.

@@ -13,6 +13,7 @@ import httpx
 
 from devstack import DEMO_SECRET
 from e2e.conftest import SystemFactory
+from support.tokens import bearer
 
 SHIP_TO = {
     "name": "Ann Lee",
@@ -36,9 +37,9 @@ async def wait_until(check: Any, timeout: float = 45.0) -> Any:
 async def test_order_to_tracking_number(make_system: SystemFactory) -> None:
     system = make_system(extra_env={"supplier-simulator": {"SIMULATOR_AUTO_SHIP_AFTER_SECONDS": "0.5"}})
     system.start()
-    orders = httpx.Client(base_url=system.url("orders"), timeout=10)
-    aggregator = httpx.Client(base_url=system.url("aggregator"), timeout=10)
-    gateway = httpx.Client(base_url=system.url("supplier-gateway"), timeout=10)
+    orders = httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer())
+    aggregator = httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer())
+    gateway = httpx.Client(base_url=system.url("supplier-gateway"), timeout=10, headers=bearer())
     simulator = httpx.Client(base_url=system.url("supplier-simulator"), timeout=10)
 
     gateway.put(
@@ -112,8 +113,8 @@ async def test_order_to_tracking_number(make_system: SystemFactory) -> None:
 async def test_a_refused_po_shows_on_the_dashboard_and_is_retried_from_it(make_system: SystemFactory) -> None:
     system = make_system(extra_env={"supplier-simulator": {"SIMULATOR_AUTO_SHIP_AFTER_SECONDS": "0.5"}})
     system.start()
-    orders = httpx.Client(base_url=system.url("orders"), timeout=10)
-    aggregator = httpx.Client(base_url=system.url("aggregator"), timeout=10)
+    orders = httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer())
+    aggregator = httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer())
     simulator = httpx.Client(base_url=system.url("supplier-simulator"), timeout=10)
     system.configure_demo()
     aggregator.put("/suppliers/acme/policy", json={"min_units": 1, "max_wait_seconds": 3600}).raise_for_status()

@@ -25,6 +25,7 @@ from support.adversarial_supplier import (
     serve_adversarial_supplier,
 )
 from support.infrastructure import create_database, drop_database
+from support.tokens import bearer
 
 T = TypeVar("T")
 SECRET = "adversarial-secret-0123456789"
@@ -107,9 +108,9 @@ async def test_every_supplier_answer_ends_as_the_outcome_table_says(
     gateway_url = system.url("supplier-gateway")
     with (
         serve_adversarial_supplier(SECRET) as (double, double_url),
-        httpx.Client(base_url=system.url("orders"), timeout=10) as orders,
-        httpx.Client(base_url=system.url("aggregator"), timeout=10) as aggregator,
-        httpx.Client(base_url=gateway_url, timeout=10) as gateway,
+        httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer()) as orders,
+        httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer()) as aggregator,
+        httpx.Client(base_url=gateway_url, timeout=10, headers=bearer()) as gateway,
     ):
         products = []
         for supplier_id in (*SCENARIOS, "ghost"):

@@ -31,6 +31,7 @@ from dropship_x12 import (
     serialize_interchange,
 )
 from e2e.conftest import SystemFactory
+from support.tokens import bearer
 
 SHIP_TO = {
     "name": "Ann Lee",
@@ -114,9 +115,9 @@ async def test_order_to_tracking_number_with_an_x12_supplier(make_system: System
         system.url("supplier-gateway") + "/suppliers/{supplier_id}/edi"
     )
     system.start()
-    orders = httpx.Client(base_url=system.url("orders"), timeout=10)
-    aggregator = httpx.Client(base_url=system.url("aggregator"), timeout=10)
-    gateway = httpx.Client(base_url=system.url("supplier-gateway"), timeout=10)
+    orders = httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer())
+    aggregator = httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer())
+    gateway = httpx.Client(base_url=system.url("supplier-gateway"), timeout=10, headers=bearer())
     simulator = httpx.Client(base_url=system.url("supplier-simulator"), timeout=10)
 
     gateway.put(

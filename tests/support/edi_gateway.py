@@ -18,6 +18,7 @@ from supplier_gateway.adapters.orm import outbox, purchase_order_lines, x12_inte
 from supplier_gateway.bootstrap import create_app
 from supplier_gateway.config import GatewaySettings
 from supplier_gateway.service_layer import handlers
+from support.tokens import bearer
 
 SECRET = "edi-signing-secret-0123456789"
 ISA = "ISA*00*          *00*          *ZZ*EDISUPPLIER    *ZZ*DROPSHIPBUYER  *261127*1200*U*00401*{isa13}*0*P*>~"
@@ -69,7 +70,9 @@ def edi_gateway(database_url: str, sent: PurchaseOrderRequested, **settings: Any
     No lifespan: events stay in the outbox, and no background loop runs."""
     app = create_app(GatewaySettings(database_url=database_url, log_json=False, log_level="ERROR", **settings))
     with start_blocking_portal() as portal:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=60)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=60, headers=bearer()
+        )
         portal.call(lambda: _prepare(app, client, sent))
         try:
             yield EdiGateway(portal, client, app)

@@ -13,6 +13,7 @@ import httpx
 from dropship_shared.migrations import upgrade_to_head
 from orders.bootstrap import MIGRATIONS, create_app
 from orders.config import OrdersSettings
+from support.tokens import bearer
 
 SHIP_TO = {
     "name": "Ann Lee",
@@ -29,7 +30,7 @@ async def orders_client(database_url: str, catalog: list[dict[str, Any]]) -> Asy
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     app = create_app(OrdersSettings(database_url=database_url, notify_channels="email", log_json=False))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://orders", timeout=120) as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://orders", timeout=120, headers=bearer()) as http:
         (await http.put("/products", json=catalog)).raise_for_status()
         yield http
     await app.state.runtime.engine.dispose()

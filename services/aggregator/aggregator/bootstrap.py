@@ -10,12 +10,15 @@ from fastapi import FastAPI
 
 from aggregator.adapters.orm import inbox, metadata, outbox
 from aggregator.adapters.peer_services import PeerServices
+from aggregator.adapters.service_token import ServiceCredentials
 from aggregator.config import AggregatorSettings
 from aggregator.entrypoints import api, consumer, dashboard
+from aggregator.entrypoints.access import AGGREGATOR_ACCESS
 from aggregator.entrypoints.scheduler import run_scheduler
 from aggregator.service_layer.batches import BatchCache
 from aggregator.service_layer.handlers import Aggregator
 from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
+from dropship_shared.auth import install_authorization
 from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import ServiceRuntime
@@ -50,8 +53,19 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
         description="Batches backorders per supplier until its minimums are met or its max wait runs out.",
         lifespan=lifespan,
     )
+    install_authorization(app, settings, AGGREGATOR_ACCESS)
     app.state.aggregator = service
-    app.state.peers = PeerServices(settings.orders_url, settings.gateway_url)
+    app.state.peers = PeerServices(
+        settings.orders_url,
+        settings.gateway_url,
+        ServiceCredentials(
+            settings.peer_token,
+            settings.peer_token_url,
+            settings.peer_client_id,
+            settings.peer_client_secret,
+            settings.peer_scope,
+        ),
+    )
     app.state.queue = settings.queue_name("aggregator")
     app.state.runtime = runtime
     install_operational_routes(app, runtime.readiness)

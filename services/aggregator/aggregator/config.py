@@ -17,6 +17,13 @@ class AggregatorSettings(ServiceSettings):
     # The other services' public APIs, for the operations dashboard (empty: that part is not shown).
     orders_url: str = ""
     gateway_url: str = ""
+    # The dashboard's own credential for those APIs (a role granting operations): a fixed token, or the
+    # OAuth2 client-credentials grant against the identity provider's token endpoint.
+    peer_token: str = ""
+    peer_token_url: str = ""
+    peer_client_id: str = ""
+    peer_client_secret: str = ""
+    peer_scope: str = ""
     # Where surplus case-pack units go (the merchant's own warehouse), as a JSON address.
     merchant_warehouse: Address = Address(
         name="Merchant warehouse",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from dropship_shared.auth import install_authorization
 from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import BackgroundLoop, ServiceRuntime
@@ -18,6 +19,7 @@ from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.orm import inbox, metadata, outbox
 from orders.config import OrdersSettings
 from orders.entrypoints import api, catalog_api, consumer, metrics_api
+from orders.entrypoints.access import ORDERS_ACCESS
 from orders.service_layer.message_delivery import DeliveryPolicy, MessageDelivery
 from orders.service_layer.ports import MessageChannel
 from orders.service_layer.unit_of_work import MessageSetup, OrdersUnitOfWork
@@ -94,6 +96,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         "informed from promise to delivery.",
         lifespan=lifespan,
     )
+    install_authorization(app, settings, ORDERS_ACCESS)
     app.state.uow_factory = uow_factory
     app.state.runtime = runtime
     app.state.promise_rules = rules

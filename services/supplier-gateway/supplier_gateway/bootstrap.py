@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from dropship_shared.auth import install_authorization
 from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import ServiceRuntime
@@ -27,6 +28,7 @@ from supplier_gateway.entrypoints import (
     purchase_orders_api,
     suppliers_api,
 )
+from supplier_gateway.entrypoints.access import GATEWAY_ACCESS
 from supplier_gateway.service_layer.cancellations import CancellationPolicy, LineCancellationResolver
 from supplier_gateway.service_layer.dispatcher import DispatchPolicy, PurchaseOrderDispatcher
 from supplier_gateway.service_layer.edi_outbound import OurX12Identity, X12LineCancellation, X12Placement
@@ -134,6 +136,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         "suppliers answer (acknowledgements, shipment notices) into events.",
         lifespan=lifespan,
     )
+    install_authorization(app, settings, GATEWAY_ACCESS)
     app.state.settings = settings
     app.state.uow_factory = uow_factory
     app.state.runtime = runtime

@@ -16,6 +16,7 @@ from dropship_shared.messaging import Broker
 from support.infrastructure import BrokerNamespace
 from support.polling import eventually
 from support.servers import run_uvicorn_app
+from support.tokens import bearer
 
 
 @pytest.fixture
@@ -28,7 +29,10 @@ def api(broker_namespace: BrokerNamespace, tmp_path: Path) -> Iterator[httpx.Cli
         log_json=False,
     )
     broker_namespace.queue("aggregator")
-    with run_uvicorn_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=10) as client:
+    with (
+        run_uvicorn_app(create_app(settings)) as url,
+        httpx.Client(base_url=url, timeout=10, headers=bearer()) as client,
+    ):
         client.put("/suppliers/acme", json={"name": "ACME"}).raise_for_status()
         yield client
 

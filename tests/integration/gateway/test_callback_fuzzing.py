@@ -23,6 +23,7 @@ from supplier_gateway.bootstrap import create_app
 from supplier_gateway.config import GatewaySettings
 from support.infrastructure import BrokerNamespace
 from support.servers import run_uvicorn_app
+from support.tokens import bearer
 
 SECRET = "fuzzing-secret-0123456789"
 PO_NUMBER = "PO-FUZZ"
@@ -129,7 +130,10 @@ def gateway(database_url: str, broker_namespace: BrokerNamespace) -> Iterator[ht
             log_level="ERROR",
         )
     )
-    with run_uvicorn_app(app, startup_timeout=30) as url, httpx.Client(base_url=url, timeout=ANSWER_SECONDS) as client:
+    with (
+        run_uvicorn_app(app, startup_timeout=30) as url,
+        httpx.Client(base_url=url, timeout=ANSWER_SECONDS, headers=bearer()) as client,
+    ):
         client.put(
             "/suppliers/fuzz",
             json={"protocol": "http", "base_url": "http://127.0.0.1:9", "signing_secret": SECRET, "active": False},

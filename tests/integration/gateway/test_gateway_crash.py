@@ -24,6 +24,7 @@ from supplier_simulator.app import create_app as create_simulator
 from supplier_simulator.settings import SimulatorSettings
 from support.infrastructure import BrokerNamespace
 from support.servers import free_port, run_uvicorn_app
+from support.tokens import bearer
 
 SECRET = "acme-signing-secret-0123456789"
 ADDRESS = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="12345", country="US")
@@ -149,7 +150,7 @@ async def test_kill_9_between_sending_and_recording_resends_with_the_same_key(
     await broker.connect()
     try:
         async with (
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as api,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5, headers=bearer()) as api,
             httpx.AsyncClient(base_url=supplier_url, timeout=5) as supplier,
         ):
 

@@ -31,6 +31,7 @@ from supplier_gateway.bootstrap import create_app
 from supplier_gateway.config import GatewaySettings
 from support.infrastructure import BrokerNamespace
 from support.servers import run_uvicorn_app
+from support.tokens import bearer
 
 SECRET = "edi-signing-secret-0123456789"
 SUPPLIER = Partners("ZZ", "EDISUPPLIER", "ZZ", "DROPSHIPBUYER", "EDISUPGS", "DROPSHIPBUYER")
@@ -183,7 +184,7 @@ async def edi(database_url: str, broker_namespace: BrokerNamespace) -> AsyncIter
     ):
         broker = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
         await broker.connect()
-        async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as gateway:
+        async with httpx.AsyncClient(base_url=gateway_url, timeout=10, headers=bearer()) as gateway:
             harness = EdiHarness(gateway, double, broker, events)
             await harness.wait(lambda: _ready(gateway))
             registered = await gateway.put(

@@ -37,6 +37,7 @@ from support.adversarial_supplier import (
 )
 from support.infrastructure import BrokerNamespace
 from support.servers import run_uvicorn_app
+from support.tokens import bearer
 
 T = TypeVar("T")
 SECRET = "adversarial-secret-0123456789"
@@ -146,7 +147,7 @@ async def rig(database_url: str, namespace: BrokerNamespace) -> AsyncIterator[Ri
         broker = Broker(namespace.amqp_url, namespace.exchange)
         await broker.connect()
         try:
-            async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as gateway:
+            async with httpx.AsyncClient(base_url=gateway_url, timeout=10, headers=bearer()) as gateway:
                 await eventually(lambda: gateway.get("/readyz"), lambda r: r.status_code == 200)
                 yield Rig(gateway, double, double_url, broker)
         finally:

@@ -29,6 +29,7 @@ from supplier_simulator.app import create_app as create_simulator
 from supplier_simulator.settings import SimulatorSettings
 from support.infrastructure import BrokerNamespace
 from support.servers import run_uvicorn_app
+from support.tokens import bearer
 
 SECRET = "acme-signing-secret-0123456789"
 T = TypeVar("T")
@@ -242,7 +243,7 @@ def harness_factory(
                 broker = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
                 await broker.connect()
                 async with (
-                    httpx.AsyncClient(base_url=gateway_url, timeout=10) as gateway,
+                    httpx.AsyncClient(base_url=gateway_url, timeout=10, headers=bearer()) as gateway,
                     httpx.AsyncClient(base_url=supplier_url, timeout=10) as supplier,
                 ):
                     await wait_ready(gateway)

@@ -7,17 +7,25 @@ from typing import Any
 
 import httpx
 
+from aggregator.adapters.service_token import ServiceCredentials
+from dropship_shared.logs import get_logger
+
+log = get_logger(__name__)
+
 
 class PeerServices:
     """Reads what the operations dashboard shows besides batches: failed POs, dead letters, backorder figures."""
 
-    def __init__(self, orders_url: str, gateway_url: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, orders_url: str, gateway_url: str, credentials: ServiceCredentials, timeout: float = 5.0
+    ) -> None:
         self._orders_url = orders_url.rstrip("/")
         self._gateway_url = gateway_url.rstrip("/")
+        self._credentials = credentials
         self._timeout = timeout
 
     async def overview(self) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=self._timeout) as client:
+        async with httpx.AsyncClient(timeout=self._timeout, headers=await self._headers()) as client:
             failed, waiting, figures, orders_dead, gateway_dead = await asyncio.gather(
                 self._get(client, self._gateway_url, "/purchase-orders", {"state": "failed", "limit": 50}),
                 self._get(client, self._gateway_url, "/purchase-orders", {"state": "requested", "limit": 200}),
@@ -52,8 +60,16 @@ class PeerServices:
         }
 
     async def retry_purchase_order(self, po_number: str) -> httpx.Response:
-        async with httpx.AsyncClient(timeout=self._timeout) as client:
+        async with httpx.AsyncClient(timeout=self._timeout, headers=await self._headers()) as client:
             return await client.post(f"{self._gateway_url}/purchase-orders/{po_number}/retry")
+
+    async def _headers(self) -> dict[str, str]:
+        """Our credential; without one (the identity provider is away) the calls go out bare and are refused."""
+        try:
+            return await self._credentials.headers()
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            log.warning("no token for the other services' APIs", error=repr(exc))
+            return {}
 
     async def _get(self, client: httpx.AsyncClient, base: str, path: str, params: dict[str, Any]) -> Any:
         """The JSON answer, or None when that service is not configured or not answering (the page still shows)."""

@@ -1,0 +1,24 @@
+"""Who may call each aggregator route: operations watch and steer the batches; only admins register suppliers
+and change their policies."""
+
+from __future__ import annotations
+
+from dropship_shared.auth import ADMIN, OPERATIONS, PUBLIC, AccessPolicy
+
+AGGREGATOR_ACCESS: AccessPolicy = {
+    "PUT /suppliers/{supplier_id}": ADMIN,
+    "PUT /suppliers/{supplier_id}/policy": ADMIN,
+    "GET /suppliers": OPERATIONS,
+    "GET /suppliers/{supplier_id}": OPERATIONS,
+    "GET /suppliers/{supplier_id}/lines": OPERATIONS,
+    "GET /suppliers/{supplier_id}/policy": OPERATIONS,
+    "GET /suppliers/{supplier_id}/policy/versions": OPERATIONS,
+    "POST /suppliers/{supplier_id}/release": OPERATIONS,
+    "POST /suppliers/{supplier_id}/hold": OPERATIONS,
+    "POST /suppliers/{supplier_id}/resume": OPERATIONS,
+    "GET /purchase-orders": OPERATIONS,
+    "GET /purchase-orders/{po_number}": OPERATIONS,
+    "GET /dashboard": PUBLIC,  # the page itself holds no data; everything it shows comes from protected calls
+    "GET /dashboard/overview": OPERATIONS,
+    "POST /dashboard/purchase-orders/{po_number}/retry": OPERATIONS,
+}

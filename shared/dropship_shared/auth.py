@@ -1,0 +1,168 @@
+"""Who may call what: every route of a service has an access rule (public, or the roles that may call it), and
+every non-public call needs a bearer token granting one of them. No rule, no access: a route nobody decided
+about is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from dropship_shared.logs import get_logger
+from dropship_shared.settings import ServiceSettings
+from dropship_shared.tokens import Caller, Role, TokenRefused, TokenVerifier
+
+log = get_logger(__name__)
+REALM = "dropship"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """The roles that may call a route; none means the route is public (health, metrics, HMAC-signed callbacks)."""
+
+    roles: frozenset[Role]
+
+    @property
+    def public(self) -> bool:
+        return not self.roles
+
+
+PUBLIC = AccessRule(frozenset())
+STOREFRONT = AccessRule(frozenset({Role.STOREFRONT, Role.OPERATIONS}))
+OPERATIONS = AccessRule(frozenset({Role.OPERATIONS, Role.ADMIN}))
+ADMIN = AccessRule(frozenset({Role.ADMIN}))
+
+# "METHOD /path template" → rule; each service lists its own routes and adds these.
+AccessPolicy = Mapping[str, AccessRule]
+OPERATIONAL_ACCESS: AccessPolicy = {
+    "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
+    "GET /metrics": PUBLIC,
+    "GET /admin/dead-letters": OPERATIONS,
+    "POST /admin/dead-letters/replay": OPERATIONS,
+}
+
+CallerSource = Callable[[Request], Awaitable[Caller | None]]
+
+
+class AccessRefused(Exception):
+    """401 (no usable credential) or 403 (a credential without the role); rendered as problem details."""
+
+    def __init__(self, status: int, detail: str, challenge: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.challenge = challenge
+
+
+_bearer = HTTPBearer(auto_error=False, description="An OAuth2 access token (JWT) from the configured provider")
+
+
+async def authorize(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """The check every route runs: find its rule, then the caller, then compare the roles."""
+    route = request.scope.get("route")
+    rule = _rule_of(request.app, route) if isinstance(route, APIRoute) else None
+    if rule is None:
+        raise AccessRefused(403, "this operation has no access rule, so nobody may call it", _challenge("", ""))
+    if rule.public:
+        return
+    caller = await _caller(request, credentials)
+    request.state.caller = caller
+    if not caller.roles & rule.roles:
+        wanted = " ".join(sorted(rule.roles))
+        raise AccessRefused(
+            403,
+            f"this operation needs one of the roles: {', '.join(sorted(rule.roles))}",
+            _challenge("insufficient_scope", "the token lacks the role", scope=wanted),
+        )
+
+
+def current_caller(request: Request) -> Caller:
+    """The caller authorize() accepted (for recording who did something)."""
+    caller: Caller = request.state.caller
+    return caller
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+
+
+def install_authorization(
+    app: FastAPI, settings: ServiceSettings, policy: AccessPolicy, extra_source: CallerSource | None = None
+) -> None:
+    """Every route included from now on runs authorize(); call it right after creating the app.
+
+    `extra_source` lets a service accept another credential besides bearer tokens (the dashboard's session).
+    """
+    verifier = TokenVerifier.from_settings(settings)
+    if not verifier.configured:
+        log.warning("no token issuer, audience and keys configured: every protected call will be refused")
+    app.state.token_verifier = verifier
+    app.state.access_policy = {**OPERATIONAL_ACCESS, **policy}
+    app.state.extra_caller_source = extra_source
+    app.router.dependencies.append(Depends(authorize))
+    app.add_exception_handler(AccessRefused, _refusal)  # type: ignore[arg-type]
+
+
+def unruled_routes(app: FastAPI) -> list[str]:
+    """Routes without an access rule, or not running authorize() (a test asserts there are none)."""
+    policy: AccessPolicy = app.state.access_policy
+    missing = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        checked = any(dependency.call is authorize for dependency in route.dependant.dependencies)
+        missing += [key for key in _keys(route) if key not in policy or not checked]
+    return missing
+
+
+def _keys(route: APIRoute) -> list[str]:
+    return [f"{method} {route.path_format}" for method in sorted(route.methods or ())]
+
+
+def _rule_of(app: FastAPI, route: APIRoute) -> AccessRule | None:
+    policy: AccessPolicy = app.state.access_policy
+    rules = {policy.get(key) for key in _keys(route)}
+    return rules.pop() if len(rules) == 1 else None
+
+
+async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+    if credentials is None:
+        extra: CallerSource | None = request.app.state.extra_caller_source
+        found = await extra(request) if extra else None
+        if found is not None:
+            return found
+        raise AccessRefused(401, "this operation needs a bearer token", _challenge("", ""))
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return await verifier.caller(credentials.credentials)
+    except TokenRefused as exc:
+        raise AccessRefused(401, exc.reason, _challenge("invalid_token", exc.reason)) from exc
+
+
+def _challenge(error: str, description: str, scope: str = "") -> str:
+    """An RFC 6750 WWW-Authenticate value."""
+    parts = [f'realm="{REALM}"']
+    if error:
+        parts.append(f'error="{error}"')
+        parts.append('error_description="{}"'.format(description.replace('"', "'")))
+    if scope:
+        parts.append(f'scope="{scope}"')
+    return "Bearer " + ", ".join(parts)
+
+
+async def _refusal(request: Request, exc: AccessRefused) -> JSONResponse:
+    title = "Unauthorized" if exc.status == 401 else "Forbidden"
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": exc.status, "detail": exc.detail},
+        status_code=exc.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers={"WWW-Authenticate": exc.challenge},
+    )
