@@ -72,10 +72,13 @@ class StaticKeys:
 
 
 class JwksKeys:
-    """The identity provider's published keys, fetched from its JWKS URL and cached (refetched for an unknown kid)."""
+    """The identity provider's published keys, fetched from its JWKS URL and cached for five minutes; a token with
+    an unknown kid (a rotated key) makes it fetch again, at most once per `refetch_cooldown_seconds`."""
 
-    def __init__(self, url: str) -> None:
-        self._client = jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=10)
+    def __init__(self, url: str, refetch_cooldown_seconds: float = 30) -> None:
+        self._client = jwt.PyJWKClient(
+            url, cache_keys=True, lifespan=300, timeout=10, cooldown_duration=refetch_cooldown_seconds
+        )
 
     async def candidates(self, token: str) -> Sequence[VerificationKey]:
         signing_key = await asyncio.to_thread(self._client.get_signing_key_from_jwt, token)
