@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -150,6 +151,8 @@ class System:
                             "PEER_TOKEN": self.identity.token(
                                 "operations", subject="aggregator", ttl_seconds=SERVICE_TOKEN_SECONDS
                             ),
+                            "DASHBOARD_SESSION_KEY": secrets.token_urlsafe(32),
+                            "DASHBOARD_DEV_SIGN_IN": "true",
                         }
                     )
             env.update(self.extra_env.get(name, {}))
@@ -273,7 +276,7 @@ def main() -> None:
         print("The drop-ship system is running (Ctrl-C stops it):")
         for name, service in system.services.items():
             print(f"  {name:<20} {service.url}   docs: {service.url}/docs   log: {service.log_path}")
-        print(f"  dashboard            {system.url('aggregator')}/dashboard")
+        print(f"  dashboard            {system.url('aggregator')}/dashboard   (development sign-in)")
         print(f"  customer emails      {system.workdir / 'smtp-sink.log'}")
         print("Every API call needs a bearer token signed by the development key under var/auth/, e.g.:")
         print('  curl -H "Authorization: Bearer $(.venv/bin/python scripts/dev_token.py --role admin)" \\')

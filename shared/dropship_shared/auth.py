@@ -54,7 +54,7 @@ CallerSource = Callable[[Request], Awaitable[Caller | None]]
 class AccessRefused(Exception):
     """401 (no usable credential) or 403 (a credential without the role); rendered as problem details."""
 
-    def __init__(self, status: int, detail: str, challenge: str) -> None:
+    def __init__(self, status: int, detail: str, challenge: str | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -71,7 +71,7 @@ async def authorize(
     route = request.scope.get("route")
     rule = _rule_of(request.app, route) if isinstance(route, APIRoute) else None
     if rule is None:
-        raise AccessRefused(403, "this operation has no access rule, so nobody may call it", _challenge("", ""))
+        raise AccessRefused(403, "this operation has no access rule, so nobody may call it")
     if rule.public:
         return
     caller = await _caller(request, credentials)
@@ -164,5 +164,5 @@ async def _refusal(request: Request, exc: AccessRefused) -> JSONResponse:
         {"type": "about:blank", "title": title, "status": exc.status, "detail": exc.detail},
         status_code=exc.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers={"WWW-Authenticate": exc.challenge},
+        headers={"WWW-Authenticate": exc.challenge} if exc.challenge else None,
     )

@@ -7,13 +7,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
+from aggregator.adapters.oidc import OidcProvider
 from aggregator.adapters.orm import inbox, metadata, outbox
 from aggregator.adapters.peer_services import PeerServices
 from aggregator.adapters.service_token import ServiceCredentials
 from aggregator.config import AggregatorSettings
-from aggregator.entrypoints import api, consumer, dashboard
+from aggregator.entrypoints import api, consumer, dashboard, dashboard_sign_in
 from aggregator.entrypoints.access import AGGREGATOR_ACCESS
+from aggregator.entrypoints.dashboard_session import DashboardSessions
 from aggregator.entrypoints.scheduler import run_scheduler
 from aggregator.service_layer.batches import BatchCache
 from aggregator.service_layer.handlers import Aggregator
@@ -53,7 +56,17 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
         description="Batches backorders per supplier until its minimums are met or its max wait runs out.",
         lifespan=lifespan,
     )
-    install_authorization(app, settings, AGGREGATOR_ACCESS)
+    sessions = DashboardSessions(settings.dashboard_session_key, settings.dashboard_session_hours * 3600)
+    install_authorization(app, settings, AGGREGATOR_ACCESS, extra_source=sessions.caller)
+    app.state.dashboard_sessions = sessions
+    app.state.oidc_provider = OidcProvider(
+        settings.oidc_authorization_url,
+        settings.oidc_token_url,
+        settings.oidc_client_id,
+        settings.oidc_client_secret,
+        settings.oidc_scope,
+    )
+    app.state.dev_sign_in = settings.dashboard_dev_sign_in
     app.state.aggregator = service
     app.state.peers = PeerServices(
         settings.orders_url,
@@ -72,5 +85,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("aggregator"))
     app.include_router(api.router)
     app.include_router(dashboard.router)
+    app.include_router(dashboard_sign_in.router)
+    app.mount("/dashboard/static", StaticFiles(directory=dashboard.STATIC), name="dashboard-static")
     install_body_limits(app, MAX_BODY_BYTES, {"PUT /suppliers/{supplier_id}/policy": api.MAX_POLICY_BYTES})
     return app

@@ -24,6 +24,16 @@ class AggregatorSettings(ServiceSettings):
     peer_client_id: str = ""
     peer_client_secret: str = ""
     peer_scope: str = ""
+    # The dashboard's sign-in: the key of its session cookie (any long random string; empty: nobody signs in),
+    # the OIDC provider (authorization code + PKCE), and a one-click development sign-in for the local system.
+    dashboard_session_key: str = ""
+    dashboard_session_hours: float = 8.0
+    oidc_authorization_url: str = ""
+    oidc_token_url: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scope: str = "openid operations"
+    dashboard_dev_sign_in: bool = False
     # Where surplus case-pack units go (the merchant's own warehouse), as a JSON address.
     merchant_warehouse: Address = Address(
         name="Merchant warehouse",

@@ -18,7 +18,11 @@ AGGREGATOR_ACCESS: AccessPolicy = {
     "POST /suppliers/{supplier_id}/resume": OPERATIONS,
     "GET /purchase-orders": OPERATIONS,
     "GET /purchase-orders/{po_number}": OPERATIONS,
-    "GET /dashboard": PUBLIC,  # the page itself holds no data; everything it shows comes from protected calls
+    "GET /dashboard": PUBLIC,  # the sign-in page, or the page of the signed-in operator (its data: protected calls)
+    "GET /dashboard/sign-in": PUBLIC,
+    "GET /dashboard/callback": PUBLIC,
+    "POST /dashboard/dev-sign-in": PUBLIC,
+    "POST /dashboard/sign-out": OPERATIONS,
     "GET /dashboard/overview": OPERATIONS,
     "POST /dashboard/purchase-orders/{po_number}/retry": OPERATIONS,
 }

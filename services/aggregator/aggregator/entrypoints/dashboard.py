@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,17 +11,28 @@ from fastapi import Path as PathParameter
 from fastapi.responses import HTMLResponse
 
 from aggregator.adapters.peer_services import PeerServices
+from aggregator.entrypoints.dashboard_sign_in import DASHBOARD_ROLES, PAGE_HEADERS, sessions_of, sign_in_page
 from dropship_shared.inputs import IDENTIFIER
 from dropship_shared.messaging import Broker
 from dropship_shared.problems import problem_responses
 
 router = APIRouter()
-PAGE = Path(__file__).parent / "static" / "dashboard.html"
+STATIC = Path(__file__).parent / "static"
+PAGE = STATIC / "dashboard.html"
 
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
-async def dashboard() -> HTMLResponse:
-    return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+async def dashboard(request: Request) -> HTMLResponse:
+    """The page for a signed-in operator (its data comes from protected calls), else the sign-in page."""
+    session = sessions_of(request).current(request)
+    if session is None or not session.caller.roles & DASHBOARD_ROLES:
+        return sign_in_page(request)
+    page = (
+        PAGE.read_text(encoding="utf-8")
+        .replace("{csrf_token}", html.escape(session.csrf_token))
+        .replace("{subject}", html.escape(session.caller.subject))
+    )
+    return HTMLResponse(page, headers=PAGE_HEADERS)
 
 
 @router.get("/dashboard/overview", tags=["operations"], summary="What failed and how backorders fare, system-wide")
