@@ -46,6 +46,7 @@ OPERATIONAL_ACCESS: AccessPolicy = {
     "GET /metrics": PUBLIC,
     "GET /admin/dead-letters": OPERATIONS,
     "POST /admin/dead-letters/replay": OPERATIONS,
+    "GET /admin/audit": OPERATIONS,
 }
 
 CallerSource = Callable[[Request], Awaitable[Caller | None]]

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dropship_shared.audit import Audit
 from dropship_shared.logs import bind_correlation_id
 from dropship_shared.messaging import Broker
 from dropship_shared.problems import ProblemError, install_problem_details, problem_response, problem_responses
@@ -120,9 +121,13 @@ def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None
         summary="Publish the dead-lettered messages again under their original routing key",
         responses=problem_responses(503),
     )
-    async def replay(limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, int]:
+    async def replay(
+        request: Request, audit: Audit, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
+    ) -> dict[str, int]:
         async with _broker_needed():
-            return {"replayed": await broker.replay_dead_letters(queue, limit)}
+            replayed = await broker.replay_dead_letters(queue, limit)
+        await audit.record(request, "dead_letters.replay", f"{queue}.dlq", {"replayed": replayed})
+        return {"replayed": replayed}
 
     app.include_router(router)
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from aggregator.adapters.oidc import OidcProvider
-from aggregator.adapters.orm import inbox, metadata, outbox
+from aggregator.adapters.orm import inbox, metadata, operator_actions, outbox
 from aggregator.adapters.peer_services import PeerServices
 from aggregator.adapters.service_token import ServiceCredentials
 from aggregator.config import AggregatorSettings
@@ -21,6 +21,7 @@ from aggregator.entrypoints.scheduler import run_scheduler
 from aggregator.service_layer.batches import BatchCache
 from aggregator.service_layer.handlers import Aggregator
 from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
+from dropship_shared.audit import install_audit_log
 from dropship_shared.auth import install_authorization
 from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
@@ -82,6 +83,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     app.state.queue = settings.queue_name("aggregator")
     app.state.runtime = runtime
     install_operational_routes(app, runtime.readiness)
+    install_audit_log(app, runtime.sessions, operator_actions)
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("aggregator"))
     app.include_router(api.router)
     app.include_router(dashboard.router)

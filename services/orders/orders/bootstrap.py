@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from dropship_shared.audit import install_audit_log
 from dropship_shared.auth import install_authorization
 from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
@@ -16,7 +17,7 @@ from dropship_shared.runtime import BackgroundLoop, ServiceRuntime
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
 from orders.adapters.channels import EmailChannel, WebhookChannel
 from orders.adapters.message_templates import MessageTemplates
-from orders.adapters.orm import inbox, metadata, outbox
+from orders.adapters.orm import inbox, metadata, operator_actions, outbox
 from orders.config import OrdersSettings
 from orders.entrypoints import api, catalog_api, consumer, metrics_api
 from orders.entrypoints.access import ORDERS_ACCESS
@@ -101,6 +102,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.promise_rules = rules
     install_operational_routes(app, runtime.readiness)
+    install_audit_log(app, runtime.sessions, operator_actions)
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("orders"))
 
     app.include_router(catalog_api.router)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from dropship_shared.audit import install_audit_log
 from dropship_shared.auth import install_authorization
 from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
@@ -16,7 +17,7 @@ from dropship_shared.runtime import ServiceRuntime
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
 from supplier_gateway.adapters.http_channel import HttpPurchaseOrderChannel
 from supplier_gateway.adapters.http_supplier import HttpSupplierClient, HttpSupplierConfig, RetryPolicy, SupplierLimits
-from supplier_gateway.adapters.orm import inbox, metadata, outbox
+from supplier_gateway.adapters.orm import inbox, metadata, operator_actions, outbox
 from supplier_gateway.adapters.x12_transport import HttpDocumentChannel
 from supplier_gateway.config import GatewaySettings
 from supplier_gateway.domain.supplier import TradingPartner
@@ -144,6 +145,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.dispatch_ready = dispatch_ready
     app.state.x12_identity = us
     install_operational_routes(app, runtime.readiness)
+    install_audit_log(app, runtime.sessions, operator_actions)
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("supplier-gateway"))
     app.include_router(suppliers_api.router)
     app.include_router(callbacks_api.router)

@@ -116,6 +116,8 @@ async def test_malformed_events_are_visible_on_the_dead_letter_queue_and_replaya
     assert letter["routing_key"] == "backorder.created" and "invalid envelope" in letter["error"]
     assert len(api.get("/admin/dead-letters").json()["messages"]) == 1  # looking does not take it
     assert api.post("/admin/dead-letters/replay").json() == {"replayed": 1}
+    [replayed] = api.get("/admin/audit", params={"action": "dead_letters.replay"}).json()
+    assert replayed["subject"] == "test-user" and replayed["details"] == {"replayed": 1}
     letters = await eventually(dead_letters, bool)  # still malformed: it comes back to the dead-letter queue, once
     assert [letter["message_id"] for letter in letters] == ["bad-1"]
     assert api.get("/suppliers/acme").json()["pending_lines"] == 0

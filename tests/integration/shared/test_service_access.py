@@ -1,5 +1,6 @@
 """Every service refuses calls without a good token (401) or without the role (403), as problem details with an
-RFC 6750 challenge; health, metrics and the suppliers' signed endpoints stay open; every route has a rule."""
+RFC 6750 challenge; health, metrics and the suppliers' signed endpoints stay open; every route has a rule; what
+operators change is in the service's audit log with who did it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,7 +36,19 @@ class Service:
     migrations: Path
     allowed: tuple[str, str, str]  # a method, path and a role that may call it
     refused_role: str  # a role that may not
+    admin_change: tuple[str, str, Any, str, str]  # method, path, body; the action and target it is audited as
 
+
+PRODUCT = {
+    "sku": "CHAIR",
+    "name": "Chair",
+    "supplier_id": "acme",
+    "supplier_sku": "A1",
+    "price": "9",
+    "cost": "4",
+    "on_hand": 0,
+}
+GATEWAY_SUPPLIER = {"protocol": "http", "base_url": "http://127.0.0.1:9", "signing_secret": "s" * 16}
 
 SERVICES = [
     Service(
@@ -43,6 +57,7 @@ SERVICES = [
         ORDERS_MIGRATIONS,
         ("GET", "/metrics/backorders", "operations"),
         "storefront",
+        ("PUT", "/products", [PRODUCT], "catalog.upsert", "1 products"),
     ),
     Service(
         "aggregator",
@@ -50,6 +65,7 @@ SERVICES = [
         AGGREGATOR_MIGRATIONS,
         ("GET", "/suppliers", "operations"),
         "storefront",
+        ("PUT", "/suppliers/acme", {"name": "ACME"}, "supplier.register", "acme"),
     ),
     Service(
         "supplier-gateway",
@@ -57,6 +73,7 @@ SERVICES = [
         GATEWAY_MIGRATIONS,
         ("GET", "/suppliers", "admin"),
         "operations",
+        ("PUT", "/suppliers/acme", GATEWAY_SUPPLIER, "supplier.register", "acme"),
     ),
 ]
 
@@ -153,3 +170,37 @@ async def test_the_suppliers_signed_endpoints_are_judged_by_their_signature_not_
             assert response.status_code == 404, path  # unknown supplier: it got past access control to the check
             assert "www-authenticate" not in response.headers
     await app.state.runtime.engine.dispose()
+
+
+async def test_an_admin_change_is_in_the_audit_log_with_who_made_it(service: tuple[Service, httpx.AsyncClient]) -> None:
+    described, http = service
+    method, path, body, action, target = described.admin_change
+    assert (await http.request(method, path, json=body, headers=bearer("admin", subject="ada"))).is_success
+    [entry] = (await http.get("/admin/audit", headers=bearer("operations"))).json()
+    assert (entry["subject"], entry["action"], entry["target"]) == ("ada", action, target)
+    assert "secret" not in str(entry["details"])
+    assert_refused(await http.get("/admin/audit", headers=bearer("storefront")), 403, "operations")
+
+
+async def test_operator_commands_are_audited_in_order(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/aggregator.db"
+    await asyncio.to_thread(upgrade_to_head, str(AGGREGATOR_MIGRATIONS), url)
+    app = create_aggregator(AggregatorSettings(database_url=url, log_json=False))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aggregator") as http:
+        await http.put("/suppliers/acme", json={"name": "ACME"}, headers=bearer("admin", subject="ada"))
+        policy = {"min_units": 5, "max_wait_seconds": 60}
+        await http.put("/suppliers/acme/policy", json=policy, headers=bearer("admin", subject="ada"))
+        for command in ("hold", "resume", "release"):
+            answer = await http.post(f"/suppliers/acme/{command}", headers=bearer("operations", subject="otto"))
+            assert answer.status_code == 200, answer.text
+        assert (await http.post("/suppliers/nobody/hold", headers=bearer("operations"))).status_code == 404
+        log = (await http.get("/admin/audit", headers=bearer("operations"))).json()
+    await app.state.runtime.engine.dispose()
+    assert [(e["subject"], e["action"]) for e in reversed(log)] == [
+        ("ada", "supplier.register"),
+        ("ada", "policy.change"),
+        ("otto", "batch.hold"),
+        ("otto", "batch.resume"),
+        ("otto", "batch.release"),
+    ]
+    assert log[3]["details"]["version"] == 1 and log[3]["details"]["policy"]["min_units"] == 5

@@ -16,11 +16,12 @@ from sqlalchemy import (
 )
 
 from dropship_shared.db import Money, UtcDateTime
-from dropship_shared.tables import inbox_table, outbox_table
+from dropship_shared.tables import inbox_table, operator_actions_table, outbox_table
 
 metadata = MetaData(info={"service": "aggregator"})
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+operator_actions = operator_actions_table(metadata)
 
 suppliers = Table(
     "suppliers",

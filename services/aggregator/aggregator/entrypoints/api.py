@@ -17,6 +17,7 @@ from aggregator.entrypoints.schemas import (
 )
 from aggregator.service_layer import views
 from aggregator.service_layer.handlers import Aggregator, SupplierNotFound
+from dropship_shared.audit import Audit
 from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
 
@@ -38,8 +39,11 @@ def not_found(exc: Exception) -> HTTPException:
 
 
 @router.put("/suppliers/{supplier_id}", tags=["suppliers"], summary="Register a supplier (or rename it)")
-async def put_supplier(supplier_id: SupplierId, body: SupplierIn, service: Service) -> SupplierStatus:
+async def put_supplier(
+    supplier_id: SupplierId, body: SupplierIn, request: Request, service: Service, audit: Audit
+) -> SupplierStatus:
     await service.register_supplier(supplier_id, body.name)
+    await audit.record(request, "supplier.register", supplier_id, {"name": body.name})
     found = await views.supplier(service.uow(), service.cache, supplier_id)
     assert found is not None
     return found
@@ -69,7 +73,7 @@ async def get_pending_lines(supplier_id: str, service: Service) -> list[dict[str
     summary="Set the supplier's batching policy (a new version; applied at once)",
     responses=problem_responses(404),
 )
-async def put_policy(supplier_id: str, body: PolicyIn, service: Service) -> PolicyOut:
+async def put_policy(supplier_id: str, body: PolicyIn, request: Request, service: Service, audit: Audit) -> PolicyOut:
     data = body.model_dump(mode="json")
     try:
         version = await service.set_policy(supplier_id, data)
@@ -80,6 +84,7 @@ async def put_policy(supplier_id: str, body: PolicyIn, service: Service) -> Poli
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "policy_error"}],
         ) from exc
+    await audit.record(request, "policy.change", supplier_id, {"version": version, "policy": data})
     return policy_out(data, version)
 
 
@@ -105,13 +110,14 @@ async def get_policy_versions(supplier_id: str, service: Service) -> list[Policy
     summary="Release the batch now",
     responses=problem_responses(404, 409),
 )
-async def release(supplier_id: str, request: Request, service: Service) -> dict[str, list[str]]:
+async def release(supplier_id: str, request: Request, service: Service, audit: Audit) -> dict[str, list[str]]:
     try:
         po_numbers = await service.release_now(supplier_id, correlation_id_of(request))
     except SupplierNotFound as exc:
         raise not_found(exc) from exc
     except BatchHeldError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    await audit.record(request, "batch.release", supplier_id, {"purchase_orders": po_numbers})
     return {"purchase_orders": po_numbers}
 
 
@@ -121,20 +127,22 @@ async def release(supplier_id: str, request: Request, service: Service) -> dict[
     summary="Release nothing until resumed",
     responses=problem_responses(404),
 )
-async def hold(supplier_id: str, service: Service) -> SupplierStatus:
+async def hold(supplier_id: str, request: Request, service: Service, audit: Audit) -> SupplierStatus:
     try:
         await service.set_held(supplier_id, True)
     except SupplierNotFound as exc:
         raise not_found(exc) from exc
+    await audit.record(request, "batch.hold", supplier_id)
     return await get_supplier(supplier_id, service)
 
 
 @router.post("/suppliers/{supplier_id}/resume", tags=["operations"], responses=problem_responses(404))
-async def resume(supplier_id: str, service: Service) -> SupplierStatus:
+async def resume(supplier_id: str, request: Request, service: Service, audit: Audit) -> SupplierStatus:
     try:
         await service.set_held(supplier_id, False)
     except SupplierNotFound as exc:
         raise not_found(exc) from exc
+    await audit.record(request, "batch.resume", supplier_id)
     return await get_supplier(supplier_id, service)
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from aggregator.adapters.peer_services import PeerServices
 from aggregator.entrypoints.dashboard_sign_in import DASHBOARD_ROLES, PAGE_HEADERS, sessions_of, sign_in_page
+from dropship_shared.audit import Audit
 from dropship_shared.inputs import IDENTIFIER
 from dropship_shared.messaging import Broker
 from dropship_shared.problems import problem_responses
@@ -55,12 +56,16 @@ async def overview(request: Request) -> dict[str, Any]:
     responses=problem_responses(404, 409, 502),
 )
 async def retry_purchase_order(
-    po_number: Annotated[str, PathParameter(min_length=1, max_length=64, pattern=IDENTIFIER)], request: Request
+    po_number: Annotated[str, PathParameter(min_length=1, max_length=64, pattern=IDENTIFIER)],
+    request: Request,
+    audit: Audit,
 ) -> Response:
     peers: PeerServices = request.app.state.peers
     try:
         answer = await peers.retry_purchase_order(po_number)
     except Exception as exc:
         raise HTTPException(502, detail=f"the supplier gateway did not answer: {exc}") from exc
+    if answer.is_success:
+        await audit.record(request, "purchase_order.retry", po_number)
     # The gateway's own answer, content type included (a refusal is a problem+json there too).
     return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 from dropship_shared.db import Money, UtcDateTime
-from dropship_shared.tables import inbox_table, outbox_table
+from dropship_shared.tables import inbox_table, operator_actions_table, outbox_table
 
 metadata = MetaData(info={"service": "orders"})
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+operator_actions = operator_actions_table(metadata)
 
 products = Table(
     "products",

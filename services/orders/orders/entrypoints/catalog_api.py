@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
+from dropship_shared.audit import Audit
 from dropship_shared.problems import excerpt, problem_responses
 from orders.domain.model import Product
 from orders.entrypoints.deps import Rules, Uow
@@ -33,9 +34,11 @@ _SLICE = TypeAdapter(list[ProductIn])
         }
     },
 )
-async def put_products(request: Request, uow: Uow) -> dict[str, int]:
+async def put_products(request: Request, uow: Uow, audit: Audit) -> dict[str, int]:
     products = await _read_products(await request.body())
     await handlers.upsert_products(uow, products)
+    skus = [product.sku for product in products[:100]]
+    await audit.record(request, "catalog.upsert", f"{len(products)} products", {"skus": skus})
     return {"upserted": len(products)}
 
 

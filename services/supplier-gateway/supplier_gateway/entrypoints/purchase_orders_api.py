@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
+from dropship_shared.audit import Audit
 from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
 from supplier_gateway.domain.purchase_order import PurchaseOrderError, PurchaseOrderState
@@ -45,7 +46,7 @@ async def get_purchase_order(po_number: str, uow: Uow) -> PurchaseOrderOut:
     summary="Send a failed purchase order again, or a waiting one now (same PO number)",
     responses=problem_responses(404, 409),
 )
-async def retry_purchase_order(po_number: str, request: Request, uow: Uow) -> PurchaseOrderOut:
+async def retry_purchase_order(po_number: str, request: Request, uow: Uow, audit: Audit) -> PurchaseOrderOut:
     try:
         po = await handlers.retry_purchase_order(uow, po_number, correlation_id_of(request))
     except PurchaseOrderNotFound as exc:
@@ -53,6 +54,7 @@ async def retry_purchase_order(po_number: str, request: Request, uow: Uow) -> Pu
     except PurchaseOrderError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     request.app.state.dispatch_ready.set()
+    await audit.record(request, "purchase_order.retry", po_number)
     return PurchaseOrderOut.of(po)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
 
+from dropship_shared.audit import Audit
 from dropship_shared.problems import problem_responses
 from supplier_gateway.entrypoints.deps import Uow
 from supplier_gateway.entrypoints.schemas import SupplierIn, SupplierOut
@@ -17,9 +18,12 @@ SupplierId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z
 
 
 @router.put("/{supplier_id}", summary="Register or update a supplier (protocol, endpoint, signing secret, X12 ids)")
-async def put_supplier(supplier_id: SupplierId, body: SupplierIn, request: Request, uow: Uow) -> SupplierOut:
+async def put_supplier(
+    supplier_id: SupplierId, body: SupplierIn, request: Request, uow: Uow, audit: Audit
+) -> SupplierOut:
     registered = await handlers.register_supplier(uow, body.to_domain(supplier_id))
     request.app.state.dispatch_ready.set()
+    await audit.record(request, "supplier.register", supplier_id, {"protocol": registered.protocol})
     return SupplierOut.of(registered)
 
 
