@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -19,6 +20,7 @@ DEV_ISSUER = "https://dev-identity.dropship.local"
 DEV_AUDIENCE = "dropship"
 ALL_ROLES = ("storefront", "operations", "admin")
 PRIVATE_KEY_FILE = "dev-signing-key.pem"
+SECRETS_KEY_FILE = "supplier-secrets.key"
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,7 @@ class DevIdentity:
         pem = identity.private_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        path.touch(mode=0o600)
-        path.write_bytes(pem)
+        _write_private(path, pem)
         return identity
 
     @property
@@ -85,3 +86,17 @@ class DevIdentity:
     def headers(self, *roles: str, subject: str = "dev-user") -> dict[str, str]:
         """An Authorization header with a fresh token for `roles` (all three when none are named)."""
         return {"Authorization": f"Bearer {self.token(*roles, subject=subject)}"}
+
+
+def local_secrets_key(directory: Path) -> str:
+    """The key sealing the local gateway's supplier secrets, kept in `directory` (its database outlives a run)."""
+    path = directory / SECRETS_KEY_FILE
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_private(path, Fernet.generate_key())
+    return path.read_text().strip()
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    path.touch(mode=0o600)
+    path.write_bytes(content)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from dev_identity import DevIdentity
+from dev_identity import DevIdentity, local_secrets_key
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {  # name → python module run with `python -m`
@@ -141,6 +141,8 @@ class System:
                     "LOG_JSON": "true",
                     **self.identity.service_env(),
                 }
+                if name == "supplier-gateway":
+                    env["SUPPLIER_SECRETS_KEY"] = local_secrets_key(self.workdir / "auth")
                 if name == "orders":
                     env.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp_port)})
                 if name == "aggregator":  # the dashboard reads the other services' public APIs

@@ -15,10 +15,12 @@ from support.infrastructure import (
     find_amqp_url,
     find_postgres_admin_url,
 )
-from support.tokens import IDENTITY
+from support.tokens import IDENTITY, SUPPLIER_SECRETS_KEY
 
-# Every service a test creates trusts the suite's identity (support/tokens.py): tests call them with bearer().
+# Every service a test creates trusts the suite's identity (support/tokens.py): tests call them with bearer();
+# the gateways seal supplier secrets with the suite's key.
 os.environ.update(IDENTITY.service_env())
+os.environ["SUPPLIER_SECRETS_KEY"] = SUPPLIER_SECRETS_KEY
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,12 @@ System is started with it, so a test only adds a header:
 
 from __future__ import annotations
 
+from cryptography.fernet import Fernet
+
 from dev_identity import DevIdentity
 
 IDENTITY = DevIdentity.generate()
+SUPPLIER_SECRETS_KEY = Fernet.generate_key().decode()
 
 
 def bearer(*roles: str, subject: str = "test-user") -> dict[str, str]:

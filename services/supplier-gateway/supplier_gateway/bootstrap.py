@@ -18,6 +18,7 @@ from dropship_shared.web import install_dead_letter_routes, install_operational_
 from supplier_gateway.adapters.http_channel import HttpPurchaseOrderChannel
 from supplier_gateway.adapters.http_supplier import HttpSupplierClient, HttpSupplierConfig, RetryPolicy, SupplierLimits
 from supplier_gateway.adapters.orm import inbox, metadata, operator_actions, outbox
+from supplier_gateway.adapters.secret_box import SecretBox
 from supplier_gateway.adapters.x12_transport import HttpDocumentChannel
 from supplier_gateway.config import GatewaySettings
 from supplier_gateway.domain.supplier import TradingPartner
@@ -85,8 +86,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, metadata, outbox, MIGRATIONS)
     dispatch_ready = asyncio.Event()
 
+    secrets = SecretBox(settings.supplier_secrets_key)
+
     def uow_factory() -> GatewayUnitOfWork:
-        return GatewayUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready)
+        return GatewayUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready, secrets=secrets)
 
     suppliers_client = HttpSupplierClient(config=supplier_client_config(settings))
     http = HttpPurchaseOrderChannel(suppliers_client)

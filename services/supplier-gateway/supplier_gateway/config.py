@@ -34,6 +34,10 @@ class GatewaySettings(ServiceSettings):
     circuit_failure_threshold: int = 5
     circuit_reset_seconds: float = 30.0
 
+    # the key(s) sealing suppliers' signing secrets in the database: comma-separated Fernet keys, the current one
+    # first (older ones still open what they sealed). Required: without it the gateway does not start.
+    supplier_secrets_key: str = ""
+
     # inbound supplier messages: accepted clock skew of signed requests
     callback_tolerance_seconds: int = 300
     # inbound X12: the largest POST accepted (read in a worker thread, so the event loop keeps serving)

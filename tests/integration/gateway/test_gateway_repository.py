@@ -15,6 +15,7 @@ from dropship_shared.db import create_engine, session_factory
 from dropship_shared.events import Address, PurchaseOrderLine, PurchaseOrderRequested, utcnow
 from dropship_shared.migrations import upgrade_to_head
 from supplier_gateway.adapters.orm import inbox, outbox
+from supplier_gateway.adapters.secret_box import SecretBox
 from supplier_gateway.domain.purchase_order import LineStatus, PurchaseOrder, PurchaseOrderState
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol, TradingPartner
 from supplier_gateway.domain.supplier_messages import (
@@ -28,6 +29,7 @@ from supplier_gateway.domain.supplier_messages import (
 )
 from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
+from support.tokens import SUPPLIER_SECRETS_KEY
 
 MIGRATIONS = Path(__file__).parents[3] / "services/supplier-gateway/supplier_gateway/migrations"
 ADDRESS = Address(
@@ -66,7 +68,8 @@ async def uow_factory(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    yield lambda: GatewayUnitOfWork(sessions, outbox, inbox)
+    secrets = SecretBox(SUPPLIER_SECRETS_KEY)
+    yield lambda: GatewayUnitOfWork(sessions, outbox, inbox, secrets=secrets)
     await engine.dispose()
 
 

@@ -34,7 +34,7 @@ suppliers = Table(
     Column("name", String(200), nullable=False),
     Column("protocol", String(16), nullable=False),
     Column("base_url", String(500), nullable=False),
-    Column("signing_secret", String(200), nullable=False),
+    Column("signing_secret", String(500), nullable=False),  # sealed (secret_box.SecretBox)
     Column("polling", Boolean, nullable=False, default=False),
     Column("requests_per_second", Float, nullable=True),
     Column("timeout_seconds", Float, nullable=True),

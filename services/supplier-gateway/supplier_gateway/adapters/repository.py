@@ -18,6 +18,7 @@ from supplier_gateway.adapters.orm import (
     supplier_events,
     suppliers,
 )
+from supplier_gateway.adapters.secret_box import SecretBox
 from supplier_gateway.domain.purchase_order import (
     PurchaseOrder,
     PurchaseOrderLine,
@@ -37,8 +38,11 @@ async def insert_ignoring_duplicates(session: AsyncSession, table: Any, values: 
 
 
 class SupplierRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """Suppliers, with their signing secrets sealed in the database and opened only in memory."""
+
+    def __init__(self, session: AsyncSession, secrets: SecretBox) -> None:
         self._session = session
+        self._secrets = secrets
 
     async def upsert(self, supplier: Supplier, at: datetime) -> None:
         partner = supplier.x12_partner
@@ -46,7 +50,7 @@ class SupplierRepository:
             "name": supplier.name,
             "protocol": supplier.protocol.value,
             "base_url": supplier.base_url,
-            "signing_secret": supplier.signing_secret,
+            "signing_secret": self._secrets.seal(supplier.signing_secret),
             "polling": supplier.polling,
             "requests_per_second": supplier.requests_per_second,
             "timeout_seconds": supplier.timeout_seconds,
@@ -65,11 +69,11 @@ class SupplierRepository:
     async def get(self, supplier_id: str) -> Supplier | None:
         row = (await self._session.execute(select(suppliers).where(suppliers.c.supplier_id == supplier_id))).mappings()
         found = row.first()
-        return _supplier(found) if found else None
+        return self._supplier(found) if found else None
 
     async def all(self) -> list[Supplier]:
         rows = (await self._session.execute(select(suppliers).order_by(suppliers.c.supplier_id))).mappings().all()
-        return [_supplier(row) for row in rows]
+        return [self._supplier(row) for row in rows]
 
     async def polling(self) -> list[Supplier]:
         rows = (
@@ -77,27 +81,26 @@ class SupplierRepository:
             .mappings()
             .all()
         )
-        return [_supplier(row) for row in rows]
+        return [self._supplier(row) for row in rows]
 
-
-def _supplier(row: Any) -> Supplier:
-    partner = (
-        TradingPartner(row["x12_isa_qualifier"], row["x12_isa_id"], row["x12_gs_id"])
-        if row["x12_isa_id"] is not None
-        else None
-    )
-    return Supplier(
-        supplier_id=row["supplier_id"],
-        name=row["name"],
-        protocol=SupplierProtocol(row["protocol"]),
-        base_url=row["base_url"],
-        signing_secret=row["signing_secret"],
-        polling=row["polling"],
-        requests_per_second=row["requests_per_second"],
-        timeout_seconds=row["timeout_seconds"],
-        x12_partner=partner,
-        active=row["active"],
-    )
+    def _supplier(self, row: Any) -> Supplier:
+        partner = (
+            TradingPartner(row["x12_isa_qualifier"], row["x12_isa_id"], row["x12_gs_id"])
+            if row["x12_isa_id"] is not None
+            else None
+        )
+        return Supplier(
+            supplier_id=row["supplier_id"],
+            name=row["name"],
+            protocol=SupplierProtocol(row["protocol"]),
+            base_url=row["base_url"],
+            signing_secret=self._secrets.open(row["signing_secret"]),
+            polling=row["polling"],
+            requests_per_second=row["requests_per_second"],
+            timeout_seconds=row["timeout_seconds"],
+            x12_partner=partner,
+            active=row["active"],
+        )
 
 
 class PurchaseOrderRepository:

@@ -3,16 +3,24 @@ polling cursors), cancellations, exceptions, X12 interchanges, outbox and inbox.
 
 from __future__ import annotations
 
+import asyncio
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from dropship_shared.unit_of_work import SqlUnitOfWork
 from supplier_gateway.adapters.cancellation_repository import CancellationRepository
 from supplier_gateway.adapters.dispatch_queue import DispatchQueue
 from supplier_gateway.adapters.exception_repository import ExceptionRepository
 from supplier_gateway.adapters.polling_cursors import PollingCursors
 from supplier_gateway.adapters.repository import PurchaseOrderRepository, SupplierEventLog, SupplierRepository
+from supplier_gateway.adapters.secret_box import SecretBox
 from supplier_gateway.adapters.x12_store import X12Store
 
 
 class GatewayUnitOfWork(SqlUnitOfWork):
+    """`secrets` seals the suppliers' signing secrets in the database."""
+
     suppliers: SupplierRepository
     purchase_orders: PurchaseOrderRepository
     dispatch: DispatchQueue
@@ -22,8 +30,20 @@ class GatewayUnitOfWork(SqlUnitOfWork):
     x12: X12Store
     exceptions: ExceptionRepository
 
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Table,
+        inbox: Table,
+        outbox_ready: asyncio.Event | None = None,
+        *,
+        secrets: SecretBox,
+    ) -> None:
+        super().__init__(sessions, outbox, inbox, outbox_ready)
+        self._secrets = secrets
+
     def _open(self) -> None:
-        self.suppliers = SupplierRepository(self.session)
+        self.suppliers = SupplierRepository(self.session, self._secrets)
         self.purchase_orders = PurchaseOrderRepository(self.session)
         self.dispatch = DispatchQueue(self.session)
         self.polling = PollingCursors(self.session)
