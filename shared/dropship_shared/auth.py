@@ -4,14 +4,15 @@ about is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from dropship_shared.logs import get_logger
 from dropship_shared.settings import ServiceSettings
@@ -110,18 +111,59 @@ def install_authorization(
     app.state.extra_caller_source = extra_source
     app.router.dependencies.append(Depends(authorize))
     app.add_exception_handler(AccessRefused, _refusal)  # type: ignore[arg-type]
+    _document_refusals(app)
+
+
+class AccessProblem(BaseModel):
+    """An RFC 9457 problem: why the call was refused (with a WWW-Authenticate challenge)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": AccessProblem.model_json_schema()}},
+    }
+    for status, description in (
+        (401, "No bearer token, or one expired, for another audience or not signed by a trusted key"),
+        (403, "The token does not grant a role this operation needs"),
+    )
+}
+
+
+def _document_refusals(app: FastAPI) -> None:
+    """Every protected operation's OpenAPI lists its 401 and 403 (added when the schema is first built)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        for context, route in _api_routes(app):
+            if (rule := _rule_of(app, route)) is not None and not rule.public:
+                for status, response in REFUSALS.items():
+                    context.responses.setdefault(status, response)
+        return build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def unruled_routes(app: FastAPI) -> list[str]:
     """Routes without an access rule, or not running authorize() (a test asserts there are none)."""
     policy: AccessPolicy = app.state.access_policy
     missing = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        checked = any(dependency.call is authorize for dependency in route.dependant.dependencies)
+    for context, route in _api_routes(app):
+        checked = any(dependency.call is authorize for dependency in context.dependant.dependencies)
         missing += [key for key in _keys(route) if key not in policy or not checked]
     return missing
+
+
+def _api_routes(app: FastAPI) -> Iterator[tuple[Any, APIRoute]]:
+    """Every API route with its context in the app (the dependencies and responses its routers add)."""
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context, context.original_route
 
 
 def _keys(route: APIRoute) -> list[str]:

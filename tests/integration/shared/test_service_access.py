@@ -144,6 +144,17 @@ async def test_every_route_has_an_access_rule(service: tuple[Service, httpx.Asyn
     assert unruled_routes(app) == []
 
 
+async def test_the_openapi_lists_the_refusals_of_protected_operations(
+    service: tuple[Service, httpx.AsyncClient],
+) -> None:
+    described, http = service
+    method, path, _ = described.allowed
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    protected = paths[path][method.lower()]["responses"]
+    assert {"401", "403"} <= set(protected)
+    assert "application/problem+json" in protected["401"]["content"]
+
+
 async def test_dead_letters_are_for_operations_only(service: tuple[Service, httpx.AsyncClient]) -> None:
     _, http = service
     assert_refused(await http.get("/admin/dead-letters", headers=bearer("storefront")), 403, "operations")
