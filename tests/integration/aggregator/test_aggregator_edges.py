@@ -13,9 +13,10 @@ import pytest
 
 from aggregator.bootstrap import MIGRATIONS, create_app
 from aggregator.config import AggregatorSettings
-from aggregator.entrypoints.dashboard import PAGE
+from aggregator.entrypoints.dashboard import PAGE, STATIC
 from dropship_shared.migrations import upgrade_to_head
 from dropship_shared.problems import PROBLEM_MEDIA_TYPE
+from support.tokens import bearer
 
 GOOD: dict[str, Any] = {"min_units": 10, "max_wait_seconds": 3600}
 
@@ -25,7 +26,9 @@ async def api(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The app over ASGI on a migrated database (no broker: these calls need none)."""
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     app = create_app(AggregatorSettings(database_url=database_url, log_json=False))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aggregator") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://aggregator", headers=bearer()
+    ) as http:
         (await http.put("/suppliers/acme", json={"name": "ACME"})).raise_for_status()
         yield http
     await app.state.runtime.engine.dispose()
@@ -90,6 +93,6 @@ async def test_an_oversized_policy_is_refused_as_it_arrives(api: httpx.AsyncClie
 
 
 def test_the_dashboard_puts_no_data_into_script() -> None:
-    page = PAGE.read_text(encoding="utf-8")
+    page = PAGE.read_text(encoding="utf-8") + (STATIC / "dashboard.js").read_text(encoding="utf-8")
     assert not re.search(r"\son[a-z]+\s*=", page), "an inline event handler would put data into script"
     assert '"\'": "&#39;"' in page  # esc() escapes single quotes too

@@ -10,6 +10,7 @@ import pytest
 from support.fuzzing import fuzz
 from support.infrastructure import BrokerNamespace
 from support.servers import run_uvicorn_app
+from support.tokens import bearer
 
 # Replaying dead letters has effects beyond the service under test; readiness answers 503 by design whenever a
 # dependency is briefly away (other suites restart things on a shared machine).
@@ -30,7 +31,7 @@ def test_fuzzing_the_orders_api(broker_namespace: BrokerNamespace, postgres_url:
         database_url=postgres_url, notify_channels="", log_json=False, **broker_settings(broker_namespace, "orders")
     )
     with run_uvicorn_app(create_app(settings), startup_timeout=120) as url:
-        failures = fuzz(url, skip=SKIP)
+        failures = fuzz(url, headers=bearer(), skip=SKIP)
     assert not failures, "\n\n".join(failures)
 
 
@@ -62,11 +63,12 @@ def test_fuzzing_the_aggregator_api(broker_namespace: BrokerNamespace, postgres_
             database_url=postgres_url,
             orders_url=orders_url,
             gateway_url=gateway_url,
+            peer_token=bearer("operations")["Authorization"].removeprefix("Bearer "),
             log_json=False,
             **broker_settings(broker_namespace, "aggregator"),
         )
         with run_uvicorn_app(create_app(settings), startup_timeout=120) as url:
-            failures = fuzz(url, skip=SKIP)
+            failures = fuzz(url, headers=bearer(), skip=SKIP)
     assert not failures, "\n\n".join(failures)
 
 
@@ -78,5 +80,5 @@ def test_fuzzing_the_supplier_gateway_api(broker_namespace: BrokerNamespace, pos
         database_url=postgres_url, log_json=False, **broker_settings(broker_namespace, "supplier-gateway")
     )
     with run_uvicorn_app(create_app(settings), startup_timeout=120) as url:
-        failures = fuzz(url, skip=SKIP)
+        failures = fuzz(url, headers=bearer(), skip=SKIP)
     assert not failures, "\n\n".join(failures)

@@ -15,6 +15,7 @@ from dropship_shared.problems import PROBLEM_MEDIA_TYPE
 from supplier_gateway.bootstrap import MAX_BODY_BYTES, MIGRATIONS, create_app
 from supplier_gateway.config import GatewaySettings
 from supplier_gateway.entrypoints import callbacks_api
+from support.tokens import bearer
 
 SUPPLIER: dict[str, Any] = {"protocol": "http", "base_url": "http://supplier.example", "signing_secret": "s" * 16}
 
@@ -24,7 +25,9 @@ async def gateway(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The app over ASGI on a migrated database (no broker: these calls need none)."""
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     app = create_app(GatewaySettings(database_url=database_url, log_json=False))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway", headers=bearer()
+    ) as http:
         yield http
     await app.state.runtime.engine.dispose()
 
