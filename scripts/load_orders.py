@@ -205,7 +205,9 @@ async def run_load(args: argparse.Namespace, run: str, databases: dict[str, str]
         while backlog.current and time.perf_counter() - started < 600:
             await asyncio.sleep(0.5)
         watching.cancel()
-        emailed = await email_delays(system.url("orders"), sorted({line.rsplit("-", 1)[0] for line in placed}))
+        emailed = await email_delays(
+            system.url("orders"), sorted({line.rsplit("-", 1)[0] for line in placed}), system.headers("storefront")
+        )
         total_seconds = max(done.values()).timestamp() - min(placed.values()).timestamp()
         to_po = [(done[line] - placed[line]).total_seconds() * 1000 for line in placed if line in done]
         print(

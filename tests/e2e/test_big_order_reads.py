@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from e2e.conftest import SystemFactory, supply_from_the_simulator
+from support.tokens import bearer
 
 SHIP_TO = {
     "name": "Ann Lee",
@@ -42,7 +43,7 @@ async def test_a_200_line_order_does_not_stall_reads(
     system.start()
     supply_from_the_simulator(system, {"min_units": LINES, "max_wait_seconds": 3600, "max_lines_per_po": 50}, SKUS)
 
-    async with httpx.AsyncClient(base_url=system.url("orders"), timeout=60) as orders:
+    async with httpx.AsyncClient(base_url=system.url("orders"), timeout=60, headers=bearer()) as orders:
         placed = await orders.post(
             "/orders",
             json={

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from e2e.conftest import SERVICES_WITH_DATABASES, SystemFactory, supply_from_the_simulator
+from support.tokens import bearer
 
 SHIP_TO = {
     "name": "Ann Lee",
@@ -52,7 +53,7 @@ async def place_orders(orders_url: str) -> list[str]:
     orders is down. Returns the order ids."""
     slots = asyncio.Semaphore(8)
     placed: list[str] = []
-    async with httpx.AsyncClient(base_url=orders_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=orders_url, timeout=30, headers=bearer()) as client:
 
         async def one(n: int) -> None:
             body = {
@@ -117,7 +118,7 @@ async def test_streamed_multi_line_orders_on_postgresql_never_deadlock(
 
     stream = asyncio.create_task(place_orders(system.url("orders")))
     if crash:  # once the suppliers' events flow back into orders, kill it in the middle of handling them
-        with httpx.Client(base_url=system.url("orders"), timeout=10) as client:
+        with httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer()) as client:
             flowing = time.monotonic() + 120
             while "events_consumed_total{" not in client.get("/metrics").text and time.monotonic() < flowing:
                 await asyncio.sleep(0.2)
@@ -127,7 +128,7 @@ async def test_streamed_multi_line_orders_on_postgresql_never_deadlock(
     system.services["orders"].wait_ready()
     assert len(set(order_ids)) == ORDERS
 
-    orders_api = httpx.Client(base_url=system.url("orders"), timeout=30)
+    orders_api = httpx.Client(base_url=system.url("orders"), timeout=30, headers=bearer())
     deadline = time.monotonic() + 300
     shipped = all_shipped(orders_api, order_ids)
     while shipped is None and time.monotonic() < deadline:
@@ -169,7 +170,7 @@ async def test_streamed_multi_line_orders_on_postgresql_never_deadlock(
         f"emails sent twice: {twice}"
     )
     for service in SERVICES_WITH_DATABASES:
-        dead = httpx.get(f"{system.url(service)}/admin/dead-letters", timeout=10).json()["messages"]
+        dead = httpx.get(f"{system.url(service)}/admin/dead-letters", timeout=10, headers=bearer()).json()["messages"]
         assert dead == [], (service, dead)
     orders_api.close()
 
