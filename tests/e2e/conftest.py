@@ -11,7 +11,7 @@ import pytest
 
 from devstack import DEMO_SECRET, SERVICES, System, free_port
 from support.infrastructure import BrokerNamespace, create_database, drop_database
-from support.tokens import IDENTITY
+from support.tokens import IDENTITY, bearer
 
 SystemFactory = Callable[..., System]
 SERVICES_WITH_DATABASES = ("orders", "aggregator", "supplier-gateway")
@@ -57,7 +57,7 @@ def service_databases(postgres_admin_url: str) -> Iterator[dict[str, str]]:
 def supply_from_the_simulator(system: System, policy: dict[str, object], skus: list[str]) -> None:
     """The simulator as supplier `acme` of the gateway and the aggregator (with `policy`), and a catalog of
     `skus` it supplies, none in stock: every order line becomes a backorder."""
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=bearer()) as client:
         client.put(
             f"{system.url('supplier-gateway')}/suppliers/acme",
             json={
