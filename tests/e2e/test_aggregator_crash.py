@@ -4,12 +4,12 @@ exactly one purchase order (architecture invariant 1)."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import Counter
 
 import httpx
 
 from e2e.conftest import SystemFactory
+from support.polling import until_stalled
+from support.released import ReleasedLines
 from support.tokens import bearer
 
 SHIP_TO = {
@@ -46,20 +46,6 @@ async def place_orders(orders_url: str, count: int) -> list[str]:
 
         await asyncio.gather(*(one(n) for n in range(count)))
     return line_ids
-
-
-def released_lines(aggregator_url: str) -> Counter[str]:
-    seen: Counter[str] = Counter()
-    with httpx.Client(base_url=aggregator_url, timeout=30, headers=bearer()) as client:
-        offset = 0
-        while True:
-            page = client.get("/purchase-orders", params={"limit": 500, "offset": offset}).json()
-            for po in page:
-                detail = client.get(f"/purchase-orders/{po['po_number']}").json()
-                seen.update(line["backorder_line_id"] for line in detail["lines"] if line["backorder_line_id"])
-            if len(page) < 500:
-                return seen
-            offset += 500
 
 
 async def test_kill_aggregator_mid_stream_every_line_in_exactly_one_po(make_system: SystemFactory) -> None:
@@ -99,12 +85,7 @@ async def test_kill_aggregator_mid_stream_every_line_in_exactly_one_po(make_syst
 
     assert len(line_ids) > ORDERS - 20  # nearly every order backordered (only 5 units of stock per SKU)
     # Lines below a minimum wait for the 8 s deadline; give the scheduler time to release them.
-    deadline = time.monotonic() + 60
-    while True:
-        released = released_lines(system.url("aggregator"))
-        if set(released) >= set(line_ids) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(1)
+    released = await until_stalled(ReleasedLines(system.url("aggregator")), lambda seen: len(set(line_ids) - set(seen)))
     assert set(released) == set(line_ids), f"missing: {sorted(set(line_ids) - set(released))[:10]}"
     assert [line for line, times in released.items() if times > 1] == []
 

@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from e2e.conftest import SystemFactory
-from e2e.test_aggregator_crash import SUPPLIERS, place_orders, released_lines
+from e2e.test_aggregator_crash import SUPPLIERS, place_orders
+from support.polling import until_stalled
+from support.released import ReleasedLines
 from support.tokens import bearer
 
 pytestmark = pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl to restart the broker")
@@ -61,11 +63,6 @@ async def test_services_survive_a_broker_restart(make_system: SystemFactory) -> 
     after = await place_orders(system.url("orders"), 60)
 
     expected = set(before + during + after)
-    deadline = time.monotonic() + 90
-    while True:
-        released = released_lines(system.url("aggregator"))
-        if set(released) >= expected or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(1)
+    released = await until_stalled(ReleasedLines(system.url("aggregator")), lambda seen: len(expected - set(seen)))
     assert set(released) == expected, f"missing: {sorted(expected - set(released))[:10]}"
     assert [line for line, times in released.items() if times > 1] == []

@@ -21,3 +21,27 @@ async def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeou
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {timeout}s; last seen: {seen!r}")
         await asyncio.sleep(0.1)
+
+
+async def until_stalled(
+    probe: Callable[[], T], remaining: Callable[[T], int], stall_seconds: float = 90.0, interval: float = 1.0
+) -> T:
+    """Poll `probe()` until `remaining(value)` is 0, or until it has stopped shrinking for `stall_seconds`.
+
+    For waits whose length grows with the machine's load (thousands of events to work through): a busy
+    machine makes the system slow, not stuck, so only a stall ends the wait. Returns the last value seen;
+    the caller asserts on it, so a failure shows what was left.
+    """
+    best: int | None = None
+    last_progress = time.monotonic()
+    while True:
+        value = probe()
+        left = remaining(value)
+        if left == 0:
+            return value
+        now = time.monotonic()
+        if best is None or left < best:
+            best, last_progress = left, now
+        elif now - last_progress > stall_seconds:
+            return value
+        await asyncio.sleep(interval)
