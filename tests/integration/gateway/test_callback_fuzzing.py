@@ -107,11 +107,11 @@ def purchase_order() -> PurchaseOrderRequested:
     )
 
 
-async def publish(namespace: BrokerNamespace) -> None:
+async def publish(namespace: BrokerNamespace, envelope: Envelope) -> None:
     broker = Broker(namespace.amqp_url, namespace.exchange)
     await broker.connect()
     try:
-        await broker.publish(Envelope.wrap(purchase_order(), "fuzz"))
+        await broker.publish(envelope)
     finally:
         await broker.close()
 
@@ -138,11 +138,14 @@ def gateway(database_url: str, broker_namespace: BrokerNamespace) -> Iterator[ht
             "/suppliers/fuzz",
             json={"protocol": "http", "base_url": "http://127.0.0.1:9", "signing_secret": SECRET, "active": False},
         ).raise_for_status()
-        asyncio.run(publish(broker_namespace))
-        deadline = time.monotonic() + 30
+        # The gateway may bind its queue just after it answers: the same event (one event_id, so applied once)
+        # is published again until the PO is there, rather than trusting the first publish to find the queue.
+        requested = Envelope.wrap(purchase_order(), "fuzz")
+        deadline = time.monotonic() + 120
         while client.get(f"/purchase-orders/{PO_NUMBER}").status_code != 200:
             assert time.monotonic() < deadline, "the PO never arrived"
-            time.sleep(0.05)
+            asyncio.run(publish(broker_namespace, requested))
+            time.sleep(1)
         yield client
 
 
