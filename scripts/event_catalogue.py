@@ -20,6 +20,7 @@ PRODUCERS = {
     "purchase_order.placed": ("supplier-gateway", "nobody yet (orders moves its lines on purchase_order.requested)"),
     "purchase_order.acknowledged": ("supplier-gateway", "orders"),
     "purchase_order.failed": ("supplier-gateway", "orders"),
+    "purchase_order.cancelled": ("supplier-gateway", "orders"),
     "purchase_order.line_cancellation_resolved": ("supplier-gateway", "orders"),
     "purchase_order.line_late": ("supplier-gateway", "orders"),
     "shipment.updated": ("supplier-gateway", "orders"),

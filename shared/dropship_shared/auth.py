@@ -136,15 +136,22 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 
 
 def _document_refusals(app: FastAPI) -> None:
-    """Every protected operation's OpenAPI lists its 401 and 403 (added when the schema is first built)."""
+    """Every protected operation's OpenAPI lists its 401 and 403 (added when the schema is first built); a
+    public one (health, a supplier's signed endpoints) claims no bearer token, so it lists only its own."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
+        public = []
         for context, route in _api_routes(app):
             if (rule := _rule_of(app, route)) is not None and not rule.public:
                 for status, response in REFUSALS.items():
                     context.responses.setdefault(status, response)
-        return build()
+            elif rule is not None:
+                public += [(route.path_format, method.lower()) for method in route.methods or ()]
+        schema = build()
+        for path, method in public:
+            schema.get("paths", {}).get(path, {}).get(method, {}).pop("security", None)
+        return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 

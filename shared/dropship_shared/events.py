@@ -147,6 +147,16 @@ class PurchaseOrderFailed(Payload):
     backorder_line_ids: list[str]
 
 
+class PurchaseOrderCancelled(Payload):
+    """gateway → orders: operations cancelled a PO before it reached its supplier; it never goes out, and its
+    lines (those still ordered) will not come."""
+
+    po_number: str
+    supplier_id: str
+    reason: str  # the operator's words, told to the customers
+    backorder_line_ids: list[str]
+
+
 class ShippedLine(Payload):
     backorder_line_id: str | None
     line_no: int
@@ -225,6 +235,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "purchase_order.placed": PurchaseOrderPlaced,
     "purchase_order.acknowledged": PurchaseOrderAcknowledged,
     "purchase_order.failed": PurchaseOrderFailed,
+    "purchase_order.cancelled": PurchaseOrderCancelled,
     "purchase_order.line_cancellation_resolved": LineCancellationResolved,
     "purchase_order.line_late": PurchaseOrderLineLate,
     "shipment.updated": ShipmentUpdated,

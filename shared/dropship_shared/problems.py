@@ -229,8 +229,8 @@ def _document(schema: dict[str, Any]) -> None:
             for code, response in responses.items():
                 if code == "422" or (code[0] in "45" and not _has_own_schema(response)):
                     response["content"] = content
-                    if code == "422":
-                        response["description"] = DESCRIPTIONS[422]
+                    if code == "422" and response.get("description") in (None, "Validation Error"):
+                        response["description"] = DESCRIPTIONS[422]  # FastAPI's own words; a route's stay
 
 
 def _has_own_schema(response: dict[str, Any]) -> bool:

@@ -3,7 +3,8 @@ SQLite and PostgreSQL, against a supplier double written from the protocol docum
 
 One supplier id per scenario, each with a batch minimum of one unit, so each order gets its own PO:
 refused at placement, a cancel refused in other words, a cancel accepted and then shipped anyway, a partial
-acceptance, a notice with a bad part, a supplier the gateway does not know."""
+acceptance, a notice with a bad part, a supplier the gateway does not know, a supplier down past its own
+give-up limit, a PO an operator cancels before it reaches its (held) supplier."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from e2e.conftest import SystemFactory
 from support.adversarial_supplier import (
     CANCEL_REFUSALS,
     PROBLEM_DETAILS,
+    SERVICE_DOWN,
     AdversarialSupplier,
     serve_adversarial_supplier,
 )
@@ -36,7 +38,9 @@ SHIP_TO = {
     "postal_code": "62701",
     "country": "US",
 }
-SCENARIOS = ("refuse", "cancel-refused", "cancel-then-ship", "partial", "bad-part")
+SCENARIOS = ("refuse", "cancel-refused", "cancel-then-ship", "partial", "bad-part", "down", "held")
+# how each scenario's supplier is registered beyond protocol, URL and secret
+REGISTRATIONS: dict[str, dict[str, Any]] = {"down": {"give_up_attempts": 2}, "held": {"active": False}}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -117,7 +121,12 @@ async def test_every_supplier_answer_ends_as_the_outcome_table_says(
             if supplier_id != "ghost":  # the gateway never heard of this one
                 gateway.put(
                     f"/suppliers/{supplier_id}",
-                    json={"protocol": "http", "base_url": f"{double_url}/{supplier_id}", "signing_secret": SECRET},
+                    json={
+                        "protocol": "http",
+                        "base_url": f"{double_url}/{supplier_id}",
+                        "signing_secret": SECRET,
+                        **REGISTRATIONS.get(supplier_id, {}),
+                    },
                 ).raise_for_status()
             aggregator.put(f"/suppliers/{supplier_id}", json={"name": supplier_id}).raise_for_status()
             minimum = 2 if supplier_id == "bad-part" else 1  # its order's two lines go on one PO
@@ -140,6 +149,7 @@ async def test_every_supplier_answer_ends_as_the_outcome_table_says(
         shop = Shop(orders, gateway)
         double.script("refuse").placements.append(PROBLEM_DETAILS)
         double.script("cancel-refused").cancels.append(CANCEL_REFUSALS["422 Order has shipped"])
+        double.script("down").placements.extend([SERVICE_DOWN] * 100)
 
         refused = shop.order(("REFUSE-A", 2))
         ghost = shop.order(("GHOST-A", 1))
@@ -147,6 +157,8 @@ async def test_every_supplier_answer_ends_as_the_outcome_table_says(
         cancel_then_ship = shop.order(("CANCEL-THEN-SHIP-A", 1))
         partial = shop.order(("PARTIAL-A", 3))
         bad_part = shop.order(("BAD-PART-A", 1), ("BAD-PART-B", 1))
+        down = shop.order(("DOWN-A", 1))
+        held = shop.order(("HELD-A", 2))
 
         # refused at placement: rejected, released, told in the supplier's words; an exception per line
         line = await shop.line_becomes(refused, "rejected")
@@ -213,3 +225,23 @@ async def test_every_supplier_answer_ends_as_the_outcome_table_says(
         await shop.line_becomes(bad_part, "shipped", line_no=1)
         assert shop.line(bad_part, 2)["status"] == "on_purchase_order"
         assert [e["kind"] for e in shop.exceptions(order_id=bad_part)] == ["over_shipment"]
+
+        # a supplier down past its own give-up limit (2 attempts, the gateway's default is 20): rejected, released
+        line = await shop.line_becomes(down, "rejected")
+        assert "gave up after 2 attempts" in line["status_reason"]
+        assert Decimal(shop.payments(down)["released"]) == Decimal(100)
+        assert [e["kind"] for e in shop.exceptions(order_id=down)] == ["supplier_unreachable"]
+
+        # a PO an operator cancels while its supplier is on hold: never sent, the customer told why
+        await shop.line_becomes(held, "on_purchase_order")
+        (waiting,) = await eventually(
+            lambda: gateway.get("/purchase-orders", params={"supplier_id": "held"}).json(), bool
+        )
+        cancelled = gateway.post(f"/purchase-orders/{waiting['po_number']}/cancel", json={"reason": "maker closed"})
+        assert cancelled.status_code == 200, cancelled.text
+        line = await shop.line_becomes(held, "rejected")
+        assert "maker closed" in line["status_reason"]
+        assert Decimal(shop.payments(held)["released"]) == Decimal(200)
+        await eventually(lambda: [m["kind"] for m in shop.messages(held)], lambda kinds: "rejected" in kinds)
+        assert gateway.post(f"/purchase-orders/{waiting['po_number']}/cancel", json={"reason": "x"}).status_code == 409
+        assert double.script("held").placement_calls == 0

@@ -50,6 +50,7 @@ PROBLEM_DETAILS = Answer(
     content_type="application/problem+json",
 )
 ERRORS_LIST = Answer(400, {"errors": [{"field": "lines[0].qty", "message": "exceeds the order limit of 50"}]})
+SERVICE_DOWN = Answer(503, {"detail": "Scheduled maintenance until 06:00 UTC"}, content_type="application/problem+json")
 TEXT_REFUSAL = Answer(403, text="Account on credit hold - call accounts receivable", content_type="text/plain")
 CANCEL_REFUSALS = {
     "409 already shipped": Answer(409, {"status": "rejected", "reason": "already shipped"}),

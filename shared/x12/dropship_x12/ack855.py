@@ -14,6 +14,7 @@ from .model import (
     TransactionSet,
     X12ContentError,
     clean_text,
+    notes_of,
     parse_date,
     parse_decimal,
     parse_int,
@@ -58,6 +59,12 @@ class AckLine:
     reason: str | None = None
     unit_of_measure: str = "EA"
     product_ids: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()  # NTE/MSG/N9 of the line's PO1 loop
+
+    @property
+    def words(self) -> str | None:
+        """Why, in the supplier's words: the ACK's reason, else the line's notes."""
+        return self.reason or "; ".join(self.notes) or None
 
     @property
     def status(self) -> LineStatus:
@@ -73,6 +80,7 @@ class PurchaseOrderAcknowledgement:
     ack_type: str
     ack_date: date
     lines: tuple[AckLine, ...] = ()
+    notes: tuple[str, ...] = ()  # NTE/MSG/N9 before the first PO1
 
     @property
     def status(self) -> HeaderStatus:
@@ -102,11 +110,13 @@ def parse_855(transaction: TransactionSet) -> PurchaseOrderAcknowledgement:
     lines: list[AckLine] = []
     for loop in _po1_loops(transaction.segments):
         lines.extend(_lines(loop, default_code="IR" if ack_type in _REJECT_TYPES else "IA"))
+    first_line = next((n for n, s in enumerate(transaction.segments) if s.id in ("PO1", "CTT")), None)
     return PurchaseOrderAcknowledgement(
         po_number=bak.element(3),
         ack_type=ack_type,
         ack_date=parse_date(bak.element(4), "BAK04"),
         lines=tuple(lines),
+        notes=notes_of(transaction.segments[:first_line]),
     )
 
 
@@ -163,8 +173,9 @@ def _lines(loop: list[Segment], default_code: str) -> Iterator[AckLine]:
     schedule = next((s for s in loop if s.id == "SCH" and s.element(6)), None)
     scheduled = parse_date(schedule.element(6), f"{where} SCH06") if schedule else None
     acks = [s for s in loop if s.id == "ACK"]
+    notes = notes_of(loop)
     if not acks:
-        yield AckLine(line_no, default_code, ordered or Decimal(0), ordered, scheduled, None, uom, ids)
+        yield AckLine(line_no, default_code, ordered or Decimal(0), ordered, scheduled, None, uom, ids, notes)
         return
     for ack in acks:
         quantity = ack.element(2)
@@ -178,4 +189,5 @@ def _lines(loop: list[Segment], default_code: str) -> Iterator[AckLine]:
             reason=(ack.elements[-1] or None) if len(ack) >= 29 else None,
             unit_of_measure=ack.element(3) or uom,
             product_ids=ids,
+            notes=notes,
         )

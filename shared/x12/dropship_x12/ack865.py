@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from .model import Segment, TransactionSet, X12ContentError, clean_text, parse_date, parse_int
+from .model import Segment, TransactionSet, X12ContentError, clean_text, notes_of, parse_date, parse_int
 from .writer import control_number
 
 ChangeAnswer = Literal["accepted", "refused", "unknown"]
@@ -33,6 +33,7 @@ class LineChangeAnswer:
     answer: ChangeAnswer
     ack_code: str = ""
     reason: str | None = None
+    notes: tuple[str, ...] = ()  # NTE/MSG/N9 of the line's POC loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,16 @@ class PurchaseOrderChangeAcknowledgement:
     ack_type: str
     ack_date: date
     lines: tuple[LineChangeAnswer, ...] = ()
+    notes: tuple[str, ...] = ()  # NTE/MSG/N9 before the first POC
+
+    def words_for(self, line_no: int) -> str | None:
+        """The supplier's own words about a line: its ACK reason, else the line's notes, else the header's."""
+        line = next((line for line in self.lines if line.line_no == line_no), None)
+        if line is not None and line.reason:
+            return line.reason
+        if line is not None and line.notes:
+            return "; ".join(line.notes)
+        return "; ".join(self.notes) or None
 
     @property
     def answer(self) -> ChangeAnswer:
@@ -58,26 +69,38 @@ def parse_865(transaction: TransactionSet) -> PurchaseOrderChangeAcknowledgement
     bca = transaction.find("BCA")
     if bca is None or not bca.element(3):
         raise X12ContentError(f"865 {transaction.control_number}: BCA with a PO number is missing")
-    lines: list[LineChangeAnswer] = []
-    poc: Segment | None = None
-    for segment in transaction.segments:
-        if segment.id == "POC":
-            poc = segment
-        elif segment.id == "ACK" and poc is not None:
-            line_no = _line_no(poc)
-            reason = (segment.elements[-1] or None) if len(segment) >= 29 else None
-            lines.append(LineChangeAnswer(line_no, change_answer(segment.element(1)), segment.element(1), reason))
-            poc = None
     header = _HEADER.get(bca.element(2), "unknown")
-    for segment in transaction.segments:  # a POC without ACK takes the header's word
-        if segment.id == "POC" and not any(line.line_no == _line_no(segment) for line in lines):
-            lines.append(LineChangeAnswer(_line_no(segment), header))
+    loops = _poc_loops(transaction.segments)
+    lines: list[LineChangeAnswer] = []
+    for poc, loop in loops[1:]:
+        assert poc is not None
+        ack = next((segment for segment in loop if segment.id == "ACK"), None)
+        notes = notes_of(loop)
+        if ack is None:  # a POC without ACK takes the header's word
+            lines.append(LineChangeAnswer(_line_no(poc), header, notes=notes))
+            continue
+        reason = (ack.elements[-1] or None) if len(ack) >= 29 else None
+        lines.append(LineChangeAnswer(_line_no(poc), change_answer(ack.element(1)), ack.element(1), reason, notes))
     return PurchaseOrderChangeAcknowledgement(
         po_number=bca.element(3),
         ack_type=bca.element(2),
         ack_date=parse_date(bca.element(6) or bca.element(9), "BCA06"),
         lines=tuple(lines),
+        notes=notes_of(loops[0][1]),
     )
+
+
+def _poc_loops(segments: list[Segment]) -> list[tuple[Segment | None, list[Segment]]]:
+    """The header (no POC) then each POC with the segments up to the next POC or the CTT."""
+    loops: list[tuple[Segment | None, list[Segment]]] = [(None, [])]
+    for segment in segments:
+        if segment.id == "CTT":
+            break
+        if segment.id == "POC":
+            loops.append((segment, []))
+        else:
+            loops[-1][1].append(segment)
+    return loops
 
 
 def build_865(ack: PurchaseOrderChangeAcknowledgement, set_control_number: int | str) -> TransactionSet:

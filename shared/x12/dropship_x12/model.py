@@ -248,3 +248,23 @@ def has_control_characters(text: str) -> bool:
 def clean_text(text: str) -> str:
     """Make free text (names, addresses) safe for X12: delimiter-like and control characters become spaces."""
     return " ".join(_UNSAFE_TEXT.sub(" ", text).split())
+
+
+# Free-text notes a partner may attach to a document or a line: NTE02, MSG01, N903 (or N902 when no MSG
+# follows: an N9 opening MSGs only labels them).
+_NOTE_ELEMENTS = {"NTE": (2,), "MSG": (1,), "N9": (3, 2)}
+
+
+def notes_of(segments: list[Segment]) -> tuple[str, ...]:
+    """The words of the NTE/MSG/N9 segments among ``segments``, in order, without control characters."""
+    found = []
+    for index, segment in enumerate(segments):
+        positions = _NOTE_ELEMENTS.get(segment.id, ())
+        if segment.id == "N9" and index + 1 < len(segments) and segments[index + 1].id == "MSG":
+            positions = (3,)
+        for position in positions:
+            text = " ".join(printable(segment.element(position)).split())
+            if text:
+                found.append(text)
+                break
+    return tuple(found)

@@ -331,6 +331,15 @@ async def test_malformed_or_refused_interchanges_get_a_negative_997_and_change_n
     too_many = await edi.post(asn_856("PO-E4", 8004, quantity=50))
     assert too_many.headers["X-Interchange-Status"] == "000008004=accepted"
     assert too_many.headers["X-Unapplied-Sets"] == "000008004/856 0001"
+    # ...and each filed in the exceptions inbox with the set as it came, once (a resend is a duplicate)
+    assert (await edi.post(ack_855("PO-NOPE", 8003))).headers["X-Interchange-Status"] == "000008003=duplicate"
+    filed = (await edi.gateway.get("/exceptions", params={"supplier_id": "edi"})).json()
+    by_kind = {e["kind"]: e for e in filed}
+    assert sorted(e["kind"] for e in filed) == ["over_shipment", "unknown_purchase_order"]
+    assert by_kind["unknown_purchase_order"]["po_number"] == "PO-NOPE"
+    assert by_kind["unknown_purchase_order"]["received"].startswith("ST*855*0001\nBAK*00*AC*PO-NOPE*")
+    assert (by_kind["over_shipment"]["po_number"], by_kind["over_shipment"]["line_no"]) == ("PO-E4", 1)
+    assert "SN1**50*EA" in by_kind["over_shipment"]["received"]
 
     garbage = await edi.post("this is not X12")
     assert garbage.status_code == 422

@@ -149,3 +149,31 @@ def test_an_865_that_neither_confirms_nor_refuses_leaves_the_request_waiting(gat
     assert unclear.headers["X-Interchange-Status"] == "000000302=accepted"
     assert requests_state(gateway) == [(1, "pending", None)]
     assert resolved_events(gateway) == []
+
+
+def test_an_865_refusal_reaches_operations_and_the_event_in_the_suppliers_own_words(gateway: EdiGateway) -> None:
+    inbox = EdiInbox()
+    cancel(gateway, 1, 2)
+    cancel(gateway, 2, 1)
+    resolve_due(gateway, inbox)
+    body = (
+        "BCA*06*AC*PO-C1**1*20261128~MSG*Dock closed until Monday~"
+        "POC*1*DI~ACK*IR*2*EA~NTE*GEN*Picked and packed, on the truck~POC*2*DI~ACK*R2*1*EA~CTT*2~"
+    )
+    count = body.count("~") + 2
+    group = (
+        f"GS*CA*EDISUPGS*DROPSHIPBUYER*20261128*1200*{{gs06}}*X*004010~ST*865*0001~{body}SE*{count}*0001~GE*1*{{gs06}}~"
+    )
+    answered = gateway.post(interchange(group, 303))
+    assert answered.headers["X-Interchange-Status"] == "000000303=accepted"
+    reasons = {event["backorder_line_id"]: (event["outcome"], event["reason"]) for event in resolved_events(gateway)}
+    assert reasons == {
+        "OPO-C11-1": ("refused", "Picked and packed, on the truck"),  # the line's note
+        "OPO-C12-1": ("refused", "Dock closed until Monday"),  # no words of its own: the header's
+    }
+    filed = gateway.run(lambda: gateway.client.get("/exceptions", params={"kind": "cancel_refused"})).json()
+    assert sorted((e["line_no"], e["received"]) for e in filed) == [
+        (1, "Picked and packed, on the truck"),
+        (2, "Dock closed until Monday"),
+    ]
+    assert all("refused to cancel: " in e["detail"] for e in filed)

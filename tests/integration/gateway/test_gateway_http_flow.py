@@ -18,6 +18,7 @@ import pytest
 from dropship_shared.events import (
     Address,
     Envelope,
+    PurchaseOrderCancelRequested,
     PurchaseOrderLine,
     PurchaseOrderRequested,
 )
@@ -556,6 +557,30 @@ async def test_a_supplier_down_too_long_fails_the_po_and_operations_hear_of_it(h
         assert filed["kind"] == "supplier_unreachable" and filed["supplier_id"] == "dead"
 
 
+@pytest.mark.gateway(dispatch_give_up_attempts=50, supplier_max_attempts=1)
+async def test_a_supplier_registered_with_its_own_give_up_limits_fails_its_pos_by_them(harness_factory: Any) -> None:
+    async with harness_factory() as h:
+        for refused in ({"give_up_attempts": 0}, {"give_up_attempts": 1.5}, {"give_up_seconds": -1}):
+            bad = await h.gateway.put(
+                "/suppliers/quick",
+                json={"protocol": "http", "base_url": "http://127.0.0.1:9", "signing_secret": SECRET, **refused},
+            )
+            assert bad.status_code == 422, refused
+        await register(h.gateway, "http://127.0.0.1:9", supplier_id="quick", give_up_attempts=2)
+        await register(h.gateway, "http://127.0.0.1:9", supplier_id="patient")  # the gateway's 50
+        registered = (await h.gateway.get("/suppliers/quick")).json()
+        assert (registered["give_up_attempts"], registered["give_up_seconds"]) == (2, None)
+        (audited, *_) = (await h.gateway.get("/admin/audit", params={"action": "supplier.register"})).json()
+        assert audited["target"] == "patient" and audited["details"]["give_up_attempts"] is None
+        await h.request(purchase_order("PO-815", 1, supplier_id="quick"))
+        await h.request(purchase_order("PO-816", 1, supplier_id="patient"))
+        (failed,) = await h.observer.wait_for("purchase_order.failed", "PO-815", timeout=60)
+        assert failed.payload["reason"].startswith("gave up after 2 attempts")
+        patient = await eventually(lambda: h.po("PO-816"), lambda po: po["dispatch"]["send_attempts"] >= 3, timeout=60)
+        assert patient["state"] == "requested"  # past the other supplier's limit, still waiting for its own
+        assert h.observer.of("purchase_order.failed", "PO-816") == []
+
+
 @pytest.mark.gateway(dispatch_retry_base_seconds=600.0, dispatch_retry_max_seconds=600.0, supplier_max_attempts=2)
 async def test_an_operator_sends_a_waiting_po_now_or_fails_it_by_hand(harness_factory: Any) -> None:
     async with harness_factory(auto_ship_after_seconds=-1) as h:
@@ -597,6 +622,49 @@ async def test_an_operator_sends_a_waiting_po_now_or_fails_it_by_hand(harness_fa
         (event,) = await h.observer.wait_for("supplier_exception.resolved", "PO-821")
         assert event.payload["note"] == "re-sourced"
         assert (await h.gateway.get("/exceptions", params={"kind": "no_such_kind"})).status_code == 422
+
+
+@pytest.mark.gateway(dispatch_retry_base_seconds=600.0, dispatch_retry_max_seconds=600.0)
+async def test_an_operator_cancels_a_waiting_po_it_never_goes_out_and_orders_hears_of_it(
+    harness_factory: Any,
+) -> None:
+    async with harness_factory(auto_ship_after_seconds=-1) as h:
+        await register(h.gateway, h.supplier_url, supplier_id="held", active=False)
+        await h.request(purchase_order("PO-830", 2, 1, supplier_id="held"))
+        await eventually(lambda: h.po("PO-830"), lambda po: po["dispatch"]["last_error"] is not None)
+        assert (await h.gateway.post("/purchase-orders/PO-830/cancel", json={"reason": ""})).status_code == 422
+        cancelled = await h.gateway.post("/purchase-orders/PO-830/cancel", json={"reason": "supplier closed"})
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["state"] == "cancelled"
+        assert cancelled.json()["history"][-1]["note"] == "cancelled by operations: supplier closed"
+        (event,) = await h.observer.wait_for("purchase_order.cancelled", "PO-830")
+        assert event.payload["reason"] == "supplier closed"
+        assert sorted(event.payload["backorder_line_ids"]) == ["OPO-8301-1", "OPO-8302-1"]
+        # a customer's cancel of line 2 arriving now: the PO never left, it is done here
+        cancel_request = PurchaseOrderCancelRequested(
+            po_number="PO-830", supplier_id="held", backorder_line_id="OPO-8302-1", line_no=2, quantity=1
+        )
+        await h.broker.publish(Envelope.wrap(cancel_request, "test-cancel-830"))
+        (resolved,) = await h.observer.wait_for("purchase_order.line_cancellation_resolved", "PO-830")
+        assert resolved.payload["outcome"] == "cancelled"
+
+        again = await h.gateway.post("/purchase-orders/PO-830/cancel", json={"reason": "x"})
+        assert again.status_code == 409
+        assert (await h.gateway.post("/purchase-orders/PO-830/retry")).status_code == 409
+        assert (await h.gateway.post("/purchase-orders/NOPE/cancel", json={"reason": "x"})).status_code == 404
+        (audited,) = (await h.gateway.get("/admin/audit", params={"action": "purchase_order.cancel"})).json()
+        assert (audited["target"], audited["details"]) == ("PO-830", {"reason": "supplier closed"})
+
+        await h.request(purchase_order("PO-831", 1))  # with the supplier: too late to cancel here
+        await eventually(lambda: h.po("PO-831"), lambda po: po["state"] in ("sent", "acknowledged"))
+        left = await h.gateway.post("/purchase-orders/PO-831/cancel", json={"reason": "x"})
+        assert left.status_code == 409 and "not yet placed" in left.json()["detail"]
+
+        await register(h.gateway, h.supplier_url, supplier_id="held")  # back from hold: only new POs go out
+        await h.request(purchase_order("PO-832", 1, supplier_id="held"))
+        await eventually(lambda: h.po("PO-832"), lambda po: po["state"] in ("sent", "acknowledged"))
+        assert await h.placement_requests("PO-830") == []
+        assert (await h.po("PO-830"))["state"] == "cancelled"
 
 
 @pytest.mark.gateway(late_shipment_grace_days=1, late_shipment_check_seconds=0.2)

@@ -11,6 +11,7 @@ from dropship_shared.events import (
     Address,
     LineCancellationResolved,
     PurchaseOrderAcknowledged,
+    PurchaseOrderCancelled,
     PurchaseOrderFailed,
     PurchaseOrderLine,
     PurchaseOrderPlaced,
@@ -373,3 +374,54 @@ def test_a_line_past_its_acknowledged_ship_date_and_the_grace_is_late() -> None:
     assert (event.expected_ship_date, event.assumed_ship_date) == (date(2026, 12, 1), date(2026, 12, 6))
     po.record_shipment(shipment("S1", [(1, 3)]), NOW)
     assert po.late_lines(date(2026, 12, 30), grace_days=2) == [po.lines[1]]  # shipped lines are never late
+
+
+def test_a_whole_po_rejected_without_naming_a_line_rejects_every_line_in_the_suppliers_words() -> None:
+    po = sent(2, 3)
+    po.acknowledge(Acknowledgement("PO-1", AcknowledgementStatus.REJECTED, reason="account on credit hold"), NOW)
+    assert [(line.status, line.rejected_qty, line.reason) for line in po.lines] == [
+        (LineStatus.REJECTED, 2, "account on credit hold"),
+        (LineStatus.REJECTED, 3, "account on credit hold"),
+    ]
+    assert po.state is PurchaseOrderState.CLOSED
+    (event,) = po.events
+    assert isinstance(event, PurchaseOrderAcknowledged)
+    assert [(line.status, line.reason) for line in event.lines] == [("rejected", "account on credit hold")] * 2
+    po = sent(1)
+    po.acknowledge(ack(AcknowledgementStatus.REJECTED), NOW)
+    assert po.lines[0].reason == "the supplier rejected the purchase order"
+    po = sent(1)
+    po.acknowledge(ack(AcknowledgementStatus.ACCEPTED), NOW)  # an acceptance naming no line changes no line
+    assert po.lines[0].status is LineStatus.ORDERED
+
+
+def test_operations_cancel_a_po_not_yet_placed_and_the_orders_service_hears_which_lines() -> None:
+    po = requested(2, 3)
+    po.cancel_line("O1-1", 2, NOW)  # the customer cancelled this one already
+    po.events.clear()
+    po.cancel_unsent("supplier closed for good", NOW)
+    assert po.state is PurchaseOrderState.CANCELLED
+    assert po.lines_to_send == [] and all(line.status is LineStatus.CANCELLED for line in po.lines)
+    assert po.history[-1].note == "cancelled by operations: supplier closed for good"
+    assert po.events == [
+        PurchaseOrderCancelled(
+            po_number="PO-1", supplier_id="acme", reason="supplier closed for good", backorder_line_ids=["O2-1"]
+        )
+    ]
+    with pytest.raises(InvalidTransition):
+        po.cancel_unsent("again", NOW)
+    with pytest.raises(InvalidTransition):
+        po.retry(NOW)
+    po.events.clear()
+    po.cancel_line("O2-1", 3, NOW)  # a customer cancel arriving now is simply done
+    assert [(e.backorder_line_id, e.outcome) for e in po.events] == [("O2-1", "cancelled")]
+    with pytest.raises(InvalidTransition):
+        sent(1).cancel_unsent("too late", NOW)
+
+
+def test_a_shipment_for_a_po_we_cancelled_before_it_left_still_ships() -> None:
+    po = requested(2)
+    po.cancel_unsent("supplier closed", NOW)  # an earlier attempt had reached the supplier after all
+    po.record_shipment(shipment("S1", [(1, 2)]), NOW)
+    assert (po.lines[0].shipped_qty, po.lines[0].cancelled_qty, po.state) == (2, 0, PurchaseOrderState.SHIPPED)
+    assert [a.kind for a in po.anomalies] == [ExceptionKind.SHIPPED_AFTER_CANCEL]

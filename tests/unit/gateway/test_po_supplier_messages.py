@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from supplier_gateway.adapters.json_messages import UnreadableMessage, read_message
+from supplier_gateway.domain.supplier import Supplier, SupplierProtocol
 from supplier_gateway.domain.supplier_messages import (
     Acknowledgement,
     AcknowledgementStatus,
@@ -72,3 +73,13 @@ def test_the_dispatcher_backs_off_exponentially_and_honours_the_supplier() -> No
     policy = DispatchPolicy(retry_base_seconds=2, retry_max_seconds=60)
     assert [policy.retry_delay(attempt, None) for attempt in (1, 2, 3, 4, 10)] == [2, 4, 8, 16, 60]
     assert policy.retry_delay(1, 30) == 30  # Retry-After / circuit cool-down wins when longer
+
+
+def test_a_suppliers_own_give_up_limits_win_over_the_gateways() -> None:
+    policy = DispatchPolicy(give_up_attempts=20, give_up_seconds=86400)
+    quick = Supplier("quick", "Quick", SupplierProtocol.HTTP, "http://q", "s" * 16, give_up_attempts=2)
+    slow = Supplier("slow", "Slow", SupplierProtocol.HTTP, "http://s", "s" * 16, give_up_seconds=600)
+    default = Supplier("plain", "Plain", SupplierProtocol.HTTP, "http://p", "s" * 16)
+    assert [policy.gives_up(2, 10, supplier) for supplier in (quick, slow, default)] == [True, False, False]
+    assert [policy.gives_up(3, 601, supplier) for supplier in (quick, slow, default)] == [True, True, False]
+    assert policy.gives_up(20, 0, default) and policy.gives_up(1, 86400, default)

@@ -87,3 +87,20 @@ def test_a_late_supplier_moves_the_promise_and_tells_the_customer() -> None:
     order.supplier_late(1, later(20).at.date(), RULES, later(8))
     assert order.lines[0].promised_date == later(20 + RULES.transit_days).at.date()
     assert [m.kind for m in order.messages][-1] == MessageKind.DATE_MOVED
+
+
+def test_a_po_cancelled_before_it_left_rejects_the_line_or_cancels_one_the_customer_asked_to_cancel() -> None:
+    order = place([RequestedLine("TABLE", 2), RequestedLine("TABLE", 1)])
+    order.mark_on_purchase_order(1, "PO1", later(1))
+    order.mark_on_purchase_order(2, "PO1", later(1))
+    order.cancel_line(2, later(2))
+    order.purchase_order_cancelled(1, "PO1", "supplier closed", later(3))
+    order.purchase_order_cancelled(2, "PO1", "supplier closed", later(3))
+    first, second = order.lines
+    assert (first.status, first.rejected_qty, second.status) == (LineStatus.REJECTED, 2, LineStatus.CANCELLED)
+    assert money(order, MovementKind.RELEASE) == Decimal("1500")
+    (message,) = [m for m in order.messages if m.kind == MessageKind.REJECTED]
+    assert message.context["reason"] == "the order to our supplier was cancelled (supplier closed)"
+    order.movements.clear()
+    order.purchase_order_cancelled(1, "PO1", "again", later(4))  # told twice: nothing more
+    assert order.movements == []

@@ -122,3 +122,27 @@ def test_parse_errors_are_x12_content_errors() -> None:
     ]
     with pytest.raises(X12ContentError, match="ACK02"):
         parse_855(TransactionSet("855", "0001", bad_qty))
+
+
+def test_an_855_keeps_the_suppliers_notes_of_the_header_and_of_each_line() -> None:
+    ts = TransactionSet(
+        "855",
+        "0001",
+        [
+            Segment.of("BAK", "00", "RJ", "PO-9", "20240306"),
+            Segment.of("N9", "L1", "NOTES"),
+            Segment.of("MSG", "Account on credit hold"),
+            Segment.of("PO1", "1", "4", "EA"),
+            Segment.of("NTE", "LIN", "Discontinued by the maker"),
+            Segment.of("PO1", "2", "1", "EA"),
+            Segment.of("CTT", "2"),
+        ],
+    )
+    parsed = parse_855(ts)
+    assert parsed.notes == ("Account on credit hold",)  # the N9 only labels the MSG
+    assert [(line.status, line.words) for line in parsed.lines] == [
+        ("rejected", "Discontinued by the maker"),
+        ("rejected", None),
+    ]
+    header_only = parse_855(TransactionSet("855", "0002", [ts.segments[0], ts.segments[2], Segment.of("CTT", "0")]))
+    assert (header_only.status, header_only.lines, header_only.notes) == ("rejected", (), ("Account on credit hold",))

@@ -103,3 +103,26 @@ def test_865s_as_suppliers_write_them(bca02: str, line: str, expected: str) -> N
 
 def test_unknown_ack_codes_are_never_taken_for_an_answer() -> None:
     assert [change_answer(code) for code in ("IA", "IR", "ZZ", "")] == ["accepted", "refused", "unknown", "unknown"]
+
+
+def test_an_865_refusal_keeps_the_suppliers_own_words_from_ack_notes_or_header() -> None:
+    body = (
+        "BCA*06*AC*PO-7**1*20261120~MSG*Warehouse closed for inventory~"
+        "POC*1*DI~ACK*IR*2*EA~NTE*GEN*Picked and packed, leaves today~"
+        "POC*2*DI~ACK*IR*1*EA~"
+        "POC*3*DI~N9*L1*Already on the truck~ACK*R2*1*EA~CTT*3~"
+    )
+    count = body.count("~") + 2
+    text = (
+        "ISA*00*          *00*          *ZZ*SUPPLIER       *ZZ*BUYER          *261127*1200*U*00401*000000009*0*P*>~"
+        f"GS*CA*SUPPLIER*BUYER*20261127*1200*9*X*004010~ST*865*0001~{body}SE*{count}*0001~GE*1*9~IEA*1*000000009~"
+    )
+    read = parse_865(read_interchange(text).groups[0].transactions[0])
+    assert read.notes == ("Warehouse closed for inventory",)
+    assert [read.words_for(n) for n in (1, 2, 3, 9)] == [
+        "Picked and packed, leaves today",
+        "Warehouse closed for inventory",
+        "Already on the truck",
+        "Warehouse closed for inventory",
+    ]
+    assert [line.answer for line in read.lines] == ["refused", "refused", "refused"]

@@ -397,6 +397,19 @@ class Order:
         words = f"our supplier could not take the order ({reason})"
         self._close_open_units(line, LineStatus.REJECTED, cause, reason=words)
 
+    def purchase_order_cancelled(self, line_no: int, po_number: str, reason: str, cause: Cause) -> None:
+        """We cancelled the PO before it reached the supplier: a line the customer asked to cancel is
+        cancelled, any other is rejected (it will not come); its money is released, the customer told why."""
+        line = self.line(line_no)
+        if line.status not in WAITING or line.po_number not in (None, po_number):
+            return
+        line.po_number = po_number
+        if line.status == LineStatus.CANCEL_REQUESTED:
+            self._close_open_units(line, LineStatus.CANCELLED, cause, reason="customer_request")
+            return
+        words = f"the order to our supplier was cancelled ({reason})"
+        self._close_open_units(line, LineStatus.REJECTED, cause, reason=words)
+
     def supplier_late(self, line_no: int, assumed_ship_date: date, rules: PromiseRules, cause: Cause) -> None:
         """The supplier missed the ship date it acknowledged: the promise moves (the customer hears of a slip)."""
         line = self.line(line_no)

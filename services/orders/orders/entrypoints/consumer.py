@@ -21,6 +21,7 @@ def subscription(queue: str, uow: UnitOfWorkFactory, rules: PromiseRules) -> Sub
             "shipment.updated": partial(event_handlers.on_shipment_updated, uow, rules=rules),
             "purchase_order.line_cancellation_resolved": partial(event_handlers.on_line_cancellation_resolved, uow),
             "purchase_order.failed": partial(event_handlers.on_purchase_order_failed, uow),
+            "purchase_order.cancelled": partial(event_handlers.on_purchase_order_cancelled, uow),
             "purchase_order.line_late": partial(event_handlers.on_purchase_order_line_late, uow, rules=rules),
         },
     )

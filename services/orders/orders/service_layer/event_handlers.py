@@ -13,6 +13,7 @@ from dropship_shared.events import (
     Envelope,
     LineCancellationResolved,
     PurchaseOrderAcknowledged,
+    PurchaseOrderCancelled,
     PurchaseOrderFailed,
     PurchaseOrderLineLate,
     PurchaseOrderRequested,
@@ -198,14 +199,30 @@ async def on_line_cancellation_resolved(uow_factory: UnitOfWorkFactory, envelope
 async def on_purchase_order_failed(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
     """The PO will not be placed (refused by the supplier, unknown supplier, given up): its lines are rejected."""
     payload = envelope.payload_as(PurchaseOrderFailed)
+    await _close_lines_of_po(uow_factory, envelope, payload, Order.purchase_order_failed)
+
+
+async def on_purchase_order_cancelled(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+    """Operations cancelled the PO before it went out: its lines will not come."""
+    payload = envelope.payload_as(PurchaseOrderCancelled)
+    await _close_lines_of_po(uow_factory, envelope, payload, Order.purchase_order_cancelled)
+
+
+async def _close_lines_of_po(
+    uow_factory: UnitOfWorkFactory,
+    envelope: Envelope,
+    payload: PurchaseOrderFailed | PurchaseOrderCancelled,
+    close: Callable[[Order, int, str, str, Cause], None],
+) -> None:
+    """Each line of a PO that will never be placed is closed by `close` with the PO's reason."""
     async with _first_delivery(uow_factory, envelope) as uow:
         if uow is None:
             return
 
-        def fail(order: Order, line_no: int, c: Cause) -> None:
-            order.purchase_order_failed(line_no, payload.po_number, payload.reason, c)
+        def apply(order: Order, line_no: int, c: Cause) -> None:
+            close(order, line_no, payload.po_number, payload.reason, c)
 
-        await _change_lines(uow, [(line_id, fail) for line_id in payload.backorder_line_ids], _cause(envelope))
+        await _change_lines(uow, [(line_id, apply) for line_id in payload.backorder_line_ids], _cause(envelope))
 
 
 async def on_purchase_order_line_late(

@@ -39,6 +39,7 @@ class AcknowledgementBody(_SupplierBody):
     po_number: str = Field(min_length=1, max_length=64)
     status: AcknowledgementStatus
     lines: list[AckLineBody] = Field(default_factory=list, max_length=10_000)
+    reason: str | None = Field(default=None, max_length=500)  # why, when the whole PO is rejected
 
     def to_domain(self) -> Acknowledgement:
         return Acknowledgement(
@@ -48,6 +49,7 @@ class AcknowledgementBody(_SupplierBody):
                 LineAcknowledgement(line.line_no, line.status, line.qty, line.expected_ship_date, line.reason)
                 for line in self.lines
             ],
+            reason=self.reason,
         )
 
 

@@ -43,6 +43,8 @@ suppliers = Table(
     Column("x12_gs_id", String(15), nullable=True),
     Column("active", Boolean, nullable=False, default=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("give_up_attempts", Integer, nullable=True),  # None: DISPATCH_GIVE_UP_ATTEMPTS
+    Column("give_up_seconds", Float, nullable=True),  # None: DISPATCH_GIVE_UP_SECONDS
 )
 
 purchase_orders = Table(

@@ -58,6 +58,8 @@ class SupplierRepository:
             "x12_isa_id": partner.isa_id if partner else None,
             "x12_gs_id": partner.gs_id if partner else None,
             "active": supplier.active,
+            "give_up_attempts": supplier.give_up_attempts,
+            "give_up_seconds": supplier.give_up_seconds,
             "updated_at": at,
         }
         result = await self._session.execute(
@@ -100,6 +102,8 @@ class SupplierRepository:
             timeout_seconds=row["timeout_seconds"],
             x12_partner=partner,
             active=row["active"],
+            give_up_attempts=row["give_up_attempts"],
+            give_up_seconds=row["give_up_seconds"],
         )
 
 
@@ -198,6 +202,18 @@ class PurchaseOrderRepository:
         )
         self._loaded[po_number] = (len(po.history), set(shipment_ids))
         return po
+
+    async def lock(self, po_numbers: list[str]) -> None:
+        """Lock these POs for the transaction in one statement, in PO-number order (rows are locked as the
+        sorted scan returns them): whoever locks several POs this way never waits on another in a cycle.
+        SQLite serialises writers anyway."""
+        if po_numbers:
+            await self._session.execute(
+                select(purchase_orders.c.po_number)
+                .where(purchase_orders.c.po_number.in_(sorted(po_numbers)))
+                .order_by(purchase_orders.c.po_number)
+                .with_for_update()
+            )
 
     async def with_ship_dates_before(self, day: date, limit: int) -> list[str]:
         """Acknowledged POs with a line whose expected ship date is before `day` (candidates for lateness)."""

@@ -8,13 +8,14 @@ from decimal import Decimal
 from typing import Protocol
 
 from dropship_x12.ack855 import AckLine, PurchaseOrderAcknowledgement, parse_855
-from dropship_x12.ack865 import PurchaseOrderChangeAcknowledgement, parse_865
+from dropship_x12.ack865 import LineChangeAnswer, PurchaseOrderChangeAcknowledgement, parse_865
 from dropship_x12.asn856 import ShipNotice, parse_856
 from dropship_x12.fa997 import FunctionalAckReceived, build_997_document, parse_997, should_acknowledge
 from dropship_x12.model import Interchange, TransactionSet, X12ContentError, X12Error, is_digits
 from dropship_x12.reader import read_interchanges
 from dropship_x12.ta1 import InterchangeAckReceived, parse_ta1, should_send_ta1
 from dropship_x12.validation import InterchangeReport, SetKey, acknowledgement_report, reject_sets
+from supplier_gateway.adapters.supplier_answers import REASON_LIMIT
 from supplier_gateway.domain.purchase_order import PurchaseOrder, UnknownLine
 from supplier_gateway.domain.supplier_messages import (
     AcknowledgedLineStatus,
@@ -36,8 +37,11 @@ __all__ = [
     "Interchange",
     "InterchangeAckReceived",
     "InterchangeReport",
+    "LineChangeAnswer",
+    "PurchaseOrderAcknowledgement",
     "PurchaseOrderChangeAcknowledgement",
     "SetKey",
+    "ShipNotice",
     "TransactionSet",
     "X12ContentError",
     "X12Error",
@@ -54,6 +58,7 @@ __all__ = [
     "reply",
     "ship_notices_of",
     "shipment_notice",
+    "text_of",
 ]
 
 
@@ -101,20 +106,24 @@ def kind_of(interchange: Interchange) -> str:
 
 def acknowledgement_of(parsed: PurchaseOrderAcknowledgement, po: PurchaseOrder) -> Acknowledgement:
     """An 855 as our acknowledgement: one status per PO line (several ACKs of a line are combined); a PO1
-    without PO101 (optional in 004010) is matched to our line by buyer/vendor part number."""
+    without PO101 (optional in 004010) is matched to our line by buyer/vendor part number. The supplier's
+    words (an ACK's reason, else the notes of the line, else those of the header) go with each line."""
     by_line: dict[int, list[AckLine]] = {}
     for line in parsed.lines:
         by_line.setdefault(_line_no(line, po), []).append(line)
+    header_words = "; ".join(parsed.notes)[:REASON_LIMIT] or None
     return Acknowledgement(
         po_number=parsed.po_number,
         status=AcknowledgementStatus(parsed.status),
-        lines=[_combined(line_no, acks) for line_no, acks in by_line.items()],
+        lines=[_combined(line_no, acks, header_words) for line_no, acks in by_line.items()],
+        reason=header_words,
     )
 
 
-def _combined(line_no: int, acks: list[AckLine]) -> LineAcknowledgement:
+def _combined(line_no: int, acks: list[AckLine], header_words: str | None) -> LineAcknowledgement:
     statuses = {ack.status for ack in acks}
-    reason = next((ack.reason for ack in acks if ack.reason), None)
+    words = next((ack.words for ack in acks if ack.words), None)
+    reason = words[:REASON_LIMIT] if words else header_words
     if statuses == {"rejected"}:
         return LineAcknowledgement(
             line_no, AcknowledgedLineStatus.REJECTED, _whole(a.quantity for a in acks), None, reason
@@ -179,6 +188,16 @@ def _line_no(item: _PartOfPurchaseOrder, po: PurchaseOrder) -> int:
         if (buyer_part and line.sku == buyer_part) or (vendor_part and line.supplier_sku == vendor_part):
             return line.line_no
     raise UnknownLine(f"PO {po.po_number}: no line for item BP={buyer_part} VP={vendor_part}")
+
+
+def text_of(transaction: TransactionSet) -> str:
+    """A set as a person reads it (ST to SE, one segment a line), whatever delimiters it came with."""
+    segments = [
+        ("ST", transaction.code, transaction.control_number),
+        *((segment.id, *segment.elements) for segment in transaction.segments),
+        ("SE", str(transaction.segment_count), transaction.control_number),
+    ]
+    return "\n".join("*".join(parts) for parts in segments).replace("\x00", "\ufffd")
 
 
 def functional_acks_of(transaction: TransactionSet) -> FunctionalAckReceived:

@@ -101,17 +101,21 @@ class X12Store:
             )
         )
 
-    async def acknowledge_outbound(
-        self, supplier_id: str, group_control_number: str, status: str
-    ) -> StoredInterchange | None:
-        """A partner's 997 or TA1 answered our group: mark the interchange and return it, if found."""
-        found = await self._first(
+    async def outbound_by_group(self, supplier_id: str, group_control_number: str) -> StoredInterchange | None:
+        """Our interchange carrying this group (what a partner's 997 or TA1 answers), if we sent it."""
+        return await self._first(
             select(x12_interchanges).where(
                 x12_interchanges.c.direction == "outbound",
                 x12_interchanges.c.supplier_id == supplier_id,
                 x12_interchanges.c.group_control_number == (group_control_number.lstrip("0") or "0"),
             )
         )
+
+    async def acknowledge_outbound(
+        self, supplier_id: str, group_control_number: str, status: str
+    ) -> StoredInterchange | None:
+        """A partner's 997 or TA1 answered our group: mark the interchange and return it, if found."""
+        found = await self.outbound_by_group(supplier_id, group_control_number)
         if found is None:
             return None
         await self._session.execute(

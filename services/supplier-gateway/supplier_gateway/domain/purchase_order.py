@@ -13,6 +13,7 @@ from dropship_shared.events import (
     LineCancellationResolved,
     Payload,
     PurchaseOrderAcknowledged,
+    PurchaseOrderCancelled,
     PurchaseOrderFailed,
     PurchaseOrderLineLate,
     PurchaseOrderPlaced,
@@ -24,6 +25,8 @@ from supplier_gateway.domain.supplier_exception import Anomaly, ExceptionKind
 from supplier_gateway.domain.supplier_messages import (
     AcknowledgedLineStatus,
     Acknowledgement,
+    AcknowledgementStatus,
+    LineAcknowledgement,
     PackedLine,
     ShipmentNotice,
 )
@@ -241,6 +244,26 @@ class PurchaseOrder:
             )
         )
 
+    def cancel_unsent(self, reason: str, at: datetime) -> None:
+        """Operations cancel a PO that has not reached its supplier: it never goes out, every line is
+        cancelled, and the orders service hears which customer lines will not come (and why)."""
+        if self.state is not PurchaseOrderState.REQUESTED:
+            raise InvalidTransition(
+                f"PO {self.po_number} is {self.state}: only a PO that has not reached its supplier can be cancelled"
+            )
+        still_ordered = [line.backorder_line_id for line in self.lines if line.backorder_line_id and line.orderable_qty]
+        for line in self.lines:
+            line.cancelled_qty = line.quantity
+        self._move(PurchaseOrderState.CANCELLED, at, f"cancelled by operations: {reason}")
+        self.events.append(
+            PurchaseOrderCancelled(
+                po_number=self.po_number,
+                supplier_id=self.supplier_id,
+                reason=reason,
+                backorder_line_ids=still_ordered,
+            )
+        )
+
     def retry(self, at: datetime) -> None:
         """An operator sends a failed PO again (same PO number, so the supplier still sees one order)."""
         if self.state is not PurchaseOrderState.FAILED:
@@ -252,14 +275,22 @@ class PurchaseOrder:
     def acknowledge(self, ack: Acknowledgement, at: datetime) -> None:
         """Record the supplier's acknowledgement; it may arrive before our own record of sending, or after
         a shipment (callbacks are not ordered), and a later one updates an earlier one."""
+        entries = ack.lines
+        if not entries and ack.status is AcknowledgementStatus.REJECTED:
+            # the whole PO refused without naming a line: every line is refused, for the supplier's reason
+            reason = ack.reason or "the supplier rejected the purchase order"
+            entries = [
+                LineAcknowledgement(line.line_no, AcknowledgedLineStatus.REJECTED, 0, None, reason)
+                for line in self.lines
+            ]
         acknowledged = []
-        for entry in ack.lines:
+        for entry in entries:
             known = self._find_line(entry.line_no)
             if known is None:
                 self.anomalies.append(self._unknown_line(entry.line_no, "acknowledgement"))
             else:
                 acknowledged.append((known, entry))
-        if ack.lines and not acknowledged:
+        if entries and not acknowledged:
             refused = f"PO {self.po_number}: the acknowledgement names none of its lines"
             raise NothingApplied(refused, self._take_anomalies())
         self._require_with_supplier(at, "acknowledged")
@@ -433,8 +464,8 @@ class PurchaseOrder:
     # -- cancellation -------------------------------------------------------------------------
     @property
     def cancellable_without_supplier(self) -> bool:
-        """Not yet sent: a cancellation only changes what we will send."""
-        return self.state in (PurchaseOrderState.REQUESTED, PurchaseOrderState.FAILED)
+        """Not yet sent (or never to be): a cancellation only changes what we will send."""
+        return self.state in (PurchaseOrderState.REQUESTED, PurchaseOrderState.FAILED, PurchaseOrderState.CANCELLED)
 
     def cancel_line(self, backorder_line_id: str, quantity: int, at: datetime) -> None:
         """The line is cancelled (by the supplier, or before sending): it will not be shipped."""

@@ -32,3 +32,6 @@ class Supplier:
     timeout_seconds: float | None = None  # None: the gateway's default
     x12_partner: TradingPartner | None = None
     active: bool = True
+    # when a PO for this supplier stops waiting for it to come back (None: the gateway's defaults)
+    give_up_attempts: int | None = None
+    give_up_seconds: float | None = None

@@ -25,6 +25,7 @@ class ExceptionKind(StrEnum):
     OVER_SHIPMENT = "over_shipment"  # more shipped than ordered on a line: that line is not applied
     UNKNOWN_LINE = "unknown_line"  # a shipment or acknowledgement names a line the PO does not have
     UNKNOWN_PURCHASE_ORDER = "unknown_purchase_order"  # a message names a PO we do not know
+    MESSAGE_NOT_APPLIED = "message_not_applied"  # an X12 set the PO's state refuses (e.g. a notice for a failed PO)
     LATE_SHIPMENT = "late_shipment"  # acknowledged to ship by a date now past (and a grace), nothing shipped
 
 

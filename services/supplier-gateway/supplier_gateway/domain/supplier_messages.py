@@ -33,6 +33,7 @@ class Acknowledgement:
     po_number: str
     status: AcknowledgementStatus
     lines: list[LineAcknowledgement] = field(default_factory=list)
+    reason: str | None = None  # the supplier's words about the whole PO (a rejection naming no line)
 
 
 @dataclass(frozen=True)

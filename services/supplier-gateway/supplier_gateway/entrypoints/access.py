@@ -1,5 +1,6 @@
 """Who may call each gateway route: suppliers' callbacks and EDI are public but HMAC-signed with the supplier's
-secret; operations read and retry purchase orders; only admins manage the supplier registry."""
+secret; operations read, retry, fail and cancel purchase orders and work the exceptions inbox; only admins
+manage the supplier registry."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ GATEWAY_ACCESS: AccessPolicy = {
     "GET /purchase-orders/{po_number}": OPERATIONS,
     "POST /purchase-orders/{po_number}/retry": OPERATIONS,
     "POST /purchase-orders/{po_number}/fail": OPERATIONS,
+    "POST /purchase-orders/{po_number}/cancel": OPERATIONS,
     "GET /exceptions": OPERATIONS,
     "GET /exceptions/{exception_id}": OPERATIONS,
     "POST /exceptions/{exception_id}/resolve": OPERATIONS,

@@ -27,13 +27,22 @@ UNAPPLIED_HEADER = "X-Unapplied-Sets"
 
 @router.post(
     "/edi",
-    summary="Raw X12 interchanges (855, 856, 997) from an X12 supplier; answered with our 997s",
+    summary="Raw X12 interchanges (855, 856, 865, 997, TA1) from an X12 supplier, HMAC-signed (no bearer token); "
+    "answered with our 997s and TA1s",
     response_class=Response,
     responses={
-        200: {"content": {X12_MEDIA_TYPE: {}}, "description": "Our 997s (X-Interchange-Status per interchange)"},
-        401: {"description": "Unsigned, badly signed, stale or replayed (an X-Event-Id seen before)"},
+        200: {
+            "content": {X12_MEDIA_TYPE: {}},
+            "description": "Our 997s (and TA1s), one interchange per interchange received; X-Interchange-Status "
+            "says accepted, partial, rejected or duplicate per ISA13, X-Unapplied-Sets names the sets accepted "
+            "but not applied (each filed in the exceptions inbox)",
+        },
+        401: {
+            "description": "X-Signature missing or not the HMAC of the body with the supplier's secret, X-Timestamp "
+            "outside CALLBACK_TOLERANCE_SECONDS, or an X-Event-Id seen before (a replayed request): nothing applied"
+        },
         413: {"description": "Larger than EDI_MAX_BODY_BYTES"},
-        422: {"description": "Not X12, or not from this supplier to us"},
+        422: {"description": "Not X12 (no ISA; EBCDIC is named), or not from this supplier to us"},
         **problem_responses(404, 409),
     },
 )

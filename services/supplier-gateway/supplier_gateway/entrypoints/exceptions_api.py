@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
+from dropship_shared.audit import Audit
 from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
 from supplier_gateway.adapters.exception_repository import ExceptionFilter
@@ -46,7 +47,7 @@ async def get_exception(exception_id: str, uow: Uow) -> SupplierExceptionOut:
     responses=problem_responses(404, 409, 422),
 )
 async def resolve_exception(
-    exception_id: str, resolution: ExceptionResolution, request: Request, uow: Uow
+    exception_id: str, resolution: ExceptionResolution, request: Request, uow: Uow, audit: Audit
 ) -> SupplierExceptionOut:
     try:
         resolved = await supplier_exceptions.resolve_exception(
@@ -56,4 +57,5 @@ async def resolve_exception(
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except ExceptionAlreadyResolved as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    await audit.record(request, "exception.resolve", exception_id, {"kind": resolved.kind, "note": resolution.note})
     return SupplierExceptionOut.of(resolved)

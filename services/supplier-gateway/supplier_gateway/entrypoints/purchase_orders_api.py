@@ -1,17 +1,18 @@
-"""Reading purchase orders and retrying failed ones (operations dashboard, customer service)."""
+"""Reading purchase orders; retrying, failing or cancelling those not placed (operations, customer service)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from dropship_shared.audit import Audit
+from dropship_shared.audit import Audit, AuditLog
 from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
-from supplier_gateway.domain.purchase_order import PurchaseOrderError, PurchaseOrderState
+from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
 from supplier_gateway.entrypoints.deps import Uow
-from supplier_gateway.entrypoints.schemas import FailureByOperator, PurchaseOrderOut
+from supplier_gateway.entrypoints.schemas import OperatorReason, PurchaseOrderOut
 from supplier_gateway.service_layer import handlers, purchase_order_failures
 from supplier_gateway.service_layer.errors import PurchaseOrderNotFound
 
@@ -47,15 +48,16 @@ async def get_purchase_order(po_number: str, uow: Uow) -> PurchaseOrderOut:
     responses=problem_responses(404, 409),
 )
 async def retry_purchase_order(po_number: str, request: Request, uow: Uow, audit: Audit) -> PurchaseOrderOut:
-    try:
-        po = await handlers.retry_purchase_order(uow, po_number, correlation_id_of(request))
-    except PurchaseOrderNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except PurchaseOrderError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    retried = await _operate(
+        request,
+        audit,
+        "purchase_order.retry",
+        po_number,
+        {},
+        lambda: handlers.retry_purchase_order(uow, po_number, correlation_id_of(request)),
+    )
     request.app.state.dispatch_ready.set()
-    await audit.record(request, "purchase_order.retry", po_number)
-    return PurchaseOrderOut.of(po)
+    return retried
 
 
 @router.post(
@@ -64,14 +66,53 @@ async def retry_purchase_order(po_number: str, request: Request, uow: Uow, audit
     responses=problem_responses(404, 409, 422),
 )
 async def fail_purchase_order(
-    po_number: str, failure: FailureByOperator, request: Request, uow: Uow
+    po_number: str, failure: OperatorReason, request: Request, uow: Uow, audit: Audit
 ) -> PurchaseOrderOut:
+    return await _operate(
+        request,
+        audit,
+        "purchase_order.fail",
+        po_number,
+        {"reason": failure.reason},
+        lambda: purchase_order_failures.fail_purchase_order(uow, po_number, failure.reason, correlation_id_of(request)),
+    )
+
+
+@router.post(
+    "/{po_number}/cancel",
+    summary="Cancel a purchase order still waiting to reach its supplier: it never goes out (the customers are "
+    "told); 409 once it has left",
+    responses=problem_responses(404, 409, 422),
+)
+async def cancel_purchase_order(
+    po_number: str, cancellation: OperatorReason, request: Request, uow: Uow, audit: Audit
+) -> PurchaseOrderOut:
+    return await _operate(
+        request,
+        audit,
+        "purchase_order.cancel",
+        po_number,
+        {"reason": cancellation.reason},
+        lambda: purchase_order_failures.cancel_purchase_order(
+            uow, po_number, cancellation.reason, correlation_id_of(request)
+        ),
+    )
+
+
+async def _operate(
+    request: Request,
+    audit: AuditLog,
+    action: str,
+    po_number: str,
+    details: dict[str, Any],
+    operation: Callable[[], Awaitable[PurchaseOrder]],
+) -> PurchaseOrderOut:
+    """An operator's change of a PO: 404 for an unknown PO, 409 when its state refuses; recorded in the audit log."""
     try:
-        po = await purchase_order_failures.fail_purchase_order(
-            uow, po_number, failure.reason, correlation_id_of(request)
-        )
+        po = await operation()
     except PurchaseOrderNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except PurchaseOrderError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    await audit.record(request, action, po_number, details)
     return PurchaseOrderOut.of(po)

@@ -15,6 +15,8 @@ from supplier_gateway.domain.purchase_order import PurchaseOrder
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol, TradingPartner
 from supplier_gateway.domain.supplier_exception import SupplierException
 
+MAX_GIVE_UP_SECONDS = 90 * 86400.0
+
 
 class TradingPartnerIn(StrictBody):
     isa_qualifier: str = Field(min_length=2, max_length=2, pattern=r"^[A-Z0-9]{2}$")
@@ -32,6 +34,15 @@ class SupplierIn(StrictBody):
     timeout_seconds: float | None = Field(default=None, gt=0, le=300)
     x12: TradingPartnerIn | None = None
     active: bool = True
+    give_up_attempts: int | None = Field(
+        default=None, ge=1, le=10_000, description="sending attempts before a PO fails (null: the gateway default)"
+    )
+    give_up_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_GIVE_UP_SECONDS,
+        description="age of a PO still not placed before it fails (null: the gateway default)",
+    )
 
     @field_validator("signing_secret")
     @classmethod
@@ -60,6 +71,8 @@ class SupplierIn(StrictBody):
             timeout_seconds=self.timeout_seconds,
             x12_partner=TradingPartner(self.x12.isa_qualifier, self.x12.isa_id, self.x12.gs_id) if self.x12 else None,
             active=self.active,
+            give_up_attempts=self.give_up_attempts,
+            give_up_seconds=self.give_up_seconds,
         )
 
 
@@ -75,6 +88,8 @@ class SupplierOut(BaseModel):
     timeout_seconds: float | None
     x12: TradingPartnerIn | None
     active: bool
+    give_up_attempts: int | None = Field(description="null: the gateway's DISPATCH_GIVE_UP_ATTEMPTS")
+    give_up_seconds: float | None = Field(description="null: the gateway's DISPATCH_GIVE_UP_SECONDS")
 
     @classmethod
     def of(cls, supplier: Supplier) -> SupplierOut:
@@ -91,6 +106,8 @@ class SupplierOut(BaseModel):
             if partner
             else None,
             active=supplier.active,
+            give_up_attempts=supplier.give_up_attempts,
+            give_up_seconds=supplier.give_up_seconds,
         )
 
 
@@ -194,8 +211,12 @@ class CallbackAccepted(BaseModel):
     not_applied: list[str] = []  # the parts left out (each filed in the exceptions inbox)
 
 
-class FailureByOperator(StrictBody):
-    reason: str = Field(min_length=1, max_length=300, description="told to the customers, in plain words")
+class OperatorReason(StrictBody):
+    """Why an operator fails or cancels a purchase order."""
+
+    reason: str = Field(
+        min_length=1, max_length=300, pattern=NO_NUL, description="told to the customers, in plain words"
+    )
 
 
 class ExceptionResolution(StrictBody):

@@ -23,7 +23,13 @@ async def put_supplier(
 ) -> SupplierOut:
     registered = await handlers.register_supplier(uow, body.to_domain(supplier_id))
     request.app.state.dispatch_ready.set()
-    await audit.record(request, "supplier.register", supplier_id, {"protocol": registered.protocol})
+    details = {
+        "protocol": registered.protocol,
+        "active": registered.active,
+        "give_up_attempts": registered.give_up_attempts,
+        "give_up_seconds": registered.give_up_seconds,
+    }
+    await audit.record(request, "supplier.register", supplier_id, details)
     return SupplierOut.of(registered)
 
 

@@ -39,12 +39,18 @@ class DispatchPolicy:
     concurrency_per_supplier: int = 4
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
-    # a supplier down this long or this often: the PO fails (the customers hear of it), operations too
+    # a supplier down this long or this often: the PO fails (the customers hear of it), operations too;
+    # a supplier's own registered limits win over these
     give_up_attempts: int = 20
     give_up_seconds: float = 86400.0
 
-    def gives_up(self, attempts: int, age_seconds: float) -> bool:
-        return attempts >= self.give_up_attempts or age_seconds >= self.give_up_seconds
+    def gives_up(self, attempts: int, age_seconds: float, supplier: Supplier | None = None) -> bool:
+        most_attempts = self.give_up_attempts
+        longest = self.give_up_seconds
+        if supplier is not None:
+            most_attempts = supplier.give_up_attempts or most_attempts
+            longest = supplier.give_up_seconds or longest
+        return attempts >= most_attempts or age_seconds >= longest
 
     def retry_delay(self, attempts: int, retry_after: float | None) -> float:
         backoff = min(self.retry_base_seconds * 2.0 ** max(attempts - 1, 0), self.retry_max_seconds)
@@ -140,7 +146,7 @@ class PurchaseOrderDispatcher:
         async with self._uow() as uow:
             po = await uow.purchase_orders.get(po_number)
         if po is None or po.state is not PurchaseOrderState.REQUESTED:
-            await self._postpone(po_number, None, None, later=False)
+            await self._postpone(po_number, None, None, None)
             return
         try:
             if supplier.protocol is SupplierProtocol.X12:
@@ -150,10 +156,10 @@ class PurchaseOrderDispatcher:
         except SupplierRefused as exc:
             await self._fail(po_number, exc.reason, ExceptionKind.PURCHASE_ORDER_REFUSED)
         except SupplierUnreachable as exc:
-            await self._postpone(po_number, exc.reason, exc.retry_after)
+            await self._postpone(po_number, exc.reason, exc.retry_after, supplier)
         except Exception as exc:  # a bug or an unexpected answer: keep the PO, try again later
             log.exception("placing purchase order failed", po_number=po_number)
-            await self._postpone(po_number, repr(exc), None)
+            await self._postpone(po_number, repr(exc), None, supplier)
         else:
             await self._record_placed(po_number, placement)
 
@@ -182,17 +188,19 @@ class PurchaseOrderDispatcher:
         log.warning("purchase order failed", po_number=po_number, reason=reason, kind=kind.value)
 
     async def _postpone(
-        self, po_number: str, reason: str | None, retry_after: float | None, later: bool = True
+        self, po_number: str, reason: str | None, retry_after: float | None, supplier: Supplier | None
     ) -> None:
+        """Release the PO; with a supplier, it waits for its next try, or fails if that supplier's limits
+        (or the gateway's) are used up."""
         async with self._uow() as uow:
             next_attempt_at = None
-            if later:
+            if supplier is not None:
                 now = utcnow()
                 status = await uow.dispatch.status(po_number)
                 po = await uow.purchase_orders.get(po_number)
                 attempts = status.send_attempts if status else 1
                 age = (now - po.created_at).total_seconds() if po else 0.0
-                if self._policy.gives_up(attempts, age):
+                if self._policy.gives_up(attempts, age, supplier):
                     gave_up = f"gave up after {attempts} attempts over {age:.0f} s; last: {reason}"
                     await fail_requested(uow, po_number, gave_up, ExceptionKind.SUPPLIER_UNREACHABLE)
                     reason = gave_up

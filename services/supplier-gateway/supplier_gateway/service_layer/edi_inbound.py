@@ -6,40 +6,45 @@ Two kinds of trouble, answered differently:
   also gets a TA1) and changes nothing; the interchange is stored as rejected, so a corrected resend with the
   same ISA13 is read afresh;
 - application (a well-formed set for a PO we do not know, a line we do not have, more shipped than ordered):
-  the set is accepted in the 997, because a 997 only speaks of syntax, and is not applied; the outcome lists
-  it in ``unapplied`` for operations.
+  the set is accepted in the 997, because a 997 only speaks of syntax, and is not applied; it is filed in the
+  exceptions inbox in the transaction that stores the interchange, and the outcome lists it in ``unapplied``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
 from supplier_gateway.adapters import x12_inbound as x12
+from supplier_gateway.adapters.supplier_answers import REASON_LIMIT
 from supplier_gateway.adapters.x12_documents import sender_key
 from supplier_gateway.adapters.x12_store import StoredInterchange
-from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
+from supplier_gateway.domain.purchase_order import (
+    NothingApplied,
+    PurchaseOrder,
+    PurchaseOrderError,
+    PurchaseOrderState,
+    UnknownLine,
+)
 from supplier_gateway.domain.supplier import Supplier
+from supplier_gateway.domain.supplier_exception import Anomaly, ExceptionKind
 from supplier_gateway.domain.supplier_messages import SupplierMessage
 from supplier_gateway.service_layer.cancellations import record_cancellation_answer
 from supplier_gateway.service_layer.edi_outbound import OurX12Identity
 from supplier_gateway.service_layer.errors import GatewayError, PurchaseOrderNotFound, ReplayedEvent
 from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
-from supplier_gateway.service_layer.supplier_messages import apply_in
+from supplier_gateway.service_layer.supplier_exceptions import file_exception
+from supplier_gateway.service_layer.supplier_messages import apply_in, unknown_purchase_order
 from supplier_gateway.service_layer.supplier_port import CancellationAnswer
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 log = get_logger(__name__)
 
 EVENT_KIND = "x12"
-# An 865 line's answer to our cancel request; "unknown" is no answer (the request keeps waiting).
-CANCELLATION_ANSWERS = {
-    "accepted": CancellationAnswer(accepted=True),
-    "refused": CancellationAnswer(accepted=False, reason="the supplier's 865 refused the change"),
-}
 
 
 class UnreadableInterchange(GatewayError):
@@ -52,11 +57,14 @@ class ForeignInterchange(GatewayError):
 
 @dataclass(frozen=True)
 class UnappliedPart:
-    """A well-formed set (accepted in our 997) we could not apply: an application error for operations."""
+    """A well-formed set (accepted in our 997) we could not apply: an application error, filed in the
+    exceptions inbox (one exception per anomaly) with the interchange that carried it."""
 
     transaction_set: str  # ST01 and ST02, e.g. "856 0001"
     po_number: str | None
     reason: str
+    anomalies: tuple[Anomaly, ...]
+    received: str  # the set as it came, for the exception
 
 
 @dataclass(frozen=True)
@@ -72,9 +80,28 @@ class _SyntaxRefusal(Exception):
 
 
 class _ApplicationRefusal(Exception):
-    def __init__(self, po_number: str | None, reason: str) -> None:
+    def __init__(self, po_number: str | None, reason: str, anomalies: list[Anomaly]) -> None:
         super().__init__(reason)
         self.po_number = po_number
+        self.anomalies = anomalies
+
+
+ReadSet = (
+    x12.PurchaseOrderAcknowledgement
+    | list[x12.ShipNotice]
+    | x12.PurchaseOrderChangeAcknowledgement
+    | x12.FunctionalAckReceived
+    | None
+)
+
+
+@dataclass(frozen=True)
+class _SoundSet:
+    """A set the envelope checks accepted, read into its document (None: a set we only acknowledge)."""
+
+    key: x12.SetKey
+    transaction: x12.TransactionSet
+    document: ReadSet
 
 
 async def receive_interchanges(
@@ -167,6 +194,11 @@ async def _receive(
                 ),
                 now,
             )
+            source = f"interchange {sender}/{control_number}"
+            for part in unapplied.values():
+                for anomaly in part.anomalies:
+                    where = f"{source} set {part.transaction_set}"
+                    await file_exception(uow, anomaly, supplier.supplier_id, part.po_number, where, now, part.received)
             await uow.commit()
             if refused:
                 log.warning(
@@ -191,25 +223,79 @@ async def _apply_sets(
     skipped: set[x12.SetKey],
     now: datetime,
 ) -> tuple[dict[x12.SetKey, str], dict[x12.SetKey, UnappliedPart]]:
-    """Apply every sound set not skipped; returns the sets refused (syntax) and not applied in this pass."""
+    """Apply every sound set not skipped; returns the sets refused (syntax) and not applied in this pass.
+
+    Every set is read first, then the POs they name are locked at once in sorted order, then the sets are
+    applied: two interchanges naming the same POs in other orders (several groups, several 856s) never
+    wait on each other in a cycle."""
     refused: dict[x12.SetKey, str] = {}
     unapplied: dict[x12.SetKey, UnappliedPart] = {}
+    readable: list[_SoundSet] = []
+    for key, transaction in _sound_sets(interchange, report, skipped):
+        try:
+            readable.append(_SoundSet(key, transaction, _read_set(transaction)))
+        except x12.X12Error as exc:
+            refused[key] = str(exc)
+    await uow.purchase_orders.lock(await _purchase_orders_named(uow, supplier, readable))
+    for sound in readable:
+        try:
+            await _apply_set(uow, supplier, sound, now)
+        except _SyntaxRefusal as exc:
+            refused[sound.key] = str(exc)
+        except _ApplicationRefusal as exc:
+            transaction = sound.transaction
+            unapplied[sound.key] = UnappliedPart(
+                f"{transaction.code} {transaction.control_number}",
+                exc.po_number,
+                str(exc),
+                tuple(exc.anomalies),
+                x12.text_of(transaction),
+            )
+    return refused, unapplied
+
+
+def _sound_sets(
+    interchange: x12.Interchange, report: x12.InterchangeReport, skipped: set[x12.SetKey]
+) -> Iterator[tuple[x12.SetKey, x12.TransactionSet]]:
+    """The sets the envelope checks accepted, in document order (a broken group is rejected whole)."""
     for group_index, (group, group_report) in enumerate(zip(interchange.groups, report.groups, strict=True)):
         if group_report.errors:
-            continue  # a broken group (or envelope) is rejected whole
+            continue
         for set_index, (transaction, set_report) in enumerate(zip(group.transactions, group_report.sets, strict=True)):
             key = (group_index, set_index)
-            if not set_report.accepted or key in skipped:
-                continue
-            try:
-                await _apply_set(uow, supplier, transaction, now)
-            except _SyntaxRefusal as exc:
-                refused[key] = str(exc)
-            except _ApplicationRefusal as exc:
-                unapplied[key] = UnappliedPart(
-                    f"{transaction.code} {transaction.control_number}", exc.po_number, str(exc)
-                )
-    return refused, unapplied
+            if set_report.accepted and key not in skipped:
+                yield key, transaction
+
+
+def _read_set(transaction: x12.TransactionSet) -> ReadSet:
+    if transaction.code == "855":
+        return x12.parse_855(transaction)
+    if transaction.code == "856":
+        return x12.ship_notices_of(transaction)
+    if transaction.code == "865":
+        return x12.parse_865(transaction)
+    if transaction.code == "997":
+        return x12.functional_acks_of(transaction)
+    return None
+
+
+async def _purchase_orders_named(uow: GatewayUnitOfWork, supplier: Supplier, readable: list[_SoundSet]) -> list[str]:
+    """The PO numbers the sets (and the TA1s) of an interchange speak of, including our POs their 997s answer."""
+    named: set[str] = set()
+    answered: list[str] = []
+    for sound in readable:
+        document = sound.document
+        if isinstance(document, list):
+            named.update(notice.po_number for notice in document)
+        elif isinstance(document, x12.FunctionalAckReceived):
+            answered.append(document.group_control_number)
+        elif document is not None:
+            named.add(document.po_number)
+    for control_number in answered:
+        ours = await uow.x12.outbound_by_group(supplier.supplier_id, control_number)
+        if ours is not None and ours.po_number is not None:
+            named.add(ours.po_number)
+    return sorted(named)
 
 
 def _status(report: x12.InterchangeReport) -> str:
@@ -220,37 +306,41 @@ def _status(report: x12.InterchangeReport) -> str:
     return "rejected"
 
 
-async def _apply_set(
-    uow: GatewayUnitOfWork, supplier: Supplier, transaction: x12.TransactionSet, now: datetime
-) -> None:
-    """Apply one transaction set; raises when any part of it is refused (the caller drops the whole set)."""
+async def _apply_set(uow: GatewayUnitOfWork, supplier: Supplier, sound: _SoundSet, now: datetime) -> None:
+    """Apply one read transaction set; raises when any part of it is refused (the caller drops the whole set)."""
     po_number: str | None = None
+    document = sound.document
     try:
         messages: list[SupplierMessage] = []
-        if transaction.code == "855":
-            parsed = x12.parse_855(transaction)
-            po_number = parsed.po_number
-            messages.append(x12.acknowledgement_of(parsed, await _purchase_order(uow, supplier, po_number)))
-        elif transaction.code == "856":
-            for notice in x12.ship_notices_of(transaction):
+        if isinstance(document, x12.PurchaseOrderAcknowledgement):
+            po_number = document.po_number
+            messages.append(x12.acknowledgement_of(document, await _purchase_order(uow, supplier, po_number)))
+        elif isinstance(document, list):
+            for notice in document:
                 po_number = notice.po_number
                 messages.append(x12.shipment_notice(notice, await _purchase_order(uow, supplier, po_number)))
-        elif transaction.code == "865":
-            change = x12.parse_865(transaction)
-            po_number = change.po_number
+        elif isinstance(document, x12.PurchaseOrderChangeAcknowledgement):
+            po_number = document.po_number
             po = await _purchase_order(uow, supplier, po_number, for_update=True)
-            await _cancellations_answered(uow, po, change, now)
-        elif transaction.code == "997":
-            ack = x12.functional_acks_of(transaction)
-            answer = f"997 (codes {', '.join(ack.error_codes) or '-'})"
-            await _outbound_answered(uow, supplier, ack.group_control_number, _ack_status(ack), answer, now)
+            await _cancellations_answered(uow, po, document, now)
+        elif isinstance(document, x12.FunctionalAckReceived):
+            answer = f"997 (codes {', '.join(document.error_codes) or '-'})"
+            await _outbound_answered(uow, supplier, document.group_control_number, _ack_status(document), answer, now)
         for message in messages:
             po_number = message.po_number
             await apply_in(uow, supplier.supplier_id, message, now)
     except x12.X12Error as exc:
         raise _SyntaxRefusal(str(exc)) from exc
-    except (PurchaseOrderError, PurchaseOrderNotFound) as exc:
-        raise _ApplicationRefusal(po_number, str(exc)) from exc
+    except PurchaseOrderNotFound as exc:
+        raise _ApplicationRefusal(po_number, str(exc), [unknown_purchase_order(exc)]) from exc
+    except NothingApplied as exc:
+        raise _ApplicationRefusal(po_number, str(exc), exc.anomalies) from exc
+    except UnknownLine as exc:
+        anomaly = Anomaly(ExceptionKind.UNKNOWN_LINE, f"{exc}; the set is not applied")
+        raise _ApplicationRefusal(po_number, str(exc), [anomaly]) from exc
+    except PurchaseOrderError as exc:
+        anomaly = Anomaly(ExceptionKind.MESSAGE_NOT_APPLIED, f"{exc}; the set is not applied")
+        raise _ApplicationRefusal(po_number, str(exc), [anomaly]) from exc
 
 
 async def _purchase_order(
@@ -266,9 +356,10 @@ async def _cancellations_answered(
     uow: GatewayUnitOfWork, po: PurchaseOrder, change: x12.PurchaseOrderChangeAcknowledgement, now: datetime
 ) -> None:
     """The supplier's 865 answers our 860s: each waiting cancel request of an answered line is resolved as an
-    HTTP answer would resolve it; a line the 865 neither confirms nor refuses stays waiting."""
+    HTTP answer would resolve it, a refusal with the supplier's own words; a line the 865 neither confirms
+    nor refuses stays waiting."""
     for line in change.lines:
-        answer = CANCELLATION_ANSWERS.get(line.answer)
+        answer = _cancellation_answer(change, line)
         requests = await uow.cancellations.pending_for_line(po.po_number, line.line_no)
         if answer is None or not requests:
             log.warning(
@@ -281,6 +372,20 @@ async def _cancellations_answered(
             continue
         for request in requests:
             await record_cancellation_answer(uow, po, request, answer, now)
+
+
+def _cancellation_answer(
+    change: x12.PurchaseOrderChangeAcknowledgement, line: x12.LineChangeAnswer
+) -> CancellationAnswer | None:
+    """An 865 line's answer to our cancel request; None when it is no answer (the request keeps waiting)."""
+    if line.answer == "accepted":
+        return CancellationAnswer(accepted=True)
+    if line.answer == "refused":
+        code = line.ack_code or change.ack_type
+        words = change.words_for(line.line_no)
+        reason = words[:REASON_LIMIT] if words else f"the supplier's 865 refused the change (code {code})"
+        return CancellationAnswer(accepted=False, reason=reason)
+    return None
 
 
 def _ack_status(ack: x12.FunctionalAckReceived) -> str:

@@ -54,7 +54,7 @@ async def apply_supplier_message(
             await uow.commit()
             return outcome
     except PurchaseOrderNotFound as exc:
-        await _file_unapplied(uow_factory, supplier_id, message, source, received, [_unknown_po(exc)])
+        await _file_unapplied(uow_factory, supplier_id, message, source, received, [unknown_purchase_order(exc)])
         raise
     except NothingApplied as exc:
         await _file_unapplied(uow_factory, supplier_id, message, source, received, exc.anomalies)
@@ -92,7 +92,7 @@ async def apply_message(
     return MessageOutcome(changed, [anomaly.detail for anomaly in anomalies])
 
 
-def _unknown_po(exc: PurchaseOrderNotFound) -> Anomaly:
+def unknown_purchase_order(exc: PurchaseOrderNotFound) -> Anomaly:
     return Anomaly(ExceptionKind.UNKNOWN_PURCHASE_ORDER, f"{exc}; nothing applied")
 
 
