@@ -85,11 +85,19 @@ class PurchaseOrderRequested(Payload):
 
 
 class BatchReleaseExpected(Payload):
-    """aggregator → orders: when the batch holding these lines is expected to be released."""
+    """aggregator → orders: when the batch holding these lines is expected to be released.
+
+    For an empty batch (no lines named), `first_line_wait_seconds` says how long a backorder arriving
+    into it is expected to wait for the release, counted from its own arrival; `expected_release_at` is
+    then that of a line arriving when the estimate was made."""
 
     supplier_id: str
     expected_release_at: datetime
     backorder_line_ids: list[str]
+    first_line_wait_seconds: float | None = Field(default=None, ge=0)
+    # The batch goes out by then at the latest (its oldest line's deadline): a promise an estimate has to move
+    # later moves there at once, so estimates move it later once at most.
+    latest_release_at: datetime | None = None
 
 
 class BatchEscalated(Payload):

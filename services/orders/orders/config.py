@@ -19,6 +19,7 @@ class OrdersSettings(ServiceSettings):
     quick_ship_days: int = 3
     consolation_threshold_days: int = 7
     consolation_percent: Decimal = Decimal("10")
+    slip_tolerance_days: int = 1
 
     # Customer messages: comma-separated channels among "email" and "webhook" (empty: none)
     notify_channels: str = "email"
@@ -50,6 +51,7 @@ class OrdersSettings(ServiceSettings):
             quick_ship_days=self.quick_ship_days,
             consolation_threshold_days=self.consolation_threshold_days,
             consolation_percent=self.consolation_percent,
+            slip_tolerance_days=self.slip_tolerance_days,
         )
 
     def channel_names(self) -> tuple[str, ...]:

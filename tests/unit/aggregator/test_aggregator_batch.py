@@ -21,6 +21,7 @@ from aggregator.domain import (
 )
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
 def batch_of(*lines: object) -> PendingBatch:
@@ -405,3 +406,41 @@ def test_the_extra_surplus_of_a_split_never_helps_reach_a_minimum() -> None:
     drafts = batch.release(rules, T0, "operator")
     assert [draft.total_units for draft in drafts] == [12, 12]
     assert all(draft.below_minimum for draft in drafts)
+
+
+def test_an_empty_batch_knows_a_first_lines_wait_from_the_policy_and_the_arrival_rate() -> None:
+    empty = PendingBatch(SUPPLIER)
+    assert empty.first_line_wait(policy(min_units=1000, max_wait=20 * DAY), T0, None) == 20 * DAY
+    assert empty.first_line_wait(policy(min_units=10, max_wait=20 * DAY), T0, 2.0) == 5 * HOUR
+    assert empty.first_line_wait(policy(min_units=1, max_wait=20 * DAY), T0, None) == timedelta(0)
+    assert empty.first_line_wait(policy(min_units=10, max_wait=2 * HOUR), T0, 2.0) == 2 * HOUR
+    assert empty.first_line_wait(policy(min_value="100", max_wait=3 * DAY), T0, 50.0) == 3 * DAY
+    empty.hold()
+    assert empty.first_line_wait(policy(min_units=1, max_wait=3 * DAY), T0, 50.0) == 3 * DAY
+
+
+def test_a_first_line_does_not_push_the_release_later_than_the_empty_batch_said() -> None:
+    rules = policy(min_units=1000, max_wait=20 * DAY)
+    batch = PendingBatch(SUPPLIER)
+    wait = batch.first_line_wait(rules, T0, 1.0)
+    batch.add(line("a", 5, at=T0))
+    expected = batch.expected_release_at(rules, T0, 6.0)
+    assert expected is not None and expected <= T0 + wait
+
+
+def test_progress_says_what_blocks_the_release_with_the_decisions_own_figures() -> None:
+    rules = policy(
+        min_units=10,
+        sku_rules={"S-1": SkuRule(case_pack=6, remainder="wait"), "S-2": SkuRule(min_qty=5)},
+    )
+    batch = PendingBatch(SUPPLIER, [line("a", 4), line("b", 2, supplier_sku="S-2")])
+    progress = batch.progress(rules, T0)
+    assert (progress.units, progress.releasable_units, progress.minimum_met) == (6, 0, False)
+    assert progress.blocked_by == ("min_units", "S-1: case_pack", "S-2: min_qty")
+    assert batch.decide(rules, T0).action == "wait"
+    batch.add(line("c", 2))
+    batch.add(line("d", 8, supplier_sku="S-2"))
+    progress = batch.progress(rules, T0)
+    assert (progress.releasable_units, progress.minimum_met, progress.blocked_by) == (16, True, ())
+    assert batch.decide(rules, T0).action == "release"
+    assert PendingBatch(SUPPLIER).progress(rules, T0).blocked_by == ("empty",)

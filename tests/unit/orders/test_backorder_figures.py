@@ -19,7 +19,7 @@ def facts(group: str, qty: int, backordered: int, status: LineStatus, age_days: 
         "status": status,
         "fully_shipped_at": None,
         "first_promise": None,
-        "last_promise": None,
+        "latest_promise": None,
     }
     values.update(kw)
     return LineFacts(**values)  # type: ignore[arg-type]
@@ -41,7 +41,7 @@ def test_figures_per_group() -> None:
     lines = [
         facts("CHAIR", 4, 0, LineStatus.ALLOCATED, 1),
         facts("CHAIR", 4, 2, LineStatus.BACKORDERED, 3),
-        facts("CHAIR", 2, 2, LineStatus.ON_PURCHASE_ORDER, 10, first_promise=day(5), last_promise=day(9)),
+        facts("CHAIR", 2, 2, LineStatus.ON_PURCHASE_ORDER, 10, first_promise=day(5), latest_promise=day(9)),
         facts("CHAIR", 1, 1, LineStatus.CANCELLED, 40),
         facts("CHAIR", 1, 1, LineStatus.SHIPPED, 20, fully_shipped_at=NOW - timedelta(days=18)),
         facts("CHAIR", 1, 1, LineStatus.DELIVERED, 20, fully_shipped_at=NOW - timedelta(days=10)),

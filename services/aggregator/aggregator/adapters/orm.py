@@ -13,6 +13,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    false,
 )
 
 from dropship_shared.db import Money, UtcDateTime
@@ -47,6 +48,13 @@ suppliers = Table(
     Column("pending_value", Money, nullable=False, default=0),
     Column("oldest_received_at", UtcDateTime, nullable=True),
     Column("expected_release_at", UtcDateTime, nullable=True),
+    # Set while the batch is empty: how long a first backorder is expected to wait (published to orders).
+    Column("first_line_wait_seconds", Float, nullable=True),
+    # What a release by minimum would order now and what stops it, from the decision's own code.
+    Column("releasable_units", Integer, nullable=False, default=0, server_default="0"),
+    Column("releasable_value", Money, nullable=False, default=0, server_default="0"),
+    Column("minimum_met", Boolean, nullable=False, default=False, server_default=false()),
+    Column("blocked_by", JSON, nullable=True),
 )
 
 supplier_policy_versions = Table(

@@ -44,6 +44,11 @@ class SupplierRecord:
     pending_value: Decimal
     oldest_received_at: datetime | None
     expected_release_at: datetime | None
+    first_line_wait_seconds: float | None = None
+    releasable_units: int = 0
+    releasable_value: Decimal = Decimal(0)
+    minimum_met: bool = False
+    blocked_by: list[str] | None = None
 
 
 async def _insert_ignoring_duplicates(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:

@@ -76,6 +76,20 @@ class BatchProgress:
     deadline: datetime | None
     held: bool
     escalated: bool
+    blocked_by: tuple[str, ...] = ()
+
+
+class _Releasable(NamedTuple):
+    """What a release by minimum would take now: customers' units, ordered units (surplus included),
+    value at tier prices, and each SKU rule holding units back ('<sku>: min_qty', '<sku>: case_pack')."""
+
+    customer_units: int
+    ordered_units: int
+    value: Decimal
+    held_back: tuple[str, ...]
+
+    def meets(self, policy: SupplierPolicy) -> bool:
+        return self.customer_units > 0 and policy.meets_minimums(self.ordered_units, self.value)
 
 
 class _Entry(NamedTuple):
@@ -339,8 +353,10 @@ class PendingBatch:
         return [entry.line for entry in self._lines.values() if entry.line.received_at + policy.max_wait <= now]
 
     def progress(self, policy: SupplierPolicy, now: datetime) -> BatchProgress:
+        """The figures `decide` judges, and what blocks a release now (empty when it would release)."""
         self._check(policy, now)
-        customer_units, units, value = self._releasable(policy)
+        releasable = self._releasable(policy)
+        units, value = releasable.ordered_units, releasable.value
         oldest = self.oldest
         return BatchProgress(
             supplier_id=self.supplier_id,
@@ -351,13 +367,31 @@ class PendingBatch:
             releasable_value=value,
             units_fraction=min(1.0, units / policy.min_units) if policy.min_units else 1.0,
             value_fraction=min(1.0, float(value / policy.min_value)) if policy.min_value else 1.0,
-            minimum_met=customer_units > 0 and policy.meets_minimums(units, value),
+            minimum_met=releasable.meets(policy),
             oldest_received_at=oldest.received_at if oldest else None,
             oldest_age=now - oldest.received_at if oldest else None,
             deadline=oldest.received_at + policy.max_wait if oldest else None,
             held=self._held,
             escalated=self.escalated,
+            blocked_by=self._blocked_by(policy, now, releasable),
         )
+
+    def _blocked_by(self, policy: SupplierPolicy, now: datetime, releasable: _Releasable) -> tuple[str, ...]:
+        """Why `decide` would not release by minimum now: the same tests, in words."""
+        oldest = self.oldest
+        if oldest is None:
+            return ("empty",)
+        blocked: list[str] = ["held"] if self._held else []
+        if releasable.ordered_units < policy.min_units:
+            blocked.append("min_units")
+        if releasable.value < policy.min_value:
+            blocked.append("min_value")
+        if releasable.customer_units == 0 and not blocked:
+            blocked.append("nothing_releasable")
+        blocked.extend(releasable.held_back)
+        if releasable.meets(policy) and policy.cutoff is not None and not self._cutoff_open(policy, now, oldest):
+            blocked.append("cutoff")
+        return tuple(blocked)
 
     def expected_release_at(
         self, policy: SupplierPolicy, now: datetime, arrival_rate_units_per_hour: float | None
@@ -385,6 +419,35 @@ class PendingBatch:
                 minimum_at = cutoff_at_or_after(policy.cutoff, minimum_at)
             candidates.append(minimum_at)
         return min(candidates, default=None)
+
+    def first_line_wait(
+        self, policy: SupplierPolicy, now: datetime, arrival_rate_units_per_hour: float | None
+    ) -> timedelta:
+        """How long a backorder arriving at `now` into this empty batch is expected to wait for the release.
+
+        Known before any line arrives, so the first promise a customer hears is an informed one:
+        the max wait bounds it (at the deadline the batch is released, or escalated to a person who
+        decides: the best guess either way); sooner if the line alone meets the unit minimum, or the
+        observed arrival rate fills it first, moved to the next cut-off when the policy has one. A held
+        batch waits for its deadline. The value minimum cannot be read in units before any line
+        (no cost known), so it leaves only the deadline. When that line has arrived, the estimate
+        of the batch (`expected_release_at`) is no later with a policy releasing at the deadline:
+        the deadline is the same and the shortfall only smaller.
+        """
+        self._check(policy, now)
+        wait = policy.max_wait
+        if self._held or policy.min_value > 0:
+            return wait
+        rate = arrival_rate_units_per_hour
+        if policy.min_units <= 1:
+            minimum_at = now  # the line alone meets the minimum
+        elif rate and rate > 0 and policy.min_units / rate < wait / timedelta(hours=1):
+            minimum_at = now + timedelta(hours=policy.min_units / rate)
+        else:
+            return wait
+        if policy.cutoff is not None:
+            minimum_at = cutoff_at_or_after(policy.cutoff, minimum_at)
+        return min(wait, minimum_at - now)
 
     # -- internals -------------------------------------------------------------
 
@@ -427,14 +490,15 @@ class PendingBatch:
                 selections.append(selection)
         return selections
 
-    def _releasable(self, policy: SupplierPolicy) -> tuple[int, int, Decimal]:
-        """(customer units, ordered units, tiered value) a release by minimum would take now.
+    def _releasable(self, policy: SupplierPolicy) -> _Releasable:
+        """What a release by minimum would take now: the one computation behind `decide` and `progress`.
 
         Mirrors `select_for_sku` and the pricing of `build_drafts` from running totals:
         SKUs without a rule count as they stand; only SKUs with a rule are visited.
         """
         rules = policy.sku_rules
         customer, ordered, value = self._units, self._units, self._value
+        held_back: list[str] = []
         if len(rules) <= len(self._skus):
             ruled = [sku for sku in rules if sku in self._skus]
         else:
@@ -446,9 +510,13 @@ class PendingBatch:
             value -= bucket.value
             if rule.case_pack > 1 and rule.remainder == "wait":
                 quantity, catalog_value = bucket.clean_prefix(rule.case_pack)
+                if quantity < bucket.units:
+                    held_back.append(f"{supplier_sku}: case_pack")
             else:
                 quantity, catalog_value = bucket.units, bucket.value
             if quantity == 0 or quantity < rule.min_qty:
+                if quantity and quantity < rule.min_qty:
+                    held_back.append(f"{supplier_sku}: min_qty")
                 continue
             surplus = -quantity % rule.case_pack
             tier_cost = rule.tier_cost(quantity + surplus)
@@ -458,11 +526,10 @@ class PendingBatch:
                 value += tier_cost * (quantity + surplus)
             else:
                 value += catalog_value + surplus * bucket.newest_cost
-        return customer, ordered, value
+        return _Releasable(customer, ordered, value, tuple(held_back))
 
     def _minimum_met(self, policy: SupplierPolicy) -> bool:
-        customer, ordered, value = self._releasable(policy)
-        return customer > 0 and policy.meets_minimums(ordered, value)
+        return self._releasable(policy).meets(policy)
 
     def _cutoff_open(self, policy: SupplierPolicy, now: datetime, oldest: PendingLine) -> bool:
         if policy.cutoff is None:
@@ -472,7 +539,7 @@ class PendingBatch:
         return (checked is None or checked < slot) and oldest.received_at <= slot
 
     def _minimum_expected_at(self, policy: SupplierPolicy, now: datetime, rate: float | None) -> datetime | None:
-        customer, ordered, value = self._releasable(policy)
+        customer, ordered, value, _ = self._releasable(policy)
         if customer > 0 and policy.meets_minimums(ordered, value):
             return now
         if not rate or rate <= 0:

@@ -63,8 +63,15 @@ class SupplierStatus(BaseModel):
     pending_value: Decimal
     min_units: int
     min_value: Decimal
-    units_progress: float
-    value_progress: float
+    releasable_units: int = Field(description="units a release by minimum would order now (surplus included)")
+    releasable_value: Decimal = Field(description="their value at the supplier's tier prices")
+    units_progress: float = Field(description="releasable_units / min_units (1.0 without a unit minimum)")
+    value_progress: float = Field(description="releasable_value / min_value (1.0 without a value minimum)")
+    minimum_met: bool
+    blocked_by: list[str] = Field(
+        description="what stops a release by minimum now: empty, held, min_units, min_value, nothing_releasable, "
+        "'<supplier_sku>: min_qty', '<supplier_sku>: case_pack', cutoff; empty when it would release"
+    )
     oldest_received_at: datetime | None
     oldest_age_seconds: float | None
     deadline: datetime | None

@@ -33,6 +33,8 @@ Clock = Callable[[], datetime]
 CONSUMER = "aggregator"
 # A new expected release is published when it moves by more than this (or 10% of the wait left).
 EXPECTED_RELEASE_TOLERANCE = timedelta(minutes=15)
+# An empty batch's expected wait is looked at again this often while an arrival rate is observed.
+EMPTY_ESTIMATE_REFRESH = timedelta(hours=1)
 # Releases in one decision pass; a batch re-meeting its minimum right after a release is rare.
 MAX_RELEASES_PER_PASS = 10
 
@@ -217,23 +219,47 @@ class Aggregator:
         opened.record.next_check_at = next_check
 
     def _tell_expected_release(self, uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime) -> None:
-        """Publish the batch's expected release when it moved noticeably (not on every backorder)."""
-        batch = opened.batch
-        expected = batch.expected_release_at(opened.policy, now, opened.arrivals.per_hour(now))
-        previous = opened.record.expected_release_at
-        if expected is None or batch.line_count == 0:
-            opened.record.expected_release_at = None
+        """Publish the batch's expected release when it moved noticeably (not on every backorder).
+
+        An empty batch publishes how long a first backorder would wait, so orders promises an informed
+        date before any line has arrived (and the availability endpoint shows the same date)."""
+        batch, record = opened.batch, opened.record
+        rate = opened.arrivals.per_hour(now)
+        if batch.line_count == 0:
+            wait = batch.first_line_wait(opened.policy, now, rate)
+            previous_wait = record.first_line_wait_seconds
+            tolerance = max(EXPECTED_RELEASE_TOLERANCE, wait * 0.1)
+            if previous_wait is not None and abs(wait - timedelta(seconds=previous_wait)) <= tolerance:
+                return
+            record.first_line_wait_seconds = wait.total_seconds()
+            record.expected_release_at = now + wait
+            uow.emit(
+                BatchReleaseExpected(
+                    supplier_id=batch.supplier_id,
+                    expected_release_at=now + wait,
+                    backorder_line_ids=[],
+                    first_line_wait_seconds=wait.total_seconds(),
+                )
+            )
+            return
+        record.first_line_wait_seconds = None
+        expected = batch.expected_release_at(opened.policy, now, rate)
+        previous = record.expected_release_at
+        if expected is None:
+            record.expected_release_at = None
             return
         if previous is not None:
             tolerance = max(EXPECTED_RELEASE_TOLERANCE, (previous - now) * 0.1)
             if abs(expected - previous) <= tolerance:
                 return
-        opened.record.expected_release_at = expected
+        record.expected_release_at = expected
+        oldest = batch.oldest
         uow.emit(
             BatchReleaseExpected(
                 supplier_id=batch.supplier_id,
                 expected_release_at=expected,
                 backorder_line_ids=[line.backorder_line_id for line in batch.lines],
+                latest_release_at=oldest.received_at + opened.policy.max_wait if oldest else None,
             )
         )
 
@@ -282,17 +308,33 @@ class Aggregator:
         versions = []
         for batch in opened:
             self._tell_expected_release(uow, batch, now)
+            progress = batch.batch.progress(batch.policy, now)
+            if batch.batch.line_count == 0 and _rate_observed(batch, now):
+                # The first-line wait follows the arrival rate as it fades: look at it again later.
+                batch.record.next_check_at = min(
+                    t for t in (batch.record.next_check_at, now + EMPTY_ESTIMATE_REFRESH) if t is not None
+                )
             versions.append(
                 await self.cache.save(
                     uow,
                     batch,
                     next_check_at=batch.record.next_check_at,
                     expected_release_at=batch.record.expected_release_at,
+                    first_line_wait_seconds=batch.record.first_line_wait_seconds,
+                    releasable_units=progress.releasable_units,
+                    releasable_value=progress.releasable_value,
+                    minimum_met=progress.minimum_met,
+                    blocked_by=list(progress.blocked_by),
                 )
             )
         await uow.commit()
         for batch, version in zip(opened, versions, strict=True):
             self.cache.keep(batch.batch.supplier_id, version, batch.batch)
+
+
+def _rate_observed(opened: OpenBatch, now: datetime) -> bool:
+    """An empty batch's first-line wait depends on the arrival rate only while some rate is observed."""
+    return opened.arrivals.per_hour(now) > 0 and not opened.batch.held
 
 
 def _pending_line(payload: BackorderCreated) -> PendingLine:

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from dropship_shared.db import Money, UtcDateTime
 from dropship_shared.tables import inbox_table, operator_actions_table, outbox_table
@@ -108,6 +121,8 @@ supplier_release_estimates = Table(
     metadata,
     Column("supplier_id", String(64), primary_key=True),
     Column("expected_release_at", UtcDateTime, nullable=False),
+    # Set while the batch is empty: a first backorder waits this long from its own arrival.
+    Column("first_line_wait_seconds", Float, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
 )
 

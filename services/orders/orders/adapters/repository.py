@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, Select, Table, func, insert, select, update
@@ -25,7 +25,7 @@ from orders.adapters.orm import (
 )
 from orders.domain.lifecycle import LineStatus, Transition
 from orders.domain.model import Order, OrderLine, Product, Shipment
-from orders.domain.promise import Promise
+from orders.domain.promise import Promise, ReleaseEstimate
 from orders.service_layer.ports import IdempotencyKeyTaken
 
 
@@ -107,16 +107,23 @@ class ReleaseEstimateRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def record(self, supplier_id: str, expected_release_at: datetime, now: datetime) -> None:
-        values = {"expected_release_at": expected_release_at, "updated_at": now}
+    async def record(self, supplier_id: str, estimate: ReleaseEstimate, now: datetime) -> None:
+        wait = estimate.first_line_wait
+        values = {
+            "expected_release_at": estimate.expected_release_at,
+            "first_line_wait_seconds": None if wait is None else wait.total_seconds(),
+            "updated_at": now,
+        }
         await upsert(self._session, supplier_release_estimates, {"supplier_id": supplier_id}, values)
 
-    async def for_suppliers(self, supplier_ids: Iterable[str]) -> dict[str, datetime]:
+    async def for_suppliers(self, supplier_ids: Iterable[str]) -> dict[str, ReleaseEstimate]:
         table = supplier_release_estimates
         rows = await self._session.execute(
-            select(table.c.supplier_id, table.c.expected_release_at).where(table.c.supplier_id.in_(set(supplier_ids)))
+            select(table.c.supplier_id, table.c.expected_release_at, table.c.first_line_wait_seconds).where(
+                table.c.supplier_id.in_(set(supplier_ids))
+            )
         )
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: ReleaseEstimate(row[1], None if row[2] is None else timedelta(seconds=row[2])) for row in rows}
 
 
 class IncomingStockRepository:

@@ -1,9 +1,10 @@
-"""The backorder figures that measure inventory management: rate, open backorders by age, fill time, slips."""
+"""The backorder figures that measure inventory management: rate, open backorders by age, fill time, slips, credits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from math import ceil
 
 from orders.domain.lifecycle import WAITING, LineStatus
@@ -22,7 +23,8 @@ class LineFacts:
     status: LineStatus
     fully_shipped_at: datetime | None  # when its last backordered unit shipped
     first_promise: date | None
-    last_promise: date | None
+    latest_promise: date | None  # the latest date it was ever promised (the history is kept, never rewritten)
+    credit: Decimal | None = None  # the consolation credit issued for it, if any
 
 
 @dataclass
@@ -36,6 +38,9 @@ class BackorderFigures:
     open_by_age: dict[str, int] = field(default_factory=lambda: {name: 0 for name, _ in AGE_BUCKETS})
     fill_hours: list[float] = field(default_factory=list)
     slipped_promises: int = 0
+    slip_days: list[int] = field(default_factory=list)  # of each slipped line: latest promise - first promise
+    credits_issued: int = 0
+    credits_amount: Decimal = Decimal(0)
     cancelled_while_waiting: int = 0
 
     @property
@@ -44,10 +49,19 @@ class BackorderFigures:
 
     def fill_time_percentile(self, percent: int) -> float | None:
         """Nearest-rank percentile of the fill times in hours."""
-        if not self.fill_hours:
-            return None
-        ordered = sorted(self.fill_hours)
-        return ordered[max(ceil(percent / 100 * len(ordered)) - 1, 0)]
+        return percentile(self.fill_hours, percent)
+
+    def slip_days_percentile(self, percent: int) -> float | None:
+        """Nearest-rank percentile of the days slipped, over the lines that slipped."""
+        return percentile([float(days) for days in self.slip_days], percent)
+
+
+def percentile(values: list[float], percent: int) -> float | None:
+    """Nearest-rank percentile; None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(ceil(percent / 100 * len(ordered)) - 1, 0)]
 
 
 def age_bucket(age_days: int) -> str:
@@ -72,8 +86,13 @@ def backorder_figures(lines: list[LineFacts], now: datetime) -> list[BackorderFi
             figures.open_by_age[age_bucket((now - line.placed_at).days)] += 1
         if line.fully_shipped_at is not None:
             figures.fill_hours.append((line.fully_shipped_at - line.placed_at).total_seconds() / 3600)
-        if line.first_promise and line.last_promise and line.last_promise > line.first_promise:
+        if line.first_promise and line.latest_promise and line.latest_promise > line.first_promise:
+            # A slip counts even when the line later ships early: the customer was told a later date.
             figures.slipped_promises += 1
+            figures.slip_days.append((line.latest_promise - line.first_promise).days)
+        if line.credit is not None:
+            figures.credits_issued += 1
+            figures.credits_amount += line.credit
         if line.status == LineStatus.CANCELLED:
             figures.cancelled_while_waiting += 1
     return sorted(groups.values(), key=lambda figures: (-figures.backordered_units, figures.group))

@@ -10,7 +10,8 @@ from typing import Any
 
 class MessageKind(StrEnum):
     BACKORDER_PLACED = "backorder_placed"
-    DATE_MOVED = "date_moved"
+    DATE_MOVED = "date_moved"  # later, with an apology
+    DATE_IMPROVED = "date_improved"  # earlier: good news
     WAIT_EXTENDED = "wait_extended"
     SHIPPED = "shipped"
     REJECTED = "rejected"

@@ -18,13 +18,17 @@ from orders.domain.lifecycle import CLOSED, WAITING, LineStatus, Transition, can
 from orders.domain.promise import (
     Promise,
     PromiseRules,
+    ReleaseEstimate,
     consolation_amount,
     consolation_due,
     delivery_after_release,
     delivery_after_ship_date,
     deserves_delay_notice,
     expected_release,
+    moves_promise,
 )
+
+DEFAULT_RULES = PromiseRules()
 
 __all__ = ["LineStatus", "Order", "OrderError", "OrderLine", "Product", "RequestedLine", "Shipment", "UnknownSku"]
 
@@ -152,7 +156,7 @@ class Order:
         products: dict[str, Product],
         placed_at: datetime,
         rules: PromiseRules | None = None,
-        release_estimates: dict[str, datetime] | None = None,
+        release_estimates: dict[str, ReleaseEstimate] | None = None,
     ) -> Order:
         """Serve each line from stock as far as it goes; every shortfall becomes a backorder with a promised date."""
         rules = rules or PromiseRules()
@@ -286,11 +290,16 @@ class Order:
 
     # -- what the aggregator and the supplier tell us --------------------------------
 
-    def mark_on_purchase_order(self, line_no: int, po_number: str, cause: Cause) -> None:
+    def mark_on_purchase_order(
+        self, line_no: int, po_number: str, cause: Cause, rules: PromiseRules = DEFAULT_RULES
+    ) -> None:
+        """The batch left for the supplier: its release is no longer an estimate but a fact."""
         line = self.line(line_no)
         if line.status == LineStatus.BACKORDERED:
             line.po_number = po_number
             self._move(line, LineStatus.ON_PURCHASE_ORDER, cause)
+            released = delivery_after_release(cause.at, line.lead_time_days, rules)
+            self._repromise(line, released, rules, cause, firm=True)
 
     def learn_purchase_order(self, line_no: int, po_number: str) -> None:
         """A supplier's word about a line names its PO: events arrive in any order, so a shipment handled
@@ -298,11 +307,27 @@ class Order:
         line = self.line(line_no)
         line.po_number = line.po_number or po_number
 
-    def expect_release(self, line_no: int, release_at: datetime, rules: PromiseRules, cause: Cause) -> None:
-        """The aggregator estimated when the line's batch goes to the supplier."""
+    def expect_release(
+        self,
+        line_no: int,
+        release_at: datetime,
+        rules: PromiseRules,
+        cause: Cause,
+        latest_release_at: datetime | None = None,
+    ) -> None:
+        """The aggregator estimated when the line's batch goes to the supplier.
+
+        An estimate beyond the tolerance moves the promise to the batch's latest release (its deadline)
+        when known, not just to the estimate: a fading arrival rate then cannot slip it again and again."""
         line = self.line(line_no)
-        if line.status == LineStatus.BACKORDERED:
-            self._repromise(line, delivery_after_release(release_at, line.lead_time_days, rules), rules, cause)
+        if line.status != LineStatus.BACKORDERED or line.promised_date is None:
+            return
+        released = delivery_after_release(release_at, line.lead_time_days, rules)
+        if not moves_promise(line.promised_date, released, firm=False, rules=rules):
+            return
+        if latest_release_at is not None and latest_release_at > release_at:
+            released = delivery_after_release(latest_release_at, line.lead_time_days, rules)
+        self._repromise(line, released, rules, cause, firm=False)
 
     def batch_escalated(self, line_no: int, oldest_received_at: datetime) -> None:
         """The supplier's minimum was not reached by the deadline: tell the customer at once, once."""
@@ -347,7 +372,7 @@ class Order:
         if line.status != LineStatus.CANCEL_REQUESTED and line.status != target:
             self._move(line, target, cause)
         if expected_ship_date is not None:
-            self._repromise(line, delivery_after_ship_date(expected_ship_date, rules), rules, cause)
+            self._repromise(line, delivery_after_ship_date(expected_ship_date, rules), rules, cause, firm=True)
 
     def record_shipment(self, line_no: int, shipment: Shipment, rules: PromiseRules, cause: Cause) -> bool:
         """Apply a shipment to a line once (by shipment id); False when it was already applied."""
@@ -414,7 +439,7 @@ class Order:
         """The supplier missed the ship date it acknowledged: the promise moves (the customer hears of a slip)."""
         line = self.line(line_no)
         if line.status in WAITING and line.open_qty:
-            self._repromise(line, delivery_after_ship_date(assumed_ship_date, rules), rules, cause)
+            self._repromise(line, delivery_after_ship_date(assumed_ship_date, rules), rules, cause, firm=True)
 
     def resolve_cancellation(self, line_no: int, outcome: str, cause: Cause) -> None:
         """The supplier's answer to our cancel request: cancelled, or too late because it already shipped."""
@@ -515,13 +540,33 @@ class Order:
         line.promises.append(promise)
         self.new_promises.append(promise)
 
-    def _repromise(self, line: OrderLine, promised: date, rules: PromiseRules, cause: Cause) -> None:
-        """A new estimate: keep it in the history, tell the customer of a real delay, console a long one."""
+    def _repromise(self, line: OrderLine, promised: date, rules: PromiseRules, cause: Cause, firm: bool) -> None:
+        """A new date: moved only past the hysteresis (see `moves_promise`), kept in the history, and told
+        once: a delay with an apology (unless the goods still leave within the quick-ship window), an
+        earlier date as good news; a long slip against the first promise is consoled, once per line."""
         previous = line.promised_date
-        if previous == promised:
+        if previous is None:
+            self._promise(line, promised, cause)
+            return
+        if not moves_promise(previous, promised, firm, rules):
             return
         self._promise(line, promised, cause)
-        if previous is None:
+        key = f"{self.order_id}:{line.line_no}:date:{len(line.promises)}"
+        if promised < previous:
+            self.messages.append(
+                CustomerMessage(
+                    MessageKind.DATE_IMPROVED,
+                    self.order_id,
+                    key=key,
+                    line_no=line.line_no,
+                    context={
+                        "sku": line.sku,
+                        "quantity": line.open_qty,
+                        "previous_date": str(previous),
+                        "promised_date": str(promised),
+                    },
+                )
+            )
             return
         credit = None
         first = line.first_promised_date or previous
@@ -536,7 +581,7 @@ class Order:
                 CustomerMessage(
                     MessageKind.DATE_MOVED,
                     self.order_id,
-                    key=f"{self.order_id}:{line.line_no}:date:{promised}",
+                    key=key,
                     line_no=line.line_no,
                     context={
                         "sku": line.sku,

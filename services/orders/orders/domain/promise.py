@@ -14,6 +14,8 @@ class PromiseRules:
     quick_ship_days: int = 3  # the supplier ships within this many days: no delay notice (the article's rule)
     consolation_threshold_days: int = 7  # a slip beyond the first promise by more than this earns a credit
     consolation_percent: Decimal = Decimal("10")
+    # An estimate moves a promise later only by more than this many days; never earlier (only firm news does).
+    slip_tolerance_days: int = 1
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,33 @@ def delivery_after_ship_date(ship_date: date, rules: PromiseRules) -> date:
     return ship_date + timedelta(days=rules.transit_days)
 
 
-def expected_release(placed_at: datetime, known_release: datetime | None, rules: PromiseRules) -> datetime:
-    """The aggregator's latest estimate for the supplier when it lies ahead, else the default wait."""
-    if known_release is not None and known_release > placed_at:
-        return known_release
+@dataclass(frozen=True)
+class ReleaseEstimate:
+    """The aggregator's latest word on a supplier's batch: when the lines waiting in it are expected to be
+    released, or, while it is empty, how long a first backorder will wait from its own arrival."""
+
+    expected_release_at: datetime
+    first_line_wait: timedelta | None = None
+
+
+def expected_release(placed_at: datetime, known: ReleaseEstimate | None, rules: PromiseRules) -> datetime:
+    """When a backorder placed at `placed_at` should leave in its supplier's batch.
+
+    An empty batch's wait counts from the order; a batch with lines goes out when expected (a line joining
+    it goes with it); without a word from the aggregator, or with one already past, the default wait."""
+    if known is not None and known.first_line_wait is not None:
+        return placed_at + known.first_line_wait
+    if known is not None and known.expected_release_at > placed_at:
+        return known.expected_release_at
     return placed_at + timedelta(days=rules.default_batch_wait_days)
+
+
+def moves_promise(current: date, new: date, firm: bool, rules: PromiseRules) -> bool:
+    """Hysteresis: firm news (the batch released, the supplier's own date, a late shipment) moves a promise
+    either way; an estimate moves it only later, and only by more than the tolerance, so dates do not swing."""
+    if firm:
+        return new != current
+    return (new - current).days > rules.slip_tolerance_days
 
 
 def deserves_delay_notice(new_date: date, previous: date, today: date, rules: PromiseRules) -> bool:

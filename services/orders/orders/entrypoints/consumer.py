@@ -14,7 +14,7 @@ def subscription(queue: str, uow: UnitOfWorkFactory, rules: PromiseRules) -> Sub
     return Subscription(
         queue,
         {
-            "purchase_order.requested": partial(event_handlers.on_purchase_order_requested, uow),
+            "purchase_order.requested": partial(event_handlers.on_purchase_order_requested, uow, rules=rules),
             "batch.escalated": partial(event_handlers.on_batch_escalated, uow),
             "batch.release_expected": partial(event_handlers.on_batch_release_expected, uow, rules=rules),
             "purchase_order.acknowledged": partial(event_handlers.on_purchase_order_acknowledged, uow, rules=rules),

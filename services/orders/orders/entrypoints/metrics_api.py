@@ -18,7 +18,8 @@ MAX_WINDOW = timedelta(days=3660)
 
 @router.get(
     "/metrics/backorders",
-    summary="Backorder rate, open backorders by age, fill time p50/p90, slipped promises, cancellations",
+    summary="Backorder rate, open backorders by age, fill time p50/p90, slipped promises and days slipped "
+    "p50/p90, consolation credits, cancellations",
 )
 async def get_backorder_metrics(
     uow: Uow,
@@ -49,6 +50,10 @@ async def get_backorder_metrics(
                 fill_time_hours_p90=f.fill_time_percentile(90),
                 filled_lines=len(f.fill_hours),
                 slipped_promises=f.slipped_promises,
+                slip_days_p50=f.slip_days_percentile(50),
+                slip_days_p90=f.slip_days_percentile(90),
+                credits_issued=f.credits_issued,
+                credits_amount=f.credits_amount,
                 cancelled_while_waiting=f.cancelled_while_waiting,
             )
             for f in figures

@@ -237,7 +237,11 @@ class BackorderFiguresOut(BaseModel):
     fill_time_hours_p50: float | None
     fill_time_hours_p90: float | None
     filled_lines: int
-    slipped_promises: int
+    slipped_promises: int = Field(description="lines whose promise ever moved later than the first one")
+    slip_days_p50: float | None = Field(description="days slipped (latest promise - first), over slipped lines")
+    slip_days_p90: float | None
+    credits_issued: int = Field(description="consolation credits issued")
+    credits_amount: Decimal
     cancelled_while_waiting: int
 
 

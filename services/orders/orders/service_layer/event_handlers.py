@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from dropship_shared.events import (
     AcknowledgedLine,
@@ -21,7 +22,7 @@ from dropship_shared.events import (
     utcnow,
 )
 from orders.domain.model import Cause, Order, OrderError, Shipment
-from orders.domain.promise import PromiseRules
+from orders.domain.promise import PromiseRules, ReleaseEstimate
 from orders.service_layer.handlers import UnitOfWorkFactory, apply_consequences
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
@@ -95,15 +96,18 @@ def _ship(po_number: str, shipment: Shipment, rules: PromiseRules) -> LineChange
     return change
 
 
-async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+async def on_purchase_order_requested(
+    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
+) -> None:
     payload = envelope.payload_as(PurchaseOrderRequested)
+    rules = rules or PromiseRules()
     async with _first_delivery(uow_factory, envelope) as uow:
         if uow is None:
             return
         cause = _cause(envelope)
 
         def put_on_po(order: Order, line_no: int, c: Cause) -> None:
-            order.mark_on_purchase_order(line_no, payload.po_number, c)
+            order.mark_on_purchase_order(line_no, payload.po_number, c, rules)
 
         await _change_lines(uow, [(po_line.backorder_line_id, put_on_po) for po_line in payload.lines], cause)
         for po_line in payload.lines:
@@ -135,12 +139,17 @@ async def on_batch_release_expected(
         cause = _cause(envelope)
 
         def expect(order: Order, line_no: int, c: Cause) -> None:
-            order.expect_release(line_no, payload.expected_release_at, rules, c)
+            order.expect_release(line_no, payload.expected_release_at, rules, c, payload.latest_release_at)
 
         await _change_lines(uow, [(line_id, expect) for line_id in payload.backorder_line_ids], cause)
         # Last, after the orders: the supplier's estimate row is hot (every event of the supplier writes
         # it), so it is held only for the commit, and always after the order locks (one lock order).
-        await uow.release_estimates.record(payload.supplier_id, payload.expected_release_at, cause.at)
+        await uow.release_estimates.record(payload.supplier_id, _estimate_of(payload), cause.at)
+
+
+def _estimate_of(payload: BatchReleaseExpected) -> ReleaseEstimate:
+    wait = payload.first_line_wait_seconds
+    return ReleaseEstimate(payload.expected_release_at, None if wait is None else timedelta(seconds=wait))
 
 
 async def on_purchase_order_acknowledged(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from dropship_shared.events import utcnow
-from orders.adapters.orm import line_promises, line_transitions, order_lines, orders, products
+from orders.adapters.orm import consolation_credits, line_promises, line_transitions, order_lines, orders, products
 from orders.domain.backorder_figures import BackorderFigures, LineFacts, backorder_figures
 from orders.domain.lifecycle import LineStatus
 from orders.domain.promise import PromiseRules, delivery_after_release, delivery_after_ship_date, expected_release
@@ -88,13 +88,12 @@ async def backorder_metrics(
             line_promises.c.order_id,
             line_promises.c.line_no,
             func.min(line_promises.c.id).label("first_id"),
-            func.max(line_promises.c.id).label("last_id"),
+            func.max(line_promises.c.promised_date).label("latest_date"),
         )
         .group_by(line_promises.c.order_id, line_promises.c.line_no)
         .subquery()
     )
     first = line_promises.alias("first")
-    last = line_promises.alias("last")
     query = (
         select(
             group_column.label("group"),
@@ -104,7 +103,8 @@ async def backorder_metrics(
             order_lines.c.status,
             shipped_at.c.at.label("shipped_at"),
             first.c.promised_date.label("first_promise"),
-            last.c.promised_date.label("last_promise"),
+            first_promise.c.latest_date.label("latest_promise"),
+            consolation_credits.c.amount.label("credit"),
         )
         .select_from(order_lines)
         .join(orders, orders.c.order_id == order_lines.c.order_id)
@@ -120,7 +120,12 @@ async def backorder_metrics(
             isouter=True,
         )
         .join(first, first.c.id == first_promise.c.first_id, isouter=True)
-        .join(last, last.c.id == first_promise.c.last_id, isouter=True)
+        .join(
+            consolation_credits,
+            (consolation_credits.c.order_id == order_lines.c.order_id)
+            & (consolation_credits.c.line_no == order_lines.c.line_no),
+            isouter=True,
+        )
         .where(orders.c.placed_at >= start, orders.c.placed_at < end)
     )
     async with uow_factory() as uow:
@@ -134,7 +139,8 @@ async def backorder_metrics(
             status=LineStatus(row["status"]),
             fully_shipped_at=row["shipped_at"],
             first_promise=row["first_promise"],
-            last_promise=row["last_promise"],
+            latest_promise=row["latest_promise"],
+            credit=row["credit"],
         )
         for row in rows
     ]
