@@ -162,15 +162,17 @@ async def test_a_backorder_from_promise_to_delivery(journey_uow: UnitOfWorkFacto
     assert [p.cause for p in table.promises] == [
         "order_placed",
         "batch.release_expected",
+        "purchase_order.requested",
         "purchase_order.acknowledged",
         "shipment.updated",
     ]
     assert [p.promised_date for p in table.promises][1:] == [
         today + timedelta(days=5 + 10 + 3),
+        today + timedelta(days=10 + 3),  # released today: firm, earlier
         today + timedelta(days=23),
         today + timedelta(days=3),
     ]
-    # Day 16 → day 23 is 7 days: within the threshold, so no credit; but it was a real delay.
+    # Day 16 (the first promise) → day 23 is 7 days: within the threshold, so no credit; but a real delay.
     assert table.credit is None
     assert await count(uow, consolation_credits) == 0
 
@@ -188,6 +190,9 @@ async def test_a_backorder_from_promise_to_delivery(journey_uow: UnitOfWorkFacto
         ("date_moved", 2),
         ("date_moved", 3),
         ("date_moved", 4),
+        ("date_improved", 2),
+        ("date_improved", 3),
+        ("date_improved", 4),
         ("date_moved", 2),
         ("rejected", 3),
         ("cancelled", 4),
@@ -258,5 +263,5 @@ async def test_a_refused_cancellation_keeps_the_line_and_its_money(journey_uow: 
     totals = await views.payments(uow, order_id)
     assert (totals.captured, totals.released, totals.outstanding) == (Decimal(0), Decimal(0), Decimal("500"))
     kinds = [m["kind"] for m in await views.messages(uow, order_id) if m["channel"] == "email"]
-    assert kinds == ["backorder_placed", "cancel_refused"]
-    assert await count(uow, notifications, order_id=order_id) == 4
+    assert kinds == ["backorder_placed", "date_improved", "cancel_refused"]  # released at once: sooner
+    assert await count(uow, notifications, order_id=order_id) == 6

@@ -111,7 +111,8 @@ async def test_a_partial_acceptance_rejects_the_remainder(journey_uow: UnitOfWor
     assert (line.status.value, line.rejected_qty, line.open_qty) == ("acknowledged", 2, 3)
     totals = await views.payments(journey_uow, order_id)
     assert (totals.released, totals.outstanding) == (Decimal(1000), Decimal(1500))
-    assert [m["kind"] for m in await emails(journey_uow, order_id)] == ["backorder_placed", "rejected"]
+    # Placed with the default wait, released at once: the earlier date was told as good news.
+    assert [m["kind"] for m in await emails(journey_uow, order_id)] == ["backorder_placed", "date_improved", "rejected"]
 
 
 async def test_a_shipment_after_a_cancellation_we_believed_in_ships_and_captures(
@@ -140,7 +141,7 @@ async def test_a_shipment_after_a_cancellation_we_believed_in_ships_and_captures
     totals = await views.payments(journey_uow, order_id)
     assert (totals.captured, totals.reconciled) == (Decimal(500), True)
     kinds = [m["kind"] for m in await emails(journey_uow, order_id)]
-    assert kinds == ["backorder_placed", "cancelled", "shipped"]
+    assert kinds == ["backorder_placed", "date_improved", "cancelled", "shipped"]
 
 
 async def test_a_late_supplier_moves_the_promise_once(journey_uow: UnitOfWorkFactory) -> None:
