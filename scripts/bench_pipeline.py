@@ -300,12 +300,46 @@ def events_per_transaction(system: System) -> str:
 def message_backlog(system: System) -> str:
     """The customer-message backlog figures orders exports on /metrics, if any."""
     text = httpx.get(f"{system.url('orders')}/metrics", timeout=10).text
-    figures = [
-        line
-        for line in text.splitlines()
-        if not line.startswith("#") and "message" in line and ("backlog" in line or "age" in line)
-    ]
+    figures = [line for line in text.splitlines() if line.startswith("customer_messages_")]
     return "; ".join(figures) if figures else "(orders exports no message backlog figure)"
+
+
+def placed_orders(result: LoadResult) -> list[str]:
+    return [json.loads(body)["order_id"] for body in result.bodies]
+
+
+def message_delivery(system: System, order_ids: list[str], order_rate: float, timeout: float = 300) -> str:
+    """The customer messages of these orders, once every one went (or the timeout passed): creation→sent
+    p50/p99/max, and the peak of the unsent backlog rebuilt from their creation and sending times."""
+    messages: dict[str, list[dict[str, object]]] = {}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=system.url("orders"), timeout=60, headers=system.headers("operations")) as client:
+        while True:
+            for order_id in order_ids:
+                if order_id not in messages or any(m["sent_at"] is None for m in messages[order_id]):
+                    messages[order_id] = client.get(f"/orders/{order_id}/messages").json()
+            unsent = sum(1 for found in messages.values() for m in found if m["sent_at"] is None)
+            if not unsent or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    every = [m for found in messages.values() for m in found]
+    if not every:
+        return "no customer messages"
+    created = [datetime.fromisoformat(str(m["created_at"])) for m in every]
+    sent = [datetime.fromisoformat(str(m["sent_at"])) for m in every if m["sent_at"] is not None]
+    delays = [
+        (datetime.fromisoformat(str(m["sent_at"])) - datetime.fromisoformat(str(m["created_at"]))).total_seconds()
+        for m in every
+        if m["sent_at"] is not None
+    ]
+    # The backlog at any moment: created by then and not sent yet. Its peak is at one of the creations.
+    changes = sorted([(moment, 1) for moment in created] + [(moment, -1) for moment in sent])
+    backlog = peak = 0
+    for _, change in changes:
+        backlog += change
+        peak = max(peak, backlog)
+    figures = latency_line(f"creation→sent of {len(delays)} of {len(every)} messages", delays) if delays else ""
+    return f"{figures}; backlog peak {peak} (at {order_rate:.0f} orders/s); unsent {len(every) - len(delays)}"
 
 
 def bench_system(
@@ -353,6 +387,9 @@ def bench_system(
             )
             print(f"CPU per backorder line (intake to PO): {per_line}")
         print(f"aggregator consumer: {events_per_transaction(system)}")
+        print(
+            f"customer messages at the sustained rate: {message_delivery(system, placed_orders(intake), intake.rate)}"
+        )
         for name, profile in profiles:
             profile.wait()
             print(f"{name} profile ({profile.path}):\n{profile.summary()}")
@@ -374,7 +411,8 @@ def bench_system(
         print(latency_line("  POST /orders latency (open loop)", steady.latencies))
         if to_po:
             print(latency_line(f"  order-to-PO-requested latency ({len(to_po)} of {len(placed)} lines)", to_po))
-        print(f"  customer messages: {message_backlog(system)}")
+        print(f"  customer messages: {message_delivery(system, placed_orders(steady), steady.rate)}")
+        print(f"  orders' message metrics: {message_backlog(system)}")
 
         big_order_reads(system, orders_port)
         print(f"peak resident memory: {memory.stop()}")

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dropship_shared.db import create_engine, ping, session_factory
+from dropship_shared.db import create_engine, is_sqlite, ping, session_factory
 from dropship_shared.logs import get_logger
 from dropship_shared.messaging import Broker, Subscription
 from dropship_shared.migrations import upgrade_to_head
@@ -36,6 +36,7 @@ class ServiceRuntime:
     broker: Broker = field(init=False)
     outbox_ready: asyncio.Event = field(init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
+    _own_engines: list[AsyncEngine] = field(default_factory=list, init=False)
     _subscribed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +49,18 @@ class ServiceRuntime:
             delivery_limit=self.settings.delivery_limit,
         )
         self.outbox_ready = asyncio.Event()
+
+    def own_sessions(self, pool_size: int) -> async_sessionmaker[AsyncSession]:
+        """Sessions on a small pool of their own, for background work (the outbox relay, customer messages)
+        that must not queue behind the event handlers and requests for a connection of the shared pool.
+        On SQLite they share the process's one connection: a second one would wait on the file's lock in
+        SQLite's busy handler (coarse sleeps) instead of in line with the others."""
+        url = self.settings.resolved_database_url()
+        if is_sqlite(url):
+            return self.sessions
+        engine = create_engine(url, pool_size=pool_size)
+        self._own_engines.append(engine)
+        return session_factory(engine)
 
     async def migrate(self) -> None:
         await asyncio.to_thread(upgrade_to_head, str(self.migrations), self.settings.resolved_database_url())
@@ -106,6 +119,8 @@ class ServiceRuntime:
                 await task
         self._tasks.clear()
         await self.broker.close()
+        for engine in self._own_engines:
+            await engine.dispose()
         await self.engine.dispose()
 
     async def readiness(self) -> dict[str, bool]:

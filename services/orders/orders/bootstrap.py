@@ -76,15 +76,21 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         claimant=settings.message_claimant(),
     )
 
+    delivery_sessions = runtime.own_sessions(pool_size=2)
+
+    def delivery_uow() -> OrdersUnitOfWork:
+        return OrdersUnitOfWork(delivery_sessions, outbox, inbox, messages=message_setup)
+
+    delivery = MessageDelivery(delivery_uow, channels, delivery_policy)
+
     def uow_factory() -> OrdersUnitOfWork:
-        return OrdersUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready, messages=message_setup)
+        return OrdersUnitOfWork(
+            runtime.sessions, outbox, inbox, runtime.outbox_ready, messages=message_setup, messages_ready=delivery.wake
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        loops: dict[str, BackgroundLoop] = {}
-        delivery = MessageDelivery(uow_factory, channels, delivery_policy)
-        if channels:
-            loops["customer-messages"] = delivery.run
+        loops: dict[str, BackgroundLoop] = {"customer-messages": delivery.run} if channels else {}
         await runtime.start([consumer.subscription(settings.queue_name("orders"), uow_factory, rules)], loops=loops)
         yield
         await runtime.stop()

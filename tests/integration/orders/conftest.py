@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dropship_shared.db import create_engine, session_factory
 from dropship_shared.migrations import upgrade_to_head
@@ -24,20 +24,24 @@ CATALOG = [
 ]
 
 
+JOURNEY_MESSAGES = MessageSetup(channels=("email", "webhook"))
+
+
 @pytest.fixture
-async def journey_uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
-    """Units of work on a migrated database with the catalog loaded; messages go to email and webhook."""
+async def journey_sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a migrated database with the catalog loaded."""
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    setup = MessageSetup(channels=("email", "webhook"))
-
-    def factory() -> OrdersUnitOfWork:
-        return OrdersUnitOfWork(sessions, outbox, inbox, messages=setup)
-
-    await handlers.upsert_products(factory, CATALOG)
-    yield factory
+    await handlers.upsert_products(lambda: OrdersUnitOfWork(sessions, outbox, inbox), CATALOG)
+    yield sessions
     await engine.dispose()
+
+
+@pytest.fixture
+def journey_uow(journey_sessions: async_sessionmaker[AsyncSession]) -> UnitOfWorkFactory:
+    """Units of work on a migrated database with the catalog loaded; messages go to email and webhook."""
+    return lambda: OrdersUnitOfWork(journey_sessions, outbox, inbox, messages=JOURNEY_MESSAGES)
 
 
 @pytest.fixture

@@ -13,20 +13,26 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI, Request, Response
+from integration.orders.conftest import JOURNEY_MESSAGES
 from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropship_shared.events import Address, utcnow
 from dropship_shared.signing import verify
 from orders.adapters.channels import EmailChannel, WebhookChannel
+from orders.adapters.orm import inbox, outbox
 from orders.domain.model import RequestedLine
 from orders.service_layer import handlers, views
 from orders.service_layer.handlers import UnitOfWorkFactory
 from orders.service_layer.message_delivery import (
     DeliveryPolicy,
+    MessageDelivery,
     deliver_due_messages,
     reconcile_in_flight,
     record_backlog,
 )
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
+from support.polling import eventually
 from support.servers import free_port, run_uvicorn_app
 
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
@@ -181,3 +187,35 @@ async def test_a_restarted_sender_sends_at_once_what_it_had_in_flight(
     assert mail["Message-ID"] == f"<{claimed.message_key.replace(':', '.')}@orders>"
     [row] = [m for m in await views.messages(journey_uow, placed.order.order_id) if m["channel"] == "email"]
     assert (row["attempts"], row["in_flight_since"]) == (2, None) and row["sent_at"] is not None
+
+
+async def test_the_sender_wakes_on_the_commit_that_stores_messages_and_streams_them(
+    journey_sessions: async_sessionmaker[AsyncSession], journey_uow: UnitOfWorkFactory, smtp_sink: tuple[MailSink, int]
+) -> None:
+    sink, smtp_port = smtp_sink
+    channel = EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com", connections=2)
+    # An hour between looks: only the wake-up on commit can get these messages out during the test.
+    policy = DeliveryPolicy(concurrency=2, batch_size=3, poll_seconds=3600, claimant="orders@test")
+    delivery = MessageDelivery(journey_uow, [channel], policy)
+
+    def waking_uow() -> OrdersUnitOfWork:  # as bootstrap wires it: the handlers' commits wake the sender
+        return OrdersUnitOfWork(
+            journey_sessions, outbox, inbox, messages=JOURNEY_MESSAGES, messages_ready=delivery.wake
+        )
+
+    sending = asyncio.create_task(delivery.run())
+    try:
+        await eventually(lambda: REGISTRY.get_sample_value("customer_messages_backlog"), lambda n: n == 0)
+        for n in range(10):  # more than a claim's room: the rest are claimed as sends finish
+            await handlers.place_order(
+                waking_uow, handlers.PlaceOrder(f"s{n}@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"
+            )
+        await eventually(lambda: len(sink.messages), lambda n: n == 10)
+    finally:
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        await delivery.close()
+    assert sorted(m["To"] for m in sink.messages) == sorted(f"s{n}@example.com" for n in range(10))
+    async with journey_uow() as uow:
+        unsent, _ = await uow.notifications.backlog()
+    assert unsent == 10  # the webhook copies: no webhook channel in this sender

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.adapters.message_templates import MessageTemplates
@@ -12,6 +12,21 @@ from orders.adapters.orm import notifications
 from orders.adapters.repository import insert_ignoring_duplicates
 from orders.domain.effects import CustomerMessage, MessageKind
 from orders.service_layer.ports import OutgoingMessage
+
+# What a channel needs of a stored message (OutgoingMessage's fields; the row's id first).
+_OUTGOING_COLUMNS = (
+    "id",
+    "message_key",
+    "kind",
+    "order_id",
+    "line_no",
+    "recipient",
+    "subject",
+    "body",
+    "context",
+    "created_at",
+    "attempts",
+)
 
 
 class NotificationStore:
@@ -26,6 +41,7 @@ class NotificationStore:
         self._templates = templates
         self._channels = channels
         self._tracking_url_template = tracking_url_template
+        self.enqueued = False  # whether this transaction stored a message (the sender is woken on commit)
 
     async def enqueue(self, message: CustomerMessage, recipient: str, now: datetime) -> None:
         """One row per channel; a message key seen before (a redelivered event) adds nothing."""
@@ -35,6 +51,7 @@ class NotificationStore:
                 carrier=context["carrier"], tracking_number=context["tracking_number"]
             )
         rendered = self._templates.render(message.kind.value, context)
+        self.enqueued = True
         for channel in self._channels:
             await insert_ignoring_duplicates(
                 self._session,
@@ -59,62 +76,58 @@ class NotificationStore:
         self, channel: str, now: datetime, lease: timedelta, limit: int, claimant: str
     ) -> list[OutgoingMessage]:
         """Take due messages for a while (the lease) so no other replica sends them meanwhile, and record
-        the attempt before anything is sent: a message in flight is known as such if the sender dies."""
+        the attempt before anything is sent: a message in flight is known as such if the sender dies.
+        One statement: the claim costs the delivery one round trip, however many messages it takes."""
         table = notifications
-        rows = (
+        due = (
+            select(table.c.id)
+            .where(table.c.channel == channel, table.c.sent_at.is_(None), table.c.next_attempt_at <= now)
+            .order_by(table.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = (
+            update(table)
+            .where(table.c.id.in_(due.scalar_subquery()))
+            .values(
+                next_attempt_at=now + lease,
+                attempts=table.c.attempts + 1,
+                claimed_by=claimant,
+                in_flight_since=now,
+            )
+            .returning(*(table.c[name] for name in _OUTGOING_COLUMNS))
+        )
+        rows = (await self._session.execute(claimed)).mappings().all()
+        return sorted(
             (
-                await self._session.execute(
-                    select(table)
-                    .where(table.c.channel == channel, table.c.sent_at.is_(None), table.c.next_attempt_at <= now)
-                    .order_by(table.c.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .mappings()
-            .all()
+                OutgoingMessage(notification_id=row["id"], **{name: row[name] for name in _OUTGOING_COLUMNS[1:]})
+                for row in rows
+            ),
+            key=lambda message: message.notification_id,
         )
-        if rows:
+
+    async def mark_sent(self, sent: list[tuple[int, datetime]]) -> None:
+        """Messages that went, each with when: one statement for all of them."""
+        if sent:
             await self._session.execute(
-                update(table)
-                .where(table.c.id.in_([row["id"] for row in rows]))
-                .values(
-                    next_attempt_at=now + lease,
-                    attempts=table.c.attempts + 1,
-                    claimed_by=claimant,
-                    in_flight_since=now,
-                )
+                update(notifications)
+                .where(notifications.c.id == bindparam("notification_id"))
+                .values(sent_at=bindparam("went_at"), last_error=None, in_flight_since=None),
+                [{"notification_id": notification_id, "went_at": at} for notification_id, at in sent],
             )
-        return [
-            OutgoingMessage(
-                notification_id=row["id"],
-                message_key=row["message_key"],
-                kind=row["kind"],
-                order_id=row["order_id"],
-                line_no=row["line_no"],
-                recipient=row["recipient"],
-                subject=row["subject"],
-                body=row["body"],
-                context=row["context"],
-                created_at=row["created_at"],
-                attempts=row["attempts"] + 1,
+
+    async def mark_failed(self, failed: list[tuple[int, str, datetime]]) -> None:
+        """Messages that did not go, each with its error and when to try again."""
+        if failed:
+            await self._session.execute(
+                update(notifications)
+                .where(notifications.c.id == bindparam("notification_id"))
+                .values(last_error=bindparam("error"), next_attempt_at=bindparam("retry_at"), in_flight_since=None),
+                [
+                    {"notification_id": notification_id, "error": error[:500], "retry_at": retry_at}
+                    for notification_id, error, retry_at in failed
+                ],
             )
-            for row in rows
-        ]
-
-    async def mark_sent(self, notification_id: int, now: datetime) -> None:
-        await self._session.execute(
-            update(notifications)
-            .where(notifications.c.id == notification_id)
-            .values(sent_at=now, last_error=None, in_flight_since=None)
-        )
-
-    async def mark_failed(self, notification_id: int, error: str, retry_at: datetime) -> None:
-        await self._session.execute(
-            update(notifications)
-            .where(notifications.c.id == notification_id)
-            .values(last_error=error[:500], next_attempt_at=retry_at, in_flight_since=None)
-        )
 
     async def reclaim_in_doubt(self, claimant: str, now: datetime) -> int:
         """Messages `claimant` was sending when it stopped: make them due now; the number of them."""

@@ -1,12 +1,13 @@
 """Delivering the customer-message outbox: claim due messages (recording the attempt), send them through
-their channel several at a time, mark each as soon as it went; backlog and age as metrics."""
+their channel several at a time, record what went in groups; backlog and age as metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from prometheus_client import Gauge, Histogram
 
@@ -33,75 +34,154 @@ UnitOfWorkFactory = Callable[[], OrdersUnitOfWork]
 @dataclass(frozen=True)
 class DeliveryPolicy:
     concurrency: int = 8  # messages in flight per channel (SMTP connections, webhook requests)
-    # Claimed per pass: a small multiple of the concurrency, so a message created during a pass waits
-    # for a short pass, not for a long batch to drain.
+    # Claimed and not yet recorded, per channel: a small multiple of the concurrency, so a free slot finds
+    # its next message already claimed, and a message created meanwhile waits behind a short queue.
     batch_size: int = 16
     lease: timedelta = timedelta(seconds=60)  # a claimed message is retried after this if its sender died
     first_retry: timedelta = timedelta(seconds=2)
     max_retry: timedelta = timedelta(minutes=30)
+    # The sender wakes when a commit stores messages; this is only how often it looks for retries come due
+    # (and for messages stored by another replica), and how often the backlog figures are refreshed.
     poll_seconds: float = 1.0
     claimant: str = "orders"  # this process's name on its claims, the same after a restart
 
 
-async def deliver_due_messages(
-    uow_factory: UnitOfWorkFactory, channels: list[MessageChannel], policy: DeliveryPolicy
-) -> int:
-    """One pass over every channel, the channels side by side; the number of messages sent."""
-    async with asyncio.TaskGroup() as group:
-        passes = [group.create_task(_deliver_channel(uow_factory, channel, policy)) for channel in channels]
-    return sum(task.result() for task in passes)
+class DeliveryRecord:
+    """Writes down what went and what failed, many at a time: whatever finished while the last write ran
+    goes into the next one. Marking costs one transaction per group, not one per message, and a message
+    is on record as soon as the write before it is done (the window in which a crash sends it twice)."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
+        self._uow_factory = uow_factory
+        self._sent: list[tuple[int, datetime]] = []
+        self._failed: list[tuple[int, str, datetime]] = []
+        self._writing = asyncio.Lock()
+
+    async def sent(self, message: OutgoingMessage, at: datetime) -> None:
+        """Returns once the message is recorded as sent."""
+        self._sent.append((message.notification_id, at))
+        await self._write()
+
+    async def failed(self, message: OutgoingMessage, error: str, retry_at: datetime) -> None:
+        self._failed.append((message.notification_id, error, retry_at))
+        await self._write()
+
+    async def _write(self) -> None:
+        async with self._writing:
+            sent, failed = self._sent, self._failed
+            if not sent and not failed:
+                return  # the write that just ended carried this caller's outcome
+            self._sent, self._failed = [], []
+
+            async def write() -> None:
+                async with self._uow_factory() as uow:
+                    await uow.notifications.mark_sent(sent)
+                    await uow.notifications.mark_failed(failed)
+                    await uow.commit()
+
+            await retry_transient(write, "customer_message.record")
 
 
-async def _deliver_channel(uow_factory: UnitOfWorkFactory, channel: MessageChannel, policy: DeliveryPolicy) -> int:
-    async def claim() -> list[OutgoingMessage]:
+async def claim(
+    uow_factory: UnitOfWorkFactory, channel: MessageChannel, policy: DeliveryPolicy, limit: int
+) -> list[OutgoingMessage]:
+    async def claim_due() -> list[OutgoingMessage]:
         async with uow_factory() as uow:
-            claimed = await uow.notifications.claim_due(
-                channel.name, utcnow(), policy.lease, policy.batch_size, policy.claimant
-            )
+            claimed = await uow.notifications.claim_due(channel.name, utcnow(), policy.lease, limit, policy.claimant)
             await uow.commit()
             return claimed
 
-    slots = asyncio.Semaphore(policy.concurrency)
-
-    async def deliver(message: OutgoingMessage) -> bool:
-        async with slots:
-            return await _deliver_one(uow_factory, channel, message, policy)
-
-    claimed = await retry_transient(claim, "customer_message.claim")
-    async with asyncio.TaskGroup() as group:
-        deliveries = [group.create_task(deliver(message)) for message in claimed]
-    return sum(task.result() for task in deliveries)
+    return await retry_transient(claim_due, "customer_message.claim")
 
 
-async def _deliver_one(
-    uow_factory: UnitOfWorkFactory, channel: MessageChannel, message: OutgoingMessage, policy: DeliveryPolicy
+async def deliver_one(
+    channel: MessageChannel, message: OutgoingMessage, policy: DeliveryPolicy, record: DeliveryRecord
 ) -> bool:
-    # The attempt is on record (claim_due); sending and marking follow each other at once, so a crash
-    # sends a message twice only if it falls between the two. The stable message key (Message-ID,
-    # X-Event-Id) lets the receiver drop such a repeat.
+    # The attempt is on record (claim_due); the outcome is recorded right after sending, so a crash sends
+    # a message twice only if it falls between the two. The stable message key (Message-ID, X-Event-Id)
+    # lets the receiver drop such a repeat.
     try:
         await channel.send(message)
     except Exception as exc:
         error = repr(exc)
         delay = min(policy.first_retry * 2 ** (message.attempts - 1), policy.max_retry)
-
-        async def mark_failed() -> None:
-            async with uow_factory() as uow:
-                await uow.notifications.mark_failed(message.notification_id, error, utcnow() + delay)
-                await uow.commit()
-
-        await retry_transient(mark_failed, "customer_message.mark_failed")
         log.warning("customer message not delivered; will retry", channel=channel.name, error=error)
+        await record.failed(message, error, utcnow() + delay)
         return False
-
-    async def mark_sent() -> None:
-        async with uow_factory() as uow:
-            await uow.notifications.mark_sent(message.notification_id, utcnow())
-            await uow.commit()
-
-    await retry_transient(mark_sent, "customer_message.mark_sent")
-    MESSAGE_DELIVERY.labels(channel.name).observe((utcnow() - message.created_at).total_seconds())
+    went = utcnow()
+    MESSAGE_DELIVERY.labels(channel.name).observe((went - message.created_at).total_seconds())
+    await record.sent(message, went)
     return True
+
+
+async def deliver_due_messages(
+    uow_factory: UnitOfWorkFactory, channels: list[MessageChannel], policy: DeliveryPolicy
+) -> int:
+    """One pass over every channel, the channels side by side: claim up to a batch each, send it, record
+    it; the number of messages sent."""
+    record = DeliveryRecord(uow_factory)
+
+    async def deliver_channel(channel: MessageChannel) -> int:
+        slots = asyncio.Semaphore(policy.concurrency)
+
+        async def deliver(message: OutgoingMessage) -> bool:
+            async with slots:
+                return await deliver_one(channel, message, policy, record)
+
+        claimed = await claim(uow_factory, channel, policy, policy.batch_size)
+        async with asyncio.TaskGroup() as group:
+            deliveries = [group.create_task(deliver(message)) for message in claimed]
+        return sum(task.result() for task in deliveries)
+
+    async with asyncio.TaskGroup() as group:
+        passes = [group.create_task(deliver_channel(channel)) for channel in channels]
+    return sum(task.result() for task in passes)
+
+
+class ChannelSender:
+    """One channel's sending, streamed: it claims whenever it has room (up to the policy's batch of claimed
+    messages) and messages are due, and sends up to `concurrency` at once. It wakes when a commit stores
+    messages, when room frees while messages wait, and every `poll_seconds` for retries come due."""
+
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, channel: MessageChannel, policy: DeliveryPolicy, record: DeliveryRecord
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._channel = channel
+        self._policy = policy
+        self._record = record
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(policy.concurrency)
+        self._held = 0  # claimed and not recorded yet
+        self._more_due = False  # the last claim was cut short by the room left: claim again when room frees
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as deliveries:
+            while True:
+                self._wake.clear()
+                room = self._policy.batch_size - self._held
+                claimed = await claim(self._uow_factory, self._channel, self._policy, room) if room > 0 else []
+                for message in claimed:
+                    self._held += 1
+                    deliveries.create_task(self._deliver(message))
+                self._more_due = room <= 0 or len(claimed) == room
+                if self._more_due:
+                    await self._wake.wait()
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self._policy.poll_seconds)
+
+    async def _deliver(self, message: OutgoingMessage) -> None:
+        try:
+            async with self._slots:
+                await deliver_one(self._channel, message, self._policy, self._record)
+        finally:
+            self._held -= 1
+            if self._more_due:
+                self._wake.set()
 
 
 async def reconcile_in_flight(uow_factory: UnitOfWorkFactory, policy: DeliveryPolicy) -> int:
@@ -123,25 +203,39 @@ async def record_backlog(uow_factory: UnitOfWorkFactory) -> None:
 
 
 class MessageDelivery:
-    """The background loop (a ServiceRuntime loop): reconcile once, then deliver pass after pass, waiting
-    a little only when nothing went. A restart of the loop after a crash does not reconcile again: this process's
-    own sends may still be in flight then."""
+    """The background loop (a ServiceRuntime loop): reconcile once, then one streaming sender per channel
+    and the backlog figures. `wake` is what the unit of work calls when it commits new messages. A restart
+    of the loop after a crash does not reconcile again: this process's own sends may still be in flight then.
+
+    `uow_factory` should have connections of its own (ServiceRuntime.own_sessions), so that claiming and
+    recording do not queue behind the event handlers for one."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory, channels: list[MessageChannel], policy: DeliveryPolicy) -> None:
         self._uow_factory = uow_factory
         self._channels = channels
         self._policy = policy
         self._reconciled = False
+        self._senders: list[ChannelSender] = []
+
+    def wake(self) -> None:
+        for sender in self._senders:
+            sender.wake()
 
     async def run(self) -> None:
         if not self._reconciled:
             await reconcile_in_flight(self._uow_factory, self._policy)
             self._reconciled = True
+        record = DeliveryRecord(self._uow_factory)
+        self._senders = [ChannelSender(self._uow_factory, channel, self._policy, record) for channel in self._channels]
+        async with asyncio.TaskGroup() as group:
+            for sender in self._senders:
+                group.create_task(sender.run())
+            group.create_task(self._record_backlog())
+
+    async def _record_backlog(self) -> None:
         while True:
-            sent = await deliver_due_messages(self._uow_factory, self._channels, self._policy)
             await record_backlog(self._uow_factory)
-            if sent == 0:
-                await asyncio.sleep(self._policy.poll_seconds)
+            await asyncio.sleep(self._policy.poll_seconds)
 
     async def close(self) -> None:
         for channel in self._channels:

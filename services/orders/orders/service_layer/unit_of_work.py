@@ -47,10 +47,12 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         outbox_ready: asyncio.Event | None = None,
         messages: MessageSetup | None = None,
         payments: Callable[[AsyncSession], PaymentProvider] = LedgerPaymentProvider,
+        messages_ready: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(sessions, outbox, inbox, outbox_ready)
         self._messages = messages or MessageSetup()
         self._payments = payments
+        self._messages_ready = messages_ready
 
     def _open(self) -> None:
         self.orders = OrderRepository(self.session)
@@ -64,3 +66,10 @@ class OrdersUnitOfWork(SqlUnitOfWork):
             list(self._messages.channels),
             self._messages.tracking_url_template,
         )
+
+    async def commit(self) -> None:
+        await super().commit()
+        # The sender wakes on the commit that stored messages instead of finding them on its next poll.
+        if self.notifications.enqueued and self._messages_ready is not None:
+            self._messages_ready()
+        self.notifications.enqueued = False
