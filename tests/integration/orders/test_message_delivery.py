@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from email.message import Message
 from typing import Any
@@ -31,6 +31,7 @@ from orders.service_layer.message_delivery import (
     reconcile_in_flight,
     record_backlog,
 )
+from orders.service_layer.ports import MessageChannel
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 from support.polling import eventually
 from support.servers import free_port, run_uvicorn_app
@@ -62,6 +63,15 @@ def smtp_sink() -> Iterator[tuple[MailSink, int]]:
 
 
 @pytest.fixture
+async def closing() -> AsyncIterator[list[MessageChannel]]:
+    """The channels a test opens, closed after it (each keeps a network thread and open connections)."""
+    channels: list[MessageChannel] = []
+    yield channels
+    for channel in channels:
+        await channel.close()
+
+
+@pytest.fixture
 def webhook_receiver() -> Iterator[tuple[list[dict[str, Any]], str]]:
     received: list[dict[str, Any]] = []
     app = FastAPI()
@@ -81,10 +91,15 @@ async def test_messages_reach_smtp_and_webhook_once_and_are_marked_sent(
     journey_uow: UnitOfWorkFactory,
     smtp_sink: tuple[MailSink, int],
     webhook_receiver: tuple[list[dict[str, Any]], str],
+    closing: list[MessageChannel],
 ) -> None:
     sink, smtp_port = smtp_sink
     received, webhook_url = webhook_receiver
-    channels = [EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com"), WebhookChannel(webhook_url, SECRET)]
+    channels: list[MessageChannel] = [
+        EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com"),
+        WebhookChannel(webhook_url, SECRET),
+    ]
+    closing.extend(channels)
     placed = await handlers.place_order(
         journey_uow, handlers.PlaceOrder("ann@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"
     )
@@ -106,19 +121,21 @@ async def test_messages_reach_smtp_and_webhook_once_and_are_marked_sent(
 
 
 async def test_an_unreachable_smtp_server_is_retried_until_the_message_goes(
-    journey_uow: UnitOfWorkFactory, smtp_sink: tuple[MailSink, int]
+    journey_uow: UnitOfWorkFactory, smtp_sink: tuple[MailSink, int], closing: list[MessageChannel]
 ) -> None:
     sink, smtp_port = smtp_sink
     placed = await handlers.place_order(
         journey_uow, handlers.PlaceOrder("bob@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"
     )
-    down = [EmailChannel("127.0.0.1", free_port(), "orders@shop.example.com", timeout=2)]
+    down: list[MessageChannel] = [EmailChannel("127.0.0.1", free_port(), "orders@shop.example.com", timeout=2)]
+    closing.extend(down)
     assert await deliver_due_messages(journey_uow, down, NO_WAIT) == 0
     rows = [m for m in await views.messages(journey_uow, placed.order.order_id) if m["channel"] == "email"]
     assert (rows[0]["attempts"], rows[0]["sent_at"]) == (1, None)
     assert rows[0]["last_error"]
 
-    up = [EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com")]
+    up: list[MessageChannel] = [EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com")]
+    closing.extend(up)
     assert await deliver_due_messages(journey_uow, up, NO_WAIT) == 1
     rows = [m for m in await views.messages(journey_uow, placed.order.order_id) if m["channel"] == "email"]
     assert (rows[0]["attempts"], rows[0]["last_error"]) == (2, None)
@@ -164,7 +181,7 @@ async def test_messages_go_out_several_at_a_time_over_a_few_reused_connections(j
 
 
 async def test_a_restarted_sender_sends_at_once_what_it_had_in_flight(
-    journey_uow: UnitOfWorkFactory, smtp_sink: tuple[MailSink, int]
+    journey_uow: UnitOfWorkFactory, smtp_sink: tuple[MailSink, int], closing: list[MessageChannel]
 ) -> None:
     sink, smtp_port = smtp_sink
     placed = await handlers.place_order(
@@ -181,7 +198,8 @@ async def test_a_restarted_sender_sends_at_once_what_it_had_in_flight(
     assert await reconcile_in_flight(journey_uow, other_replica) == 0  # not its claim: the lease decides
     assert await reconcile_in_flight(journey_uow, crashed) == 1
 
-    email = [EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com")]
+    email: list[MessageChannel] = [EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com")]
+    closing.extend(email)
     assert await deliver_due_messages(journey_uow, email, crashed) == 1  # at once, not after the lease
     [mail] = sink.messages
     assert mail["Message-ID"] == f"<{claimed.message_key.replace(':', '.')}@orders>"

@@ -1,17 +1,53 @@
 """Customer-message channels: SMTP email (aiosmtplib, a pool of open connections) and a webhook signed
-with HMAC-SHA256 (one HTTP client, its connections kept alive)."""
+with HMAC-SHA256 (one HTTP client, its connections kept alive), each talking to the network from an event
+loop of its own."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from collections.abc import Callable, Coroutine
 from email.message import EmailMessage
+from typing import Any, TypeVar
 
 import aiosmtplib
 import httpx
 
 from dropship_shared.signing import sign
 from orders.service_layer.ports import OutgoingMessage
+
+T = TypeVar("T")
+
+
+class NetworkThread:
+    """An event loop in a thread of its own, where a channel does its round trips. Under load the service's
+    loop takes a long turn through requests and event handlers between two callbacks, and a message that
+    needs several round trips (SMTP: MAIL, RCPT, DATA) would wait one turn for each; here a round trip waits
+    only for the interpreter. The service's loop sees one callback per message: its outcome."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` on the thread's loop (started on first use); cancelling the caller cancels it."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name=self._name, daemon=True)
+            self._thread.start()
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self._loop))
+
+    async def stop(self, farewell: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `farewell` on the thread's loop (letting go of connections), then end the thread."""
+        if self._loop is None or self._thread is None:
+            return
+        await self.run(farewell())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self._loop.close()
+        self._loop = self._thread = None
 
 
 class EmailChannel:
@@ -36,9 +72,11 @@ class EmailChannel:
         self._start_tls = start_tls
         self._timeout = timeout
         # Open connections waiting for the next message: a message costs one SMTP transaction, not a
-        # TCP connect, EHLO and login each. At most `connections` are in use at once.
+        # TCP connect, EHLO and login each. At most `connections` are in use at once. Both live on the
+        # network thread's loop.
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(connections)
+        self._network = NetworkThread("smtp")
 
     async def send(self, message: OutgoingMessage) -> None:
         email = EmailMessage()
@@ -48,6 +86,9 @@ class EmailChannel:
         # A stable Message-ID: if a crash makes us send twice, mail systems can tell it is the same message.
         email["Message-ID"] = f"<{message.message_key.replace(':', '.')}@orders>"
         email.set_content(message.body)
+        await self._network.run(self._send(email))
+
+    async def _send(self, email: EmailMessage) -> None:
         async with self._slots:
             client = await self._connection()
             try:
@@ -74,6 +115,9 @@ class EmailChannel:
         return client
 
     async def close(self) -> None:
+        await self._network.stop(self._quit)
+
+    async def _quit(self) -> None:
         while not self._idle.empty():
             client = self._idle.get_nowait()
             if client.is_connected:
@@ -89,9 +133,10 @@ class WebhookChannel:
     def __init__(self, url: str, secret: str, timeout: float = 10.0, connections: int = 8) -> None:
         self._url = url
         self._secret = secret
-        self._client = httpx.AsyncClient(
-            timeout=timeout, limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        )
+        self._timeout = timeout
+        self._connections = connections
+        self._client: httpx.AsyncClient | None = None  # made on the network thread's loop, which it belongs to
+        self._network = NetworkThread("webhook")
 
     async def send(self, message: OutgoingMessage) -> None:
         body = json.dumps(
@@ -108,8 +153,21 @@ class WebhookChannel:
         ).encode()
         # The message key is the event id: the receiver drops a repeat after a crash between send and mark.
         headers = {"Content-Type": "application/json", **sign(self._secret, body, event_id=message.message_key)}
+        await self._network.run(self._post(body, headers))
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=self._connections, max_keepalive_connections=self._connections),
+            )
         response = await self._client.post(self._url, content=body, headers=headers)
         response.raise_for_status()
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._network.stop(self._close_client)
+
+    async def _close_client(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -95,13 +95,19 @@ async def claim(
 
 
 async def deliver_one(
-    channel: MessageChannel, message: OutgoingMessage, policy: DeliveryPolicy, record: DeliveryRecord
+    channel: MessageChannel,
+    message: OutgoingMessage,
+    policy: DeliveryPolicy,
+    record: DeliveryRecord,
+    slots: asyncio.Semaphore,
 ) -> bool:
     # The attempt is on record (claim_due); the outcome is recorded right after sending, so a crash sends
     # a message twice only if it falls between the two. The stable message key (Message-ID, X-Event-Id)
-    # lets the receiver drop such a repeat.
+    # lets the receiver drop such a repeat. The slot (a connection) is free for the next message while
+    # the outcome is being recorded.
     try:
-        await channel.send(message)
+        async with slots:
+            await channel.send(message)
     except Exception as exc:
         error = repr(exc)
         delay = min(policy.first_retry * 2 ** (message.attempts - 1), policy.max_retry)
@@ -123,14 +129,11 @@ async def deliver_due_messages(
 
     async def deliver_channel(channel: MessageChannel) -> int:
         slots = asyncio.Semaphore(policy.concurrency)
-
-        async def deliver(message: OutgoingMessage) -> bool:
-            async with slots:
-                return await deliver_one(channel, message, policy, record)
-
         claimed = await claim(uow_factory, channel, policy, policy.batch_size)
         async with asyncio.TaskGroup() as group:
-            deliveries = [group.create_task(deliver(message)) for message in claimed]
+            deliveries = [
+                group.create_task(deliver_one(channel, message, policy, record, slots)) for message in claimed
+            ]
         return sum(task.result() for task in deliveries)
 
     async with asyncio.TaskGroup() as group:
@@ -139,9 +142,10 @@ async def deliver_due_messages(
 
 
 class ChannelSender:
-    """One channel's sending, streamed: it claims whenever it has room (up to the policy's batch of claimed
-    messages) and messages are due, and sends up to `concurrency` at once. It wakes when a commit stores
-    messages, when room frees while messages wait, and every `poll_seconds` for retries come due."""
+    """One channel's sending, streamed: it sends up to `concurrency` messages at once and claims more while
+    they go, whenever a claim would find room for at least `concurrency` (up to the policy's batch of
+    claimed messages). It wakes when a commit stores messages, when room frees while messages wait, and
+    every `poll_seconds` for retries come due."""
 
     def __init__(
         self, uow_factory: UnitOfWorkFactory, channel: MessageChannel, policy: DeliveryPolicy, record: DeliveryRecord
@@ -163,11 +167,12 @@ class ChannelSender:
             while True:
                 self._wake.clear()
                 room = self._policy.batch_size - self._held
-                claimed = await claim(self._uow_factory, self._channel, self._policy, room) if room > 0 else []
+                roomy = room >= min(self._policy.concurrency, self._policy.batch_size)
+                claimed = await claim(self._uow_factory, self._channel, self._policy, room) if roomy else []
                 for message in claimed:
                     self._held += 1
                     deliveries.create_task(self._deliver(message))
-                self._more_due = room <= 0 or len(claimed) == room
+                self._more_due = not roomy or len(claimed) == room
                 if self._more_due:
                     await self._wake.wait()
                 else:
@@ -176,8 +181,7 @@ class ChannelSender:
 
     async def _deliver(self, message: OutgoingMessage) -> None:
         try:
-            async with self._slots:
-                await deliver_one(self._channel, message, self._policy, self._record)
+            await deliver_one(self._channel, message, self._policy, self._record, self._slots)
         finally:
             self._held -= 1
             if self._more_due:
