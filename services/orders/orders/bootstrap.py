@@ -72,7 +72,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         poll_seconds=settings.notify_poll_seconds,
         first_retry=timedelta(seconds=settings.notify_first_retry_seconds),
         concurrency=settings.notify_concurrency,
-        batch_size=2 * settings.notify_concurrency,
+        batch_size=max(64, 2 * settings.notify_concurrency),
         claimant=settings.message_claimant(),
     )
 

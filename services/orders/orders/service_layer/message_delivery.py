@@ -34,9 +34,10 @@ UnitOfWorkFactory = Callable[[], OrdersUnitOfWork]
 @dataclass(frozen=True)
 class DeliveryPolicy:
     concurrency: int = 8  # messages in flight per channel (SMTP connections, webhook requests)
-    # Claimed and not yet recorded, per channel: a small multiple of the concurrency, so a free slot finds
-    # its next message already claimed, and a message created meanwhile waits behind a short queue.
-    batch_size: int = 16
+    # Claimed and not sent yet, per channel: several times the concurrency, so a free slot finds its next
+    # message already claimed and a claim (a transaction, which waits its turn on a busy service's event
+    # loop) brings many messages; sending a batch takes a fraction of a second.
+    batch_size: int = 64
     lease: timedelta = timedelta(seconds=60)  # a claimed message is retried after this if its sender died
     first_retry: timedelta = timedelta(seconds=2)
     max_retry: timedelta = timedelta(minutes=30)
@@ -46,37 +47,46 @@ class DeliveryPolicy:
     claimant: str = "orders"  # this process's name on its claims, the same after a restart
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How sending one message went: when it went, or why not and when to try again."""
+
+    message: OutgoingMessage
+    went_at: datetime | None = None
+    error: str = ""
+    retry_at: datetime | None = None
+
+
 class DeliveryRecord:
     """Writes down what went and what failed, many at a time: whatever finished while the last write ran
-    goes into the next one. Marking costs one transaction per group, not one per message, and a message
+    goes into the next one. Recording costs one transaction per group, not one per message, and a message
     is on record as soon as the write before it is done (the window in which a crash sends it twice)."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
         self._uow_factory = uow_factory
-        self._sent: list[tuple[int, datetime]] = []
-        self._failed: list[tuple[int, str, datetime]] = []
+        self._outcomes: list[Outcome] = []
         self._writing = asyncio.Lock()
 
-    async def sent(self, message: OutgoingMessage, at: datetime) -> None:
-        """Returns once the message is recorded as sent."""
-        self._sent.append((message.notification_id, at))
-        await self._write()
-
-    async def failed(self, message: OutgoingMessage, error: str, retry_at: datetime) -> None:
-        self._failed.append((message.notification_id, error, retry_at))
-        await self._write()
-
-    async def _write(self) -> None:
+    async def write(self, outcome: Outcome) -> None:
+        """Returns once the outcome is recorded."""
+        self._outcomes.append(outcome)
         async with self._writing:
-            sent, failed = self._sent, self._failed
-            if not sent and not failed:
+            outcomes, self._outcomes = self._outcomes, []
+            if not outcomes:
                 return  # the write that just ended carried this caller's outcome
-            self._sent, self._failed = [], []
 
             async def write() -> None:
                 async with self._uow_factory() as uow:
-                    await uow.notifications.mark_sent(sent)
-                    await uow.notifications.mark_failed(failed)
+                    await uow.notifications.mark_sent(
+                        [(done.message.notification_id, done.went_at) for done in outcomes if done.went_at]
+                    )
+                    await uow.notifications.mark_failed(
+                        [
+                            (done.message.notification_id, done.error, done.retry_at)
+                            for done in outcomes
+                            if done.retry_at
+                        ]
+                    )
                     await uow.commit()
 
             await retry_transient(write, "customer_message.record")
@@ -94,17 +104,12 @@ async def claim(
     return await retry_transient(claim_due, "customer_message.claim")
 
 
-async def deliver_one(
-    channel: MessageChannel,
-    message: OutgoingMessage,
-    policy: DeliveryPolicy,
-    record: DeliveryRecord,
-    slots: asyncio.Semaphore,
-) -> bool:
-    # The attempt is on record (claim_due); the outcome is recorded right after sending, so a crash sends
-    # a message twice only if it falls between the two. The stable message key (Message-ID, X-Event-Id)
-    # lets the receiver drop such a repeat. The slot (a connection) is free for the next message while
-    # the outcome is being recorded.
+async def send_one(
+    channel: MessageChannel, message: OutgoingMessage, policy: DeliveryPolicy, slots: asyncio.Semaphore
+) -> Outcome:
+    """Send a claimed message over one of the channel's slots (connections). The attempt is on record
+    (claim_due) and the outcome is recorded right after, so a crash sends a message twice only if it falls
+    between the two; the stable message key (Message-ID, X-Event-Id) lets the receiver drop such a repeat."""
     try:
         async with slots:
             await channel.send(message)
@@ -112,12 +117,10 @@ async def deliver_one(
         error = repr(exc)
         delay = min(policy.first_retry * 2 ** (message.attempts - 1), policy.max_retry)
         log.warning("customer message not delivered; will retry", channel=channel.name, error=error)
-        await record.failed(message, error, utcnow() + delay)
-        return False
+        return Outcome(message, error=error, retry_at=utcnow() + delay)
     went = utcnow()
     MESSAGE_DELIVERY.labels(channel.name).observe((went - message.created_at).total_seconds())
-    await record.sent(message, went)
-    return True
+    return Outcome(message, went_at=went)
 
 
 async def deliver_due_messages(
@@ -129,11 +132,15 @@ async def deliver_due_messages(
 
     async def deliver_channel(channel: MessageChannel) -> int:
         slots = asyncio.Semaphore(policy.concurrency)
+
+        async def deliver(message: OutgoingMessage) -> bool:
+            outcome = await send_one(channel, message, policy, slots)
+            await record.write(outcome)
+            return outcome.went_at is not None
+
         claimed = await claim(uow_factory, channel, policy, policy.batch_size)
         async with asyncio.TaskGroup() as group:
-            deliveries = [
-                group.create_task(deliver_one(channel, message, policy, record, slots)) for message in claimed
-            ]
+            deliveries = [group.create_task(deliver(message)) for message in claimed]
         return sum(task.result() for task in deliveries)
 
     async with asyncio.TaskGroup() as group:
@@ -144,8 +151,8 @@ async def deliver_due_messages(
 class ChannelSender:
     """One channel's sending, streamed: it sends up to `concurrency` messages at once and claims more while
     they go, whenever a claim would find room for at least `concurrency` (up to the policy's batch of
-    claimed messages). It wakes when a commit stores messages, when room frees while messages wait, and
-    every `poll_seconds` for retries come due."""
+    claimed and unsent messages). It wakes when a commit stores messages, when room frees while messages
+    wait, and every `poll_seconds` for retries come due."""
 
     def __init__(
         self, uow_factory: UnitOfWorkFactory, channel: MessageChannel, policy: DeliveryPolicy, record: DeliveryRecord
@@ -156,7 +163,7 @@ class ChannelSender:
         self._record = record
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(policy.concurrency)
-        self._held = 0  # claimed and not recorded yet
+        self._held = 0  # claimed and not sent yet
         self._more_due = False  # the last claim was cut short by the room left: claim again when room frees
 
     def wake(self) -> None:
@@ -181,11 +188,12 @@ class ChannelSender:
 
     async def _deliver(self, message: OutgoingMessage) -> None:
         try:
-            await deliver_one(self._channel, message, self._policy, self._record, self._slots)
+            outcome = await send_one(self._channel, message, self._policy, self._slots)
         finally:
             self._held -= 1
             if self._more_due:
                 self._wake.set()
+        await self._record.write(outcome)
 
 
 async def reconcile_in_flight(uow_factory: UnitOfWorkFactory, policy: DeliveryPolicy) -> int:
