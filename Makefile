@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run run-postgres test lint bench
+.PHONY: install browser run run-postgres test lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -17,6 +17,13 @@ $(VENV)/.installed: $(BIN)/python requirements-dev.txt shared/pyproject.toml sha
 	touch $@
 
 install: $(VENV)/.installed
+
+# The browser the console's tests drive (Debian's chromium, through Playwright's Python package from PyPI;
+# Playwright's own browser download is never used). Installs only when missing; needs root and apt.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "chromium could not be installed: the browser tests will be skipped"
 
 run: install
 	$(BIN)/python scripts/devstack.py

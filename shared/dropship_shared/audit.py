@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropship_shared.events import utcnow
 
+ON_BEHALF_OF = "X-On-Behalf-Of"
+
 
 class OperatorActionOut(BaseModel):
     occurred_at: datetime
@@ -30,7 +32,11 @@ class AuditLog:
         self._table = table
 
     async def record(self, request: Request, action: str, target: str, details: dict[str, Any] | None = None) -> None:
-        """Record what the request's caller just did (after the change committed)."""
+        """Record what the request's caller just did (after the change committed). A service acting for a
+        person (the operations console) names them in `X-On-Behalf-Of`: kept beside the caller, who vouches."""
+        details = dict(details or {})
+        if acting_for := request.headers.get(ON_BEHALF_OF):
+            details["on_behalf_of"] = acting_for[:200]
         async with self._sessions() as session, session.begin():
             await session.execute(
                 insert(self._table).values(
@@ -38,7 +44,7 @@ class AuditLog:
                     subject=request.state.caller.subject,
                     action=action,
                     target=target[:200],
-                    details=json.dumps(details or {}, default=str),
+                    details=json.dumps(details, default=str),
                     correlation_id=str(getattr(request.state, "correlation_id", "-")),
                 )
             )

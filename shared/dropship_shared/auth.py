@@ -47,6 +47,7 @@ OPERATIONAL_ACCESS: AccessPolicy = {
     "GET /metrics": PUBLIC,
     "GET /admin/dead-letters": OPERATIONS,
     "POST /admin/dead-letters/replay": OPERATIONS,
+    "GET /admin/backlog": OPERATIONS,
     "GET /admin/audit": OPERATIONS,
 }
 

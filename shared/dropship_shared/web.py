@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -104,10 +104,10 @@ async def _broker_needed() -> AsyncIterator[None]:
 
 def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None:
     """The service's dead-letter queue, for operators: look at what failed, replay it after a fix."""
-    router = APIRouter(prefix="/admin/dead-letters", tags=["operations"])
+    router = APIRouter(prefix="/admin", tags=["operations"])
 
     @router.get(
-        "",
+        "/dead-letters",
         summary="Messages this service could not handle (peeked, not removed)",
         responses=problem_responses(503),
     )
@@ -117,7 +117,7 @@ def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None
         return {"queue": f"{queue}.dlq", "messages": [asdict(letter) for letter in letters]}
 
     @router.post(
-        "/replay",
+        "/dead-letters/replay",
         summary="Publish the dead-lettered messages again under their original routing key",
         responses=problem_responses(503),
     )
@@ -128,6 +128,21 @@ def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None
             replayed = await broker.replay_dead_letters(queue, limit)
         await audit.record(request, "dead_letters.replay", f"{queue}.dlq", {"replayed": replayed})
         return {"replayed": replayed}
+
+    @router.get(
+        "/backlog",
+        summary="What waits: events in this service's queue (consumer lag), dead letters, unpublished outbox rows",
+        responses=problem_responses(503),
+    )
+    async def backlog() -> dict[str, Any]:
+        async with _broker_needed():
+            waiting, dead = await broker.queue_depth(queue), await broker.queue_depth(f"{queue}.dlq")
+        return {
+            "queue": queue,
+            "queued_events": waiting,
+            "dead_letters": dead,
+            "outbox_pending": int(REGISTRY.get_sample_value("outbox_pending") or 0),
+        }
 
     app.include_router(router)
 

@@ -14,7 +14,7 @@ from aggregator.adapters.orm import inbox, metadata, operator_actions, outbox
 from aggregator.adapters.peer_services import PeerServices
 from aggregator.adapters.service_token import ServiceCredentials
 from aggregator.config import AggregatorSettings
-from aggregator.entrypoints import api, consumer, dashboard, dashboard_sign_in
+from aggregator.entrypoints import api, console_api, consumer, dashboard, dashboard_sign_in
 from aggregator.entrypoints.access import AGGREGATOR_ACCESS
 from aggregator.entrypoints.dashboard_session import DashboardSessions
 from aggregator.entrypoints.scheduler import run_scheduler
@@ -50,6 +50,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
         )
         yield
         await runtime.stop()
+        await peers.aclose()
 
     app = FastAPI(
         title="Aggregator",
@@ -69,7 +70,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     )
     app.state.dev_sign_in = settings.dashboard_dev_sign_in
     app.state.aggregator = service
-    app.state.peers = PeerServices(
+    peers = PeerServices(
         settings.orders_url,
         settings.gateway_url,
         ServiceCredentials(
@@ -80,6 +81,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
             settings.peer_scope,
         ),
     )
+    app.state.peers = peers
     app.state.queue = settings.queue_name("aggregator")
     app.state.runtime = runtime
     install_operational_routes(app, runtime.readiness)
@@ -87,6 +89,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("aggregator"))
     app.include_router(api.router)
     app.include_router(dashboard.router)
+    app.include_router(console_api.router)
     app.include_router(dashboard_sign_in.router)
     app.mount("/dashboard/static", StaticFiles(directory=dashboard.STATIC), name="dashboard-static")
     install_body_limits(app, MAX_BODY_BYTES, {"PUT /suppliers/{supplier_id}/policy": api.MAX_POLICY_BYTES})

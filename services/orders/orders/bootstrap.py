@@ -19,7 +19,7 @@ from orders.adapters.channels import EmailChannel, WebhookChannel
 from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.orm import inbox, metadata, operator_actions, outbox
 from orders.config import OrdersSettings
-from orders.entrypoints import api, catalog_api, consumer, metrics_api
+from orders.entrypoints import api, catalog_api, consumer, line_views_api, metrics_api
 from orders.entrypoints.access import ORDERS_ACCESS
 from orders.service_layer.message_delivery import DeliveryPolicy, MessageDelivery
 from orders.service_layer.ports import MessageChannel
@@ -114,5 +114,6 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     app.include_router(catalog_api.router)
     app.include_router(api.router)
     app.include_router(metrics_api.router)
+    app.include_router(line_views_api.router)
     install_body_limits(app, MAX_BODY_BYTES, {"PUT /products": catalog_api.MAX_CATALOG_BYTES})
     return app

@@ -28,6 +28,7 @@ from supplier_gateway.entrypoints import (
     edi_api,
     exceptions_api,
     purchase_orders_api,
+    supplier_health_api,
     suppliers_api,
 )
 from supplier_gateway.entrypoints.access import GATEWAY_ACCESS
@@ -145,6 +146,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.uow_factory = uow_factory
     app.state.runtime = runtime
     app.state.dispatcher = dispatcher
+    app.state.suppliers_client = suppliers_client
     app.state.dispatch_ready = dispatch_ready
     app.state.x12_identity = us
     install_operational_routes(app, runtime.readiness)
@@ -155,6 +157,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(edi_api.router)
     app.include_router(purchase_orders_api.router)
     app.include_router(exceptions_api.router)
+    app.include_router(supplier_health_api.router)
     install_body_limits(
         app,
         MAX_BODY_BYTES,

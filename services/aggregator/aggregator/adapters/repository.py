@@ -302,6 +302,15 @@ class PurchaseOrderRepository:
             query = query.where(purchase_orders.c.supplier_id == supplier_id)
         return [dict(row) for row in (await self._session.execute(query)).mappings()]
 
+    async def released_since(self, since: datetime) -> list[tuple[datetime, str]]:
+        """When each PO released since then was released, and why."""
+        rows = await self._session.execute(
+            select(purchase_orders.c.created_at, purchase_orders.c.release_reason).where(
+                purchase_orders.c.created_at >= since
+            )
+        )
+        return [(created_at, reason) for created_at, reason in rows.all()]
+
     async def get(self, po_number: str) -> dict[str, Any] | None:
         row = (
             (await self._session.execute(select(purchase_orders).where(purchase_orders.c.po_number == po_number)))

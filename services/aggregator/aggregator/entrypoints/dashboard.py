@@ -1,21 +1,15 @@
-"""The operations dashboard: one page over the aggregator API plus what the other services report."""
+"""The operations console's page: the signed-in operator's single-page console (its data: console_api.py and
+the aggregator API), or the sign-in page."""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi import Path as PathParameter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from aggregator.adapters.peer_services import PeerServices
 from aggregator.entrypoints.dashboard_sign_in import DASHBOARD_ROLES, PAGE_HEADERS, sessions_of, sign_in_page
-from dropship_shared.audit import Audit
-from dropship_shared.inputs import IDENTIFIER
-from dropship_shared.messaging import Broker
-from dropship_shared.problems import problem_responses
 
 router = APIRouter()
 STATIC = Path(__file__).parent / "static"
@@ -34,38 +28,3 @@ async def dashboard(request: Request) -> HTMLResponse:
         .replace("{subject}", html.escape(session.caller.subject))
     )
     return HTMLResponse(page, headers=PAGE_HEADERS)
-
-
-@router.get("/dashboard/overview", tags=["operations"], summary="What failed and how backorders fare, system-wide")
-async def overview(request: Request) -> dict[str, Any]:
-    peers: PeerServices = request.app.state.peers
-    broker: Broker = request.app.state.runtime.broker
-    found = await peers.overview()
-    try:
-        own = len(await broker.dead_letters(request.app.state.queue, 100))
-    except Exception:  # the broker is away: the rest of the page still helps
-        own = None
-    found["dead_letters"]["aggregator"] = own
-    return found
-
-
-@router.post(
-    "/dashboard/purchase-orders/{po_number}/retry",
-    tags=["operations"],
-    summary="Ask the gateway to send a failed purchase order again (same PO number)",
-    responses=problem_responses(404, 409, 502),
-)
-async def retry_purchase_order(
-    po_number: Annotated[str, PathParameter(min_length=1, max_length=64, pattern=IDENTIFIER)],
-    request: Request,
-    audit: Audit,
-) -> Response:
-    peers: PeerServices = request.app.state.peers
-    try:
-        answer = await peers.retry_purchase_order(po_number)
-    except Exception as exc:
-        raise HTTPException(502, detail=f"the supplier gateway did not answer: {exc}") from exc
-    if answer.is_success:
-        await audit.record(request, "purchase_order.retry", po_number)
-    # The gateway's own answer, content type included (a refusal is a problem+json there too).
-    return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))

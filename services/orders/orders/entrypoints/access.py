@@ -17,5 +17,7 @@ ORDERS_ACCESS: AccessPolicy = {
     "GET /products/{sku}/availability": STOREFRONT,
     "GET /products/{sku}": OPERATIONS,
     "GET /metrics/backorders": OPERATIONS,
+    "GET /order-lines": OPERATIONS,
+    "GET /order-lines/at-risk": OPERATIONS,
     "PUT /products": ADMIN,
 }

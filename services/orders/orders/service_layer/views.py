@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 
 from dropship_shared.events import utcnow
 from orders.adapters.orm import consolation_credits, line_promises, line_transitions, order_lines, orders, products
@@ -75,8 +75,8 @@ async def availability(uow_factory: UnitOfWorkFactory, sku: str, rules: PromiseR
 async def backorder_metrics(
     uow_factory: UnitOfWorkFactory, start: datetime, end: datetime, group_by: str
 ) -> list[BackorderFigures]:
-    """Figures over the orders placed in [start, end), per SKU or per supplier."""
-    group_column = products.c.supplier_id if group_by == "supplier" else order_lines.c.sku
+    """Figures over the orders placed in [start, end), per SKU, per supplier or all together."""
+    group_column = {"supplier": products.c.supplier_id, "all": literal("all")}.get(group_by, order_lines.c.sku)
     shipped_at = (
         select(line_transitions.c.order_id, line_transitions.c.line_no, func.min(line_transitions.c.at).label("at"))
         .where(line_transitions.c.to_status == LineStatus.SHIPPED.value)

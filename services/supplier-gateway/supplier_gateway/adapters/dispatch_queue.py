@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supplier_gateway.adapters.orm import purchase_orders
@@ -27,6 +27,13 @@ class DispatchStatus:
     def leased(self, now: datetime) -> bool:
         """A replica is sending the PO right now."""
         return self.lease_expires_at is not None and self.lease_expires_at > now
+
+
+@dataclass(frozen=True)
+class WaitingPurchaseOrders:
+    count: int
+    oldest_created_at: datetime
+    last_error: str | None
 
 
 class DispatchQueue:
@@ -131,6 +138,37 @@ class DispatchQueue:
             )
             .values(next_attempt_at=None)
         )
+
+    async def waiting_by_supplier(self) -> dict[str, WaitingPurchaseOrders]:
+        """Per supplier: its POs not placed yet, the oldest of them, and what the last attempt at the oldest
+        that was tried ended with."""
+        requested = purchase_orders.c.state == PurchaseOrderState.REQUESTED.value
+        counts = await self._session.execute(
+            select(purchase_orders.c.supplier_id, func.count(), func.min(purchase_orders.c.created_at))
+            .where(requested)
+            .group_by(purchase_orders.c.supplier_id)
+        )
+        errors = await self._session.execute(
+            select(purchase_orders.c.supplier_id, purchase_orders.c.last_error)
+            .where(requested, purchase_orders.c.last_error.is_not(None))
+            .order_by(purchase_orders.c.created_at.desc())
+        )
+        last_error: dict[str, str] = {}
+        for supplier_id, error in errors.all():
+            last_error.setdefault(supplier_id, error)
+        return {
+            supplier_id: WaitingPurchaseOrders(count, oldest, last_error.get(supplier_id))
+            for supplier_id, count, oldest in counts.all()
+        }
+
+    async def failed_by_supplier(self) -> dict[str, int]:
+        """Per supplier: its POs that failed (refused, or given up on) and were not retried."""
+        rows = await self._session.execute(
+            select(purchase_orders.c.supplier_id, func.count())
+            .where(purchase_orders.c.state == PurchaseOrderState.FAILED.value)
+            .group_by(purchase_orders.c.supplier_id)
+        )
+        return {supplier_id: count for supplier_id, count in rows.all()}
 
     async def send_now(self, po_number: str) -> None:
         """An operator wants a waiting PO tried now, not at its next retry time."""

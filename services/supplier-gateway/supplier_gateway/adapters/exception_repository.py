@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supplier_gateway.adapters.orm import supplier_exceptions
@@ -70,6 +70,13 @@ class ExceptionRepository:
             query = query.where(table.resolved_at.is_(None) if where.open else table.resolved_at.is_not(None))
         rows = (await self._session.execute(query)).mappings().all()
         return [_exception(row) for row in rows]
+
+    async def open_by_supplier(self) -> dict[str, int]:
+        table = supplier_exceptions.c
+        rows = await self._session.execute(
+            select(table.supplier_id, func.count()).where(table.resolved_at.is_(None)).group_by(table.supplier_id)
+        )
+        return {supplier_id: count for supplier_id, count in rows.all()}
 
     async def save_resolution(self, found: SupplierException) -> None:
         await self._session.execute(

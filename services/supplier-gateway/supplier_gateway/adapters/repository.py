@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -233,13 +234,30 @@ class PurchaseOrderRepository:
         return list(rows.all())
 
     async def search(
-        self, state: PurchaseOrderState | None = None, supplier_id: str | None = None, limit: int = 100
+        self,
+        state: PurchaseOrderState | None = None,
+        supplier_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        po_numbers: Sequence[str] = (),
+        sku: str | None = None,
     ) -> list[PurchaseOrder]:
-        query = select(purchase_orders.c.po_number).order_by(purchase_orders.c.created_at.desc()).limit(limit)
+        """Newest first; `po_numbers` and `sku` narrow it to those POs, or to POs with a line of that SKU."""
+        query = (
+            select(purchase_orders.c.po_number)
+            .order_by(purchase_orders.c.created_at.desc(), purchase_orders.c.po_number.desc())
+            .limit(limit)
+            .offset(offset)
+        )
         if state is not None:
             query = query.where(purchase_orders.c.state == state.value)
         if supplier_id is not None:
             query = query.where(purchase_orders.c.supplier_id == supplier_id)
+        if po_numbers:
+            query = query.where(purchase_orders.c.po_number.in_(list(po_numbers)))
+        if sku is not None:
+            with_sku = select(purchase_order_lines.c.po_number).where(purchase_order_lines.c.sku == sku)
+            query = query.where(purchase_orders.c.po_number.in_(with_sku))
         numbers = (await self._session.scalars(query)).all()
         found = [await self.get(number) for number in numbers]
         return [po for po in found if po is not None]

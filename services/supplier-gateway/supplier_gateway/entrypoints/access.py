@@ -19,6 +19,8 @@ GATEWAY_ACCESS: AccessPolicy = {
     "GET /exceptions": OPERATIONS,
     "GET /exceptions/{exception_id}": OPERATIONS,
     "POST /exceptions/{exception_id}/resolve": OPERATIONS,
+    "GET /supplier-health": OPERATIONS,
+    "POST /suppliers/{supplier_id}/send-now": OPERATIONS,
     "PUT /suppliers/{supplier_id}": ADMIN,
     "GET /suppliers": ADMIN,
     "GET /suppliers/{supplier_id}": ADMIN,

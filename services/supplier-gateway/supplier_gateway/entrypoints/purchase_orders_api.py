@@ -19,14 +19,18 @@ from supplier_gateway.service_layer.errors import PurchaseOrderNotFound
 router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"])
 
 
-@router.get("", summary="Purchase orders, newest first, optionally by state and supplier")
+@router.get("", summary="Purchase orders, newest first, by state, supplier, PO numbers or SKU, a page at a time")
 async def list_purchase_orders(
     uow: Uow,
     state: PurchaseOrderState | None = None,
-    supplier_id: str | None = None,
+    supplier_id: Annotated[str | None, Query(max_length=64)] = None,
+    po_number: Annotated[list[str], Query(max_length=200, description="one or more PO numbers")] = [],  # noqa: B006
+    sku: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[PurchaseOrderOut]:
-    return [PurchaseOrderOut.of(po) for po in await handlers.list_purchase_orders(uow, state, supplier_id, limit)]
+    where = handlers.PurchaseOrderFilter(state, supplier_id, tuple(po_number), sku, limit, offset)
+    return [PurchaseOrderOut.of(po) for po in await handlers.list_purchase_orders(uow, where)]
 
 
 @router.get(

@@ -16,6 +16,7 @@ from supplier_gateway.domain.supplier import Supplier, SupplierProtocol
 from supplier_gateway.domain.supplier_exception import ExceptionKind
 from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.purchase_order_failures import fail_requested
+from supplier_gateway.service_layer.supplier_health import SupplierCallLog
 from supplier_gateway.service_layer.supplier_port import (
     Placement,
     PurchaseOrderChannel,
@@ -66,8 +67,10 @@ class PurchaseOrderDispatcher:
         policy: DispatchPolicy,
         owner: str,
         wake: asyncio.Event | None = None,
+        calls: SupplierCallLog | None = None,
     ) -> None:
         self._uow = uow_factory
+        self.calls = calls or SupplierCallLog()
         self._http = http
         self._x12 = x12
         self._policy = policy
@@ -154,13 +157,17 @@ class PurchaseOrderDispatcher:
             else:
                 placement = await self._http.place(supplier, po)
         except SupplierRefused as exc:
+            self.calls.failed(supplier.supplier_id, exc.reason, utcnow(), refused=True)
             await self._fail(po_number, exc.reason, ExceptionKind.PURCHASE_ORDER_REFUSED)
         except SupplierUnreachable as exc:
+            self.calls.failed(supplier.supplier_id, exc.reason, utcnow())
             await self._postpone(po_number, exc.reason, exc.retry_after, supplier)
         except Exception as exc:  # a bug or an unexpected answer: keep the PO, try again later
             log.exception("placing purchase order failed", po_number=po_number)
+            self.calls.failed(supplier.supplier_id, repr(exc), utcnow())
             await self._postpone(po_number, repr(exc), None, supplier)
         else:
+            self.calls.succeeded(supplier.supplier_id, utcnow())
             await self._record_placed(po_number, placement)
 
     async def _record_placed(self, po_number: str, placement: Placement) -> None:

@@ -86,6 +86,16 @@ async def on_purchase_order_cancel_requested(uow_factory: UnitOfWorkFactory, env
 
 # -- reading and operating purchase orders ----------------------------------------------------
 @dataclass(frozen=True)
+class PurchaseOrderFilter:
+    state: PurchaseOrderState | None = None
+    supplier_id: str | None = None
+    po_numbers: tuple[str, ...] = ()
+    sku: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True)
 class PurchaseOrderView:
     po: PurchaseOrder
     dispatch: DispatchStatus
@@ -100,11 +110,11 @@ async def get_purchase_order(uow_factory: UnitOfWorkFactory, po_number: str) -> 
     return PurchaseOrderView(po, dispatch)
 
 
-async def list_purchase_orders(
-    uow_factory: UnitOfWorkFactory, state: PurchaseOrderState | None, supplier_id: str | None, limit: int
-) -> list[PurchaseOrder]:
+async def list_purchase_orders(uow_factory: UnitOfWorkFactory, where: PurchaseOrderFilter) -> list[PurchaseOrder]:
     async with uow_factory() as uow:
-        return await uow.purchase_orders.search(state, supplier_id, limit)
+        return await uow.purchase_orders.search(
+            where.state, where.supplier_id, where.limit, where.offset, where.po_numbers, where.sku
+        )
 
 
 async def retry_purchase_order(uow_factory: UnitOfWorkFactory, po_number: str, correlation_id: str) -> PurchaseOrder:

@@ -1,0 +1,215 @@
+"""The operations console's API: read models joining the services' APIs, and the operator's actions on the
+other services, made with the aggregator's credential for the signed-in operator (each service audits them
+with the operator's name). The batches' own actions (release, hold, resume) are the aggregator API's."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParameter
+from prometheus_client import REGISTRY
+from pydantic import Field
+
+from aggregator.adapters.peer_services import GATEWAY, ORDERS, PeerServices, PeerUnavailable
+from aggregator.entrypoints.api import Service
+from aggregator.service_layer import console_views
+from dropship_shared.audit import Audit
+from dropship_shared.inputs import IDENTIFIER, NO_NUL, StrictBody
+from dropship_shared.messaging import Broker
+from dropship_shared.problems import problem_responses
+
+router = APIRouter(prefix="/dashboard", tags=["operations console"])
+Identifier = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=IDENTIFIER)]
+ServiceName = Literal["orders", "aggregator", "supplier-gateway"]
+FORWARDED = problem_responses(404, 409, 422, 502)
+
+
+class FailureReason(StrictBody):
+    reason: str = Field(min_length=1, max_length=300, pattern=NO_NUL)
+
+
+class ResolutionNote(StrictBody):
+    note: str = Field(min_length=1, max_length=1000, pattern=NO_NUL)
+
+
+def peers_of(request: Request) -> PeerServices:
+    peers: PeerServices = request.app.state.peers
+    return peers
+
+
+def operator(request: Request) -> str:
+    return str(request.state.caller.subject)
+
+
+async def own_backlog(request: Request) -> dict[str, Any] | None:
+    broker: Broker = request.app.state.runtime.broker
+    queue: str = request.app.state.queue
+    try:
+        queued, dead = await broker.queue_depth(queue), await broker.queue_depth(f"{queue}.dlq")
+    except Exception:  # the broker is away: the rest of the console still helps
+        return None
+    pending = int(REGISTRY.get_sample_value("outbox_pending") or 0)
+    return {"queue": queue, "queued_events": queued, "dead_letters": dead, "outbox_pending": pending}
+
+
+@router.get("/overview", summary="Alerts first (suppliers down, exceptions, dead letters, lag, promises), then the day")
+async def overview(request: Request, service: Service) -> dict[str, Any]:
+    return await console_views.overview(service, peers_of(request), lambda: own_backlog(request))
+
+
+@router.get("/suppliers", summary="Every supplier's batch against its minimums, with its health at the gateway")
+async def suppliers(request: Request, service: Service) -> list[dict[str, Any]]:
+    return await console_views.suppliers(service, peers_of(request))
+
+
+@router.get("/suppliers/{supplier_id}", summary="One supplier: batch, waiting lines, policy history, health, POs")
+async def supplier(supplier_id: Identifier, request: Request, service: Service) -> dict[str, Any]:
+    found = await console_views.supplier(service, peers_of(request), supplier_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown supplier {supplier_id!r}")
+    return found
+
+
+@router.get(
+    "/purchase-orders", summary="POs with their state, by state and supplier, or found by PO, email, order, SKU"
+)
+async def purchase_orders(
+    request: Request,
+    service: Service,
+    q: Annotated[str, Query(max_length=254, pattern=NO_NUL)] = "",
+    state: Annotated[str | None, Query(max_length=32, pattern=IDENTIFIER)] = None,
+    supplier_id: Annotated[str | None, Query(max_length=64, pattern=IDENTIFIER)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> dict[str, Any]:
+    return await console_views.purchase_orders(service, peers_of(request), q, state, supplier_id, page)
+
+
+@router.get(
+    "/purchase-orders/{po_number}",
+    summary="One PO: lines and the customer lines they serve, history, attempts, shipments, documents",
+    responses=problem_responses(404),
+)
+async def purchase_order(po_number: Identifier, request: Request, service: Service) -> dict[str, Any]:
+    found = await console_views.purchase_order(service, peers_of(request), po_number)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown purchase order {po_number!r}")
+    return found
+
+
+@router.get("/exceptions", summary="The exceptions inbox, with who resolved each", responses=problem_responses(502))
+async def exceptions(
+    request: Request,
+    open: bool = True,
+    kind: Annotated[str | None, Query(max_length=40, pattern=IDENTIFIER)] = None,
+    supplier_id: Annotated[str | None, Query(max_length=64, pattern=IDENTIFIER)] = None,
+) -> list[dict[str, Any]]:
+    found = await console_views.exceptions(peers_of(request), open, kind, supplier_id)
+    if found is None:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail="the supplier gateway did not answer")
+    return list(found)
+
+
+@router.get(
+    "/customers-at-risk",
+    summary="Customer lines past or near their promised date, with the messages already sent",
+    responses=problem_responses(502),
+)
+async def customers_at_risk(
+    request: Request, within_days: Annotated[int, Query(ge=0, le=60)] = 2
+) -> list[dict[str, Any]]:
+    found = await peers_of(request).read(ORDERS, "/order-lines/at-risk", {"within_days": within_days})
+    if found is None:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail="the orders service did not answer")
+    return list(found)
+
+
+@router.get("/dead-letters", summary="Every service's dead letters with the reason (None: it did not answer)")
+async def dead_letters(request: Request) -> dict[str, Any]:
+    broker: Broker = request.app.state.runtime.broker
+    queue: str = request.app.state.queue
+    peers = peers_of(request)
+    try:
+        own: dict[str, Any] | None = {
+            "queue": f"{queue}.dlq",
+            "messages": [asdict(letter) for letter in await broker.dead_letters(queue, 100)],
+        }
+    except Exception:  # the broker is away
+        own = None
+    return {
+        ORDERS: await peers.read(ORDERS, "/admin/dead-letters", {"limit": 100}),
+        "aggregator": own,
+        GATEWAY: await peers.read(GATEWAY, "/admin/dead-letters", {"limit": 100}),
+    }
+
+
+@router.post(
+    "/dead-letters/{service_name}/replay",
+    summary="Publish a service's dead letters again (after the fix)",
+    responses=FORWARDED,
+)
+async def replay_dead_letters(service_name: ServiceName, request: Request, audit: Audit) -> Response:
+    if service_name == "aggregator":
+        broker: Broker = request.app.state.runtime.broker
+        queue: str = request.app.state.queue
+        try:
+            replayed = await broker.replay_dead_letters(queue)
+        except Exception as exc:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=f"the broker is not reachable: {exc}") from exc
+        await audit.record(request, "dead_letters.replay", f"{queue}.dlq", {"replayed": replayed})
+        return Response(f'{{"replayed": {replayed}}}', media_type="application/json")
+    return await _forward(request, service_name, "/admin/dead-letters/replay")
+
+
+@router.get("/activity", summary="Who did what, newest first, across the services")
+async def activity(request: Request, audit: Audit) -> list[dict[str, Any]]:
+    return await console_views.activity(audit, peers_of(request))
+
+
+@router.post(
+    "/purchase-orders/{po_number}/retry",
+    summary="Send a failed PO again, or a waiting one now (same PO number)",
+    responses=FORWARDED,
+)
+async def retry_purchase_order(po_number: Identifier, request: Request) -> Response:
+    return await _forward(request, GATEWAY, f"/purchase-orders/{po_number}/retry")
+
+
+@router.post(
+    "/purchase-orders/{po_number}/fail",
+    summary="Give up on a PO not yet placed (the customers are told)",
+    responses=FORWARDED,
+)
+async def fail_purchase_order(po_number: Identifier, failure: FailureReason, request: Request) -> Response:
+    return await _forward(request, GATEWAY, f"/purchase-orders/{po_number}/fail", failure.model_dump())
+
+
+@router.post(
+    "/suppliers/{supplier_id}/send-now",
+    summary="Try every PO waiting for this supplier now (it is back)",
+    responses=FORWARDED,
+)
+async def send_waiting_now(supplier_id: Identifier, request: Request) -> Response:
+    return await _forward(request, GATEWAY, f"/suppliers/{supplier_id}/send-now")
+
+
+@router.post(
+    "/exceptions/{exception_id}/resolve",
+    summary="Resolve an open exception with a note",
+    responses=FORWARDED,
+)
+async def resolve_exception(exception_id: Identifier, resolution: ResolutionNote, request: Request) -> Response:
+    return await _forward(request, GATEWAY, f"/exceptions/{exception_id}/resolve", resolution.model_dump())
+
+
+async def _forward(request: Request, service: str, path: str, body: Any = None) -> Response:
+    """The other service's own answer, content type included (a refusal is a problem+json there too)."""
+    try:
+        answer = await peers_of(request).call(service, "POST", path, body=body, on_behalf_of=operator(request))
+    except PeerUnavailable as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from exc
+    if answer.status_code >= 500 or answer.status_code in (401, 403):
+        # our own credential failed or the service broke: that is a bad gateway for the operator
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=f"{service} answered {answer.status_code}")
+    return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))

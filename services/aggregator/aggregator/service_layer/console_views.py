@@ -1,0 +1,310 @@
+"""The operations console's read models: the aggregator's own batches and POs joined with what the orders and
+gateway APIs report (never their databases). A service that does not answer leaves its part empty."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aggregator.adapters.peer_services import GATEWAY, ORDERS, PeerServices
+from aggregator.domain.alerts import alerts, by_age
+from aggregator.service_layer import views
+from aggregator.service_layer.handlers import Aggregator
+from dropship_shared.audit import AuditLog
+from dropship_shared.events import utcnow
+
+AGGREGATOR = "aggregator"
+TREND_DAYS = 7
+PAGE_SIZE = 25
+OwnFigures = Callable[[], Awaitable[dict[str, Any] | None]]
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def overview(service: Aggregator, peers: PeerServices, own_backlog: OwnFigures) -> dict[str, Any]:
+    """Alerts first, then the day's figures with a week of trend."""
+    now = utcnow()
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [today - timedelta(days=back) for back in range(TREND_DAYS - 1, -1, -1)]
+    (
+        health,
+        open_exceptions,
+        failed,
+        at_risk,
+        orders_backlog,
+        gateway_backlog,
+        mine,
+        by_supplier,
+        *per_day,
+    ) = await asyncio.gather(
+        peers.read(GATEWAY, "/supplier-health"),
+        peers.read(GATEWAY, "/exceptions", {"open": "true", "limit": 1000}),
+        peers.read(GATEWAY, "/purchase-orders", {"state": "failed", "limit": 50}),
+        peers.read(ORDERS, "/order-lines/at-risk", {"within_days": 2, "limit": 1000}),
+        peers.read(ORDERS, "/admin/backlog"),
+        peers.read(GATEWAY, "/admin/backlog"),
+        own_backlog(),
+        peers.read(ORDERS, "/metrics/backorders", {"group_by": "supplier"}),
+        *(
+            peers.read(
+                ORDERS,
+                "/metrics/backorders",
+                {"group_by": "all", "from": day.isoformat(), "to": (day + timedelta(days=1)).isoformat()},
+            )
+            for day in days
+        ),
+    )
+    async with service.uow() as uow:
+        released = await uow.purchase_orders.released_since(days[0])
+    backlog = {ORDERS: orders_backlog, AGGREGATOR: mine, GATEWAY: gateway_backlog}
+    dead_letters = {name: (figures or {}).get("dead_letters") for name, figures in backlog.items()}
+    exceptions_by_age = by_age((_when(e["opened_at"]) or now for e in open_exceptions or []), now)
+    slipped = None if at_risk is None else sum(1 for line in at_risk if (line["days_to_promise"] or 0) < 0)
+    near = None if at_risk is None else len(at_risk) - (slipped or 0)
+    unreachable = [
+        name for name, answer in ((GATEWAY, health), (ORDERS, by_supplier)) if peers.configured(name) and answer is None
+    ]
+    return {
+        "generated_at": now,
+        "alerts": [
+            {**asdict(alert), "severity": alert.severity.name.lower()}
+            for alert in alerts(health or [], exceptions_by_age, dead_letters, backlog, near, slipped, unreachable)
+        ],
+        "suppliers": health,
+        "exceptions_open_by_age": exceptions_by_age if open_exceptions is not None else None,
+        "dead_letters": dead_letters,
+        "backlog": backlog,
+        "promises": {"slipped": slipped, "due_within_2_days": near},
+        "unreachable": unreachable,
+        "failed_purchase_orders": [
+            {k: po.get(k) for k in ("po_number", "supplier_id", "failure_reason", "created_at")} for po in failed or []
+        ],
+        "purchase_orders_waiting_for_supplier": None
+        if health is None
+        else sum(int(s["waiting_purchase_orders"]) for s in health),
+        "backorders_by_supplier": (by_supplier or {}).get("groups"),
+        "days": [_day(day, figures, released) for day, figures in zip(days, per_day, strict=True)],
+    }
+
+
+def _day(day: datetime, figures: dict[str, Any] | None, released: list[tuple[datetime, str]]) -> dict[str, Any]:
+    end = day + timedelta(days=1)
+    reasons: dict[str, int] = {}
+    for at, reason in released:
+        if day <= at < end:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    groups = (figures or {}).get("groups") or [{}]
+    group = groups[0] if groups else {}
+    return {
+        "date": day.date().isoformat(),
+        "backorders_opened": group.get("backordered_lines", 0) if figures is not None else None,
+        "backorders_filled": group.get("filled_lines", 0) if figures is not None else None,
+        "fill_time_hours_p50": group.get("fill_time_hours_p50"),
+        "fill_time_hours_p90": group.get("fill_time_hours_p90"),
+        "slipped_promises": group.get("slipped_promises", 0) if figures is not None else None,
+        "purchase_orders_released": sum(reasons.values()),
+        "released_by_reason": reasons,
+    }
+
+
+async def suppliers(service: Aggregator, peers: PeerServices) -> list[dict[str, Any]]:
+    """Each supplier's batch (ours) with its health at the gateway."""
+    batches, health = await asyncio.gather(
+        views.suppliers(service.uow(), service.cache), peers.read(GATEWAY, "/supplier-health")
+    )
+    by_id = {h["supplier_id"]: h for h in health or []}
+    return [
+        {
+            **batch.model_dump(mode="json"),
+            "health": by_id.get(batch.supplier_id),
+            "gateway_answered": health is not None,
+        }
+        for batch in batches
+    ]
+
+
+async def supplier(service: Aggregator, peers: PeerServices, supplier_id: str) -> dict[str, Any] | None:
+    """One supplier: batch, the lines waiting in it, its policy history, health and latest POs."""
+    batch = await views.supplier(service.uow(), service.cache, supplier_id)
+    if batch is None:
+        return None
+    async with service.uow() as uow:
+        versions = await uow.suppliers.policy_versions(supplier_id)
+        recent = await uow.purchase_orders.page(supplier_id, 10, 0)
+    lines = await views.pending_lines(service.uow(), supplier_id)
+    health = await peers.read(GATEWAY, "/supplier-health")
+    return {
+        **batch.model_dump(mode="json"),
+        "lines": lines,
+        "policy_versions": [
+            {"version": v["version"], "policy": v["policy"], "changed_at": v["created_at"]} for v in reversed(versions)
+        ],
+        "health": next((h for h in health or [] if h["supplier_id"] == supplier_id), None),
+        "gateway_answered": health is not None,
+        "recent_purchase_orders": [_po_summary(po) for po in recent],
+    }
+
+
+def _po_summary(po: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "po_number": po["po_number"],
+        "supplier_id": po["supplier_id"],
+        "created_at": po["created_at"],
+        "release_reason": po["release_reason"],
+        "below_minimum": po["below_minimum"],
+        "total_units": po["total_units"],
+        "total_value": str(po["total_value"]),
+    }
+
+
+async def purchase_orders(
+    service: Aggregator, peers: PeerServices, query: str, state: str | None, supplier_id: str | None, page: int
+) -> dict[str, Any]:
+    """A page of POs with their state at the gateway. `query` finds POs by PO number, customer email, order or
+    SKU; without it, every PO released (by supplier), or those in a state at the gateway."""
+    offset = (page - 1) * PAGE_SIZE
+    query = query.strip()
+    if query:
+        numbers = await _search(peers, query)
+        wanted = sorted(numbers, reverse=True)
+        async with service.uow() as uow:
+            found = [po for po in [await uow.purchase_orders.get(n) for n in wanted] if po is not None]
+        found = [po for po in found if supplier_id in (None, po["supplier_id"])]
+        rows, more = found[offset : offset + PAGE_SIZE], len(found) > offset + PAGE_SIZE
+    elif state:
+        at_gateway = await peers.read(
+            GATEWAY,
+            "/purchase-orders",
+            {
+                "state": state,
+                "limit": PAGE_SIZE + 1,
+                "offset": offset,
+                **({"supplier_id": supplier_id} if supplier_id else {}),
+            },
+        )
+        async with service.uow() as uow:
+            rows = [po for po in [await uow.purchase_orders.get(p["po_number"]) for p in at_gateway or []] if po]
+        more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+    else:
+        async with service.uow() as uow:
+            rows = list(await uow.purchase_orders.page(supplier_id, PAGE_SIZE + 1, offset))
+        more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+    states = await _gateway_states(peers, [po["po_number"] for po in rows])
+    items = []
+    for po in rows:
+        at_gateway = states.get(po["po_number"])
+        items.append(
+            {
+                **_po_summary(po),
+                "state": at_gateway["state"] if at_gateway else ("released" if states is not None else "unknown"),
+                "failure_reason": at_gateway.get("failure_reason") if at_gateway else None,
+                "send_attempts": (at_gateway.get("dispatch") or {}).get("send_attempts") if at_gateway else None,
+            }
+        )
+    if state:
+        items = [item for item in items if item["state"] == state]
+    return {"page": page, "page_size": PAGE_SIZE, "has_more": more, "items": items}
+
+
+async def _search(peers: PeerServices, query: str) -> set[str]:
+    if "@" in query:
+        lines = await peers.read(ORDERS, "/order-lines", {"customer_email": query, "limit": 500})
+        return {line["po_number"] for line in lines or [] if line.get("po_number")}
+    by_number, by_sku, by_order = await asyncio.gather(
+        peers.read(GATEWAY, "/purchase-orders", {"po_number": query.upper(), "limit": 1}),
+        peers.read(GATEWAY, "/purchase-orders", {"sku": query, "limit": 200}),
+        peers.read(ORDERS, "/order-lines", {"order_id": query, "limit": 500}),
+    )
+    found = {po["po_number"] for po in (by_number or []) + (by_sku or [])}
+    found |= {line["po_number"] for line in by_order or [] if line.get("po_number")}
+    if query.upper().startswith("PO"):
+        found.add(query.upper())
+    return found
+
+
+async def _gateway_states(peers: PeerServices, numbers: list[str]) -> dict[str, dict[str, Any]]:
+    if not numbers:
+        return {}
+    found = await peers.read(GATEWAY, "/purchase-orders", {"po_number": numbers, "limit": len(numbers)})
+    return {po["po_number"]: po for po in found or []}
+
+
+async def purchase_order(service: Aggregator, peers: PeerServices, po_number: str) -> dict[str, Any] | None:
+    """One PO: as released (with the customer line each serves), its life at the gateway (state, history,
+    attempts, acknowledgements, shipments), the customers' lines, its exceptions and the X12 documents."""
+    async with service.uow() as uow:
+        released = await uow.purchase_orders.get(po_number)
+    if released is None:
+        return None
+    at_gateway, customer_lines, exceptions, documents = await asyncio.gather(
+        peers.read(GATEWAY, f"/purchase-orders/{po_number}"),
+        peers.read(ORDERS, "/order-lines", {"po_number": po_number, "limit": 500}),
+        peers.read(GATEWAY, "/exceptions", {"po_number": po_number, "limit": 100}),
+        peers.read(GATEWAY, f"/suppliers/{released['supplier_id']}/edi/interchanges", {"limit": 200}),
+    )
+    return {
+        **_po_summary(released),
+        "lines": [
+            {k: line[k] for k in ("line_no", "backorder_line_id", "sku", "supplier_sku", "quantity", "surplus")}
+            | {"unit_cost": str(line["unit_cost"])}
+            for line in released["lines"]
+        ],
+        "gateway": at_gateway,
+        "customer_lines": customer_lines,
+        "exceptions": exceptions,
+        "documents": [doc for doc in documents or [] if doc.get("po_number") == po_number],
+    }
+
+
+async def exceptions(peers: PeerServices, open_only: bool, kind: str | None, supplier_id: str | None) -> Any:
+    """The gateway's exceptions inbox with, for each, who acted on it (the gateway's audit log)."""
+    params: dict[str, Any] = {"limit": 200}
+    if open_only:
+        params["open"] = "true"
+    if kind:
+        params["kind"] = kind
+    if supplier_id:
+        params["supplier_id"] = supplier_id
+    found, actions = await asyncio.gather(
+        peers.read(GATEWAY, "/exceptions", params),
+        peers.read(GATEWAY, "/admin/audit", {"action": "exception.resolve", "limit": 500}),
+    )
+    if found is None:
+        return None
+    by_target = {action["target"]: action for action in reversed(actions or [])}
+    for item in found:
+        action = by_target.get(item["exception_id"])
+        item["resolved_by"] = _who(action) if action else None
+    return found
+
+
+def _who(action: dict[str, Any]) -> str:
+    return str((action.get("details") or {}).get("on_behalf_of") or action["subject"])
+
+
+async def activity(own: AuditLog, peers: PeerServices, limit: int = 50) -> list[dict[str, Any]]:
+    """Who did what, newest first, across the three services."""
+    mine, orders, gateway = await asyncio.gather(
+        own.recent(limit, 0, None, None),
+        peers.read(ORDERS, "/admin/audit", {"limit": limit}),
+        peers.read(GATEWAY, "/admin/audit", {"limit": limit}),
+    )
+    merged = [
+        {**action, "service": name, "who": _who(action)}
+        for name, actions in (
+            (AGGREGATOR, [entry.model_dump(mode="json") for entry in mine]),
+            (ORDERS, orders),
+            (GATEWAY, gateway),
+        )
+        for action in actions or []
+    ]
+    merged.sort(key=lambda action: str(action["occurred_at"]), reverse=True)
+    return merged[:limit]

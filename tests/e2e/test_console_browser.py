@@ -1,0 +1,203 @@
+"""The operations console in a real Chromium (Debian's, driven by Playwright; `make browser` installs it) against
+the whole system as processes: a batch fills live and its Release button makes a PO, a PO is found by the
+customer's email, an exception is resolved from the inbox, a supplier outage shows with its error, markup in a
+supplier's name stays text, and a signed-out visitor gets the sign-in page. Screenshots of every page go to
+test-output/console/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from e2e.conftest import SystemFactory
+from support.tokens import bearer
+
+playwright_api = pytest.importorskip("playwright.async_api")
+from playwright.async_api import Browser, Page, expect  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "console"
+WAIT_MS = 60_000  # a busy machine is slow, not broken: every wait is for a condition, with a generous deadline
+SHIP_TO = {
+    "name": "Ann Lee",
+    "address_lines": ["1 Main St"],
+    "city": "Springfield",
+    "region": "IL",
+    "postal_code": "62701",
+    "country": "US",
+}
+MARKUP_NAME = '<img src=x onerror="document.title=\'owned\'">Tom\'s "Tables" & <b>Co</b>'
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed (make browser)")
+    async with playwright_api.async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    expect.set_options(timeout=WAIT_MS)
+    found = await context.new_page()
+    errors: list[str] = []
+    found.on("pageerror", lambda error: errors.append(str(error)))
+    yield found
+    await context.close()
+    assert not errors, errors
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def sign_in(page: Page, aggregator_url: str) -> None:
+    await page.goto(f"{aggregator_url}/dashboard")
+    await page.get_by_role("button", name="Development sign-in (operations)").click()
+    await expect(page.get_by_role("navigation", name="Console")).to_be_visible()
+
+
+def order(orders_url: str, email: str, sku: str, quantity: int) -> dict[str, object]:
+    body = {"customer_email": email, "ship_to": SHIP_TO, "lines": [{"sku": sku, "quantity": quantity}]}
+    with httpx.Client(timeout=30, headers=bearer("storefront")) as client:
+        placed = client.post(f"{orders_url}/orders", json=body)
+        placed.raise_for_status()
+        return dict(placed.json())
+
+
+async def test_a_signed_out_visitor_gets_the_sign_in_page(make_system: SystemFactory, page: Page) -> None:
+    system = make_system()
+    system.start("aggregator")
+    await page.goto(f"{system.url('aggregator')}/dashboard")
+    await expect(page.get_by_role("button", name="Development sign-in (operations)")).to_be_visible()
+    await expect(page.get_by_role("navigation", name="Console")).to_have_count(0)
+    assert (await page.request.get(f"{system.url('aggregator')}/dashboard/overview")).status == 401
+    await shot(page, "sign-in")
+
+
+async def test_an_operator_runs_a_day_from_the_console(make_system: SystemFactory, page: Page) -> None:
+    system = make_system(extra_env={"supplier-simulator": {"SIMULATOR_AUTO_SHIP_AFTER_SECONDS": "3600"}})
+    system.start()
+    system.configure_demo()  # acme: minimum 10 units, max wait an hour
+    aggregator, orders = system.url("aggregator"), system.url("orders")
+    with httpx.Client(timeout=30, headers=system.headers("admin")) as admin:
+        admin.put(f"{aggregator}/suppliers/tricky", json={"name": MARKUP_NAME}).raise_for_status()
+    await sign_in(page, aggregator)
+
+    # The overview shows, and nothing is wrong yet.
+    await expect(page.locator("#alerts")).to_contain_text("Nothing needs attention")
+    await expect(page.locator("#charts svg")).to_have_count(4)
+
+    # A batch fills while the operator watches the suppliers page, without a reload.
+    await page.get_by_role("link", name="Suppliers", exact=True).click()
+    acme = page.locator('#suppliers tr[data-key="acme"]')
+    await expect(acme).to_contain_text("0 / 10")
+    await expect(acme).to_contain_text("no minimum")  # acme has no value minimum
+    order(orders, "ann@example.com", "TABLE-OAK", 3)
+    await expect(acme).to_contain_text("3 / 10")
+    order(orders, "bob@example.com", "TABLE-OAK", 2)
+    await expect(acme).to_contain_text("5 / 10")
+    await expect(acme.locator(".countdown").first).to_contain_text(re.compile(r"in \d+ min"))
+
+    # Markup in a supplier's name is shown as the text it is.
+    tricky = page.locator('#suppliers tr[data-key="tricky"]')
+    await expect(tricky).to_contain_text(MARKUP_NAME)
+    assert await tricky.locator("img, b").count() == 0
+    assert await page.title() != "owned"
+    await shot(page, "suppliers")
+
+    # Release makes a purchase order.
+    await acme.get_by_role("button", name="Release now").click()
+    await expect(page.locator(".toast")).to_contain_text(re.compile(r"Released acme: PO\d+"))
+    await expect(acme).to_contain_text("0 / 10")
+
+    # The PO is found by a customer's email, and its page shows the customer lines it serves.
+    await page.get_by_role("link", name="Purchase orders", exact=True).click()
+    await page.get_by_label("Search PO, customer email, order or SKU").fill("ann@example.com")
+    await page.get_by_role("button", name="Search").click()
+    rows = page.locator("#pos tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("acme")
+    await expect(rows.first).to_contain_text(re.compile("sent|acknowledged|requested"))
+    await shot(page, "purchase-orders")
+    await rows.first.get_by_role("link").first.click()
+    await expect(page.locator("#po-lines")).to_contain_text("ann@example.com")
+    await expect(page.locator("#po-lines")).to_contain_text("bob@example.com")
+    await expect(page.locator("#po-history")).to_contain_text("sent")
+    await shot(page, "purchase-order")
+
+    # The supplier refuses the next PO: it lands in the exceptions inbox and is resolved from there.
+    with httpx.Client(timeout=30) as simulator:
+        simulator.post(
+            f"{system.url('supplier-simulator')}/admin/faults",
+            json={"reject_next": 1, "reject_reason": "discontinued <item>"},
+        ).raise_for_status()
+    order(orders, "cy@example.com", "TABLE-OAK", 1)
+    await page.goto(f"{aggregator}/dashboard#/suppliers")
+    await page.locator('#suppliers tr[data-key="acme"]').get_by_role("button", name="Release now").click()
+    await page.get_by_role("link", name="Exceptions", exact=True).click()
+    refused = page.locator("#exceptions tbody tr").filter(has_text="purchase order refused")
+    await expect(refused).to_have_count(1)
+    await expect(refused).to_contain_text("discontinued <item>")
+    await shot(page, "exceptions")
+    await refused.get_by_placeholder("what was decided").fill("customer offered the walnut table instead")
+    await refused.get_by_role("button", name="Resolve").click()
+    await expect(page.locator("#exceptions tbody tr").filter(has_text="purchase order refused")).to_have_count(0)
+    await page.get_by_label("Show").select_option("false")
+    await page.get_by_role("button", name="Filter").click()
+    resolved = page.locator("#exceptions tbody tr").filter(has_text="purchase order refused")
+    await expect(resolved).to_contain_text("by dev-operator")
+    await expect(resolved).to_contain_text("walnut")
+
+    # Who did what.
+    await page.get_by_role("link", name="Activity", exact=True).click()
+    await expect(page.locator("#activity")).to_contain_text("exception.resolve")
+    await expect(page.locator("#activity")).to_contain_text("batch.release")
+    for view, name in (("#/", "overview"), ("#/customers", "customers"), ("#/dead-letters", "dead-letters")):
+        await page.goto(f"{aggregator}/dashboard{view}")
+        await expect(page.locator("#live")).to_contain_text("updated")
+        await shot(page, name)
+
+
+async def test_a_supplier_outage_shows_with_its_error_within_seconds(make_system: SystemFactory, page: Page) -> None:
+    system = make_system(extra_env={"supplier-gateway": {"SUPPLIER_MAX_ATTEMPTS": "1"}})
+    system.start()
+    system.configure_demo()
+    aggregator = system.url("aggregator")
+    with httpx.Client(timeout=30, headers=system.headers("admin")) as admin:
+        admin.put(
+            f"{aggregator}/suppliers/acme/policy", json={"min_units": 1, "max_wait_seconds": 3600}
+        ).raise_for_status()
+    with httpx.Client(timeout=30) as simulator:
+        simulator.post(
+            f"{system.url('supplier-simulator')}/admin/faults", json={"fail_next": 1000, "status": 503}
+        ).raise_for_status()
+    await sign_in(page, aggregator)
+    await expect(page.locator("#alerts")).to_contain_text("Nothing needs attention")
+
+    order(system.url("orders"), "dee@example.com", "TABLE-OAK", 1)
+    alert = page.locator("#alerts li.critical").filter(has_text="is down")
+    await expect(alert).to_contain_text("ACME Furniture (simulated)")
+    await expect(alert).to_contain_text("503")
+    await shot(page, "outage")
+    await page.get_by_role("link", name="Suppliers", exact=True).click()
+    acme = page.locator('#suppliers tr[data-key="acme"]')
+    await expect(acme).to_contain_text("down")
+    await expect(acme).to_contain_text("1 PO(s) waiting")
+
+    # The supplier is back: the operator sends the waiting PO now.
+    with httpx.Client(timeout=30) as simulator:
+        simulator.delete(f"{system.url('supplier-simulator')}/admin/faults").raise_for_status()
+    await acme.get_by_role("button", name="Send waiting POs now").click()
+    await expect(page.locator(".toast")).to_contain_text("Sending 1 waiting PO(s) to acme now")
+    await expect(acme.locator(".badge.ok")).to_have_count(1)
