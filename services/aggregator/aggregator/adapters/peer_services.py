@@ -22,6 +22,15 @@ class PeerUnavailable(Exception):
     """The service is not configured, or did not answer."""
 
 
+class PeerRefused(Exception):
+    """The service refused what we passed on from the operator (a filter it does not know): a 4xx to show them."""
+
+    def __init__(self, service: str, status: int, detail: Any) -> None:
+        super().__init__(f"{service} refused the request ({status}): {detail}")
+        self.status = status
+        self.detail = detail
+
+
 class PeerServices:
     def __init__(
         self, orders_url: str, gateway_url: str, credentials: ServiceCredentials, timeout: float = 5.0
@@ -34,11 +43,13 @@ class PeerServices:
     def configured(self, service: str) -> bool:
         return bool(self._urls.get(service))
 
-    async def read(self, service: str, path: str, params: Params | None = None) -> Any:
+    async def read(self, service: str, path: str, params: Params | None = None, strict: bool = False) -> Any:
         """The JSON answer, or None when that service is not configured, not answering or refusing (the console
-        still shows the rest)."""
+        still shows the rest). `strict`: its refusal of what the operator asked for (422) is raised instead."""
         try:
             response = await self.call(service, "GET", path, params=params)
+            if strict and response.status_code == 422:
+                raise PeerRefused(service, response.status_code, response.json().get("detail"))
             response.raise_for_status()
             return response.json()
         except (PeerUnavailable, httpx.HTTPError, ValueError) as exc:

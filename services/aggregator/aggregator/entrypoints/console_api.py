@@ -12,7 +12,7 @@ from fastapi import Path as PathParameter
 from prometheus_client import REGISTRY
 from pydantic import Field
 
-from aggregator.adapters.peer_services import GATEWAY, ORDERS, PeerServices, PeerUnavailable
+from aggregator.adapters.peer_services import GATEWAY, ORDERS, PeerRefused, PeerServices, PeerUnavailable
 from aggregator.entrypoints.api import Service
 from aggregator.service_layer import console_views
 from dropship_shared.audit import Audit
@@ -64,7 +64,11 @@ async def suppliers(request: Request, service: Service) -> list[dict[str, Any]]:
     return await console_views.suppliers(service, peers_of(request))
 
 
-@router.get("/suppliers/{supplier_id}", summary="One supplier: batch, waiting lines, policy history, health, POs")
+@router.get(
+    "/suppliers/{supplier_id}",
+    summary="One supplier: batch, waiting lines, policy history, health, POs",
+    responses=problem_responses(404),
+)
 async def supplier(supplier_id: Identifier, request: Request, service: Service) -> dict[str, Any]:
     found = await console_views.supplier(service, peers_of(request), supplier_id)
     if found is None:
@@ -73,7 +77,9 @@ async def supplier(supplier_id: Identifier, request: Request, service: Service) 
 
 
 @router.get(
-    "/purchase-orders", summary="POs with their state, by state and supplier, or found by PO, email, order, SKU"
+    "/purchase-orders",
+    summary="POs with their state, by state and supplier, or found by PO, email, order, SKU",
+    responses=problem_responses(422),
 )
 async def purchase_orders(
     request: Request,
@@ -83,7 +89,10 @@ async def purchase_orders(
     supplier_id: Annotated[str | None, Query(max_length=64, pattern=IDENTIFIER)] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> dict[str, Any]:
-    return await console_views.purchase_orders(service, peers_of(request), q, state, supplier_id, page)
+    try:
+        return await console_views.purchase_orders(service, peers_of(request), q, state, supplier_id, page)
+    except PeerRefused as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.detail) from exc
 
 
 @router.get(
@@ -98,14 +107,19 @@ async def purchase_order(po_number: Identifier, request: Request, service: Servi
     return found
 
 
-@router.get("/exceptions", summary="The exceptions inbox, with who resolved each", responses=problem_responses(502))
+@router.get(
+    "/exceptions", summary="The exceptions inbox, with who resolved each", responses=problem_responses(422, 502)
+)
 async def exceptions(
     request: Request,
     open: bool = True,
     kind: Annotated[str | None, Query(max_length=40, pattern=IDENTIFIER)] = None,
     supplier_id: Annotated[str | None, Query(max_length=64, pattern=IDENTIFIER)] = None,
 ) -> list[dict[str, Any]]:
-    found = await console_views.exceptions(peers_of(request), open, kind, supplier_id)
+    try:
+        found = await console_views.exceptions(peers_of(request), open, kind, supplier_id)
+    except PeerRefused as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.detail) from exc
     if found is None:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail="the supplier gateway did not answer")
     return list(found)

@@ -274,7 +274,7 @@ async def exceptions(peers: PeerServices, open_only: bool, kind: str | None, sup
     if supplier_id:
         params["supplier_id"] = supplier_id
     found, actions = await asyncio.gather(
-        peers.read(GATEWAY, "/exceptions", params),
+        peers.read(GATEWAY, "/exceptions", params, strict=True),
         peers.read(GATEWAY, "/admin/audit", {"action": "exception.resolve", "limit": 500}),
     )
     if found is None:

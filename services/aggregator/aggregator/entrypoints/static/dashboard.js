@@ -74,7 +74,7 @@ function progress(have, minimum, money_) {
   const fmt = money_ ? money : show;
   return h("span", {title: `${Math.round(share * 100)} %`},
     h("span", {class: share >= 1 ? "bar full" : "bar", role: "img", "aria-label": `${Math.round(share * 100)} percent`},
-      h("span", {style: null, dataset: {share}})),
+      h("span", {dataset: {share}})),
     `${fmt(have)} / ${fmt(minimum)}`);
 }
 
