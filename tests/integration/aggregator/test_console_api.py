@@ -60,6 +60,7 @@ def test_without_the_other_services_the_console_shows_its_own_part(alone: httpx.
     for path, body in (
         ("/dashboard/purchase-orders/PO1/retry", None),
         ("/dashboard/purchase-orders/PO1/fail", {"reason": "closed"}),
+        ("/dashboard/purchase-orders/PO1/cancel", {"reason": "customer changed their mind"}),
         ("/dashboard/suppliers/acme/send-now", None),
         ("/dashboard/exceptions/e-1/resolve", {"note": "done"}),
         ("/dashboard/dead-letters/orders/replay", None),

@@ -63,7 +63,11 @@ async def test_a_refusing_supplier_and_the_pos_it_refused(harness_factory: Any) 
         assert resolved.status_code == 200
         [action] = (await h.gateway.get("/admin/audit", params={"action": "exception.resolve"})).json()
         assert action["target"] == filed["exception_id"]
-        assert action["details"] == {"note": "paid the invoice", "on_behalf_of": "bob"}
+        assert action["details"] == {
+            "kind": "purchase_order_refused",
+            "note": "paid the invoice",
+            "on_behalf_of": "bob",
+        }
         assert (await health_of(h))["open_exceptions"] == 0
 
 

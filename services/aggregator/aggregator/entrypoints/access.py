@@ -35,6 +35,7 @@ AGGREGATOR_ACCESS: AccessPolicy = {
     "POST /dashboard/dead-letters/{service_name}/replay": OPERATIONS,
     "POST /dashboard/purchase-orders/{po_number}/retry": OPERATIONS,
     "POST /dashboard/purchase-orders/{po_number}/fail": OPERATIONS,
+    "POST /dashboard/purchase-orders/{po_number}/cancel": OPERATIONS,
     "POST /dashboard/suppliers/{supplier_id}/send-now": OPERATIONS,
     "POST /dashboard/exceptions/{exception_id}/resolve": OPERATIONS,
 }

@@ -200,6 +200,15 @@ async def fail_purchase_order(po_number: Identifier, failure: FailureReason, req
 
 
 @router.post(
+    "/purchase-orders/{po_number}/cancel",
+    summary="Cancel a PO still waiting to reach its supplier (the customers are told)",
+    responses=FORWARDED,
+)
+async def cancel_purchase_order(po_number: Identifier, cancellation: FailureReason, request: Request) -> Response:
+    return await _forward(request, GATEWAY, f"/purchase-orders/{po_number}/cancel", cancellation.model_dump())
+
+
+@router.post(
     "/suppliers/{supplier_id}/send-now",
     summary="Try every PO waiting for this supplier now (it is back)",
     responses=FORWARDED,

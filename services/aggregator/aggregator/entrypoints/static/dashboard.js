@@ -267,8 +267,10 @@ function healthCells(health, gatewayAnswered) {
     health.failed_purchase_orders ? h("div", {}, h("small", {}, `${health.failed_purchase_orders} PO(s) failed`)) : ""];
 }
 function batchState(x) {
-  return [x.held ? badge("held") : "", " ", x.escalated ? badge("escalated") : "", x.blocked_by ? h("div", {}, h("small", {}, `blocked by ${x.blocked_by}`)) : "",
-    !x.held && !x.escalated && !x.blocked_by ? h("span", {class: "muted"}, x.pending_lines ? "filling" : "empty") : ""];
+  const blocked = (x.blocked_by || []).filter(b => b !== "empty" && b !== "held");
+  return [x.held ? badge("held") : "", " ", x.escalated ? badge("escalated") : "", x.minimum_met ? badge("minimum met", "ok") : "",
+    blocked.length ? h("div", {}, h("small", {}, `waiting for ${blocked.map(b => b.replaceAll("_", " ")).join(", ")}`)) : "",
+    x.pending_lines ? "" : h("span", {class: "muted"}, "empty")];
 }
 function supplierActions(x) {
   return [button("Release now", "release", x.supplier_id, {class: "primary"}),
@@ -285,7 +287,8 @@ views.suppliers = {
     const list = await get("/dashboard/suppliers");
     patchRows(document.querySelector("#suppliers tbody"), list, x => x.supplier_id, x => [
       [link(`#/suppliers/${encodeURIComponent(x.supplier_id)}`, x.name), h("div", {}, h("small", {}, `${x.supplier_id} · policy v${x.policy_version}`))],
-      td(show(x.pending_lines), "num"), progress(x.pending_units, x.min_units), progress(x.pending_value, x.min_value, true),
+      td(show(x.pending_lines), "num"), progress(x.releasable_units ?? x.pending_units, x.min_units),
+      progress(x.releasable_value ?? x.pending_value, x.min_value, true),
       x.oldest_received_at ? since(x.oldest_received_at) : dash, countdown(x.deadline), countdown(x.expected_release_at),
       batchState(x), healthCells(x.health, x.gateway_answered), supplierActions(x)]);
   },
@@ -313,8 +316,8 @@ views.supplier = {
     const bySku = {};
     for (const line of x.lines) bySku[line.sku] = (bySku[line.sku] || 0) + line.quantity;
     const minimums = [
-      {key: "units", label: "Units (batch total)", have: x.pending_units, need: x.min_units},
-      {key: "value", label: "Value (batch total)", have: x.pending_value, need: x.min_value, money: true},
+      {key: "units", label: "Units (batch total, releasable)", have: x.releasable_units ?? x.pending_units, need: x.min_units},
+      {key: "value", label: "Value (batch total, at tier prices)", have: x.releasable_value ?? x.pending_value, need: x.min_value, money: true},
       ...Object.entries(policy.sku_rules || {}).flatMap(([sku, rule]) => [
         rule.min_qty ? {key: `sku-${sku}`, label: `SKU ${sku} minimum`, have: bySku[sku] || 0, need: rule.min_qty} : null,
         rule.case_pack > 1 ? {key: `case-${sku}`, label: `SKU ${sku} case pack of ${rule.case_pack}`, have: (bySku[sku] || 0) % rule.case_pack, need: rule.case_pack, note: `${Math.floor((bySku[sku] || 0) / rule.case_pack)} full case(s); ${rule.remainder === "round_up" ? "rounds up" : "waits for a full case"}`} : null,
@@ -354,8 +357,9 @@ views["purchase-orders"] = {
   },
 };
 function poActions(p) {
-  return [p.state === "failed" ? button("Retry", "retry", p.po_number) : "", p.state === "requested" ? button("Send now", "retry", p.po_number) : "",
-    p.state === "requested" || p.state === "released" ? button("Fail…", "fail", p.po_number, {class: "danger"}) : ""];
+  const waiting = p.state === "requested";
+  return [p.state === "failed" ? button("Retry", "retry", p.po_number) : "", waiting ? button("Send now", "retry", p.po_number) : "",
+    waiting ? button("Cancel…", "cancel", p.po_number, {class: "danger"}) : "", waiting ? button("Fail…", "fail", p.po_number, {class: "danger"}) : ""];
 }
 
 views.po = {
@@ -399,7 +403,8 @@ views.po = {
   },
 };
 
-const EXCEPTION_ACTIONS = {purchase_order_refused: ["retry", "fail"], supplier_unreachable: ["retry"], supplier_not_registered: ["retry"], failed_by_operator: []};
+// What each kind allows besides resolving with a note (a refused or given-up PO is failed already: retry or leave it).
+const EXCEPTION_ACTIONS = {purchase_order_refused: ["retry"], supplier_unreachable: ["retry"], supplier_not_registered: ["retry"]};
 views.exceptions = {
   title: "Exceptions",
   build(_, params) {
@@ -417,7 +422,7 @@ views.exceptions = {
       e.po_number ? poLink(e.po_number) : dash, show(e.order_id), [e.detail, e.received ? h("details", {}, h("summary", {}, "what the supplier sent"), h("pre", {}, e.received)) : ""],
       e.resolved_at ? [badge("resolved", "closed"), h("div", {}, h("small", {}, `by ${show(e.resolved_by)}, ${when(e.resolved_at)}`)), h("div", {}, h("small", {}, e.resolution_note))] : badge("open"),
       e.resolved_at ? "" : [
-        ...(EXCEPTION_ACTIONS[e.kind] || []).filter(() => e.po_number).map(a => a === "retry" ? button("Retry PO", "retry", e.po_number) : button("Fail PO…", "fail", e.po_number, {class: "danger"})),
+        ...(EXCEPTION_ACTIONS[e.kind] || []).filter(() => e.po_number).map(() => button("Retry PO", "retry", e.po_number)),
         h("label", {class: "muted"}, h("span", {class: "skip"}, "Note"), h("input", {name: "note", placeholder: "what was decided", size: 18, dataset: {note: e.exception_id}})),
         button("Resolve", "resolve", e.exception_id, {class: "primary"})]]);
   },
@@ -532,9 +537,9 @@ document.addEventListener("click", async event => {
     else if (action === "hold" || action === "resume") await act(`/suppliers/${id}/${action}`, undefined, () => `${target}: ${action === "hold" ? "held" : "resumed"}`);
     else if (action === "send-now") await act(`/dashboard/suppliers/${id}/send-now`, undefined, a => `Sending ${a.waiting_purchase_orders} waiting PO(s) to ${target} now`);
     else if (action === "retry") await act(`/dashboard/purchase-orders/${id}/retry`, undefined, a => `${target}: ${a.state}, sent again`);
-    else if (action === "fail") {
-      const reason = prompt(`Why give up on ${target}? (the customers are told)`);
-      if (reason) await act(`/dashboard/purchase-orders/${id}/fail`, {reason}, () => `${target} failed`);
+    else if (action === "fail" || action === "cancel") {
+      const reason = prompt(`Why ${action === "fail" ? "give up on" : "cancel"} ${target}? (the customers are told)`);
+      if (reason) await act(`/dashboard/purchase-orders/${id}/${action}`, {reason}, a => `${target}: ${a.state}`);
     } else if (action === "resolve") {
       const input = document.querySelector(`input[data-note="${CSS.escape(target)}"]`);
       const note = input && input.value.trim();
