@@ -21,6 +21,7 @@ from orders.adapters.orm import inbox, metadata, operator_actions, outbox
 from orders.config import OrdersSettings
 from orders.entrypoints import api, catalog_api, consumer, line_views_api, metrics_api
 from orders.entrypoints.access import ORDERS_ACCESS
+from orders.service_layer.intake import OrderIntake
 from orders.service_layer.message_delivery import DeliveryPolicy, MessageDelivery
 from orders.service_layer.ports import MessageChannel
 from orders.service_layer.unit_of_work import MessageSetup, OrdersUnitOfWork
@@ -107,6 +108,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     app.state.uow_factory = uow_factory
     app.state.runtime = runtime
     app.state.promise_rules = rules
+    app.state.intake = OrderIntake(uow_factory, rules)
     install_operational_routes(app, runtime.readiness)
     install_audit_log(app, runtime.sessions, operator_actions)
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("orders"))

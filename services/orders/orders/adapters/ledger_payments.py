@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dropship_shared.events import utcnow
 from orders.adapters.orm import payment_ledger
 from orders.adapters.repository import insert_ignoring_duplicates
-from orders.service_layer.ports import PaymentTotals
+from orders.service_layer.ports import PaymentCall, PaymentTotals
 
 
 class LedgerPaymentProvider:
@@ -20,30 +21,23 @@ class LedgerPaymentProvider:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def authorize(self, order_id: str, amount: Decimal, currency: str, reference: str) -> None:
-        await self._record(order_id, None, "authorization", amount, currency, reference)
-
-    async def capture(self, order_id: str, line_no: int, amount: Decimal, currency: str, reference: str) -> None:
-        await self._record(order_id, line_no, "capture", amount, currency, reference)
-
-    async def release(self, order_id: str, line_no: int, amount: Decimal, currency: str, reference: str) -> None:
-        await self._record(order_id, line_no, "release", amount, currency, reference)
-
-    async def _record(
-        self, order_id: str, line_no: int | None, kind: str, amount: Decimal, currency: str, reference: str
-    ) -> None:
+    async def perform(self, calls: Sequence[PaymentCall]) -> None:
+        now = utcnow()
         await insert_ignoring_duplicates(
             self._session,
             payment_ledger,
-            {
-                "order_id": order_id,
-                "line_no": line_no,
-                "kind": kind,
-                "amount": amount,
-                "currency": currency,
-                "reference": reference,
-                "recorded_at": utcnow(),
-            },
+            [
+                {
+                    "order_id": call.order_id,
+                    "line_no": call.line_no,
+                    "kind": call.kind.value,
+                    "amount": call.amount,
+                    "currency": call.currency,
+                    "reference": call.reference,
+                    "recorded_at": now,
+                }
+                for call in calls
+            ],
         )
 
     async def totals(self, order_id: str) -> PaymentTotals:

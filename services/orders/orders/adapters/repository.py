@@ -34,10 +34,18 @@ async def _dialect_insert(session: AsyncSession, table: Table) -> postgresql.Ins
     return postgresql.insert(table) if connection.dialect.name == "postgresql" else sqlite.insert(table)
 
 
-async def insert_ignoring_duplicates(session: AsyncSession, table: Table, values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING on either engine; False when the row was already there."""
-    statement = (await _dialect_insert(session, table)).values(values).on_conflict_do_nothing()
-    result = await session.execute(statement)
+async def insert_ignoring_duplicates(
+    session: AsyncSession, table: Table, values: dict[str, Any] | list[dict[str, Any]]
+) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on either engine, of one row or of many in one round trip;
+    False when the one row was already there (for many rows: nothing to insert)."""
+    if not values:
+        return False
+    statement = (await _dialect_insert(session, table)).on_conflict_do_nothing()
+    if isinstance(values, list):
+        await session.execute(statement, values)
+        return True
+    result = await session.execute(statement.values(values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -187,24 +195,34 @@ class OrderRepository:
         )
         return list(result.scalars().all())
 
-    async def add(self, order: Order, idempotency_key: str | None) -> None:
-        """Raises IdempotencyKeyTaken when a concurrent request stored the same key first."""
+    async def add(self, placed: list[tuple[Order, str | None]]) -> None:
+        """New orders, each with its idempotency key: one statement per table for all of them, nothing
+        read back. Raises IdempotencyKeyTaken when a concurrent request stored one of the keys first."""
+        if not placed:
+            return
         try:
             await self._session.execute(
-                insert(orders).values(
-                    order_id=order.order_id,
-                    customer_email=order.customer_email,
-                    ship_to=order.ship_to.model_dump(mode="json"),
-                    placed_at=order.placed_at,
-                    idempotency_key=idempotency_key,
-                    currency=order.currency,
-                )
+                insert(orders),
+                [
+                    {
+                        "order_id": order.order_id,
+                        "customer_email": order.customer_email,
+                        "ship_to": order.ship_to.model_dump(mode="json"),
+                        "placed_at": order.placed_at,
+                        "idempotency_key": idempotency_key,
+                        "currency": order.currency,
+                    }
+                    for order, idempotency_key in placed
+                ],
             )
         except IntegrityError as exc:
-            if idempotency_key is not None and "idempotency_key" in str(exc.orig):
-                raise IdempotencyKeyTaken(idempotency_key) from exc
+            keys = [key for _, key in placed if key is not None]
+            if keys and "idempotency_key" in str(exc.orig):
+                raise IdempotencyKeyTaken(", ".join(keys)) from exc
             raise
-        await self._save_lines(order)
+        new_orders = [order for order, _ in placed]
+        await self._session.execute(insert(order_lines), [row for order in new_orders for row in _line_rows(order)])
+        await self._save_history(new_orders)
 
     async def save(self, order: Order) -> None:
         """Write the lines that changed since `get` (a big order's event rewrites a few rows, not all)."""
@@ -222,12 +240,7 @@ class OrderRepository:
                 )
         self._loaded_lines[order.order_id] = {row["line_no"]: row for row in rows}
         await self._save_shipments(order)
-        await self._save_history(order)
-
-    async def _save_lines(self, order: Order) -> None:
-        await self._session.execute(insert(order_lines), _line_rows(order))
-        await self._save_shipments(order)
-        await self._save_history(order)
+        await self._save_history([order])
 
     async def _save_shipments(self, order: Order) -> None:
         if not any(line.shipments for line in order.lines):
@@ -254,43 +267,41 @@ class OrderRepository:
         if new_shipments:
             await self._session.execute(insert(shipments), new_shipments)
 
-    async def _save_history(self, order: Order) -> None:
-        """Append the transitions, promises and credits this change produced (history is never rewritten)."""
-        if order.new_transitions:
-            await self._session.execute(
-                insert(line_transitions),
-                [
-                    {
-                        "order_id": order.order_id,
-                        "line_no": t.line_no,
-                        "from_status": t.from_status.value if t.from_status else None,
-                        "to_status": t.to_status.value,
-                        "at": t.at,
-                        "cause": t.cause,
-                        "event_id": t.event_id,
-                    }
-                    for t in order.new_transitions
-                ],
-            )
-        if order.new_promises:
-            await self._session.execute(
-                insert(line_promises),
-                [
-                    {
-                        "order_id": order.order_id,
-                        "line_no": p.line_no,
-                        "promised_date": p.promised_date,
-                        "at": p.at,
-                        "cause": p.cause,
-                        "event_id": p.event_id,
-                    }
-                    for p in order.new_promises
-                ],
-            )
-        for credit in order.credits:
-            await insert_ignoring_duplicates(
-                self._session,
-                consolation_credits,
+    async def _save_history(self, changed: list[Order]) -> None:
+        """Append the transitions, promises and credits these changes produced (history is never rewritten)."""
+        transitions = [
+            {
+                "order_id": order.order_id,
+                "line_no": t.line_no,
+                "from_status": t.from_status.value if t.from_status else None,
+                "to_status": t.to_status.value,
+                "at": t.at,
+                "cause": t.cause,
+                "event_id": t.event_id,
+            }
+            for order in changed
+            for t in order.new_transitions
+        ]
+        if transitions:
+            await self._session.execute(insert(line_transitions), transitions)
+        promises = [
+            {
+                "order_id": order.order_id,
+                "line_no": p.line_no,
+                "promised_date": p.promised_date,
+                "at": p.at,
+                "cause": p.cause,
+                "event_id": p.event_id,
+            }
+            for order in changed
+            for p in order.new_promises
+        ]
+        if promises:
+            await self._session.execute(insert(line_promises), promises)
+        await insert_ignoring_duplicates(
+            self._session,
+            consolation_credits,
+            [
                 {
                     "order_id": credit.order_id,
                     "line_no": credit.line_no,
@@ -298,14 +309,29 @@ class OrderRepository:
                     "currency": order.currency,
                     "reason": credit.reason,
                     "issued_at": order.new_promises[-1].at if order.new_promises else order.placed_at,
-                },
-            )
-        order.new_transitions.clear()
-        order.new_promises.clear()
+                }
+                for order in changed
+                for credit in order.credits
+            ],
+        )
+        for order in changed:
+            order.new_transitions.clear()
+            order.new_promises.clear()
 
-    async def get_by_idempotency_key(self, key: str) -> Order | None:
-        order_id = await self._session.scalar(select(orders.c.order_id).where(orders.c.idempotency_key == key))
-        return await self.get(order_id) if order_id else None
+    async def by_idempotency_keys(self, keys: Iterable[str]) -> dict[str, Order]:
+        """The orders placed before under these keys (usually none: one statement finds that out)."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        rows = await self._session.execute(
+            select(orders.c.idempotency_key, orders.c.order_id).where(orders.c.idempotency_key.in_(wanted))
+        )
+        found = {}
+        for key, order_id in rows.all():
+            order = await self.get(order_id)
+            if order is not None:
+                found[key] = order
+        return found
 
     async def get(self, order_id: str, for_update: bool = False) -> Order | None:
         query = select(orders).where(orders.c.order_id == order_id)

@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by the routers: the unit of work and the promise rules."""
+"""FastAPI dependencies shared by the routers: the unit of work, the order intake and the promise rules."""
 
 from __future__ import annotations
 
@@ -8,11 +8,17 @@ from fastapi import Depends, Request
 
 from orders.domain.promise import PromiseRules
 from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.intake import OrderIntake
 
 
 def uow_factory(request: Request) -> UnitOfWorkFactory:
     factory: UnitOfWorkFactory = request.app.state.uow_factory
     return factory
+
+
+def order_intake(request: Request) -> OrderIntake:
+    intake: OrderIntake = request.app.state.intake
+    return intake
 
 
 def promise_rules(request: Request) -> PromiseRules:
@@ -21,4 +27,5 @@ def promise_rules(request: Request) -> PromiseRules:
 
 
 Uow = Annotated[UnitOfWorkFactory, Depends(uow_factory)]
+Intake = Annotated[OrderIntake, Depends(order_intake)]
 Rules = Annotated[PromiseRules, Depends(promise_rules)]

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from dropship_shared.events import Address, utcnow
 from dropship_shared.inputs import MONEY_LIMIT
-from orders.domain.effects import MovementKind
+from orders.domain.effects import MoneyMovement, MovementKind
 from orders.domain.model import Cause, Order, OrderError, Product, RequestedLine
 from orders.domain.promise import PromiseRules
-from orders.service_layer.ports import IdempotencyKeyTaken
+from orders.service_layer.ports import IdempotencyKeyTaken, PaymentCall, PaymentKind
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 UnitOfWorkFactory = Callable[[], OrdersUnitOfWork]
@@ -62,16 +63,31 @@ async def upsert_products(uow_factory: UnitOfWorkFactory, items: list[Product]) 
 async def place_order(
     uow_factory: UnitOfWorkFactory, command: PlaceOrder, correlation_id: str, rules: PromiseRules | None = None
 ) -> PlacedOrder:
-    """Places the order once per idempotency key: a repeat (even a concurrent one) gets the order placed first."""
+    """Places the order once per idempotency key: a repeat (even a concurrent one) gets the order placed first.
+
+    In a transaction of its own; the API places concurrent orders together (`intake.OrderIntake`)."""
+
+    async def alone() -> PlacedOrder:
+        (outcome,) = await place_orders(uow_factory, [(command, correlation_id)], rules)
+        if isinstance(outcome, OrderError):
+            raise outcome
+        return outcome
+
+    return await placed_once(uow_factory, command, alone)
+
+
+async def placed_once(
+    uow_factory: UnitOfWorkFactory, command: PlaceOrder, place: Callable[[], Awaitable[PlacedOrder]]
+) -> PlacedOrder:
+    """`place`, or, when a concurrent request stored the same idempotency key first, the order it placed."""
     try:
-        return await _place_new_order(uow_factory, command, correlation_id, rules)
+        return await place()
     except IdempotencyKeyTaken as taken:
+        key = command.idempotency_key or ""
         async with uow_factory() as uow:
-            existing = await uow.orders.get_by_idempotency_key(command.idempotency_key or "")
+            existing = (await uow.orders.by_idempotency_keys([key])).get(key)
         if existing is None:
-            raise IdempotencyKeyInProgress(
-                f"an order with Idempotency-Key {command.idempotency_key!r} is being placed"
-            ) from taken
+            raise IdempotencyKeyInProgress(f"an order with Idempotency-Key {key!r} is being placed") from taken
         return PlacedOrder(_placed_by(command, existing), created=False)
 
 
@@ -88,60 +104,119 @@ def _placed_by(command: PlaceOrder, order: Order) -> Order:
     return order
 
 
-async def _place_new_order(
-    uow_factory: UnitOfWorkFactory, command: PlaceOrder, correlation_id: str, rules: PromiseRules | None
-) -> PlacedOrder:
+async def place_orders(
+    uow_factory: UnitOfWorkFactory, requests: list[tuple[PlaceOrder, str]], rules: PromiseRules | None = None
+) -> list[PlacedOrder | OrderError]:
+    """Place orders (each with its correlation id) in one transaction, each as if placed alone in turn.
+
+    An order refused for its own content (unknown SKU, too large, its key placed another order) gets its
+    error and takes nothing; the others are written with one statement per table, nothing read back.
+    The stock of all their products is locked at once (sorted SKUs, so concurrent batches cannot deadlock)
+    and each order takes from what the ones before it left. A database failure fails the whole batch."""
     async with uow_factory() as uow:
-        uow.correlation_id = correlation_id
-        if command.idempotency_key is not None:
-            existing = await uow.orders.get_by_idempotency_key(command.idempotency_key)
-            if existing is not None:
-                return PlacedOrder(_placed_by(command, existing), created=False)
-        stock = await uow.products.lock_for_allocation(line.sku for line in command.lines)
+        keys = [command.idempotency_key for command, _ in requests if command.idempotency_key is not None]
+        known = await uow.orders.by_idempotency_keys(keys)
+        stock = await uow.products.lock_for_allocation(line.sku for command, _ in requests for line in command.lines)
         estimates = await uow.release_estimates.for_suppliers(product.supplier_id for product in stock.values())
-        order = Order.place(
-            order_id=f"O{uuid.uuid4().hex[:12].upper()}",
-            customer_email=command.customer_email,
-            ship_to=command.ship_to,
-            requested=command.lines,
-            products=stock,
-            placed_at=utcnow(),
-            rules=rules,
-            release_estimates=estimates,
-        )
-        if order.total >= MONEY_LIMIT:
-            raise OrderTooLarge(f"the order total {order.total} is over {MONEY_LIMIT - 1}")
-        await uow.products.save_stock(stock.values())
-        await uow.orders.add(order, command.idempotency_key)
-        # Nothing is taken yet: the whole order is authorized; captures follow the goods.
-        await uow.payments.authorize(order.order_id, order.total, order.currency, f"{order.order_id}-authorization")
-        await apply_consequences(uow, order)
-        await uow.commit()
-        return PlacedOrder(order, created=True)
+        outcomes: list[PlacedOrder | OrderError] = []
+        new: list[tuple[Order, str | None]] = []
+        for command, correlation_id in requests:
+            try:
+                placed = _place(command, known, stock, estimates, rules)
+            except OrderError as refused:
+                outcomes.append(refused)
+                continue
+            outcomes.append(placed)
+            if placed.created:
+                new.append((placed.order, command.idempotency_key))
+                uow.correlation_id = correlation_id
+                emit_events(uow, placed.order)
+        if new:
+            await uow.products.save_stock(stock.values())
+            await uow.orders.add(new)
+            # Nothing is taken yet: each whole order is authorized; captures follow the goods.
+            authorizations = [
+                PaymentCall(
+                    PaymentKind.AUTHORIZATION,
+                    order.order_id,
+                    None,
+                    order.total,
+                    order.currency,
+                    f"{order.order_id}-authorization",
+                )
+                for order, _ in new
+            ]
+            await uow.payments.perform(authorizations)
+            await apply_consequences(uow, *(order for order, _ in new))
+            await uow.commit()
+        return outcomes
 
 
-async def apply_consequences(uow: OrdersUnitOfWork, order: Order) -> None:
-    """Hand what the order's change asks for to the outside world, in the same transaction."""
+def _place(
+    command: PlaceOrder,
+    known: dict[str, Order],
+    stock: dict[str, Product],
+    estimates: dict[str, datetime],
+    rules: PromiseRules | None,
+) -> PlacedOrder:
+    """One order of a batch, in memory: `known` (orders by idempotency key) and `stock` carry what the
+    orders before it in the batch did."""
+    key = command.idempotency_key
+    if key is not None and key in known:
+        return PlacedOrder(_placed_by(command, known[key]), created=False)
+    wanted = {line.sku for line in command.lines}
+    on_hand = {sku: product.on_hand for sku, product in stock.items() if sku in wanted}
+    order = Order.place(
+        order_id=f"O{uuid.uuid4().hex[:12].upper()}",
+        customer_email=command.customer_email,
+        ship_to=command.ship_to,
+        requested=command.lines,
+        products=stock,
+        placed_at=utcnow(),
+        rules=rules,
+        release_estimates=estimates,
+    )
+    if order.total >= MONEY_LIMIT:
+        for sku, units in on_hand.items():
+            stock[sku].on_hand = units  # a refused order takes nothing
+        raise OrderTooLarge(f"the order total {order.total} is over {MONEY_LIMIT - 1}")
+    if key is not None:
+        known[key] = order  # a repeat of the key later in the batch gets this order
+    return PlacedOrder(order, created=True)
+
+
+def emit_events(uow: OrdersUnitOfWork, order: Order) -> None:
+    """The order's new events to the outbox of this transaction, under the unit of work's correlation id."""
     for event in order.events:
         uow.emit(event)
-    for movement in order.movements:
-        if movement.kind == MovementKind.REAUTHORIZE:
-            await uow.payments.authorize(order.order_id, movement.amount, order.currency, movement.reference)
-        elif movement.kind == MovementKind.CAPTURE:
-            await uow.payments.capture(
-                order.order_id, movement.line_no, movement.amount, order.currency, movement.reference
-            )
-        else:
-            await uow.payments.release(
-                order.order_id, movement.line_no, movement.amount, order.currency, movement.reference
-            )
-    now = utcnow()
-    for message in order.messages:
-        await uow.notifications.enqueue(message, order.customer_email, now)
     order.events.clear()
-    order.movements.clear()
-    order.messages.clear()
-    order.credits.clear()
+
+
+async def apply_consequences(uow: OrdersUnitOfWork, *changed: Order) -> None:
+    """Hand what the orders' changes ask for to the outside world, in the same transaction: events, then
+    the money movements of all of them in one call, then the customer messages."""
+    for order in changed:
+        emit_events(uow, order)
+    calls = [_payment_call(order, movement) for order in changed for movement in order.movements]
+    if calls:
+        await uow.payments.perform(calls)
+    now = utcnow()
+    for order in changed:
+        for message in order.messages:
+            await uow.notifications.enqueue(message, order.customer_email, now)
+        order.movements.clear()
+        order.messages.clear()
+        order.credits.clear()
+
+
+def _payment_call(order: Order, movement: MoneyMovement) -> PaymentCall:
+    if movement.kind == MovementKind.REAUTHORIZE:
+        kind, line_no = PaymentKind.AUTHORIZATION, None
+    elif movement.kind == MovementKind.CAPTURE:
+        kind, line_no = PaymentKind.CAPTURE, movement.line_no
+    else:
+        kind, line_no = PaymentKind.RELEASE, movement.line_no
+    return PaymentCall(kind, order.order_id, line_no, movement.amount, order.currency, movement.reference)
 
 
 async def get_order(uow_factory: UnitOfWorkFactory, order_id: str) -> Order:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Protocol
 
 
@@ -31,14 +33,29 @@ class PaymentTotals:
         return self.captured + self.released == self.authorized
 
 
+class PaymentKind(StrEnum):
+    AUTHORIZATION = "authorization"
+    CAPTURE = "capture"  # goods left: that part is taken
+    RELEASE = "release"  # goods never will: that part is let go
+
+
+@dataclass(frozen=True)
+class PaymentCall:
+    """One call to the payment provider; `line_no` is None for an authorization of the whole order."""
+
+    kind: PaymentKind
+    order_id: str
+    line_no: int | None
+    amount: Decimal
+    currency: str
+    reference: str  # unique per call: the provider's idempotency key
+
+
 class PaymentProvider(Protocol):
     """Every call carries a unique reference: repeating a call with the same reference changes nothing."""
 
-    async def authorize(self, order_id: str, amount: Decimal, currency: str, reference: str) -> None: ...
-
-    async def capture(self, order_id: str, line_no: int, amount: Decimal, currency: str, reference: str) -> None: ...
-
-    async def release(self, order_id: str, line_no: int, amount: Decimal, currency: str, reference: str) -> None: ...
+    async def perform(self, calls: Sequence[PaymentCall]) -> None:
+        """Make the calls in their order (several orders' at once: one round trip for a batch)."""
 
     async def totals(self, order_id: str) -> PaymentTotals: ...
 

@@ -1,0 +1,151 @@
+"""Group commit of POST /orders on both engines: concurrent orders share one transaction, each answered only
+after it committed; an order refused for its own content fails alone; a batch the database (or the payment
+provider) refuses is split and every other order still placed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dropship_shared.db import create_engine, session_factory
+from dropship_shared.events import Address
+from dropship_shared.migrations import upgrade_to_head
+from orders.adapters.ledger_payments import LedgerPaymentProvider
+from orders.adapters.orm import inbox, orders, outbox
+from orders.bootstrap import MIGRATIONS
+from orders.domain.model import Product, RequestedLine, UnknownSku
+from orders.service_layer import handlers
+from orders.service_layer.intake import OrderIntake
+from orders.service_layer.ports import PaymentCall
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
+
+SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
+POISON_PRICE = Decimal("13")
+CATALOG = [
+    Product("LAMP", "Lamp", "acme", "AC-L", Decimal("30"), Decimal("12.5"), on_hand=10),
+    Product("SOFA", "Sofa", "acme", "AC-S", Decimal("900"), Decimal("400"), on_hand=0),
+    Product("CURSED", "Cursed", "acme", "AC-X", POISON_PRICE, Decimal("1"), on_hand=0),
+]
+
+
+class RefusingProvider(LedgerPaymentProvider):
+    """A payment provider that fails any call of the poison amount (a failure of the batch's transaction)."""
+
+    async def perform(self, calls: Sequence[PaymentCall]) -> None:
+        if any(call.amount == POISON_PRICE for call in calls):
+            raise RuntimeError("the provider refused the call")
+        await super().perform(calls)
+
+
+class Transactions:
+    """Units of work that count the commits they make."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.commits = 0
+
+    def __call__(self) -> OrdersUnitOfWork:
+        counter = self
+
+        class Counted(OrdersUnitOfWork):
+            async def commit(self) -> None:
+                await super().commit()
+                counter.commits += 1
+
+        return Counted(self.sessions, outbox, inbox, payments=RefusingProvider)
+
+
+@pytest.fixture
+async def transactions(database_url: str) -> AsyncIterator[Transactions]:
+    await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
+    engine = create_engine(database_url)
+    counted = Transactions(session_factory(engine))
+    await handlers.upsert_products(counted, CATALOG)
+    counted.commits = 0
+    yield counted
+    await engine.dispose()
+
+
+def command(n: int, sku: str = "LAMP", quantity: int = 1, key: str | None = None) -> handlers.PlaceOrder:
+    return handlers.PlaceOrder(f"c{n}@example.com", SHIP_TO, [RequestedLine(sku, quantity)], key)
+
+
+async def stored_orders(factory: Transactions) -> int:
+    async with factory() as unit:
+        return int(await unit.session.scalar(select(func.count()).select_from(orders)) or 0)
+
+
+async def outbox_rows(factory: Transactions) -> int:
+    async with factory() as unit:
+        return int(await unit.session.scalar(select(func.count()).select_from(outbox)) or 0)
+
+
+async def test_orders_arriving_together_share_one_transaction_and_are_committed_when_answered(
+    transactions: Transactions,
+) -> None:
+    intake = OrderIntake(transactions)
+
+    async def buy(n: int) -> bool:
+        placed = await intake.place(command(n), f"c{n}")
+        async with transactions() as unit:  # answered: already committed, visible to anyone
+            return await unit.orders.get(placed.order.order_id) is not None
+
+    assert await asyncio.gather(*(buy(n) for n in range(30))) == [True] * 30
+    assert transactions.commits == 1
+    async with transactions() as unit:
+        lamp = await unit.products.get("LAMP")
+    assert lamp is not None and lamp.on_hand == 0  # ten served from stock, twenty backordered, none oversold
+    assert await outbox_rows(transactions) == 20
+
+
+async def test_an_order_refused_for_its_own_content_fails_alone(transactions: Transactions) -> None:
+    intake = OrderIntake(transactions)
+    first = await intake.place(command(0, "SOFA", key="k-placed"), "c")
+    requests = [
+        command(1, "NOSUCH"),  # unknown SKU
+        command(2, "LAMP", quantity=10**13),  # over what the ledger holds: takes no stock
+        command(0, "SOFA", key="k-placed"),  # a repeat: the order placed before
+        command(3, "SOFA", quantity=2, key="k-placed"),  # the key with another order: refused
+        command(4, "SOFA", key="k-new"),
+        command(4, "SOFA", key="k-new"),  # the same key twice in one batch: one order
+        command(5, "SOFA", quantity=3, key="k-new"),  # and the key reused in that batch: refused
+        command(6, "LAMP", quantity=4),
+    ]
+    transactions.commits = 0
+    outcomes = await asyncio.gather(*(intake.place(c, "c") for c in requests), return_exceptions=True)
+    assert transactions.commits == 1
+    assert isinstance(outcomes[0], UnknownSku)
+    assert isinstance(outcomes[1], handlers.OrderTooLarge)
+    repeat, reused, created, again, reused_new, lamps = outcomes[2:]
+    assert isinstance(repeat, handlers.PlacedOrder) and not repeat.created
+    assert repeat.order.order_id == first.order.order_id
+    assert isinstance(reused, handlers.IdempotencyKeyReused)
+    assert isinstance(created, handlers.PlacedOrder) and created.created
+    assert isinstance(again, handlers.PlacedOrder) and not again.created
+    assert again.order.order_id == created.order.order_id
+    assert isinstance(reused_new, handlers.IdempotencyKeyReused)
+    assert isinstance(lamps, handlers.PlacedOrder) and lamps.order.lines[0].allocated_qty == 4
+    assert await stored_orders(transactions) == 3
+    async with transactions() as unit:
+        lamp = await unit.products.get("LAMP")
+    assert lamp is not None and lamp.on_hand == 6
+
+
+async def test_a_batch_the_database_refuses_is_split_and_the_others_are_placed(transactions: Transactions) -> None:
+    intake = OrderIntake(transactions)
+    requests = [command(1, "SOFA"), command(2, "CURSED"), command(3, "LAMP"), command(4, "SOFA")]
+    outcomes = await asyncio.gather(*(intake.place(c, "c") for c in requests), return_exceptions=True)
+    assert isinstance(outcomes[1], RuntimeError)
+    placed = [outcome for outcome in outcomes if isinstance(outcome, handlers.PlacedOrder)]
+    assert len(placed) == 3 and all(p.created for p in placed)
+    assert transactions.commits == 3  # the batch failed; then each order alone, the poison one failing again
+    assert await stored_orders(transactions) == 3
+    assert await outbox_rows(transactions) == 2  # the two sofas' backorders; the cursed one left nothing
+    async with transactions() as unit:
+        lamp = await unit.products.get("LAMP")
+    assert lamp is not None and lamp.on_hand == 9
