@@ -61,7 +61,9 @@ class SqlUnitOfWork:
         return str(envelope.event_id) in await self.claim_events(consumer, [envelope])
 
     async def claim_events(self, consumer: str, envelopes: Sequence[Envelope]) -> set[str]:
-        """Record incoming events as processed in one statement; the ids of those seen for the first time."""
+        """Record incoming events as processed in one statement; the ids of those seen for the first time.
+
+        In sorted id order: two consumers claiming the same redelivered events wait, never deadlock."""
         now = utcnow()
         rows = {
             str(envelope.event_id): {
@@ -70,7 +72,7 @@ class SqlUnitOfWork:
                 "event_type": envelope.type,
                 "processed_at": now,
             }
-            for envelope in envelopes
+            for envelope in sorted(envelopes, key=lambda envelope: str(envelope.event_id))
         }
         if not rows:
             return set()

@@ -92,7 +92,8 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loops: dict[str, BackgroundLoop] = {"customer-messages": delivery.run} if channels else {}
-        await runtime.start([consumer.subscription(settings.queue_name("orders"), uow_factory, rules)], loops=loops)
+        orders_events = consumer.subscription(settings.queue_name("orders"), uow_factory, rules, settings.prefetch)
+        await runtime.start([orders_events], loops=loops)
         yield
         await runtime.stop()
         await delivery.close()

@@ -65,7 +65,7 @@ async def test_events_of_a_200_line_order_lock_it_once_and_write_only_what_chang
     watched = Statements(engine)
 
     # One event naming every line: the order read twice (locked, loaded), its lines written once each.
-    await event_handlers.on_batch_release_expected(
+    await event_handlers.handle_event(
         uow,
         Envelope.wrap(
             BatchReleaseExpected(
@@ -87,7 +87,7 @@ async def test_events_of_a_200_line_order_lock_it_once_and_write_only_what_chang
         release_reason="min_units",
         lines=[po_line(order_id, n, 1) for n in range(LINES, 0, -1)],
     )
-    await event_handlers.on_purchase_order_requested(uow, Envelope.wrap(po, "c"))
+    await event_handlers.handle_event(uow, Envelope.wrap(po, "c"))
     assert watched.ran["SELECT orders"] == 2
     assert watched.rows_written["order_lines"] == LINES
 
@@ -102,7 +102,7 @@ async def test_events_of_a_200_line_order_lock_it_once_and_write_only_what_chang
         tracking_number="1Z1",
         lines=[ShippedLine(backorder_line_id=line_ids[n], line_no=n + 1, quantity=1) for n in (7, 150)],
     )
-    await event_handlers.on_shipment_updated(uow, Envelope.wrap(shipment, "c"))
+    await event_handlers.handle_event(uow, Envelope.wrap(shipment, "c"))
     assert watched.ran["SELECT orders"] == 2
     assert watched.rows_written["order_lines"] == 2
     assert watched.ran["DELETE order_lines"] == 0

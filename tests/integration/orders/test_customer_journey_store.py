@@ -32,15 +32,8 @@ SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", p
 async def deliver(uow: UnitOfWorkFactory, payload: Payload) -> None:
     """Deliver an event twice, as a redelivering broker may."""
     envelope = Envelope.wrap(payload, "test")
-    handler = {
-        BatchReleaseExpected: event_handlers.on_batch_release_expected,
-        PurchaseOrderRequested: event_handlers.on_purchase_order_requested,
-        PurchaseOrderAcknowledged: event_handlers.on_purchase_order_acknowledged,
-        ShipmentUpdated: event_handlers.on_shipment_updated,
-        LineCancellationResolved: event_handlers.on_line_cancellation_resolved,
-    }[type(payload)]
-    await handler(uow, envelope)  # type: ignore[operator]
-    await handler(uow, envelope)  # type: ignore[operator]
+    await event_handlers.handle_event(uow, envelope)
+    await event_handlers.handle_event(uow, envelope)
 
 
 def po_line(order_id: str, line_no: int, quantity: int) -> PurchaseOrderLine:

@@ -66,7 +66,7 @@ async def test_concurrent_events_over_shared_orders_never_deadlock(
         )
         for n in range(24)
     ]
-    await asyncio.gather(*(event_handlers.on_batch_release_expected(uow, envelope) for envelope in estimates))
+    await asyncio.gather(*(event_handlers.handle_event(uow, envelope) for envelope in estimates))
 
     # Then POs, each taking one line of every order, lines listed in a shuffled order.
     purchase_orders = []
@@ -81,7 +81,7 @@ async def test_concurrent_events_over_shared_orders_never_deadlock(
                 "c",
             )
         )
-    await asyncio.gather(*(event_handlers.on_purchase_order_requested(uow, envelope) for envelope in purchase_orders))
+    await asyncio.gather(*(event_handlers.handle_event(uow, envelope) for envelope in purchase_orders))
 
     for order_id in order_ids:
         order = await handlers.get_order(uow, order_id)
@@ -111,7 +111,7 @@ async def test_a_shipment_handled_before_its_po_event_still_shows_the_po(
         tracking_number="1Z7",
         lines=[ShippedLine(backorder_line_id=f"{order_id}-1", line_no=1, quantity=2)],
     )
-    await event_handlers.on_shipment_updated(uow, Envelope.wrap(shipment, "c"))
+    await event_handlers.handle_event(uow, Envelope.wrap(shipment, "c"))
     requested = PurchaseOrderRequested(
         po_number="PO7",
         supplier_id="globex",
@@ -119,7 +119,7 @@ async def test_a_shipment_handled_before_its_po_event_still_shows_the_po(
         release_reason="min_units",
         lines=[po_line(order_id, 1, 2)],
     )
-    await event_handlers.on_purchase_order_requested(uow, Envelope.wrap(requested, "c"))
+    await event_handlers.handle_event(uow, Envelope.wrap(requested, "c"))
 
     [line] = (await handlers.get_order(uow, order_id)).lines
     assert (line.status.value, line.po_number) == ("shipped", "PO7")

@@ -34,8 +34,8 @@ async def test_surplus_units_become_incoming_stock_once(journey_uow: UnitOfWorkF
         ),
         "c",
     )
-    await event_handlers.on_purchase_order_requested(journey_uow, request)
-    await event_handlers.on_purchase_order_requested(journey_uow, request)  # redelivered
+    await event_handlers.handle_event(journey_uow, request)
+    await event_handlers.handle_event(journey_uow, request)  # redelivered
     availability = await views.availability(journey_uow, "TABLE", PromiseRules())
     assert availability is not None and availability.incoming_qty == 4
     other = await views.availability(journey_uow, "CHAIR", PromiseRules())

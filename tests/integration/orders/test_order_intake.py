@@ -83,8 +83,8 @@ async def test_shipment_update_applies_once_and_round_trips(uow: UnitOfWorkFacto
         ),
         "c",
     )
-    await event_handlers.on_shipment_updated(uow, envelope)
-    await event_handlers.on_shipment_updated(uow, envelope)  # redelivered
+    await event_handlers.handle_event(uow, envelope)
+    await event_handlers.handle_event(uow, envelope)  # redelivered
     order = await handlers.get_order(uow, placed.order.order_id)
     assert order.lines[0].status.value == "shipped"
     assert [(s.tracking_number, s.quantity) for s in order.lines[0].shipments] == [("1Z999", 2)]

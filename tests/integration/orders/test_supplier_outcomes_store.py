@@ -26,21 +26,12 @@ from orders.service_layer import event_handlers, handlers, views
 from orders.service_layer.handlers import UnitOfWorkFactory
 
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
-HANDLERS = {
-    PurchaseOrderRequested: event_handlers.on_purchase_order_requested,
-    PurchaseOrderAcknowledged: event_handlers.on_purchase_order_acknowledged,
-    PurchaseOrderFailed: event_handlers.on_purchase_order_failed,
-    PurchaseOrderLineLate: event_handlers.on_purchase_order_line_late,
-    ShipmentUpdated: event_handlers.on_shipment_updated,
-    LineCancellationResolved: event_handlers.on_line_cancellation_resolved,
-}
 
 
 async def deliver_twice(uow: UnitOfWorkFactory, payload: Payload) -> None:
     envelope = Envelope.wrap(payload, "test")
-    handler = HANDLERS[type(payload)]
-    await handler(uow, envelope)  # type: ignore[operator]
-    await handler(uow, envelope)  # type: ignore[operator]
+    await event_handlers.handle_event(uow, envelope)
+    await event_handlers.handle_event(uow, envelope)
 
 
 async def order_on_po(uow: UnitOfWorkFactory, po_number: str, quantity: int) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Select, Table, func, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -212,7 +213,8 @@ class OrderRepository:
                         "idempotency_key": idempotency_key,
                         "currency": order.currency,
                     }
-                    for order, idempotency_key in placed
+                    # in key order: concurrent batches sharing keys wait on each other, never deadlock
+                    for order, idempotency_key in sorted(placed, key=lambda new: new[1] or "")
                 ],
             )
         except IntegrityError as exc:
@@ -224,23 +226,39 @@ class OrderRepository:
         await self._session.execute(insert(order_lines), [row for order in new_orders for row in _line_rows(order)])
         await self._save_history(new_orders)
 
-    async def save(self, order: Order) -> None:
-        """Write the lines that changed since `get` (a big order's event rewrites a few rows, not all)."""
-        loaded = self._loaded_lines.get(order.order_id, {})
-        rows = _line_rows(order)
-        for row in rows:
-            before = loaded.get(row["line_no"])
-            if before is None:
-                await self._session.execute(insert(order_lines).values(row))
-            elif before != row:
-                await self._session.execute(
-                    update(order_lines)
-                    .where(order_lines.c.order_id == order.order_id, order_lines.c.line_no == row["line_no"])
-                    .values({key: value for key, value in row.items() if before[key] != value})
-                )
-        self._loaded_lines[order.order_id] = {row["line_no"]: row for row in rows}
-        await self._save_shipments(order)
-        await self._save_history([order])
+    async def save(self, *changed: Order) -> None:
+        """Write the lines that changed since `get` (a big order's event rewrites a few rows, not all): the
+        lines of all the orders that changed the same columns in one statement."""
+        new_lines: list[dict[str, Any]] = []
+        changed_lines: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for order in changed:
+            loaded = self._loaded_lines.get(order.order_id, {})
+            rows = _line_rows(order)
+            for row in rows:
+                before = loaded.get(row["line_no"])
+                if before is None:
+                    new_lines.append(row)
+                elif before != row:
+                    changed_lines[tuple(key for key, value in row.items() if before[key] != value)].append(row)
+            self._loaded_lines[order.order_id] = {row["line_no"]: row for row in rows}
+        if new_lines:
+            await self._session.execute(insert(order_lines), new_lines)
+        for columns, rows in changed_lines.items():
+            statement = (
+                update(order_lines)
+                .where(order_lines.c.order_id == bindparam("at_order"), order_lines.c.line_no == bindparam("at_line"))
+                .values({column: bindparam(f"new_{column}") for column in columns})
+            )
+            await self._session.execute(
+                statement,
+                [
+                    {"at_order": row["order_id"], "at_line": row["line_no"], **{f"new_{c}": row[c] for c in columns}}
+                    for row in rows
+                ],
+            )
+        for order in changed:
+            await self._save_shipments(order)
+        await self._save_history(list(changed))
 
     async def _save_shipments(self, order: Order) -> None:
         if not any(line.shipments for line in order.lines):
@@ -334,34 +352,42 @@ class OrderRepository:
         return found
 
     async def get(self, order_id: str, for_update: bool = False) -> Order | None:
-        query = select(orders).where(orders.c.order_id == order_id)
+        return (await self.get_many([order_id], for_update)).get(order_id)
+
+    async def get_many(self, order_ids: Iterable[str], for_update: bool = False) -> dict[str, Order]:
+        """The orders that exist among `order_ids`, each with its lines and their history: one statement per
+        table however many orders (the event handlers load a batch's orders together)."""
+        wanted = sorted(set(order_ids))
+        if not wanted:
+            return {}
+        query = select(orders).where(orders.c.order_id.in_(wanted)).order_by(orders.c.order_id)
         if for_update:
             query = query.with_for_update()
-        row = (await self._session.execute(query)).mappings().first()
-        if row is None:
-            return None
-        line_rows = await self._rows(
-            select(order_lines).where(order_lines.c.order_id == order_id), order_lines.c.line_no
-        )
-        shipment_rows = await self._rows(select(shipments).where(shipments.c.order_id == order_id), shipments.c.id)
-        transition_rows = await self._rows(
-            select(line_transitions).where(line_transitions.c.order_id == order_id), line_transitions.c.id
-        )
-        promise_rows = await self._rows(
-            select(line_promises).where(line_promises.c.order_id == order_id), line_promises.c.id
-        )
-        credit_rows = await self._rows(
-            select(consolation_credits).where(consolation_credits.c.order_id == order_id), consolation_credits.c.line_no
-        )
-        credits = {c["line_no"]: c["amount"] for c in credit_rows}
-        self._loaded_lines[order_id] = {
-            line_row["line_no"]: {column.name: line_row[column.name] for column in order_lines.columns}
-            for line_row in line_rows
-        }
-        lines = []
+        order_rows = (await self._session.execute(query)).mappings().all()
+        if not order_rows:
+            return {}
+        found = [row["order_id"] for row in order_rows]
+        line_rows = await self._rows(order_lines, found, order_lines.c.line_no)
+        by_line: dict[str, dict[tuple[str, int], list[RowMapping]]] = {}
+        for name, table, order_by in (
+            ("shipments", shipments, shipments.c.id),
+            ("transitions", line_transitions, line_transitions.c.id),
+            ("promises", line_promises, line_promises.c.id),
+            ("credits", consolation_credits, consolation_credits.c.line_no),
+        ):
+            grouped: dict[tuple[str, int], list[RowMapping]] = defaultdict(list)
+            for row in await self._rows(table, found, order_by):
+                grouped[(row["order_id"], row["line_no"])].append(row)
+            by_line[name] = grouped
+        lines: dict[str, list[OrderLine]] = defaultdict(list)
         for line_row in line_rows:
-            line_no = line_row["line_no"]
-            lines.append(
+            order_id, line_no = line_row["order_id"], line_row["line_no"]
+            key = (order_id, line_no)
+            self._loaded_lines.setdefault(order_id, {})[line_no] = {
+                column.name: line_row[column.name] for column in order_lines.columns
+            }
+            credit = by_line["credits"].get(key)
+            lines[order_id].append(
                 OrderLine(
                     line_no=line_no,
                     sku=line_row["sku"],
@@ -381,8 +407,7 @@ class OrderRepository:
                             tracking_url=s["tracking_url"],
                             shipped_at=s["shipped_at"],
                         )
-                        for s in shipment_rows
-                        if s["line_no"] == line_no
+                        for s in by_line["shipments"].get(key, [])
                     ],
                     lead_time_days=line_row["lead_time_days"],
                     promised_date=line_row["promised_date"],
@@ -399,26 +424,27 @@ class OrderRepository:
                             t["cause"],
                             t["event_id"],
                         )
-                        for t in transition_rows
-                        if t["line_no"] == line_no
+                        for t in by_line["transitions"].get(key, [])
                     ],
                     promises=[
                         Promise(line_no, p["promised_date"], p["at"], p["cause"], p["event_id"])
-                        for p in promise_rows
-                        if p["line_no"] == line_no
+                        for p in by_line["promises"].get(key, [])
                     ],
-                    credit=credits.get(line_no),
+                    credit=credit[0]["amount"] if credit else None,
                 )
             )
-        return Order(
-            order_id=row["order_id"],
-            customer_email=row["customer_email"],
-            ship_to=Address.model_validate(row["ship_to"]),
-            placed_at=row["placed_at"],
-            lines=lines,
-            currency=row["currency"],
-        )
+        return {
+            row["order_id"]: Order(
+                order_id=row["order_id"],
+                customer_email=row["customer_email"],
+                ship_to=Address.model_validate(row["ship_to"]),
+                placed_at=row["placed_at"],
+                lines=lines[row["order_id"]],
+                currency=row["currency"],
+            )
+            for row in order_rows
+        }
 
-    async def _rows(self, query: Select[Any], order_by: ColumnElement[Any]) -> list[RowMapping]:
-        result = await self._session.execute(query.order_by(order_by))
-        return list(result.mappings().all())
+    async def _rows(self, table: Table, order_ids: list[str], order_by: ColumnElement[Any]) -> list[RowMapping]:
+        query = select(table).where(table.c.order_id.in_(order_ids)).order_by(order_by)
+        return list((await self._session.execute(query)).mappings().all())

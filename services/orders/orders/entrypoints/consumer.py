@@ -1,27 +1,17 @@
-"""The events the orders service consumes, and which handler takes each."""
+"""The events the orders service consumes, handled together as they arrive (group commit)."""
 
 from __future__ import annotations
 
 from functools import partial
 
+from dropship_shared.batching import EventBatcher
 from dropship_shared.messaging import Subscription
 from orders.domain.promise import PromiseRules
 from orders.service_layer import event_handlers
 from orders.service_layer.handlers import UnitOfWorkFactory
 
 
-def subscription(queue: str, uow: UnitOfWorkFactory, rules: PromiseRules) -> Subscription:
-    return Subscription(
-        queue,
-        {
-            "purchase_order.requested": partial(event_handlers.on_purchase_order_requested, uow, rules=rules),
-            "batch.escalated": partial(event_handlers.on_batch_escalated, uow),
-            "batch.release_expected": partial(event_handlers.on_batch_release_expected, uow, rules=rules),
-            "purchase_order.acknowledged": partial(event_handlers.on_purchase_order_acknowledged, uow, rules=rules),
-            "shipment.updated": partial(event_handlers.on_shipment_updated, uow, rules=rules),
-            "purchase_order.line_cancellation_resolved": partial(event_handlers.on_line_cancellation_resolved, uow),
-            "purchase_order.failed": partial(event_handlers.on_purchase_order_failed, uow),
-            "purchase_order.cancelled": partial(event_handlers.on_purchase_order_cancelled, uow),
-            "purchase_order.line_late": partial(event_handlers.on_purchase_order_line_late, uow, rules=rules),
-        },
-    )
+def subscription(queue: str, uow: UnitOfWorkFactory, rules: PromiseRules, max_batch: int) -> Subscription:
+    # One transaction for the deliveries waiting together; each is acked after the commit that carried it.
+    batcher = EventBatcher(partial(event_handlers.handle_events, uow, rules=rules), max_batch)
+    return Subscription(queue, dict.fromkeys(event_handlers.CONSUMED, batcher.handle))

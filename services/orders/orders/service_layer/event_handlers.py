@@ -1,11 +1,12 @@
-"""One function per event the orders service consumes (aggregator and supplier gateway), each in one transaction."""
+"""The events the orders service consumes (aggregator and supplier gateway): one planner per event, and the
+handler that applies the events delivered together in one transaction."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from dropship_shared.events import (
     AcknowledgedLine,
@@ -23,11 +24,24 @@ from dropship_shared.events import (
 )
 from orders.domain.model import Cause, Order, OrderError, Shipment
 from orders.domain.promise import PromiseRules, ReleaseEstimate
-from orders.service_layer.handlers import UnitOfWorkFactory, apply_consequences
-from orders.service_layer.unit_of_work import OrdersUnitOfWork
+from orders.service_layer.handlers import UnitOfWorkFactory, apply_consequences, emit_events
 
 CONSUMER = "orders"
 LineChange = Callable[[Order, int, Cause], None]
+
+
+@dataclass
+class EventWork:
+    """What one event asks: a change to each line it names, and the rows derived from it (written after the
+    orders: a supplier's release estimate, case-pack surplus bound for the merchant's warehouse)."""
+
+    cause: Cause
+    changes: list[tuple[str | None, LineChange]]
+    release_estimate: tuple[str, ReleaseEstimate] | None = None
+    incoming: list[tuple[str, str, int]] = field(default_factory=list)  # PO number, SKU, quantity
+
+
+Planner = Callable[[Envelope, PromiseRules], EventWork]
 
 
 def split_backorder_line_id(backorder_line_id: str) -> tuple[str, int]:
@@ -35,30 +49,14 @@ def split_backorder_line_id(backorder_line_id: str) -> tuple[str, int]:
     return order_id, int(line_no)
 
 
-@asynccontextmanager
-async def _first_delivery(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> AsyncIterator[OrdersUnitOfWork | None]:
-    """A unit of work for an event seen for the first time (None for a redelivery); commits if the body succeeds."""
-    async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
-        if not await uow.claim_event(CONSUMER, envelope):
-            yield None
-            return
-        yield uow
-        await uow.commit()
-
-
 def _cause(envelope: Envelope) -> Cause:
     return Cause(utcnow(), envelope.type, str(envelope.event_id))
 
 
-async def _change_lines(uow: OrdersUnitOfWork, changes: list[tuple[str | None, LineChange]], cause: Cause) -> None:
-    """Apply each change to the line it names, all the lines of one order at once.
-
-    The orders are locked up front in one global order (sorted ids), then each is loaded, changed and
-    saved once: handlers of events naming the same orders in any order never deadlock, and an event
-    with many lines of one order reads and writes it once. Lines of other systems are skipped."""
+def _by_order(work: EventWork) -> dict[str, list[tuple[int, LineChange]]]:
+    """The event's changes per order; lines of other systems (ids that are not ours) are skipped."""
     by_order: dict[str, list[tuple[int, LineChange]]] = defaultdict(list)
-    for backorder_line_id, change in changes:
+    for backorder_line_id, change in work.changes:
         if backorder_line_id is None:
             continue
         try:
@@ -66,17 +64,64 @@ async def _change_lines(uow: OrdersUnitOfWork, changes: list[tuple[str | None, L
         except ValueError:
             continue
         by_order[order_id].append((line_no, change))
-    for order_id in await uow.orders.lock(by_order):
-        order = await uow.orders.get(order_id)
-        if order is None:
-            continue
-        for line_no, change in by_order[order_id]:
-            try:
-                change(order, line_no, cause)
-            except OrderError:
-                continue  # no such line here: not ours to track
-        await uow.orders.save(order)
-        await apply_consequences(uow, order)
+    return by_order
+
+
+async def handle_events(uow_factory: UnitOfWorkFactory, envelopes: list[Envelope], rules: PromiseRules) -> None:
+    """Events delivered together, in one transaction, with the effect of one at a time in delivery order.
+
+    The events are claimed in one statement (a redelivered one changes nothing); the orders all of them
+    name are locked in one statement in one global order (sorted ids, before any other row is written),
+    so concurrent handlers wait on each other but never deadlock; each order is read once and written
+    once, whatever number of events changed it; the derived rows are written last, in sorted order."""
+    planned = [(envelope, _PLANNERS[envelope.type](envelope, rules)) for envelope in envelopes]
+    async with uow_factory() as uow:
+        fresh = await uow.claim_events(CONSUMER, envelopes)
+        todo: list[tuple[Envelope, EventWork, dict[str, list[tuple[int, LineChange]]]]] = []
+        for envelope, work in planned:
+            if str(envelope.event_id) in fresh:
+                fresh.discard(str(envelope.event_id))  # the same event twice in a batch counts once
+                todo.append((envelope, work, _by_order(work)))
+        if not todo:
+            return
+        orders = await uow.orders.get_many(
+            await uow.orders.lock(order_id for _, _, by_order in todo for order_id in by_order)
+        )
+        changed: dict[str, Order] = {}
+        estimates: dict[str, tuple[ReleaseEstimate, datetime]] = {}
+        incoming: dict[tuple[str, str], tuple[int, datetime]] = {}
+        for envelope, work, by_order in todo:
+            uow.correlation_id = envelope.correlation_id
+            for order_id, line_changes in by_order.items():
+                order = orders.get(order_id)
+                if order is None:
+                    continue
+                for line_no, change in line_changes:
+                    try:
+                        change(order, line_no, work.cause)
+                    except OrderError:
+                        continue  # no such line here: not ours to track
+                emit_events(uow, order)  # under the correlation id of the event that caused them
+                changed[order_id] = order
+            if work.release_estimate is not None:
+                supplier_id, estimate = work.release_estimate
+                estimates[supplier_id] = (estimate, work.cause.at)  # the latest word wins
+            for po_number, sku, quantity in work.incoming:
+                incoming.setdefault((po_number, sku), (quantity, work.cause.at))
+        await uow.orders.save(*changed.values())
+        await apply_consequences(uow, *changed.values())
+        # Last, after the orders: a supplier's estimate row is hot (every event of the supplier writes it),
+        # so it is held only for the commit, and always after the order locks (one lock order).
+        for supplier_id, (estimate, at) in sorted(estimates.items()):
+            await uow.release_estimates.record(supplier_id, estimate, at)
+        for (po_number, sku), (quantity, at) in sorted(incoming.items()):
+            await uow.incoming.record(po_number, sku, quantity, at)
+        await uow.commit()
+
+
+async def handle_event(uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None) -> None:
+    """One event in its own transaction (the consumer hands over the deliveries waiting together)."""
+    await handle_events(uow_factory, [envelope], rules or PromiseRules())
 
 
 def _acknowledge(po_number: str, ack: AcknowledgedLine, rules: PromiseRules) -> LineChange:
@@ -96,55 +141,45 @@ def _ship(po_number: str, shipment: Shipment, rules: PromiseRules) -> LineChange
     return change
 
 
-async def on_purchase_order_requested(
-    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
-) -> None:
+def _purchase_order_requested(envelope: Envelope, rules: PromiseRules) -> EventWork:
     payload = envelope.payload_as(PurchaseOrderRequested)
-    rules = rules or PromiseRules()
-    async with _first_delivery(uow_factory, envelope) as uow:
-        if uow is None:
-            return
-        cause = _cause(envelope)
 
-        def put_on_po(order: Order, line_no: int, c: Cause) -> None:
-            order.mark_on_purchase_order(line_no, payload.po_number, c, rules)
+    def put_on_po(order: Order, line_no: int, c: Cause) -> None:
+        order.mark_on_purchase_order(line_no, payload.po_number, c, rules)
 
-        await _change_lines(uow, [(po_line.backorder_line_id, put_on_po) for po_line in payload.lines], cause)
-        for po_line in payload.lines:
-            if po_line.backorder_line_id is None:  # case-pack surplus bound for the merchant's warehouse
-                await uow.incoming.record(payload.po_number, po_line.sku, po_line.quantity, cause.at)
+    return EventWork(
+        _cause(envelope),
+        [(po_line.backorder_line_id, put_on_po) for po_line in payload.lines],
+        # case-pack surplus bound for the merchant's warehouse: a PO line serving no customer's line
+        incoming=[
+            (payload.po_number, po_line.sku, po_line.quantity)
+            for po_line in payload.lines
+            if po_line.backorder_line_id is None
+        ],
+    )
 
 
-async def on_batch_escalated(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+def _batch_escalated(envelope: Envelope, rules: PromiseRules) -> EventWork:
     """The aggregator could not fill a supplier's minimum in time and escalated: the customers hear of it."""
     payload = envelope.payload_as(BatchEscalated)
-    async with _first_delivery(uow_factory, envelope) as uow:
-        if uow is None:
-            return
 
-        def escalate(order: Order, line_no: int, _c: Cause) -> None:
-            order.batch_escalated(line_no, payload.oldest_received_at)
+    def escalate(order: Order, line_no: int, _c: Cause) -> None:
+        order.batch_escalated(line_no, payload.oldest_received_at)
 
-        await _change_lines(uow, [(line_id, escalate) for line_id in payload.backorder_line_ids], _cause(envelope))
+    return EventWork(_cause(envelope), [(line_id, escalate) for line_id in payload.backorder_line_ids])
 
 
-async def on_batch_release_expected(
-    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
-) -> None:
+def _batch_release_expected(envelope: Envelope, rules: PromiseRules) -> EventWork:
     payload = envelope.payload_as(BatchReleaseExpected)
-    rules = rules or PromiseRules()
-    async with _first_delivery(uow_factory, envelope) as uow:
-        if uow is None:
-            return
-        cause = _cause(envelope)
 
-        def expect(order: Order, line_no: int, c: Cause) -> None:
-            order.expect_release(line_no, payload.expected_release_at, rules, c, payload.latest_release_at)
+    def expect(order: Order, line_no: int, c: Cause) -> None:
+        order.expect_release(line_no, payload.expected_release_at, rules, c, payload.latest_release_at)
 
-        await _change_lines(uow, [(line_id, expect) for line_id in payload.backorder_line_ids], cause)
-        # Last, after the orders: the supplier's estimate row is hot (every event of the supplier writes
-        # it), so it is held only for the commit, and always after the order locks (one lock order).
-        await uow.release_estimates.record(payload.supplier_id, _estimate_of(payload), cause.at)
+    return EventWork(
+        _cause(envelope),
+        [(line_id, expect) for line_id in payload.backorder_line_ids],
+        release_estimate=(payload.supplier_id, _estimate_of(payload)),
+    )
 
 
 def _estimate_of(payload: BatchReleaseExpected) -> ReleaseEstimate:
@@ -152,27 +187,19 @@ def _estimate_of(payload: BatchReleaseExpected) -> ReleaseEstimate:
     return ReleaseEstimate(payload.expected_release_at, None if wait is None else timedelta(seconds=wait))
 
 
-async def on_purchase_order_acknowledged(
-    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
-) -> None:
+def _purchase_order_acknowledged(envelope: Envelope, rules: PromiseRules) -> EventWork:
     payload = envelope.payload_as(PurchaseOrderAcknowledged)
-    rules = rules or PromiseRules()
-    async with _first_delivery(uow_factory, envelope) as uow:
-        if uow is None:
-            return
-        changes = [(ack.backorder_line_id, _acknowledge(payload.po_number, ack, rules)) for ack in payload.lines]
-        await _change_lines(uow, changes, _cause(envelope))
+    return EventWork(
+        _cause(envelope),
+        [(ack.backorder_line_id, _acknowledge(payload.po_number, ack, rules)) for ack in payload.lines],
+    )
 
 
-async def on_shipment_updated(
-    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
-) -> None:
+def _shipment_updated(envelope: Envelope, rules: PromiseRules) -> EventWork:
     payload = envelope.payload_as(ShipmentUpdated)
-    rules = rules or PromiseRules()
-    async with _first_delivery(uow_factory, envelope) as uow:
-        if uow is None:
-            return
-        changes = [
+    return EventWork(
+        _cause(envelope),
+        [
             (
                 shipped.backorder_line_id,
                 _ship(
@@ -189,62 +216,61 @@ async def on_shipment_updated(
                 ),
             )
             for shipped in payload.lines
-        ]
-        await _change_lines(uow, changes, _cause(envelope))
+        ],
+    )
 
 
-async def on_line_cancellation_resolved(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+def _line_cancellation_resolved(envelope: Envelope, rules: PromiseRules) -> EventWork:
     payload = envelope.payload_as(LineCancellationResolved)
-    async with _first_delivery(uow_factory, envelope) as uow:
-        if uow is None:
-            return
 
-        def resolve(order: Order, line_no: int, c: Cause) -> None:
-            order.resolve_cancellation(line_no, payload.outcome, c)
+    def resolve(order: Order, line_no: int, c: Cause) -> None:
+        order.resolve_cancellation(line_no, payload.outcome, c)
 
-        await _change_lines(uow, [(payload.backorder_line_id, resolve)], _cause(envelope))
+    return EventWork(_cause(envelope), [(payload.backorder_line_id, resolve)])
 
 
-async def on_purchase_order_failed(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+def _purchase_order_failed(envelope: Envelope, rules: PromiseRules) -> EventWork:
     """The PO will not be placed (refused by the supplier, unknown supplier, given up): its lines are rejected."""
-    payload = envelope.payload_as(PurchaseOrderFailed)
-    await _close_lines_of_po(uow_factory, envelope, payload, Order.purchase_order_failed)
+    return _close_lines_of_po(envelope, envelope.payload_as(PurchaseOrderFailed), Order.purchase_order_failed)
 
 
-async def on_purchase_order_cancelled(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+def _purchase_order_cancelled(envelope: Envelope, rules: PromiseRules) -> EventWork:
     """Operations cancelled the PO before it went out: its lines will not come."""
-    payload = envelope.payload_as(PurchaseOrderCancelled)
-    await _close_lines_of_po(uow_factory, envelope, payload, Order.purchase_order_cancelled)
+    return _close_lines_of_po(envelope, envelope.payload_as(PurchaseOrderCancelled), Order.purchase_order_cancelled)
 
 
-async def _close_lines_of_po(
-    uow_factory: UnitOfWorkFactory,
+def _close_lines_of_po(
     envelope: Envelope,
     payload: PurchaseOrderFailed | PurchaseOrderCancelled,
     close: Callable[[Order, int, str, str, Cause], None],
-) -> None:
+) -> EventWork:
     """Each line of a PO that will never be placed is closed by `close` with the PO's reason."""
-    async with _first_delivery(uow_factory, envelope) as uow:
-        if uow is None:
-            return
 
-        def apply(order: Order, line_no: int, c: Cause) -> None:
-            close(order, line_no, payload.po_number, payload.reason, c)
+    def apply(order: Order, line_no: int, c: Cause) -> None:
+        close(order, line_no, payload.po_number, payload.reason, c)
 
-        await _change_lines(uow, [(line_id, apply) for line_id in payload.backorder_line_ids], _cause(envelope))
+    return EventWork(_cause(envelope), [(line_id, apply) for line_id in payload.backorder_line_ids])
 
 
-async def on_purchase_order_line_late(
-    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
-) -> None:
+def _purchase_order_line_late(envelope: Envelope, rules: PromiseRules) -> EventWork:
     """The supplier missed the ship date it acknowledged: the line's promise moves."""
     payload = envelope.payload_as(PurchaseOrderLineLate)
-    rules = rules or PromiseRules()
-    async with _first_delivery(uow_factory, envelope) as uow:
-        if uow is None:
-            return
 
-        def late(order: Order, line_no: int, c: Cause) -> None:
-            order.supplier_late(line_no, payload.assumed_ship_date, rules, c)
+    def late(order: Order, line_no: int, c: Cause) -> None:
+        order.supplier_late(line_no, payload.assumed_ship_date, rules, c)
 
-        await _change_lines(uow, [(payload.backorder_line_id, late)], _cause(envelope))
+    return EventWork(_cause(envelope), [(payload.backorder_line_id, late)])
+
+
+_PLANNERS: dict[str, Planner] = {
+    "purchase_order.requested": _purchase_order_requested,
+    "batch.escalated": _batch_escalated,
+    "batch.release_expected": _batch_release_expected,
+    "purchase_order.acknowledged": _purchase_order_acknowledged,
+    "shipment.updated": _shipment_updated,
+    "purchase_order.line_cancellation_resolved": _line_cancellation_resolved,
+    "purchase_order.failed": _purchase_order_failed,
+    "purchase_order.cancelled": _purchase_order_cancelled,
+    "purchase_order.line_late": _purchase_order_line_late,
+}
+CONSUMED = tuple(_PLANNERS)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from dropship_shared.events import Address, utcnow
 from dropship_shared.inputs import MONEY_LIMIT
 from orders.domain.effects import MoneyMovement, MovementKind
 from orders.domain.model import Cause, Order, OrderError, Product, RequestedLine
-from orders.domain.promise import PromiseRules
+from orders.domain.promise import PromiseRules, ReleaseEstimate
 from orders.service_layer.ports import IdempotencyKeyTaken, PaymentCall, PaymentKind
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
@@ -156,7 +155,7 @@ def _place(
     command: PlaceOrder,
     known: dict[str, Order],
     stock: dict[str, Product],
-    estimates: dict[str, datetime],
+    estimates: dict[str, ReleaseEstimate],
     rules: PromiseRules | None,
 ) -> PlacedOrder:
     """One order of a batch, in memory: `known` (orders by idempotency key) and `stock` carry what the
