@@ -120,6 +120,10 @@ async def test_an_operator_runs_a_day_from_the_console(make_system: SystemFactor
     await acme.get_by_role("button", name="Release now").click()
     await expect(page.locator(".toast")).to_contain_text(re.compile(r"Released acme: PO\d+"))
     await expect(acme).to_contain_text("0 / 10")
+    await acme.get_by_role("link", name="ACME Furniture (simulated)").click()
+    await expect(page.locator("#supplier-pos")).to_contain_text("operator")
+    await expect(page.locator("#versions")).to_contain_text("v1")
+    await shot(page, "supplier")
 
     # The PO is found by a customer's email, and its page shows the customer lines it serves.
     await page.get_by_role("link", name="Purchase orders", exact=True).click()

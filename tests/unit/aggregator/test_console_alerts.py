@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from aggregator.domain.alerts import Severity, alerts, by_age
+from aggregator.domain.alerts import Severity, alerts, by_age, why_at_risk
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 QUIET = {"orders": 0, "aggregator": 0, "supplier-gateway": 0}
@@ -62,3 +62,26 @@ def test_a_refusing_supplier_and_old_exceptions_are_critical() -> None:
         (Severity.CRITICAL, "supplier_refusing", "account on stop"),
         (Severity.CRITICAL, "exceptions", "oldest: over 24 h"),
     ]
+
+
+def test_what_a_line_at_risk_waits_for_in_plain_words() -> None:
+    waiting = {"status": "backordered", "po_number": None, "supplier_id": "acme"}
+    batch = {"name": "ACME", "held": False, "escalated": False, "blocked_by": ["min_units", "AC-1: case_pack"]}
+    assert why_at_risk(waiting, batch, None, None) == "waiting in ACME's batch for min units, AC-1: case pack"
+    assert why_at_risk(waiting, {**batch, "held": True}, None, None) == "ACME's batch is on hold"
+    assert "escalated" in why_at_risk(waiting, {**batch, "escalated": True}, None, None)
+
+    placed = {"status": "on_purchase_order", "po_number": "PO7", "supplier_id": "acme"}
+    down = {"name": "ACME", "condition": "down", "last_error": "HTTP 503"}
+    assert why_at_risk(placed, batch, {"state": "requested"}, down) == "PO PO7 not placed: ACME is down (HTTP 503)"
+    assert why_at_risk(placed, batch, {"state": "requested"}, {"name": "ACME", "condition": "ok"}) == (
+        "PO PO7 not placed with ACME yet"
+    )
+    assert (
+        why_at_risk(placed, batch, {"state": "failed", "failure_reason": "refused"}, None) == "PO PO7 failed: refused"
+    )
+    at_supplier = {**placed, "status": "backordered_at_supplier", "status_reason": "supplier ships 2026-12-20"}
+    assert why_at_risk(at_supplier, batch, {"state": "acknowledged"}, None) == "supplier ships 2026-12-20"
+    assert why_at_risk({**placed, "status": "acknowledged"}, None, {"state": "acknowledged"}, None) == (
+        "acknowledged at acme"
+    )

@@ -109,3 +109,34 @@ def alerts(
             )
         )
     return sorted(found, key=lambda alert: -alert.severity)
+
+
+def why_at_risk(
+    line: Mapping[str, Any],
+    batch: Mapping[str, Any] | None,
+    purchase_order: Mapping[str, Any] | None,
+    health: Mapping[str, Any] | None,
+) -> str:
+    """In plain words, what a customer line whose promise is near is waiting for."""
+    supplier = str((health or batch or {}).get("name") or line.get("supplier_id") or "its supplier")
+    if line.get("status") == "backordered" and not line.get("po_number"):
+        if batch is None:
+            return f"waiting in a batch of {supplier}"
+        if batch.get("held"):
+            return f"{supplier}'s batch is on hold"
+        if batch.get("escalated"):
+            return f"{supplier}'s batch reached its max wait and was escalated"
+        blocked = [b.replace("_", " ") for b in batch.get("blocked_by") or () if b not in ("empty", "held")]
+        return f"waiting in {supplier}'s batch for {', '.join(blocked)}" if blocked else f"in {supplier}'s batch"
+    state = (purchase_order or {}).get("state")
+    if state == "requested":
+        if health is not None and health.get("condition") in ("down", "refusing"):
+            return (
+                f"PO {line['po_number']} not placed: {supplier} is {health['condition']} ({health.get('last_error')})"
+            )
+        return f"PO {line['po_number']} not placed with {supplier} yet"
+    if state == "failed":
+        return f"PO {line['po_number']} failed: {(purchase_order or {}).get('failure_reason')}"
+    if line.get("status_reason"):
+        return str(line["status_reason"])
+    return f"{str(line.get('status', '')).replace('_', ' ')} at {supplier}"

@@ -131,9 +131,9 @@ async def exceptions(
     responses=problem_responses(502),
 )
 async def customers_at_risk(
-    request: Request, within_days: Annotated[int, Query(ge=0, le=60)] = 2
+    request: Request, service: Service, within_days: Annotated[int, Query(ge=0, le=60)] = 2
 ) -> list[dict[str, Any]]:
-    found = await peers_of(request).read(ORDERS, "/order-lines/at-risk", {"within_days": within_days})
+    found = await console_views.customers_at_risk(service, peers_of(request), within_days)
     if found is None:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail="the orders service did not answer")
     return list(found)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aggregator.adapters.peer_services import GATEWAY, ORDERS, PeerServices
-from aggregator.domain.alerts import alerts, by_age
+from aggregator.domain.alerts import alerts, by_age, why_at_risk
 from aggregator.service_layer import views
 from aggregator.service_layer.handlers import Aggregator
 from dropship_shared.audit import AuditLog
@@ -308,3 +308,32 @@ async def activity(own: AuditLog, peers: PeerServices, limit: int = 50) -> list[
     ]
     merged.sort(key=lambda action: str(action["occurred_at"]), reverse=True)
     return merged[:limit]
+
+
+async def customers_at_risk(service: Aggregator, peers: PeerServices, within_days: int) -> list[dict[str, Any]] | None:
+    """The lines whose promise is past or near, each with what it waits for: the batch, the PO, the supplier."""
+    lines, health = await asyncio.gather(
+        peers.read(ORDERS, "/order-lines/at-risk", {"within_days": within_days}),
+        peers.read(GATEWAY, "/supplier-health"),
+    )
+    if lines is None:
+        return None
+    numbers = sorted({line["po_number"] for line in lines if line.get("po_number")})
+    states = await _gateway_states(peers, numbers)
+    batches = {
+        batch.supplier_id: batch.model_dump(mode="json")
+        for batch in await views.suppliers(service.uow(), service.cache)
+    }
+    by_supplier = {h["supplier_id"]: h for h in health or []}
+    return [
+        {
+            **line,
+            "reason": why_at_risk(
+                line,
+                batches.get(line.get("supplier_id") or ""),
+                states.get(line.get("po_number") or ""),
+                by_supplier.get(line.get("supplier_id") or ""),
+            ),
+        }
+        for line in lines
+    ]

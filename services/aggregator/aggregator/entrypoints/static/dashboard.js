@@ -72,7 +72,7 @@ function progress(have, minimum, money_) {
   if (!Number(minimum)) return h("span", {class: "muted"}, "no minimum");
   const share = Math.min(1, Number(have) / Number(minimum));
   const fmt = money_ ? money : show;
-  return h("span", {title: `${Math.round(share * 100)} %`},
+  return h("span", {class: "progress", title: `${Math.round(share * 100)} %`},
     h("span", {class: share >= 1 ? "bar full" : "bar", role: "img", "aria-label": `${Math.round(share * 100)} percent`},
       h("span", {dataset: {share}})),
     `${fmt(have)} / ${fmt(minimum)}`);
@@ -432,12 +432,13 @@ views.customers = {
   title: "Customers at risk",
   build() {
     return [h("h2", {}, "Customers at risk"), h("p", {class: "muted"}, "Lines still waiting whose promised date is past or within 2 days, most late first."),
-      table(["Order", "Customer", "SKU", "Qty", "Status", "Supplier", "PO", "Promised", "Days", "Messages sent"], "at-risk")];
+      table(["Order", "Customer", "SKU", "Qty", "Status", "Waiting for", "PO", "Promised", "Days", "Messages sent"], "at-risk")];
   },
   async refresh() {
     const list = await get("/dashboard/customers-at-risk");
     patchRows(document.querySelector("#at-risk tbody"), list, l => `${l.order_id}-${l.line_no}`, l => [`${l.order_id} / ${l.line_no}`, l.customer_email, l.sku,
-      td(show(l.backordered_qty), "num"), [badge(l.status), l.status_reason ? h("div", {}, h("small", {}, l.status_reason)) : ""], show(l.supplier_id), l.po_number ? poLink(l.po_number) : dash,
+      td(show(l.backordered_qty), "num"), badge(l.status), [l.reason, l.supplier_id ? h("div", {}, h("small", {}, link(`#/suppliers/${encodeURIComponent(l.supplier_id)}`, l.supplier_id))) : ""],
+      l.po_number ? poLink(l.po_number) : dash,
       show(l.promised_date), td(l.days_to_promise < 0 ? badge(`${-l.days_to_promise} d late`, "late") : badge(`${l.days_to_promise} d left`, "soon"), "num"),
       l.messages.length ? h("ul", {}, l.messages.map(m => h("li", {}, `${m.kind.replaceAll("_", " ")} (${m.channel}) ${m.sent_at ? when(m.sent_at) : "not sent yet"}`))) : h("span", {class: "muted"}, "none")]);
   },
