@@ -84,6 +84,13 @@ async def test_a_signed_out_visitor_gets_the_sign_in_page(make_system: SystemFac
     assert (await page.request.get(f"{system.url('aggregator')}/dashboard/overview")).status == 401
     await shot(page, "sign-in")
 
+    # Signed in, then out again: back to the sign-in page, and the session no longer opens the API.
+    await sign_in(page, system.url("aggregator"))
+    assert (await page.request.get(f"{system.url('aggregator')}/dashboard/suppliers")).status == 200
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("button", name="Development sign-in (operations)")).to_be_visible()
+    assert (await page.request.get(f"{system.url('aggregator')}/dashboard/suppliers")).status == 401
+
 
 async def test_an_operator_runs_a_day_from_the_console(make_system: SystemFactory, page: Page) -> None:
     system = make_system(extra_env={"supplier-simulator": {"SIMULATOR_AUTO_SHIP_AFTER_SECONDS": "3600"}})
@@ -205,3 +212,10 @@ async def test_a_supplier_outage_shows_with_its_error_within_seconds(make_system
     await acme.get_by_role("button", name="Send waiting POs now").click()
     await expect(page.locator(".toast")).to_contain_text("Sending 1 waiting PO(s) to acme now")
     await expect(acme.locator(".badge.ok")).to_have_count(1)
+
+    # The PO ships: its page shows the customer's shipment with the carrier and tracking number.
+    await page.get_by_role("link", name="Purchase orders", exact=True).click()
+    await page.locator("#pos tbody tr").first.get_by_role("link").first.click()
+    await expect(page.locator("#po-lines")).to_contain_text("dee@example.com")
+    await expect(page.locator("#po-lines")).to_contain_text(re.compile(r"1 × \S+ \S+"))
+    await expect(page.locator("#po-facts")).to_contain_text("shipped")

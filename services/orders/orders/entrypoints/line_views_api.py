@@ -22,6 +22,14 @@ class SentMessageOut(BaseModel):
     sent_at: datetime | None
 
 
+class LineShipmentOut(BaseModel):
+    shipment_id: str
+    quantity: int
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+
+
 class CustomerLineOut(BaseModel):
     order_id: str
     line_no: int
@@ -37,6 +45,7 @@ class CustomerLineOut(BaseModel):
     promised_date: date | None
     days_to_promise: int | None = None
     messages: list[SentMessageOut] = []
+    shipments: list[LineShipmentOut] = []
 
 
 @router.get("", summary="Customer lines, newest orders first, by customer email, SKU, order, PO or supplier")

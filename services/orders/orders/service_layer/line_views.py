@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from dropship_shared.events import utcnow
-from orders.adapters.orm import notifications, order_lines, orders
+from orders.adapters.orm import notifications, order_lines, orders, shipments
 from orders.domain.lifecycle import WAITING
 from orders.service_layer.handlers import UnitOfWorkFactory
 
@@ -35,6 +35,15 @@ class SentMessage:
 
 
 @dataclass(frozen=True)
+class LineShipment:
+    shipment_id: str
+    quantity: int
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+
+
+@dataclass(frozen=True)
 class CustomerLine:
     order_id: str
     line_no: int
@@ -50,6 +59,7 @@ class CustomerLine:
     promised_date: date | None
     days_to_promise: int | None = None  # negative: the promise has slipped by that many days
     messages: list[SentMessage] = field(default_factory=list)
+    shipments: list[LineShipment] = field(default_factory=list)
 
 
 def _lines() -> Any:
@@ -84,7 +94,29 @@ async def find_lines(uow_factory: UnitOfWorkFactory, where: LineFilter) -> list[
             query = query.where(column == value)
     async with uow_factory() as uow:
         rows = (await uow.session.execute(query.limit(where.limit).offset(where.offset))).mappings().all()
-    return [CustomerLine(**row) for row in rows]
+        order_ids = sorted({row["order_id"] for row in rows})
+        shipped = (
+            (
+                await uow.session.execute(
+                    select(shipments).where(shipments.c.order_id.in_(order_ids)).order_by(shipments.c.id)
+                )
+            )
+            .mappings()
+            .all()
+            if order_ids
+            else []
+        )
+    return [
+        CustomerLine(
+            **row,
+            shipments=[
+                LineShipment(s["shipment_id"], s["quantity"], s["carrier"], s["tracking_number"], s["shipped_at"])
+                for s in shipped
+                if (s["order_id"], s["line_no"]) == (row["order_id"], row["line_no"])
+            ],
+        )
+        for row in rows
+    ]
 
 
 async def lines_at_risk(uow_factory: UnitOfWorkFactory, within_days: int, limit: int) -> list[CustomerLine]:
