@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dropship_shared.events import utcnow
 from support.orders_api import SHIP_TO, orders_client
 from support.tokens import bearer
 
@@ -76,3 +77,13 @@ async def test_customer_lines_are_for_operations(client: httpx.AsyncClient) -> N
     for path in ("/order-lines", "/order-lines/at-risk"):
         assert (await client.get(path, headers=bearer("storefront"))).status_code == 403
         assert (await client.get(path, headers=bearer("operations"))).status_code == 200
+
+
+async def test_the_backorder_figures_per_day_and_all_together(client: httpx.AsyncClient) -> None:
+    await place(client, "dan@example.com", "CHAIR", "TABLE")
+    await place(client, "eve@example.com", "TABLE")
+    today = utcnow().date().isoformat()
+    [day] = (await client.get("/metrics/backorders", params={"group_by": "day"})).json()["groups"]
+    assert (day["group"], day["backordered_lines"], day["open_backorders"]) == (today, 3, 3)
+    [everything] = (await client.get("/metrics/backorders", params={"group_by": "all"})).json()["groups"]
+    assert (everything["group"], everything["backordered_lines"]) == ("all", 3)

@@ -302,6 +302,17 @@ class PurchaseOrderRepository:
             query = query.where(purchase_orders.c.supplier_id == supplier_id)
         return [dict(row) for row in (await self._session.execute(query)).mappings()]
 
+    async def headers(self, po_numbers: Sequence[str]) -> list[dict[str, Any]]:
+        """The POs among `po_numbers` without their lines, newest first."""
+        if not po_numbers:
+            return []
+        query = (
+            select(purchase_orders)
+            .where(purchase_orders.c.po_number.in_(list(po_numbers)))
+            .order_by(purchase_orders.c.created_at.desc(), purchase_orders.c.po_number.desc())
+        )
+        return [dict(row) for row in (await self._session.execute(query)).mappings()]
+
     async def released_since(self, since: datetime) -> list[tuple[datetime, str]]:
         """When each PO released since then was released, and why."""
         rows = await self._session.execute(

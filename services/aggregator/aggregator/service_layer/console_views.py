@@ -43,7 +43,7 @@ async def overview(service: Aggregator, peers: PeerServices, own_backlog: OwnFig
         gateway_backlog,
         mine,
         by_supplier,
-        *per_day,
+        by_day,
     ) = await asyncio.gather(
         peers.read(GATEWAY, "/supplier-health"),
         peers.read(GATEWAY, "/exceptions", {"open": "true", "limit": 1000}),
@@ -53,13 +53,10 @@ async def overview(service: Aggregator, peers: PeerServices, own_backlog: OwnFig
         peers.read(GATEWAY, "/admin/backlog"),
         own_backlog(),
         peers.read(ORDERS, "/metrics/backorders", {"group_by": "supplier"}),
-        *(
-            peers.read(
-                ORDERS,
-                "/metrics/backorders",
-                {"group_by": "all", "from": day.isoformat(), "to": (day + timedelta(days=1)).isoformat()},
-            )
-            for day in days
+        peers.read(
+            ORDERS,
+            "/metrics/backorders",
+            {"group_by": "day", "from": days[0].isoformat(), "to": (today + timedelta(days=1)).isoformat()},
         ),
     )
     async with service.uow() as uow:
@@ -91,25 +88,29 @@ async def overview(service: Aggregator, peers: PeerServices, own_backlog: OwnFig
         if health is None
         else sum(int(s["waiting_purchase_orders"]) for s in health),
         "backorders_by_supplier": (by_supplier or {}).get("groups"),
-        "days": [_day(day, figures, released) for day, figures in zip(days, per_day, strict=True)],
+        "days": [_day(day, by_day, released) for day in days],
     }
 
 
 def _day(day: datetime, figures: dict[str, Any] | None, released: list[tuple[datetime, str]]) -> dict[str, Any]:
+    """One day's figures: the orders service's for the backorders placed that day (None when it did not answer),
+    ours for the POs released."""
     end = day + timedelta(days=1)
     reasons: dict[str, int] = {}
     for at, reason in released:
         if day <= at < end:
             reasons[reason] = reasons.get(reason, 0) + 1
-    groups = (figures or {}).get("groups") or [{}]
-    group = groups[0] if groups else {}
+    known = figures is not None
+    group: dict[str, Any] = next(
+        (g for g in (figures or {}).get("groups") or [] if g["group"] == day.date().isoformat()), {}
+    )
     return {
         "date": day.date().isoformat(),
-        "backorders_opened": group.get("backordered_lines", 0) if figures is not None else None,
-        "backorders_filled": group.get("filled_lines", 0) if figures is not None else None,
+        "backorders_opened": group.get("backordered_lines", 0) if known else None,
+        "backorders_filled": group.get("filled_lines", 0) if known else None,
         "fill_time_hours_p50": group.get("fill_time_hours_p50"),
         "fill_time_hours_p90": group.get("fill_time_hours_p90"),
-        "slipped_promises": group.get("slipped_promises", 0) if figures is not None else None,
+        "slipped_promises": group.get("slipped_promises", 0) if known else None,
         "purchase_orders_released": sum(reasons.values()),
         "released_by_reason": reasons,
     }
@@ -172,45 +173,43 @@ async def purchase_orders(
     SKU; without it, every PO released (by supplier), or those in a state at the gateway."""
     offset = (page - 1) * PAGE_SIZE
     query = query.strip()
-    if query:
-        numbers = await _search(peers, query)
-        wanted = sorted(numbers, reverse=True)
+    states: dict[str, dict[str, Any]] | None
+    if state:
+        params: dict[str, Any] = {"state": state, "limit": PAGE_SIZE + 1, "offset": offset}
+        if supplier_id:
+            params["supplier_id"] = supplier_id
+        if query:
+            params["po_number"] = sorted(await _search(peers, query))[:1000]
+            if not params["po_number"]:
+                return {"page": page, "page_size": PAGE_SIZE, "has_more": False, "items": []}
+        at_gateway = await peers.read(GATEWAY, "/purchase-orders", params, strict=True)
+        states = {po["po_number"]: po for po in at_gateway or []}
         async with service.uow() as uow:
-            found = [po for po in [await uow.purchase_orders.get(n) for n in wanted] if po is not None]
-        found = [po for po in found if supplier_id in (None, po["supplier_id"])]
-        rows, more = found[offset : offset + PAGE_SIZE], len(found) > offset + PAGE_SIZE
-    elif state:
-        at_gateway = await peers.read(
-            GATEWAY,
-            "/purchase-orders",
-            {
-                "state": state,
-                "limit": PAGE_SIZE + 1,
-                "offset": offset,
-                **({"supplier_id": supplier_id} if supplier_id else {}),
-            },
-        )
+            rows = await uow.purchase_orders.headers(list(states))
+    elif query:
         async with service.uow() as uow:
-            rows = [po for po in [await uow.purchase_orders.get(p["po_number"]) for p in at_gateway or []] if po]
-        more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+            rows = await uow.purchase_orders.headers(sorted(await _search(peers, query)))
+        rows = [po for po in rows if supplier_id in (None, po["supplier_id"])][offset : offset + PAGE_SIZE + 1]
+        states = None
     else:
         async with service.uow() as uow:
             rows = list(await uow.purchase_orders.page(supplier_id, PAGE_SIZE + 1, offset))
-        more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
-    states = await _gateway_states(peers, [po["po_number"] for po in rows])
+        states = None
+    more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+    if states is None:
+        states = await _gateway_states(peers, [po["po_number"] for po in rows])
     items = []
     for po in rows:
-        at_gateway = states.get(po["po_number"])
+        at_gateway = (states or {}).get(po["po_number"])
         items.append(
             {
                 **_po_summary(po),
+                # not at the gateway yet (the event is on its way), or the gateway is not answering
                 "state": at_gateway["state"] if at_gateway else ("released" if states is not None else "unknown"),
                 "failure_reason": at_gateway.get("failure_reason") if at_gateway else None,
                 "send_attempts": (at_gateway.get("dispatch") or {}).get("send_attempts") if at_gateway else None,
             }
         )
-    if state:
-        items = [item for item in items if item["state"] == state]
     return {"page": page, "page_size": PAGE_SIZE, "has_more": more, "items": items}
 
 
@@ -230,11 +229,12 @@ async def _search(peers: PeerServices, query: str) -> set[str]:
     return found
 
 
-async def _gateway_states(peers: PeerServices, numbers: list[str]) -> dict[str, dict[str, Any]]:
+async def _gateway_states(peers: PeerServices, numbers: list[str]) -> dict[str, dict[str, Any]] | None:
+    """The gateway's view of these POs, by number; None when it does not answer."""
     if not numbers:
         return {}
     found = await peers.read(GATEWAY, "/purchase-orders", {"po_number": numbers, "limit": len(numbers)})
-    return {po["po_number"]: po for po in found or []}
+    return None if found is None else {po["po_number"]: po for po in found}
 
 
 async def purchase_order(service: Aggregator, peers: PeerServices, po_number: str) -> dict[str, Any] | None:
@@ -319,7 +319,7 @@ async def customers_at_risk(service: Aggregator, peers: PeerServices, within_day
     if lines is None:
         return None
     numbers = sorted({line["po_number"] for line in lines if line.get("po_number")})
-    states = await _gateway_states(peers, numbers)
+    states = await _gateway_states(peers, numbers) or {}
     batches = {
         batch.supplier_id: batch.model_dump(mode="json")
         for batch in await views.suppliers(service.uow(), service.cache)

@@ -25,7 +25,7 @@ async def get_backorder_metrics(
     uow: Uow,
     start: Annotated[datetime | None, Query(alias="from", description="inclusive; default: 30 days ago")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="exclusive; default: now")] = None,
-    group_by: Literal["sku", "supplier", "all"] = "sku",
+    group_by: Literal["sku", "supplier", "day", "all"] = "sku",
 ) -> BackorderMetricsOut:
     end = _aware(end) if end else utcnow()
     start = _aware(start) if start else end - timedelta(days=30)

@@ -75,8 +75,10 @@ async def availability(uow_factory: UnitOfWorkFactory, sku: str, rules: PromiseR
 async def backorder_metrics(
     uow_factory: UnitOfWorkFactory, start: datetime, end: datetime, group_by: str
 ) -> list[BackorderFigures]:
-    """Figures over the orders placed in [start, end), per SKU, per supplier or all together."""
-    group_column = {"supplier": products.c.supplier_id, "all": literal("all")}.get(group_by, order_lines.c.sku)
+    """Figures over the orders placed in [start, end), per SKU, per supplier, per day placed or all together."""
+    group_column = {"supplier": products.c.supplier_id, "all": literal("all"), "day": literal("day")}.get(
+        group_by, order_lines.c.sku
+    )
     shipped_at = (
         select(line_transitions.c.order_id, line_transitions.c.line_no, func.min(line_transitions.c.at).label("at"))
         .where(line_transitions.c.to_status == LineStatus.SHIPPED.value)
@@ -132,7 +134,8 @@ async def backorder_metrics(
         rows = (await uow.session.execute(query)).mappings().all()
     facts = [
         LineFacts(
-            group=row["group"] or "unknown",
+            # by day: the UTC date the order was placed (worked out here: the engines spell dates differently)
+            group=row["placed_at"].date().isoformat() if group_by == "day" else row["group"] or "unknown",
             placed_at=row["placed_at"],
             quantity=row["quantity"],
             backordered_qty=row["backordered_qty"],

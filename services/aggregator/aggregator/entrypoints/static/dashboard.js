@@ -390,7 +390,7 @@ views.po = {
       return [td(show(l.line_no), "num"), l.sku, td(show(l.quantity), "num"), td(money(l.unit_cost), "num"),
         [s_.status ? badge(s_.status) : dash, s_.shipped_qty ? h("small", {}, ` ${s_.shipped_qty} shipped`) : "", s_.reason ? h("div", {}, h("small", {}, s_.reason)) : ""],
         l.surplus ? h("span", {class: "muted"}, "surplus for the warehouse") : show(l.backorder_line_id), show(c.customer_email), c.status ? badge(c.status) : dash,
-        (c.shipments || []).length ? h("ul", {}, c.shipments.map(x => h("li", {}, `${x.quantity} × ${x.carrier} ${x.tracking_number}`, h("small", {}, ` ${when(x.shipped_at)}`)))) : dash];
+        (c.shipments || []).length ? h("ul", {}, c.shipments.map(x => h("li", {}, `${x.quantity} shipped by ${x.carrier}, tracking ${x.tracking_number}`, h("small", {}, ` ${when(x.shipped_at)}`)))) : dash];
     });
     patchRows(document.querySelector("#po-history tbody"), g.history || [], x => `${x.at}-${x.state}`, x => [when(x.at), badge(x.state), show(x.note)]);
     patchRows(document.querySelector("#po-exceptions tbody"), po.exceptions || [], e => e.exception_id, e => [when(e.opened_at), badge(e.kind, "open"), e.detail, e.resolved_at ? `${when(e.resolved_at)}: ${e.resolution_note}` : badge("open")]);
