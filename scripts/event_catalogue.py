@@ -26,6 +26,10 @@ PRODUCERS = {
     "shipment.updated": ("supplier-gateway", "orders"),
     "supplier_exception.opened": ("supplier-gateway", "operations (the exceptions inbox: GET /exceptions)"),
     "supplier_exception.resolved": ("supplier-gateway", "operations (the exceptions inbox: GET /exceptions)"),
+    "dead_letter.recorded": (
+        "every service (its consumer, as it dead-letters a message)",
+        "supplier-gateway (the exceptions inbox, kind `dead_letter`)",
+    ),
 }
 
 
@@ -63,6 +67,13 @@ def main() -> None:
         "dead-letter queue (`<queue>.dlq`) with the reason in the `x-error` header; so does an event whose handler",
         "fails `DELIVERY_LIMIT` times. A passing database conflict (deadlock, serialization failure, lock timeout,",
         "a busy SQLite file) is retried inside the delivery and never counts as a failure.",
+        "",
+        "A dead letter is an alert: as the consumer moves a message to its dead-letter queue it publishes",
+        "`dead_letter.recorded` (queue, routing key, event id, reason, error, the start of the body), whichever",
+        "service it runs in; the supplier gateway files each in its exceptions inbox (kind `dead_letter`), where",
+        "resolving it can replay that one message. A `dead_letter.recorded` that cannot be handled is",
+        "dead-lettered without another notice (no loop). Messages the broker itself dead-letters (a consumer",
+        "that crashed on them `DELIVERY_LIMIT` times) are counted on the dashboard but send no notice.",
         "",
         f"## Envelope (version {SCHEMA_VERSION})",
         "",

@@ -208,11 +208,12 @@ class PurchaseOrderLineLate(Payload):
 
 
 class SupplierExceptionOpened(Payload):
-    """gateway → operations: a supplier answer the gateway could not turn into a normal outcome."""
+    """gateway → operations: a supplier answer the gateway could not turn into a normal outcome, or a dead letter
+    of any service (kind `dead_letter`), filed in the exceptions inbox."""
 
     exception_id: str
     kind: str
-    supplier_id: str
+    supplier_id: str | None = None  # None: a dead letter that names no supplier
     po_number: str | None = None
     line_no: int | None = None
     backorder_line_id: str | None = None
@@ -227,10 +228,23 @@ class SupplierExceptionResolved(Payload):
 
     exception_id: str
     kind: str
-    supplier_id: str
+    supplier_id: str | None = None  # None: a dead letter that names no supplier
     po_number: str | None = None
     note: str
     resolved_at: datetime
+
+
+class DeadLetterRecorded(Payload):
+    """any service → gateway (exceptions inbox): a message its consumer could never handle went to the queue's
+    dead-letter queue (`<queue>.dlq`), where it waits to be looked at and replayed."""
+
+    queue: str  # the consuming queue; the message is in `<queue>.dlq`
+    routing_key: str  # the event type it was published under
+    message_id: str | None = None  # the event id, for a replay of just this message
+    reason: str  # malformed | handler_failed
+    error: str  # why, bounded
+    body: str  # the start of the message, as text
+    dead_lettered_at: datetime
 
 
 EVENT_TYPES: dict[str, type[Payload]] = {
@@ -249,6 +263,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "shipment.updated": ShipmentUpdated,
     "supplier_exception.opened": SupplierExceptionOpened,
     "supplier_exception.resolved": SupplierExceptionResolved,
+    "dead_letter.recorded": DeadLetterRecorded,
 }
 EVENT_TYPE_OF: dict[type[Payload], str] = {model: name for name, model in EVENT_TYPES.items()}
 

@@ -16,7 +16,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from dropship_shared.events import Envelope, EventError
+from dropship_shared.events import EVENT_TYPE_OF, DeadLetterRecorded, Envelope, EventError, utcnow
 from dropship_shared.logs import bind_correlation_id, get_logger
 from dropship_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
 from dropship_shared.transient import retry_transient
@@ -24,6 +24,8 @@ from dropship_shared.transient import retry_transient
 log = get_logger(__name__)
 
 EventHandler = Callable[[Envelope], Awaitable[None]]
+DEAD_LETTER_RECORDED = EVENT_TYPE_OF[DeadLetterRecorded]
+NOTICE_BODY_BYTES = 4000  # of a dead message, in its notice
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,8 @@ class Broker:
     async def _dead_letter(
         self, queue: str, message: AbstractIncomingMessage, error: str, reason: str = "malformed"
     ) -> None:
-        """Move a message that can never be handled to the queue's DLQ, with the reason attached."""
+        """Move a message that can never be handled to the queue's DLQ, with the reason attached, and say so
+        with a `dead_letter.recorded` event (the exceptions inbox files it), before the message is acked."""
         log.error("dead-lettering message", queue=queue, reason=reason, error=error[:500])
         if self._publish_channel is None:
             raise RuntimeError("broker not connected")
@@ -193,6 +196,8 @@ class Broker:
             routing_key=queue,
             timeout=10,
         )
+        if message.routing_key != DEAD_LETTER_RECORDED:  # a notice that cannot be handled sends no notice
+            await self.publish(_dead_letter_notice(queue, message, error, reason))
         await message.ack()
         EVENTS_DEAD_LETTERED.labels(queue, reason).inc()
 
@@ -252,6 +257,51 @@ class Broker:
         finally:
             await channel.close()
         return replayed
+
+    async def replay_dead_letter(self, queue: str, message_id: str) -> bool:
+        """Publish one dead-lettered message (by message id) again under its original routing key; the others
+        stay in `<queue>.dlq`. False when it is not there (replayed or purged already)."""
+        if self._connection is None:
+            raise RuntimeError("broker not connected")
+        channel = await self._connection.channel(publisher_confirms=True)
+        try:
+            dead_letters = await channel.declare_queue(f"{queue}.dlq", passive=True)
+            exchange = await channel.get_exchange(self._exchange_name)
+            for _ in range(int(dead_letters.declaration_result.message_count or 0)):
+                message = await dead_letters.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                if message.message_id != message_id:
+                    continue  # unacknowledged: back in the queue when the channel closes
+                await exchange.publish(
+                    aio_pika.Message(
+                        message.body,
+                        content_type=message.content_type,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=message.message_id,
+                        headers={"x-replayed": True},
+                    ),
+                    routing_key=DeadLetter.of(message).routing_key,
+                    timeout=10,
+                )
+                await message.ack()
+                return True
+            return False
+        finally:
+            await channel.close()
+
+
+def _dead_letter_notice(queue: str, message: AbstractIncomingMessage, error: str, reason: str) -> Envelope:
+    notice = DeadLetterRecorded(
+        queue=queue,
+        routing_key=message.routing_key or "",
+        message_id=message.message_id,
+        reason=reason,
+        error=error[:2000],
+        body=message.body[:NOTICE_BODY_BYTES].decode(errors="replace").replace("\x00", "\ufffd"),
+        dead_lettered_at=utcnow(),
+    )
+    return Envelope.wrap(notice, message.correlation_id or "-")
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ class CorrelationIdMiddleware:
 
 
 @contextlib.asynccontextmanager
-async def _broker_needed() -> AsyncIterator[None]:
+async def broker_needed() -> AsyncIterator[None]:
     """A broker that is away (restarting, unreachable) is a 503 the operator can retry, not a 500."""
     try:
         yield
@@ -112,7 +112,7 @@ def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None
         responses=problem_responses(503),
     )
     async def list_dead_letters(limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
-        async with _broker_needed():
+        async with broker_needed():
             letters = await broker.dead_letters(queue, limit)
         return {"queue": f"{queue}.dlq", "messages": [asdict(letter) for letter in letters]}
 
@@ -124,7 +124,7 @@ def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None
     async def replay(
         request: Request, audit: Audit, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
     ) -> dict[str, int]:
-        async with _broker_needed():
+        async with broker_needed():
             replayed = await broker.replay_dead_letters(queue, limit)
         await audit.record(request, "dead_letters.replay", f"{queue}.dlq", {"replayed": replayed})
         return {"replayed": replayed}

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supplier_gateway.adapters.orm import supplier_exceptions
 from supplier_gateway.adapters.repository import insert_ignoring_duplicates
-from supplier_gateway.domain.supplier_exception import ExceptionKind, SupplierException
+from supplier_gateway.domain.supplier_exception import DeadLetterSource, ExceptionKind, SupplierException
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class ExceptionRepository:
                 "received": found.received,
                 "opened_at": found.opened_at,
                 "dedupe_key": found.dedupe_key,
+                "queue": found.dead_letter.queue if found.dead_letter else None,
+                "routing_key": found.dead_letter.routing_key if found.dead_letter else None,
+                "message_id": found.dead_letter.message_id if found.dead_letter else None,
             },
         )
 
@@ -101,4 +104,7 @@ def _exception(row: Any) -> SupplierException:
         received=row["received"],
         resolved_at=row["resolved_at"],
         resolution_note=row["resolution_note"],
+        dead_letter=DeadLetterSource(row["queue"], row["routing_key"] or "", row["message_id"])
+        if row["queue"] is not None
+        else None,
     )

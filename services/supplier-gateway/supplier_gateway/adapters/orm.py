@@ -153,7 +153,7 @@ supplier_exceptions = Table(
     metadata,
     Column("exception_id", String(36), primary_key=True),
     Column("kind", String(40), nullable=False),
-    Column("supplier_id", String(64), nullable=False, index=True),
+    Column("supplier_id", String(64), nullable=True, index=True),  # None: a dead letter of no supplier
     Column("po_number", String(64), nullable=True, index=True),
     Column("line_no", Integer, nullable=True),
     Column("backorder_line_id", String(100), nullable=True),
@@ -164,6 +164,10 @@ supplier_exceptions = Table(
     Column("resolved_at", UtcDateTime, nullable=True),
     Column("resolution_note", String(1000), nullable=True),
     Column("dedupe_key", String(300), nullable=False, unique=True),
+    # a dead letter: where it waits (`<queue>.dlq`), what it was, and the id it is replayed by
+    Column("queue", String(200), nullable=True),
+    Column("routing_key", String(200), nullable=True),
+    Column("message_id", String(200), nullable=True),
     Index("ix_supplier_exceptions_open", "resolved_at", "opened_at"),
 )
 

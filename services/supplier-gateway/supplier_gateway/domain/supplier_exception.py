@@ -3,12 +3,14 @@ resolve (the exceptions inbox). Pure rules, no I/O."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from dropship_shared.events import Payload, SupplierExceptionOpened, SupplierExceptionResolved
+from dropship_shared.events import DeadLetterRecorded, Payload, SupplierExceptionOpened, SupplierExceptionResolved
 
 DETAIL_LIMIT = 1000
 RECEIVED_LIMIT = 4000
@@ -27,10 +29,20 @@ class ExceptionKind(StrEnum):
     UNKNOWN_PURCHASE_ORDER = "unknown_purchase_order"  # a message names a PO we do not know
     MESSAGE_NOT_APPLIED = "message_not_applied"  # an X12 set the PO's state refuses (e.g. a notice for a failed PO)
     LATE_SHIPMENT = "late_shipment"  # acknowledged to ship by a date now past (and a grace), nothing shipped
+    DEAD_LETTER = "dead_letter"  # a message some service's consumer could never handle (any service, any event)
 
 
 class ExceptionAlreadyResolved(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class DeadLetterSource:
+    """Where a dead letter waits (`<queue>.dlq`) and how to find it again to replay it."""
+
+    queue: str
+    routing_key: str
+    message_id: str | None
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ def order_of(backorder_line_id: str | None) -> str | None:
 class SupplierException:
     exception_id: str
     kind: ExceptionKind
-    supplier_id: str
+    supplier_id: str | None  # None: a dead letter that names no supplier
     detail: str
     opened_at: datetime
     dedupe_key: str  # the same anomaly seen again (a resent message, a retried call) is filed once
@@ -65,6 +77,7 @@ class SupplierException:
     received: str | None = None
     resolved_at: datetime | None = None
     resolution_note: str | None = None
+    dead_letter: DeadLetterSource | None = None
     events: list[Payload] = field(default_factory=list)
 
     @classmethod
@@ -91,21 +104,54 @@ class SupplierException:
             order_id=order_of(anomaly.backorder_line_id),
             received=received[:RECEIVED_LIMIT] if received is not None else None,
         )
-        found.events.append(
+        found._announce()
+        return found
+
+    @classmethod
+    def of_dead_letter(cls, recorded: DeadLetterRecorded, notice_id: str, at: datetime) -> SupplierException:
+        """A dead letter as an exception: the supplier, PO and line it speaks of when its payload says (the
+        inbox filters by them), the queue and message id it can be replayed by."""
+        payload = _payload_of(recorded.body)
+        backorder_line_id = _text(payload.get("backorder_line_id"))
+        what = recorded.routing_key or "message"
+        found = cls(
+            exception_id=str(uuid.uuid4()),
+            kind=ExceptionKind.DEAD_LETTER,
+            supplier_id=_text(payload.get("supplier_id"), 64),
+            detail=_storable(
+                f"{recorded.queue}: {what} {recorded.message_id or '(no id)'} could not be handled "
+                f"({recorded.reason}) and waits in {recorded.queue}.dlq: {recorded.error}"
+            )[:DETAIL_LIMIT],
+            opened_at=at,
+            dedupe_key=f"{ExceptionKind.DEAD_LETTER}:{recorded.queue}:{recorded.message_id}:{notice_id}"[:300],
+            po_number=_text(payload.get("po_number"), 64),
+            backorder_line_id=backorder_line_id,
+            order_id=_text(payload.get("order_id"), 100) or order_of(backorder_line_id),
+            received=_storable(recorded.body)[:RECEIVED_LIMIT],
+            dead_letter=DeadLetterSource(
+                _storable(recorded.queue)[:200],
+                _storable(recorded.routing_key)[:200],
+                _storable(recorded.message_id)[:200] if recorded.message_id else None,
+            ),
+        )
+        found._announce()
+        return found
+
+    def _announce(self) -> None:
+        self.events.append(
             SupplierExceptionOpened(
-                exception_id=found.exception_id,
-                kind=found.kind.value,
-                supplier_id=supplier_id,
-                po_number=po_number,
-                line_no=found.line_no,
-                backorder_line_id=found.backorder_line_id,
-                order_id=found.order_id,
-                detail=found.detail,
-                received=found.received,
-                opened_at=at,
+                exception_id=self.exception_id,
+                kind=self.kind.value,
+                supplier_id=self.supplier_id,
+                po_number=self.po_number,
+                line_no=self.line_no,
+                backorder_line_id=self.backorder_line_id,
+                order_id=self.order_id,
+                detail=self.detail,
+                received=self.received,
+                opened_at=self.opened_at,
             )
         )
-        return found
 
     @property
     def is_open(self) -> bool:
@@ -126,3 +172,24 @@ class SupplierException:
                 resolved_at=at,
             )
         )
+
+
+def _payload_of(body: str) -> dict[str, Any]:
+    """The payload of a dead message when it is a readable envelope (it may be cut short, or not JSON)."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return {}
+    payload = envelope.get("payload") if isinstance(envelope, dict) else None
+    return payload if isinstance(payload, dict) else {}
+
+
+def _text(value: object, limit: int = 100) -> str | None:
+    """A short printable string from a dead message, or None (it may hold anything)."""
+    if not isinstance(value, str) or not value or len(value) > limit or not value.isprintable():
+        return None
+    return value
+
+
+def _storable(text: str) -> str:
+    return text.replace("\x00", "\ufffd")

@@ -7,7 +7,7 @@ from functools import partial
 
 from dropship_shared.events import Envelope
 from dropship_shared.messaging import Subscription
-from supplier_gateway.service_layer import handlers
+from supplier_gateway.service_layer import handlers, supplier_exceptions
 from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 
 
@@ -21,5 +21,6 @@ def subscription(queue: str, uow: UnitOfWorkFactory, dispatch_ready: asyncio.Eve
         {
             "purchase_order.requested": on_requested,
             "purchase_order.cancel_requested": partial(handlers.on_purchase_order_cancel_requested, uow),
+            "dead_letter.recorded": partial(supplier_exceptions.on_dead_letter_recorded, uow),
         },
     )

@@ -1,4 +1,5 @@
-"""The exceptions inbox: supplier answers that need a person, listed by filters and resolved with a note."""
+"""The exceptions inbox: supplier answers and dead letters that need a person, listed by filters and resolved
+with a note (a dead letter's message replayed on request)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from dropship_shared.audit import Audit
 from dropship_shared.problems import problem_responses
-from dropship_shared.web import correlation_id_of
+from dropship_shared.web import broker_needed, correlation_id_of
 from supplier_gateway.adapters.exception_repository import ExceptionFilter
 from supplier_gateway.domain.supplier_exception import ExceptionAlreadyResolved, ExceptionKind
 from supplier_gateway.entrypoints.deps import Uow
 from supplier_gateway.entrypoints.schemas import ExceptionResolution, SupplierExceptionOut
 from supplier_gateway.service_layer import supplier_exceptions
-from supplier_gateway.service_layer.errors import ExceptionNotFound
+from supplier_gateway.service_layer.errors import ExceptionNotFound, NothingToReplay
 
 router = APIRouter(prefix="/exceptions", tags=["exceptions inbox"])
 
@@ -43,19 +44,27 @@ async def get_exception(exception_id: str, uow: Uow) -> SupplierExceptionOut:
 
 @router.post(
     "/{exception_id}/resolve",
-    summary="Resolve an open exception with a note (once)",
-    responses=problem_responses(404, 409, 422),
+    summary="Resolve an open exception with a note (once); a dead letter's message can be replayed first",
+    responses=problem_responses(404, 409, 422, 503),
 )
 async def resolve_exception(
     exception_id: str, resolution: ExceptionResolution, request: Request, uow: Uow, audit: Audit
 ) -> SupplierExceptionOut:
+    broker = request.app.state.runtime.broker
+
+    async def replay(queue: str, message_id: str) -> bool:
+        async with broker_needed():  # the broker away: 503, nothing resolved
+            replayed: bool = await broker.replay_dead_letter(queue, message_id)
+        return replayed
+
     try:
         resolved = await supplier_exceptions.resolve_exception(
-            uow, exception_id, resolution.note, correlation_id_of(request)
+            uow, exception_id, resolution.note, correlation_id_of(request), replay if resolution.replay else None
         )
     except ExceptionNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except ExceptionAlreadyResolved as exc:
+    except (ExceptionAlreadyResolved, NothingToReplay) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    await audit.record(request, "exception.resolve", exception_id, {"kind": resolved.kind, "note": resolution.note})
+    details = {"kind": resolved.kind, "note": resolution.note, "replayed": resolution.replay}
+    await audit.record(request, "exception.resolve", exception_id, details)
     return SupplierExceptionOut.of(resolved)

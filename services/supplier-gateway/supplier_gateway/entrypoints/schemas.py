@@ -221,12 +221,15 @@ class OperatorReason(StrictBody):
 
 class ExceptionResolution(StrictBody):
     note: str = Field(min_length=1, max_length=1000, description="what was decided, for the audit trail")
+    replay: bool = Field(
+        default=False, description="a dead letter: publish its message again first (409 if it left the queue)"
+    )
 
 
 class SupplierExceptionOut(BaseModel):
     exception_id: str
     kind: str
-    supplier_id: str
+    supplier_id: str | None
     po_number: str | None
     line_no: int | None
     backorder_line_id: str | None
@@ -236,9 +239,13 @@ class SupplierExceptionOut(BaseModel):
     opened_at: datetime
     resolved_at: datetime | None
     resolution_note: str | None
+    queue: str | None = Field(description="a dead letter: the consuming queue (the message is in `<queue>.dlq`)")
+    routing_key: str | None = Field(description="a dead letter: the event type it was published under")
+    message_id: str | None = Field(description="a dead letter: the event id it is replayed by")
 
     @classmethod
     def of(cls, found: SupplierException) -> SupplierExceptionOut:
+        source = found.dead_letter
         return cls(
             exception_id=found.exception_id,
             kind=found.kind.value,
@@ -252,4 +259,7 @@ class SupplierExceptionOut(BaseModel):
             opened_at=found.opened_at,
             resolved_at=found.resolved_at,
             resolution_note=found.resolution_note,
+            queue=source.queue if source else None,
+            routing_key=source.routing_key if source else None,
+            message_id=source.message_id if source else None,
         )

@@ -21,3 +21,7 @@ class ReplayedEvent(GatewayError):
 
 class ExceptionNotFound(GatewayError):
     pass
+
+
+class NothingToReplay(GatewayError):
+    """A replay was asked of an exception that is no dead letter, or whose message left its dead-letter queue."""
