@@ -265,7 +265,10 @@ class Broker:
             raise RuntimeError("broker not connected")
         channel = await self._connection.channel(publisher_confirms=True)
         try:
-            dead_letters = await channel.declare_queue(f"{queue}.dlq", passive=True)
+            try:
+                dead_letters = await channel.declare_queue(f"{queue}.dlq", passive=True)
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                return False  # no such queue (any more): nothing to replay
             exchange = await channel.get_exchange(self._exchange_name)
             for _ in range(int(dead_letters.declaration_result.message_count or 0)):
                 message = await dead_letters.get(no_ack=False, fail=False)
@@ -288,7 +291,8 @@ class Broker:
                 return True
             return False
         finally:
-            await channel.close()
+            if not channel.is_closed:
+                await channel.close()
 
 
 def _dead_letter_notice(queue: str, message: AbstractIncomingMessage, error: str, reason: str) -> Envelope:

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ import pytest
 
 from dropship_shared.events import (
     Address,
+    DeadLetterRecorded,
     Envelope,
     PurchaseOrderCancelRequested,
     PurchaseOrderLine,
@@ -665,6 +667,80 @@ async def test_an_operator_cancels_a_waiting_po_it_never_goes_out_and_orders_hea
         await eventually(lambda: h.po("PO-832"), lambda po: po["state"] in ("sent", "acknowledged"))
         assert await h.placement_requests("PO-830") == []
         assert (await h.po("PO-830"))["state"] == "cancelled"
+
+
+async def test_dead_letters_of_any_service_are_filed_in_the_inbox_and_replayed_from_it(
+    harness_factory: Any, gateway_settings: GatewaySettings
+) -> None:
+    async with harness_factory() as h:
+
+        async def exceptions(**filters: str) -> Any:
+            return (await h.gateway.get("/exceptions", params={"kind": "dead_letter", **filters})).json()
+
+        # the gateway's own: a purchase order request it can never read
+        poison = Envelope(
+            type="purchase_order.requested",
+            correlation_id="poison",
+            payload={"po_number": "PO-DL", "supplier_id": "acme"},
+        )
+        await h.broker.publish(poison)
+        filed = await eventually(exceptions, lambda found: len(found) == 1)
+        (letter,) = filed
+        queue = gateway_settings.queue_name("supplier-gateway")
+        assert (letter["queue"], letter["routing_key"], letter["message_id"]) == (
+            queue,
+            "purchase_order.requested",
+            str(poison.event_id),
+        )
+        assert (letter["supplier_id"], letter["po_number"]) == ("acme", "PO-DL")
+        assert "malformed" in letter["detail"] and "invalid purchase_order.requested payload" in letter["detail"]
+        assert '"PO-DL"' in letter["received"]
+
+        # resolved with a replay: the message goes out again from the DLQ, fails again, and is filed again
+        resolved = await h.gateway.post(
+            f"/exceptions/{letter['exception_id']}/resolve", json={"note": "fixed upstream", "replay": True}
+        )
+        assert resolved.status_code == 200, resolved.text
+        assert resolved.json()["resolution_note"] == "fixed upstream (message replayed)"
+        again = await eventually(exceptions, lambda found: len(found) == 2)
+        assert again[0]["message_id"] == str(poison.event_id) and again[0]["resolved_at"] is None
+        twice = await h.gateway.post(
+            f"/exceptions/{letter['exception_id']}/resolve", json={"note": "x", "replay": True}
+        )
+        assert twice.status_code == 409
+        (audited, *_) = (await h.gateway.get("/admin/audit", params={"action": "exception.resolve"})).json()
+        assert audited["details"]["replayed"] is True
+
+        # another service's dead letter, announced the same way: filed with what its payload names
+        body = json.dumps({"type": "shipment.updated", "payload": {"po_number": "PO-77", "supplier_id": "acme"}})
+        notice = DeadLetterRecorded(
+            queue="elsewhere.orders",
+            routing_key="shipment.updated",
+            message_id="m-1",
+            reason="handler_failed",
+            error="handler failed 6 times: RuntimeError('x')",
+            body=body,
+            dead_lettered_at=datetime.now(UTC),
+        )
+        await h.broker.publish(Envelope.wrap(notice, "orders-side"))
+        await h.broker.publish(Envelope.wrap(notice, "orders-side"))  # a second dead-lettering of it: filed too
+        others = await eventually(
+            lambda: exceptions(po_number="PO-77"),
+            lambda found: len(found) == 2,
+        )
+        assert {e["queue"] for e in others} == {"elsewhere.orders"}
+        gone = await h.gateway.post(
+            f"/exceptions/{others[0]['exception_id']}/resolve", json={"note": "x", "replay": True}
+        )
+        assert gone.status_code == 409 and "no longer in elsewhere.orders.dlq" in gone.json()["detail"]
+
+        # a supplier exception has nothing to replay
+        await h.request(purchase_order("PO-DL2", 1, supplier_id="ghost"))
+        (ghost,) = await eventually(lambda: exceptions(kind="supplier_not_registered"), lambda found: len(found) == 1)
+        refused = await h.gateway.post(
+            f"/exceptions/{ghost['exception_id']}/resolve", json={"note": "x", "replay": True}
+        )
+        assert refused.status_code == 409 and "not a dead letter" in refused.json()["detail"]
 
 
 @pytest.mark.gateway(late_shipment_grace_days=1, late_shipment_check_seconds=0.2)

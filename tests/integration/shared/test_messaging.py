@@ -16,7 +16,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, s
 from sqlalchemy.exc import OperationalError
 
 from dropship_shared.db import create_engine, session_factory
-from dropship_shared.events import Address, BackorderCancelled, BackorderCreated, Envelope
+from dropship_shared.events import Address, BackorderCancelled, BackorderCreated, DeadLetterRecorded, Envelope
 from dropship_shared.messaging import Broker, Subscription
 from dropship_shared.outbox import OutboxRelay
 from dropship_shared.tables import inbox_table, outbox_table
@@ -120,6 +120,12 @@ async def test_malformed_message_is_dead_lettered_and_consumer_goes_on(  # type:
     async def handle(envelope: Envelope) -> None:
         seen.append(envelope.payload_as(BackorderCancelled).backorder_line_id)
 
+    notices: list[Envelope] = []
+
+    async def noticed(envelope: Envelope) -> None:
+        notices.append(envelope)
+
+    await broker.subscribe(Subscription(broker_namespace.queue("alerts"), {"dead_letter.recorded": noticed}))
     await broker.subscribe(Subscription(queue, {"backorder.cancelled": handle}))
     await broker.publish_raw("backorder.cancelled", b"{not json", str(uuid.uuid4()), "c1")
     bad_payload = Envelope(type="backorder.cancelled", correlation_id="c2", payload={"backorder_line_id": 5})
@@ -149,6 +155,16 @@ async def test_malformed_message_is_dead_lettered_and_consumer_goes_on(  # type:
     assert errors[0].startswith("invalid backorder.cancelled payload")
     assert errors[1].startswith("invalid envelope")
 
+    # each dead letter is announced, whichever service dead-letters it (the gateway's inbox files them)
+    async def both_noticed() -> bool:
+        return len(notices) == 2
+
+    await wait_for(both_noticed)
+    recorded = sorted((n.payload_as(DeadLetterRecorded) for n in notices), key=lambda r: r.error)
+    assert {(r.queue, r.routing_key, r.reason) for r in recorded} == {(queue, "backorder.cancelled", "malformed")}
+    assert recorded[0].message_id == str(bad_payload.event_id) and recorded[1].body == "{not json"
+    assert [n.correlation_id for n in sorted(notices, key=lambda n: n.payload["error"])] == ["c2", "c1"]
+
 
 async def test_failing_handler_is_retried_then_dead_lettered(  # type: ignore[no-untyped-def]
     plumbing, broker_namespace: BrokerNamespace
@@ -174,6 +190,16 @@ async def test_failing_handler_is_retried_then_dead_lettered(  # type: ignore[no
     assert REGISTRY.get_sample_value("events_dead_lettered_total", {"queue": queue, "reason": "handler_failed"}) == 1
     (letter,) = await broker.dead_letters(queue)
     assert "database is down" in letter.error
+
+    # one message replayed by its id, back under its routing key: it fails again and comes back
+    assert await broker.replay_dead_letter(queue, "no-such-id") is False
+    assert await broker.replay_dead_letter(queue, str(letter.message_id)) is True
+    replayed_attempts = len(attempts)
+
+    async def failed_again() -> bool:
+        return len(attempts) > replayed_attempts and await broker.queue_depth(f"{queue}.dlq") == 1
+
+    await wait_for(failed_again, timeout=20)
 
 
 async def test_transient_database_conflicts_are_retried_without_using_up_deliveries(  # type: ignore[no-untyped-def]
