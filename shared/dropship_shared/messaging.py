@@ -241,18 +241,7 @@ class Broker:
                 message = await dead_letters.get(no_ack=False, fail=False)
                 if message is None:
                     break
-                await exchange.publish(
-                    aio_pika.Message(
-                        message.body,
-                        content_type=message.content_type,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        message_id=message.message_id,
-                        headers={"x-replayed": True},
-                    ),
-                    routing_key=DeadLetter.of(message).routing_key,
-                    timeout=10,
-                )
-                await message.ack()
+                await _publish_again(exchange, message)
                 replayed += 1
         finally:
             await channel.close()
@@ -276,23 +265,28 @@ class Broker:
                     break
                 if message.message_id != message_id:
                     continue  # unacknowledged: back in the queue when the channel closes
-                await exchange.publish(
-                    aio_pika.Message(
-                        message.body,
-                        content_type=message.content_type,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        message_id=message.message_id,
-                        headers={"x-replayed": True},
-                    ),
-                    routing_key=DeadLetter.of(message).routing_key,
-                    timeout=10,
-                )
-                await message.ack()
+                await _publish_again(exchange, message)
                 return True
             return False
         finally:
             if not channel.is_closed:
                 await channel.close()
+
+
+async def _publish_again(exchange: AbstractExchange, message: AbstractIncomingMessage) -> None:
+    """A dead letter back under its original routing key (confirmed), then taken off the dead-letter queue."""
+    await exchange.publish(
+        aio_pika.Message(
+            message.body,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            headers={"x-replayed": True},
+        ),
+        routing_key=DeadLetter.of(message).routing_key,
+        timeout=10,
+    )
+    await message.ack()
 
 
 def _dead_letter_notice(queue: str, message: AbstractIncomingMessage, error: str, reason: str) -> Envelope:
