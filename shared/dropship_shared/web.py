@@ -135,7 +135,7 @@ def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None
         responses=problem_responses(503),
     )
     async def backlog() -> dict[str, Any]:
-        async with _broker_needed():
+        async with broker_needed():
             waiting, dead = await broker.queue_depth(queue), await broker.queue_depth(f"{queue}.dlq")
         return {
             "queue": queue,

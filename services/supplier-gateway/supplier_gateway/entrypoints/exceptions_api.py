@@ -65,6 +65,8 @@ async def resolve_exception(
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except (ExceptionAlreadyResolved, NothingToReplay) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
-    details = {"kind": resolved.kind, "note": resolution.note, "replayed": resolution.replay}
+    details: dict[str, object] = {"kind": resolved.kind, "note": resolution.note}
+    if resolution.replay:
+        details["replayed"] = True
     await audit.record(request, "exception.resolve", exception_id, details)
     return SupplierExceptionOut.of(resolved)
