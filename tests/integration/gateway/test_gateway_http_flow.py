@@ -139,6 +139,18 @@ class Harness:
         body: dict[str, Any] = response.json()
         return body
 
+    async def po_when(
+        self, po_number: str, condition: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """The PO once the gateway has it (a moment after its request was published) and `condition` holds."""
+        answer = await eventually(
+            lambda: self.gateway.get(f"/purchase-orders/{po_number}"),
+            lambda answer: answer.status_code == 200 and condition(answer.json()),
+            timeout,
+        )
+        body: dict[str, Any] = answer.json()
+        return body
+
     async def wait_for_state(self, po_number: str, state: str, timeout: float = 15.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         last: dict[str, Any] = {}
@@ -398,7 +410,7 @@ async def test_supplier_faults_still_give_one_order_in_effect(harness_factory: A
         await eventually(lambda: h.placement_requests("PO-300"), lambda attempts: len(attempts) >= 2)
         # the acknowledgement may overtake our record of the retried placement: then the id comes later
         assert placed.payload["supplier_order_id"] in (None, orders[0]["supplier_order_id"])
-        await eventually(lambda: h.po("PO-300"), lambda po: po["supplier_order_id"] == orders[0]["supplier_order_id"])
+        await h.po_when("PO-300", lambda po: po["supplier_order_id"] == orders[0]["supplier_order_id"])
         assert po["dispatch"]["send_attempts"] == 1  # one claim; the retries happened inside it
 
 
@@ -432,7 +444,7 @@ async def test_a_down_supplier_does_not_stall_the_others(harness_factory: Any) -
         await h.request(purchase_order("PO-501", 1))
         await h.wait_for_state("PO-501", "shipped")
         await h.wait_for_state("PO-500", "requested")
-        dead = await eventually(lambda: h.po("PO-500"), lambda po: po["dispatch"]["last_error"] is not None)
+        dead = await h.po_when("PO-500", lambda po: po["dispatch"]["last_error"] is not None)
         assert dead["state"] == "requested"
         assert dead["dispatch"]["send_attempts"] >= 1
         # the last attempt's error: the supplier did not answer, or its circuit was open after that
@@ -485,7 +497,7 @@ async def test_a_line_cancelled_before_sending_is_left_off_the_po(harness_factor
         await register(h.gateway, h.supplier_url, supplier_id="held", active=False)
         await h.request(purchase_order("PO-650", 2, 3, supplier_id="held"))
         await h.wait_for_state("PO-650", "requested")
-        await eventually(lambda: h.po("PO-650"), lambda po: po["dispatch"]["last_error"] is not None)
+        await h.po_when("PO-650", lambda po: po["dispatch"]["last_error"] is not None)
         await h.broker.publish(
             Envelope.wrap(
                 PurchaseOrderCancelRequested(
@@ -578,7 +590,7 @@ async def test_a_supplier_registered_with_its_own_give_up_limits_fails_its_pos_b
         await h.request(purchase_order("PO-816", 1, supplier_id="patient"))
         (failed,) = await h.observer.wait_for("purchase_order.failed", "PO-815", timeout=60)
         assert failed.payload["reason"].startswith("gave up after 2 attempts")
-        patient = await eventually(lambda: h.po("PO-816"), lambda po: po["dispatch"]["send_attempts"] >= 3, timeout=60)
+        patient = await h.po_when("PO-816", lambda po: po["dispatch"]["send_attempts"] >= 3, timeout=60)
         assert patient["state"] == "requested"  # past the other supplier's limit, still waiting for its own
         assert h.observer.of("purchase_order.failed", "PO-816") == []
 
@@ -589,17 +601,17 @@ async def test_an_operator_sends_a_waiting_po_now_or_fails_it_by_hand(harness_fa
         await h.supplier.post("/admin/faults", json={"fail_next": 2, "status": 503})  # one claim's attempts
         await h.request(purchase_order("PO-820", 1))
         await h.wait_for_state("PO-820", "requested")
-        waiting = await eventually(lambda: h.po("PO-820"), lambda po: po["dispatch"]["last_error"] is not None)
+        waiting = await h.po_when("PO-820", lambda po: po["dispatch"]["last_error"] is not None)
         assert waiting["state"] == "requested"  # and its next try is ten minutes away
         sent_now = await h.gateway.post("/purchase-orders/PO-820/retry")  # a waiting PO goes now
         assert sent_now.status_code == 200, sent_now.text
-        po = await eventually(lambda: h.po("PO-820"), lambda po: po["state"] in ("sent", "acknowledged"))
+        po = await h.po_when("PO-820", lambda po: po["state"] in ("sent", "acknowledged"))
         assert po["dispatch"]["last_error"] is None  # the last attempt succeeded
 
         await register(h.gateway, h.supplier_url, supplier_id="held", active=False)
         await h.request(purchase_order("PO-821", 2, supplier_id="held"))
         await h.wait_for_state("PO-821", "requested")
-        await eventually(lambda: h.po("PO-821"), lambda po: po["dispatch"]["last_error"] is not None)
+        await h.po_when("PO-821", lambda po: po["dispatch"]["last_error"] is not None)
         bad = await h.gateway.post("/purchase-orders/PO-821/fail", json={"reason": ""})
         assert bad.status_code == 422
         failed_by_hand = await h.gateway.post("/purchase-orders/PO-821/fail", json={"reason": "supplier closed"})
@@ -633,7 +645,7 @@ async def test_an_operator_cancels_a_waiting_po_it_never_goes_out_and_orders_hea
     async with harness_factory(auto_ship_after_seconds=-1) as h:
         await register(h.gateway, h.supplier_url, supplier_id="held", active=False)
         await h.request(purchase_order("PO-830", 2, 1, supplier_id="held"))
-        await eventually(lambda: h.po("PO-830"), lambda po: po["dispatch"]["last_error"] is not None)
+        await h.po_when("PO-830", lambda po: po["dispatch"]["last_error"] is not None)
         assert (await h.gateway.post("/purchase-orders/PO-830/cancel", json={"reason": ""})).status_code == 422
         cancelled = await h.gateway.post("/purchase-orders/PO-830/cancel", json={"reason": "supplier closed"})
         assert cancelled.status_code == 200, cancelled.text
@@ -658,13 +670,13 @@ async def test_an_operator_cancels_a_waiting_po_it_never_goes_out_and_orders_hea
         assert (audited["target"], audited["details"]) == ("PO-830", {"reason": "supplier closed"})
 
         await h.request(purchase_order("PO-831", 1))  # with the supplier: too late to cancel here
-        await eventually(lambda: h.po("PO-831"), lambda po: po["state"] in ("sent", "acknowledged"))
+        await h.po_when("PO-831", lambda po: po["state"] in ("sent", "acknowledged"))
         left = await h.gateway.post("/purchase-orders/PO-831/cancel", json={"reason": "x"})
         assert left.status_code == 409 and "not yet placed" in left.json()["detail"]
 
         await register(h.gateway, h.supplier_url, supplier_id="held")  # back from hold: only new POs go out
         await h.request(purchase_order("PO-832", 1, supplier_id="held"))
-        await eventually(lambda: h.po("PO-832"), lambda po: po["state"] in ("sent", "acknowledged"))
+        await h.po_when("PO-832", lambda po: po["state"] in ("sent", "acknowledged"))
         assert await h.placement_requests("PO-830") == []
         assert (await h.po("PO-830"))["state"] == "cancelled"
 
