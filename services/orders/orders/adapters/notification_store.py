@@ -43,19 +43,18 @@ class NotificationStore:
         self._tracking_url_template = tracking_url_template
         self.enqueued = False  # whether this transaction stored a message (the sender is woken on commit)
 
-    async def enqueue(self, message: CustomerMessage, recipient: str, now: datetime) -> None:
-        """One row per channel; a message key seen before (a redelivered event) adds nothing."""
-        context = {"order_id": message.order_id, **message.context}
-        if message.kind == MessageKind.SHIPPED:
-            context["tracking_link"] = context.get("tracking_url") or self._tracking_url_template.format(
-                carrier=context["carrier"], tracking_number=context["tracking_number"]
-            )
-        rendered = self._templates.render(message.kind.value, context)
-        self.enqueued = True
-        for channel in self._channels:
-            await insert_ignoring_duplicates(
-                self._session,
-                notifications,
+    async def enqueue(self, messages: list[tuple[CustomerMessage, str]], now: datetime) -> None:
+        """Each message (with its recipient) rendered, one row per channel, all in one statement; a message
+        key seen before (a redelivered event) adds nothing."""
+        rows = []
+        for message, recipient in messages:
+            context = {"order_id": message.order_id, **message.context}
+            if message.kind == MessageKind.SHIPPED:
+                context["tracking_link"] = context.get("tracking_url") or self._tracking_url_template.format(
+                    carrier=context["carrier"], tracking_number=context["tracking_number"]
+                )
+            rendered = self._templates.render(message.kind.value, context)
+            rows += [
                 {
                     "message_key": message.key,
                     "channel": channel,
@@ -69,8 +68,12 @@ class NotificationStore:
                     "created_at": now,
                     "attempts": 0,
                     "next_attempt_at": now,
-                },
-            )
+                }
+                for channel in self._channels
+            ]
+        if rows:
+            self.enqueued = True
+            await insert_ignoring_duplicates(self._session, notifications, rows)
 
     async def claim_due(
         self, channel: str, now: datetime, lease: timedelta, limit: int, claimant: str

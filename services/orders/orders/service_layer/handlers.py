@@ -193,16 +193,16 @@ def emit_events(uow: OrdersUnitOfWork, order: Order) -> None:
 
 async def apply_consequences(uow: OrdersUnitOfWork, *changed: Order) -> None:
     """Hand what the orders' changes ask for to the outside world, in the same transaction: events, then
-    the money movements of all of them in one call, then the customer messages."""
+    the money movements of all of them in one call, then their customer messages in one statement."""
     for order in changed:
         emit_events(uow, order)
     calls = [_payment_call(order, movement) for order in changed for movement in order.movements]
     if calls:
         await uow.payments.perform(calls)
-    now = utcnow()
+    await uow.notifications.enqueue(
+        [(message, order.customer_email) for order in changed for message in order.messages], utcnow()
+    )
     for order in changed:
-        for message in order.messages:
-            await uow.notifications.enqueue(message, order.customer_email, now)
         order.movements.clear()
         order.messages.clear()
         order.credits.clear()
