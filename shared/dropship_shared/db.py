@@ -49,6 +49,32 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return engine
 
 
+def create_reader_engine(url: str, pool_size: int = 4) -> AsyncEngine:
+    """An engine for reads only, beside the one `create_engine` makes, so that requests reading never wait
+    for a connection behind the writers (event handlers holding theirs while they wait on a row lock).
+    On SQLite: connections of their own, which WAL lets read while the one writer writes; each transaction
+    is a plain (deferred) BEGIN, one snapshot for all its statements, and the connection refuses writes."""
+    if not is_sqlite(url):
+        return create_engine(url, pool_size=pool_size)
+    engine = create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=pool_size, pool_timeout=60
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

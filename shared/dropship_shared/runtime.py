@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dropship_shared.db import create_engine, is_sqlite, ping, session_factory
+from dropship_shared.db import create_engine, create_reader_engine, is_sqlite, ping, session_factory
 from dropship_shared.logs import get_logger
 from dropship_shared.messaging import Broker, Subscription
 from dropship_shared.migrations import upgrade_to_head
@@ -62,13 +62,20 @@ class ServiceRuntime:
         self._own_engines.append(engine)
         return session_factory(engine)
 
+    def reader_sessions(self, pool_size: int = 4) -> async_sessionmaker[AsyncSession]:
+        """Sessions for requests that only read, on connections of their own (create_reader_engine): a
+        read never waits for a connection behind event handlers that hold theirs."""
+        engine = create_reader_engine(self.settings.resolved_database_url(), pool_size)
+        self._own_engines.append(engine)
+        return session_factory(engine)
+
     async def migrate(self) -> None:
         await asyncio.to_thread(upgrade_to_head, str(self.migrations), self.settings.resolved_database_url())
 
     async def start(self, subscriptions: list[Subscription], loops: dict[str, BackgroundLoop]) -> None:
         await self.migrate()
         relay = OutboxRelay(
-            self.sessions,
+            self.own_sessions(pool_size=1),  # publishing never waits for a connection behind the handlers
             self.outbox,
             self.broker,
             self.outbox_ready,
@@ -119,6 +126,10 @@ class ServiceRuntime:
                 await task
         self._tasks.clear()
         await self.broker.close()
+        await self.dispose_engines()
+
+    async def dispose_engines(self) -> None:
+        """Close every database connection the runtime opened (also when it was never started)."""
         for engine in self._own_engines:
             await engine.dispose()
         await self.engine.dispose()

@@ -89,6 +89,11 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
             runtime.sessions, outbox, inbox, runtime.outbox_ready, messages=message_setup, messages_ready=delivery.wake
         )
 
+    read_sessions = runtime.reader_sessions()
+
+    def read_uow_factory() -> OrdersUnitOfWork:
+        return OrdersUnitOfWork(read_sessions, outbox, inbox, messages=message_setup)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loops: dict[str, BackgroundLoop] = {"customer-messages": delivery.run} if channels else {}
@@ -107,6 +112,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     )
     install_authorization(app, settings, ORDERS_ACCESS)
     app.state.uow_factory = uow_factory
+    app.state.read_uow_factory = read_uow_factory
     app.state.runtime = runtime
     app.state.promise_rules = rules
     app.state.intake = OrderIntake(uow_factory, rules)

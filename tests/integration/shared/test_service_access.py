@@ -87,7 +87,7 @@ async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     app = described.create(url)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service") as http:
         yield described, http
-    await app.state.runtime.engine.dispose()
+    await app.state.runtime.dispose_engines()
 
 
 def assert_refused(response: httpx.Response, status: int, detail: str) -> None:
@@ -168,7 +168,7 @@ async def test_a_service_without_configured_keys_refuses_every_protected_call(
     app = create_orders(OrdersSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/o.db", log_json=False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders") as http:
         assert_refused(await http.get("/orders/X", headers=bearer()), 401, "no token issuer")
-    await app.state.runtime.engine.dispose()
+    await app.state.runtime.dispose_engines()
 
 
 async def test_the_suppliers_signed_endpoints_are_judged_by_their_signature_not_a_token(tmp_path: Path) -> None:
@@ -180,7 +180,7 @@ async def test_the_suppliers_signed_endpoints_are_judged_by_their_signature_not_
             response = await http.post(path, content=b"{}")
             assert response.status_code == 404, path  # unknown supplier: it got past access control to the check
             assert "www-authenticate" not in response.headers
-    await app.state.runtime.engine.dispose()
+    await app.state.runtime.dispose_engines()
 
 
 async def test_an_admin_change_is_in_the_audit_log_with_who_made_it(service: tuple[Service, httpx.AsyncClient]) -> None:
@@ -206,7 +206,7 @@ async def test_operator_commands_are_audited_in_order(tmp_path: Path) -> None:
             assert answer.status_code == 200, answer.text
         assert (await http.post("/suppliers/nobody/hold", headers=bearer("operations"))).status_code == 404
         log = (await http.get("/admin/audit", headers=bearer("operations"))).json()
-    await app.state.runtime.engine.dispose()
+    await app.state.runtime.dispose_engines()
     assert [(e["subject"], e["action"]) for e in reversed(log)] == [
         ("ada", "supplier.register"),
         ("ada", "policy.change"),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Path, Request, Respo
 from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
 from orders.domain.model import Order, OrderError, RequestedLine, UnknownSku
-from orders.entrypoints.deps import Intake, Uow
+from orders.entrypoints.deps import Intake, ReadUow, Uow
 from orders.entrypoints.schemas import DeliveryIn, MessageOut, OrderHistoryOut, OrderIn, OrderOut, PaymentsOut
 from orders.service_layer import handlers, views
 from orders.service_layer.handlers import OrderNotFound
@@ -86,7 +86,7 @@ async def _answer(change: Awaitable[Order]) -> OrderOut:
 
 
 @router.get("/orders/{order_id}", responses=problem_responses(404))
-async def get_order(order_id: str, uow: Uow) -> OrderOut:
+async def get_order(order_id: str, uow: ReadUow) -> OrderOut:
     return await _answer(handlers.get_order(uow, order_id))
 
 
@@ -95,7 +95,7 @@ async def get_order(order_id: str, uow: Uow) -> OrderOut:
     summary="Every line's status transitions and promised-date history",
     responses=problem_responses(404),
 )
-async def get_history(order_id: str, uow: Uow) -> OrderHistoryOut:
+async def get_history(order_id: str, uow: ReadUow) -> OrderHistoryOut:
     try:
         return OrderHistoryOut.of(await handlers.get_order(uow, order_id))
     except OrderNotFound as exc:
@@ -107,7 +107,7 @@ async def get_history(order_id: str, uow: Uow) -> OrderHistoryOut:
     summary="Authorized, captured and released; captured + released = authorized",
     responses=problem_responses(404),
 )
-async def get_payments(order_id: str, uow: Uow) -> PaymentsOut:
+async def get_payments(order_id: str, uow: ReadUow) -> PaymentsOut:
     try:
         totals = await views.payments(uow, order_id)
     except OrderNotFound as exc:
@@ -124,7 +124,7 @@ async def get_payments(order_id: str, uow: Uow) -> PaymentsOut:
 
 
 @router.get("/orders/{order_id}/messages", summary="The customer messages queued and sent for this order")
-async def get_messages(order_id: str, uow: Uow) -> list[MessageOut]:
+async def get_messages(order_id: str, uow: ReadUow) -> list[MessageOut]:
     return [MessageOut.model_validate(row) for row in await views.messages(uow, order_id)]
 
 

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from dropship_shared.audit import Audit
 from dropship_shared.problems import excerpt, problem_responses
 from orders.domain.model import Product
-from orders.entrypoints.deps import Rules, Uow
+from orders.entrypoints.deps import ReadUow, Rules, Uow
 from orders.entrypoints.schemas import AvailabilityOut, ProductIn, ProductOut
 from orders.service_layer import handlers, views
 
@@ -68,7 +68,7 @@ def _body_error(kind: str, message: str, value: Any) -> dict[str, Any]:
 
 
 @router.get("/products/{sku}", responses=problem_responses(404))
-async def get_product(sku: str, uow: Uow) -> ProductOut:
+async def get_product(sku: str, uow: ReadUow) -> ProductOut:
     async with uow() as unit:
         product = await unit.products.get(sku)
     if product is None:
@@ -81,7 +81,7 @@ async def get_product(sku: str, uow: Uow) -> ProductOut:
     summary="In stock now, or the expected in-stock and delivery dates of a backorder (for the storefront)",
     responses=problem_responses(404),
 )
-async def get_availability(sku: str, uow: Uow, rules: Rules) -> AvailabilityOut:
+async def get_availability(sku: str, uow: ReadUow, rules: Rules) -> AvailabilityOut:
     found = await views.availability(uow, sku, rules)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown SKU {sku!r}")

@@ -1,4 +1,5 @@
-"""FastAPI dependencies shared by the routers: the unit of work, the order intake and the promise rules."""
+"""FastAPI dependencies shared by the routers: the units of work (changing, reading), the order intake and the
+promise rules."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ def order_intake(request: Request) -> OrderIntake:
     return intake
 
 
+def read_uow_factory(request: Request) -> UnitOfWorkFactory:
+    """Units of work for requests that only read: on connections of their own (never behind the writers)."""
+    factory: UnitOfWorkFactory = request.app.state.read_uow_factory
+    return factory
+
+
 def promise_rules(request: Request) -> PromiseRules:
     rules: PromiseRules = request.app.state.promise_rules
     return rules
@@ -28,4 +35,5 @@ def promise_rules(request: Request) -> PromiseRules:
 
 Uow = Annotated[UnitOfWorkFactory, Depends(uow_factory)]
 Intake = Annotated[OrderIntake, Depends(order_intake)]
+ReadUow = Annotated[UnitOfWorkFactory, Depends(read_uow_factory)]
 Rules = Annotated[PromiseRules, Depends(promise_rules)]

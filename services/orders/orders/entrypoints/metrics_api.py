@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from dropship_shared.events import utcnow
-from orders.entrypoints.deps import Uow
+from orders.entrypoints.deps import ReadUow
 from orders.entrypoints.schemas import BackorderFiguresOut, BackorderMetricsOut
 from orders.service_layer import views
 
@@ -22,7 +22,7 @@ MAX_WINDOW = timedelta(days=3660)
     "p50/p90, consolation credits, cancellations",
 )
 async def get_backorder_metrics(
-    uow: Uow,
+    uow: ReadUow,
     start: Annotated[datetime | None, Query(alias="from", description="inclusive; default: 30 days ago")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="exclusive; default: now")] = None,
     group_by: Literal["sku", "supplier", "day", "all"] = "sku",
