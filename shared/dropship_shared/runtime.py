@@ -62,7 +62,7 @@ class ServiceRuntime:
         self._own_engines.append(engine)
         return session_factory(engine)
 
-    def reader_sessions(self, pool_size: int = 4) -> async_sessionmaker[AsyncSession]:
+    def reader_sessions(self, pool_size: int = 8) -> async_sessionmaker[AsyncSession]:
         """Sessions for requests that only read, on connections of their own (create_reader_engine): a
         read never waits for a connection behind event handlers that hold theirs."""
         engine = create_reader_engine(self.settings.resolved_database_url(), pool_size)
