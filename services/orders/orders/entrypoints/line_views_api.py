@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from orders.entrypoints.deps import Uow
+from orders.entrypoints.deps import ReadUow
 from orders.service_layer.line_views import LineFilter, find_lines, lines_at_risk
 
 router = APIRouter(prefix="/order-lines", tags=["operations"])
@@ -50,7 +50,7 @@ class CustomerLineOut(BaseModel):
 
 @router.get("", summary="Customer lines, newest orders first, by customer email, SKU, order, PO or supplier")
 async def search_lines(
-    uow: Uow,
+    uow: ReadUow,
     customer_email: Annotated[str | None, Query(max_length=254)] = None,
     sku: Annotated[str | None, Query(max_length=64)] = None,
     order_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -68,7 +68,7 @@ async def search_lines(
     summary="Lines still waiting whose promised date is past or within `within_days`, with the messages sent",
 )
 async def at_risk(
-    uow: Uow,
+    uow: ReadUow,
     within_days: Annotated[int, Query(ge=0, le=60)] = 2,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[CustomerLineOut]:
