@@ -104,7 +104,19 @@ async function act(path, body, done) {
     const detail = answer && (typeof answer.detail === "string" ? answer.detail : JSON.stringify(answer.detail ?? answer));
     toast(`Refused (${response.status}): ${detail}`, true);
   } else toast(done(answer));
-  refreshNow();
+}
+// After an action the acting button's cell may change (Hold becomes Resume): the focus leaves it so the live
+// update may redraw it, and comes back to the same place in the redrawn row for a keyboard user.
+async function refreshAround(b) {
+  const row = b.closest("tr[data-key]"), cell = b.closest("td");
+  const where = row && cell ? {tbody: row.parentElement, key: row.dataset.key, index: [...row.children].indexOf(cell)} : null;
+  const hadFocus = document.activeElement === b;
+  b.blur();
+  await refreshNow();
+  if (!where || !hadFocus) return;
+  const again = [...where.tbody.children].find(r => r.dataset.key === where.key);
+  const target = again?.children[where.index]?.querySelector("button, input, a");
+  if (target) target.focus();
 }
 
 // -- live updates without redrawing under the operator ----------------------------------------------------------
@@ -210,6 +222,7 @@ function lineChart(title, labels, series, format) {
     points.forEach((p, i) => { if (p) { const c = s("circle", {cx: p[0], cy: p[1], r: 3, fill: COLORS[k]}); c.append(s("title", {}, `${labels[i]} ${se.name}: ${format(se.values[i])}`)); svg.append(c); } });
   });
   labels.forEach((label, i) => svg.append(s("text", {x: left + i * step, y: H - 6, "text-anchor": "middle", "font-size": 10, fill: "#5d6778"}, label.slice(5))));
+  if (!all.length) svg.append(s("text", {x: (left + W) / 2, y: H / 2, "text-anchor": "middle", "font-size": 13, fill: "#5d6778"}, "nothing filled in these days"));
   return h("figure", {class: "chart card"}, h("figcaption", {}, h("strong", {}, title), " ",
     h("span", {class: "legend"}, series.map((se, k) => [h("i", {class: `swatch${k}`}), se.name]))), svg);
 }
@@ -532,6 +545,7 @@ document.addEventListener("click", async event => {
   if (!b) return;
   const {action, target} = b.dataset;
   const id = encodeURIComponent(target);
+  const focused = document.activeElement === b;
   b.disabled = true;
   try {
     if (action === "sign-out") { await call("POST", "/dashboard/sign-out"); location.reload(); }
@@ -546,10 +560,12 @@ document.addEventListener("click", async event => {
       const input = document.querySelector(`input[data-note="${CSS.escape(target)}"]`);
       const note = input && input.value.trim();
       if (!note) { toast("Write a note saying what was decided first.", true); if (input) input.focus(); }
-      else { await act(`/dashboard/exceptions/${id}/resolve`, {note}, () => "Exception resolved"); b.closest("tr")?.blur(); document.activeElement?.blur(); }
+      else await act(`/dashboard/exceptions/${id}/resolve`, {note}, () => "Exception resolved");
     } else if (action === "replay") await act(`/dashboard/dead-letters/${id}/replay`, undefined, a => `Replayed ${a.replayed} message(s) of ${target}`);
   } finally {
     b.disabled = false;
+    if (focused) b.focus();  // disabling it took the focus away
   }
+  if (action !== "sign-out") await refreshAround(b);
 });
 show_();
