@@ -77,7 +77,9 @@ class ExceptionRepository:
     async def open_by_supplier(self) -> dict[str, int]:
         table = supplier_exceptions.c
         rows = await self._session.execute(
-            select(table.supplier_id, func.count()).where(table.resolved_at.is_(None)).group_by(table.supplier_id)
+            select(table.supplier_id, func.count())
+            .where(table.resolved_at.is_(None), table.supplier_id.is_not(None))  # a dead letter names no supplier
+            .group_by(table.supplier_id)
         )
         return {supplier_id: count for supplier_id, count in rows.all()}
 
