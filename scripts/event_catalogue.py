@@ -13,6 +13,8 @@ from dropship_shared.events import EVENT_TYPES, SCHEMA_VERSION, Envelope
 PRODUCERS = {
     "backorder.created": ("orders", "aggregator"),
     "backorder.cancelled": ("orders", "aggregator"),
+    "backorder.withdrawal_requested": ("orders", "aggregator"),
+    "backorder.withdrawn": ("aggregator", "orders"),
     "batch.release_expected": ("aggregator", "orders"),
     "batch.escalated": ("aggregator", "orders (delay notice to the customers)"),
     "purchase_order.requested": ("aggregator", "supplier-gateway, orders"),

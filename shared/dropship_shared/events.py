@@ -62,6 +62,23 @@ class BackorderCancelled(Payload):
     reason: str = "customer_request"
 
 
+class BackorderWithdrawalRequested(Payload):
+    """orders → aggregator: stock arrived for this backordered line; take it out of its batch if not yet released."""
+
+    backorder_line_id: str
+    supplier_id: str
+    quantity: int = Field(gt=0)  # the units set aside for it, given back to stock if the batch already left
+
+
+class BackorderWithdrawn(Payload):
+    """aggregator → orders: the answer to a withdrawal request: `withdrawn` (the line left its batch, or never
+    arrived in one: it will be ignored when it does) or not (already on a purchase order, or cancelled)."""
+
+    backorder_line_id: str
+    supplier_id: str
+    withdrawn: bool
+
+
 class PurchaseOrderLine(Payload):
     line_no: int
     backorder_line_id: str | None  # None for surplus units shipped to the merchant's warehouse
@@ -250,6 +267,8 @@ class DeadLetterRecorded(Payload):
 EVENT_TYPES: dict[str, type[Payload]] = {
     "backorder.created": BackorderCreated,
     "backorder.cancelled": BackorderCancelled,
+    "backorder.withdrawal_requested": BackorderWithdrawalRequested,
+    "backorder.withdrawn": BackorderWithdrawn,
     "batch.release_expected": BatchReleaseExpected,
     "batch.escalated": BatchEscalated,
     "purchase_order.requested": PurchaseOrderRequested,

@@ -24,6 +24,7 @@ from orders.entrypoints.access import ORDERS_ACCESS
 from orders.service_layer.intake import OrderIntake
 from orders.service_layer.message_delivery import DeliveryPolicy, MessageDelivery
 from orders.service_layer.ports import MessageChannel
+from orders.service_layer.receiving import Receiving
 from orders.service_layer.unit_of_work import MessageSetup, OrdersUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -97,6 +98,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loops: dict[str, BackgroundLoop] = {"customer-messages": delivery.run} if channels else {}
+        loops["receiving"] = Receiving(uow_factory, rules, timedelta(seconds=settings.receiving_interval_seconds)).run
         orders_events = consumer.subscription(settings.queue_name("orders"), uow_factory, rules, settings.prefetch)
         await runtime.start([orders_events], loops=loops)
         yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 from decimal import Decimal
 
 from dropship_shared.settings import ServiceSettings
@@ -20,6 +21,9 @@ class OrdersSettings(ServiceSettings):
     consolation_threshold_days: int = 7
     consolation_percent: Decimal = Decimal("10")
     slip_tolerance_days: int = 1
+    # Receiving surplus into the warehouse: after its shipment notice plus this delay; looked at this often.
+    receiving_delay_seconds: float = 2 * 86400
+    receiving_interval_seconds: float = 60
 
     # Customer messages: comma-separated channels among "email" and "webhook" (empty: none)
     notify_channels: str = "email"
@@ -52,6 +56,7 @@ class OrdersSettings(ServiceSettings):
             consolation_threshold_days=self.consolation_threshold_days,
             consolation_percent=self.consolation_percent,
             slip_tolerance_days=self.slip_tolerance_days,
+            receiving_delay=timedelta(seconds=self.receiving_delay_seconds),
         )
 
     def channel_names(self) -> tuple[str, ...]:

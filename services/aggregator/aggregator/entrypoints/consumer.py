@@ -10,4 +10,11 @@ from dropship_shared.messaging import Subscription
 def subscription(queue: str, service: Aggregator, max_batch: int) -> Subscription:
     """Backorders arriving together share one transaction (group commit), each acked after it."""
     batcher = EventBatcher(service.on_backorder_events, max_batch)
-    return Subscription(queue, {"backorder.created": batcher.handle, "backorder.cancelled": batcher.handle})
+    return Subscription(
+        queue,
+        {
+            "backorder.created": batcher.handle,
+            "backorder.cancelled": batcher.handle,
+            "backorder.withdrawal_requested": batcher.handle,
+        },
+    )

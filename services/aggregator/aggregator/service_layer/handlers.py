@@ -19,6 +19,8 @@ from dropship_shared.events import (
     Address,
     BackorderCancelled,
     BackorderCreated,
+    BackorderWithdrawalRequested,
+    BackorderWithdrawn,
     BatchEscalated,
     BatchReleaseExpected,
     Envelope,
@@ -86,6 +88,9 @@ class Aggregator:
                         # The batch in memory carries no ship-to: the decision never reads it (memory per line).
                         batch.batch.add(replace(lines[payload.backorder_line_id][1], details={}))
                         batch.arrivals.record(payload.quantity, now)
+                elif isinstance(payload, BackorderWithdrawalRequested):
+                    added.discard(payload.backorder_line_id)  # withdrawn before its backorder was applied
+                    await self._withdraw_backorder(uow, batch, payload, now)
                 else:
                     added.discard(payload.backorder_line_id)  # cancelled before its backorder was applied
                     await self._cancel_backorder(uow, batch, payload, now)
@@ -111,6 +116,24 @@ class Aggregator:
                     quantity=known[3],
                 )
             )
+
+    async def _withdraw_backorder(
+        self, uow: AggregatorUnitOfWork, opened: OpenBatch, payload: BackorderWithdrawalRequested, now: datetime
+    ) -> None:
+        """Stock arrived for the line: it leaves its batch if still pending (a line not seen yet is tombstoned,
+        so it is ignored when it comes); once released it stays on its PO. Orders is told which."""
+        known = await uow.lines.status_of(payload.backorder_line_id)
+        withdrawn = known is None or known[0] == "pending"
+        if known is None:
+            await uow.lines.add_tombstone(payload.supplier_id, payload.backorder_line_id, now)
+        elif withdrawn:
+            opened.batch.cancel(payload.backorder_line_id)
+            await uow.lines.mark_cancelled(payload.backorder_line_id)
+        uow.emit(
+            BackorderWithdrawn(
+                backorder_line_id=payload.backorder_line_id, supplier_id=payload.supplier_id, withdrawn=withdrawn
+            )
+        )
 
     # -- time ----------------------------------------------------------------------
 
@@ -355,7 +378,9 @@ def _pending_line(payload: BackorderCreated) -> PendingLine:
     )
 
 
-def _backorder_payload(envelope: Envelope) -> BackorderCreated | BackorderCancelled:
+def _backorder_payload(envelope: Envelope) -> BackorderCreated | BackorderCancelled | BackorderWithdrawalRequested:
     if envelope.type == "backorder.cancelled":
         return envelope.payload_as(BackorderCancelled)
+    if envelope.type == "backorder.withdrawal_requested":
+        return envelope.payload_as(BackorderWithdrawalRequested)
     return envelope.payload_as(BackorderCreated)

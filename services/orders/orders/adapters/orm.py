@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     Float,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from dropship_shared.db import Money, UtcDateTime
@@ -68,6 +70,8 @@ order_lines = Table(
     Column("rejected_qty", Integer, nullable=False, server_default="0"),
     Column("status_reason", String(500), nullable=True),
     Column("delivered_at", UtcDateTime, nullable=True),
+    # The line waits for units incoming to the merchant's warehouse (case-pack surplus), not in a supplier batch.
+    Column("awaits_incoming", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 shipments = Table(
@@ -126,7 +130,7 @@ supplier_release_estimates = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
-# Surplus case-pack units the aggregator ordered for the merchant's own warehouse.
+# Surplus case-pack units the aggregator ordered for the merchant's own warehouse, until received.
 incoming_stock = Table(
     "incoming_stock",
     metadata,
@@ -134,6 +138,34 @@ incoming_stock = Table(
     Column("sku", String(64), primary_key=True),
     Column("quantity", Integer, nullable=False),
     Column("ordered_at", UtcDateTime, nullable=False),
+    Column("line_no", Integer, nullable=True),  # the PO line, named by the supplier's shipment notice
+    Column("received_qty", Integer, nullable=False, default=0, server_default="0"),
+    # When the units should be in the warehouse: ordered + lead time + receiving delay, then shipped + the delay.
+    Column("expected_at", UtcDateTime, nullable=True),
+    Column("shipped_at", UtcDateTime, nullable=True),
+    Index("ix_incoming_stock_sku", "sku"),
+)
+
+# Every receipt of stock into the warehouse, once per key (an operator's Idempotency-Key, or PO and line).
+stock_receipts = Table(
+    "stock_receipts",
+    metadata,
+    Column("receipt_key", String(200), primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("po_number", String(32), nullable=True),
+    Column("source", String(20), nullable=False),  # operator | shipment_notice
+    Column("received_at", UtcDateTime, nullable=False),
+)
+
+# Units set aside from received stock for a backordered line while the aggregator takes it out of its batch.
+stock_withdrawals = Table(
+    "stock_withdrawals",
+    metadata,
+    Column("backorder_line_id", String(80), primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
 )
 
 consolation_credits = Table(

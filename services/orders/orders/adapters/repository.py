@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,11 +22,14 @@ from orders.adapters.orm import (
     orders,
     products,
     shipments,
+    stock_receipts,
+    stock_withdrawals,
     supplier_release_estimates,
 )
 from orders.domain.lifecycle import LineStatus, Transition
 from orders.domain.model import Order, OrderLine, Product, Shipment
 from orders.domain.promise import Promise, ReleaseEstimate
+from orders.domain.receiving import WaitingLine
 from orders.service_layer.ports import IdempotencyKeyTaken
 
 
@@ -82,14 +85,14 @@ class ProductRepository:
         rows = (await self._session.execute(select(products).order_by(products.c.sku))).mappings().all()
         return [Product(**row) for row in rows]
 
-    async def lock_for_allocation(self, skus: Iterable[str]) -> dict[str, Product]:
-        """Load the products, locking only those with stock to take (in a fixed order, so concurrent orders
-        cannot deadlock). A product with none is not changed by an order, so the orders of an out-of-stock
-        SKU (a launch, a flash sale) do not queue on its row; one that reads it empty while stock arrives
-        is simply backordered, as if placed a moment earlier."""
+    async def lock_for_allocation(self, skus: Iterable[str], also: Iterable[str] = ()) -> dict[str, Product]:
+        """Load the products, locking only those with stock to take, and `also` (SKUs with incoming units to
+        promise), in a fixed order, so concurrent orders cannot deadlock. A product with none is not changed
+        by an order, so the orders of an out-of-stock SKU (a launch, a flash sale) do not queue on its row;
+        one that reads it empty while stock arrives is simply backordered, as if placed a moment earlier."""
         rows = (await self._session.execute(select(products).where(products.c.sku.in_(set(skus))))).mappings().all()
         found = {row["sku"]: Product(**row) for row in rows}
-        in_stock = sorted(sku for sku, product in found.items() if product.on_hand > 0)
+        in_stock = sorted({sku for sku, product in found.items() if product.on_hand > 0} | (set(also) & set(found)))
         connection = await self._session.connection()
         if in_stock and connection.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already excludes writers
             locked = await self._session.execute(
@@ -98,6 +101,24 @@ class ProductRepository:
             found.update({row["sku"]: Product(**row) for row in locked.mappings()})
         self._locked_on_hand.update({sku: product.on_hand for sku, product in found.items()})
         return found
+
+    async def lead_times(self, skus: Iterable[str]) -> dict[str, int]:
+        wanted = set(skus)
+        if not wanted:
+            return {}
+        rows = await self._session.execute(
+            select(products.c.sku, products.c.lead_time_days).where(products.c.sku.in_(wanted))
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def lock(self, sku: str) -> Product | None:
+        """The product, its row locked (stock is about to change)."""
+        query = select(products).where(products.c.sku == sku).with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        if row is None:
+            return None
+        self._locked_on_hand[sku] = row["on_hand"]
+        return Product(**row)
 
     async def save_stock(self, items: Iterable[Product]) -> None:
         """Write back the stock of the products whose on-hand changed since they were locked."""
@@ -136,21 +157,147 @@ class ReleaseEstimateRepository:
 
 
 class IncomingStockRepository:
-    """Units on their way to the merchant's warehouse (case-pack surplus on supplier POs)."""
+    """Units on their way to the merchant's warehouse (case-pack surplus on supplier POs), until received."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def record(self, po_number: str, sku: str, quantity: int, at: datetime) -> None:
+    async def record(
+        self,
+        po_number: str,
+        sku: str,
+        quantity: int,
+        at: datetime,
+        line_no: int | None = None,
+        expected_at: datetime | None = None,
+    ) -> None:
         await insert_ignoring_duplicates(
-            self._session, incoming_stock, {"po_number": po_number, "sku": sku, "quantity": quantity, "ordered_at": at}
+            self._session,
+            incoming_stock,
+            {
+                "po_number": po_number,
+                "sku": sku,
+                "quantity": quantity,
+                "ordered_at": at,
+                "line_no": line_no,
+                "expected_at": expected_at,
+            },
         )
 
+    async def shipped(self, po_number: str, line_no: int, shipped_at: datetime, expected_at: datetime) -> bool:
+        """The supplier's shipment notice names the surplus line: it is due in the warehouse at `expected_at`."""
+        result = await self._session.execute(
+            update(incoming_stock)
+            .where(
+                incoming_stock.c.po_number == po_number,
+                incoming_stock.c.line_no == line_no,
+                incoming_stock.c.shipped_at.is_(None),
+            )
+            .values(shipped_at=shipped_at, expected_at=expected_at)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def units(self, sku: str) -> int:
+        """Units still to be received."""
         total = await self._session.scalar(
-            select(func.coalesce(func.sum(incoming_stock.c.quantity), 0)).where(incoming_stock.c.sku == sku)
+            select(func.coalesce(func.sum(incoming_stock.c.quantity - incoming_stock.c.received_qty), 0)).where(
+                incoming_stock.c.sku == sku
+            )
         )
         return int(total or 0)
+
+    async def free(self, skus: Iterable[str]) -> dict[str, tuple[int, datetime | None]]:
+        """Per SKU with units to receive: those not yet promised to a line, and when the last of them is due."""
+        wanted = set(skus)
+        remaining = incoming_stock.c.quantity - incoming_stock.c.received_qty
+        rows = await self._session.execute(
+            select(incoming_stock.c.sku, func.sum(remaining), func.max(incoming_stock.c.expected_at))
+            .where(incoming_stock.c.sku.in_(wanted), remaining > 0)
+            .group_by(incoming_stock.c.sku)
+        )
+        incoming = {row[0]: (int(row[1]), row[2]) for row in rows}
+        if not incoming:
+            return {}
+        promised = await self._session.execute(
+            select(order_lines.c.sku, func.sum(order_lines.c.backordered_qty))
+            .where(
+                order_lines.c.sku.in_(list(incoming)),
+                order_lines.c.awaits_incoming.is_(True),
+                order_lines.c.status == LineStatus.BACKORDERED.value,
+            )
+            .group_by(order_lines.c.sku)
+        )
+        taken = {row[0]: int(row[1]) for row in promised}
+        return {sku: (max(units - taken.get(sku, 0), 0), due) for sku, (units, due) in incoming.items()}
+
+    async def receive(self, sku: str, quantity: int, po_number: str | None) -> None:
+        """Count `quantity` received units against what was incoming (that PO's first, else the earliest due)."""
+        remaining = incoming_stock.c.quantity - incoming_stock.c.received_qty
+        query = select(incoming_stock.c.po_number, remaining).where(incoming_stock.c.sku == sku, remaining > 0)
+        if po_number is not None:
+            query = query.where(incoming_stock.c.po_number == po_number)
+        rows = await self._session.execute(query.order_by(incoming_stock.c.expected_at, incoming_stock.c.po_number))
+        left = quantity
+        for row_po, row_remaining in rows.all():
+            if left <= 0:
+                break
+            taken = min(left, int(row_remaining))
+            left -= taken
+            await self._session.execute(
+                update(incoming_stock)
+                .where(incoming_stock.c.po_number == row_po, incoming_stock.c.sku == sku)
+                .values(received_qty=incoming_stock.c.received_qty + taken)
+            )
+
+    async def due(self, now: datetime, limit: int = 100) -> list[tuple[str, str, int | None, int]]:
+        """(PO, SKU, PO line, units) shipped to the warehouse and due by now, not yet received."""
+        remaining = incoming_stock.c.quantity - incoming_stock.c.received_qty
+        rows = await self._session.execute(
+            select(incoming_stock.c.po_number, incoming_stock.c.sku, incoming_stock.c.line_no, remaining)
+            .where(incoming_stock.c.shipped_at.is_not(None), incoming_stock.c.expected_at <= now, remaining > 0)
+            .order_by(incoming_stock.c.expected_at)
+            .limit(limit)
+        )
+        return [(row[0], row[1], row[2], int(row[3])) for row in rows]
+
+
+class StockReceiptRepository:
+    """Receipts into the warehouse (each once per key) and the units set aside for lines being withdrawn."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, key: str, sku: str, quantity: int, po_number: str | None, source: str, at: datetime) -> bool:
+        """False when this receipt was recorded before (a repeated request or notice)."""
+        values = {
+            "receipt_key": key,
+            "sku": sku,
+            "quantity": quantity,
+            "po_number": po_number,
+            "source": source,
+            "received_at": at,
+        }
+        return await insert_ignoring_duplicates(self._session, stock_receipts, values)
+
+    async def set_aside(self, backorder_line_id: str, sku: str, quantity: int, at: datetime) -> None:
+        values = {"backorder_line_id": backorder_line_id, "sku": sku, "quantity": quantity, "requested_at": at}
+        await insert_ignoring_duplicates(self._session, stock_withdrawals, values)
+
+    async def take_set_aside(self, backorder_line_id: str) -> tuple[str, int] | None:
+        """The (SKU, units) set aside for a line, removed; None if nothing was (or it was taken already)."""
+        row = (
+            await self._session.execute(
+                select(stock_withdrawals.c.sku, stock_withdrawals.c.quantity).where(
+                    stock_withdrawals.c.backorder_line_id == backorder_line_id
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        await self._session.execute(
+            delete(stock_withdrawals).where(stock_withdrawals.c.backorder_line_id == backorder_line_id)
+        )
+        return row[0], int(row[1])
 
 
 def _line_rows(order: Order) -> list[dict[str, Any]]:
@@ -172,6 +319,7 @@ def _line_rows(order: Order) -> list[dict[str, Any]]:
             "rejected_qty": line.rejected_qty,
             "status_reason": line.status_reason,
             "delivered_at": line.delivered_at,
+            "awaits_incoming": line.awaits_incoming,
         }
         for line in order.lines
     ]
@@ -351,6 +499,22 @@ class OrderRepository:
                 found[key] = order
         return found
 
+    async def waiting_for_stock(self, sku: str) -> list[WaitingLine]:
+        """The lines of `sku` still backordered and not yet on a purchase order (no lock)."""
+        rows = await self._session.execute(
+            select(
+                order_lines.c.order_id,
+                order_lines.c.line_no,
+                order_lines.c.backordered_qty,
+                order_lines.c.awaits_incoming,
+                orders.c.placed_at,
+            )
+            .join(orders, orders.c.order_id == order_lines.c.order_id)
+            .where(order_lines.c.sku == sku, order_lines.c.status == LineStatus.BACKORDERED.value)
+            .order_by(orders.c.placed_at)
+        )
+        return [WaitingLine(row[0], row[1], row[2], row[4], row[3]) for row in rows]
+
     async def get(self, order_id: str, for_update: bool = False) -> Order | None:
         return (await self.get_many([order_id], for_update)).get(order_id)
 
@@ -431,6 +595,7 @@ class OrderRepository:
                         for p in by_line["promises"].get(key, [])
                     ],
                     credit=credit[0]["amount"] if credit else None,
+                    awaits_incoming=line_row["awaits_incoming"],
                 )
             )
         return {

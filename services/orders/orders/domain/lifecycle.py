@@ -44,7 +44,8 @@ ALLOWED: dict[LineStatus | None, frozenset[LineStatus]] = {
     None: frozenset({LineStatus.ALLOCATED, LineStatus.BACKORDERED}),
     LineStatus.ALLOCATED: frozenset({LineStatus.DELIVERED}),
     LineStatus.BACKORDERED: frozenset(
-        {LineStatus.ON_PURCHASE_ORDER, LineStatus.CANCELLED} | SUPPLIER_ANSWERS | _SHIPPING
+        # ALLOCATED: stock received for it in the warehouse before its batch left for the supplier
+        {LineStatus.ON_PURCHASE_ORDER, LineStatus.CANCELLED, LineStatus.ALLOCATED} | SUPPLIER_ANSWERS | _SHIPPING
     ),
     LineStatus.ON_PURCHASE_ORDER: SUPPLIER_ANSWERS | _SHIPPING | {LineStatus.CANCEL_REQUESTED},
     LineStatus.ACKNOWLEDGED: SUPPLIER_ANSWERS - {LineStatus.ACKNOWLEDGED} | _SHIPPING | {LineStatus.CANCEL_REQUESTED},

@@ -53,12 +53,22 @@ class Product:
     cost: Decimal
     on_hand: int
     lead_time_days: int = 7  # the supplier's days from purchase order to shipping
+    # Units on their way to the merchant's warehouse not yet promised to a line, and when they should be in.
+    incoming_free: int = 0
+    incoming_expected_at: datetime | None = None
 
     def take(self, wanted: int) -> int:
         """Take what stock there is, up to `wanted`; never below zero (no overselling)."""
         taken = min(self.on_hand, wanted)
         self.on_hand -= taken
         return taken
+
+    def take_incoming(self, wanted: int) -> bool:
+        """Promise `wanted` incoming units to a line if they cover it whole (a line has one source)."""
+        if wanted <= 0 or wanted > self.incoming_free or self.incoming_expected_at is None:
+            return False
+        self.incoming_free -= wanted
+        return True
 
 
 @dataclass
@@ -92,6 +102,7 @@ class OrderLine:
     history: list[Transition] = field(default_factory=list)
     promises: list[Promise] = field(default_factory=list)
     credit: Decimal | None = None
+    awaits_incoming: bool = False  # waits for units incoming to the warehouse, not in a supplier batch
 
     @property
     def shipped_qty(self) -> int:
@@ -99,8 +110,9 @@ class OrderLine:
 
     @property
     def open_qty(self) -> int:
-        """Backordered units still expected from the supplier."""
-        return max(self.backordered_qty - self.shipped_qty - self.cancelled_qty - self.rejected_qty, 0)
+        """Backordered units still expected (from the supplier, or the warehouse's incoming stock)."""
+        expected = self.backordered_qty - self.shipped_qty - self.cancelled_qty - self.rejected_qty
+        return max(min(expected, self.quantity - self.allocated_qty), 0)
 
     @property
     def first_promised_date(self) -> date | None:
@@ -185,7 +197,13 @@ class Order:
             if allocated:
                 # Stock in hand leaves the warehouse with the order: that part is paid for at once.
                 order._capture(line, allocated, f"{order_id}-{line_no}-stock")
-            if short:
+            if short and product.take_incoming(short):
+                # Surplus on its way to the warehouse covers it: no supplier order, no new surplus.
+                line.awaits_incoming = True
+                assert product.incoming_expected_at is not None
+                arrival = max(product.incoming_expected_at, placed_at).date()
+                order._promise(line, delivery_after_ship_date(arrival, rules), cause)
+            elif short:
                 release = expected_release(placed_at, (release_estimates or {}).get(product.supplier_id), rules)
                 order._promise(line, delivery_after_release(release, line.lead_time_days, rules), cause)
                 order.events.append(
@@ -263,6 +281,8 @@ class Order:
             return
         if line.status == LineStatus.BACKORDERED:
             self._close_open_units(line, LineStatus.CANCELLED, cause, reason="customer_request")
+            if line.awaits_incoming:
+                return  # in no supplier batch: the incoming units are free again
         elif line.status in WAITING:
             self._move(line, LineStatus.CANCEL_REQUESTED, cause)
         else:
@@ -300,6 +320,20 @@ class Order:
             self._move(line, LineStatus.ON_PURCHASE_ORDER, cause)
             released = delivery_after_release(cause.at, line.lead_time_days, rules)
             self._repromise(line, released, rules, cause, firm=True)
+
+    def serve_from_stock(self, line_no: int, rules: PromiseRules, cause: Cause) -> bool:
+        """Received stock serves a line still waiting before its batch left: it leaves from the warehouse now
+        (paid for now, like stock at the order) and its date is that of a line in stock, told once."""
+        line = self.line(line_no)
+        units = line.open_qty
+        if line.status != LineStatus.BACKORDERED or units == 0:
+            return False
+        self._repromise(line, delivery_after_ship_date(cause.at.date(), rules), rules, cause, firm=True)
+        line.allocated_qty += units
+        line.awaits_incoming = False
+        self._move(line, LineStatus.ALLOCATED, cause)
+        self._capture(line, units, f"{self.order_id}-{line_no}-received-stock")
+        return True
 
     def learn_purchase_order(self, line_no: int, po_number: str) -> None:
         """A supplier's word about a line names its PO: events arrive in any order, so a shipment handled

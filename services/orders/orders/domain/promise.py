@@ -16,6 +16,8 @@ class PromiseRules:
     consolation_percent: Decimal = Decimal("10")
     # An estimate moves a promise later only by more than this many days; never earlier (only firm news does).
     slip_tolerance_days: int = 1
+    # Surplus shipped to the merchant's warehouse is received (becomes stock) this long after it ships.
+    receiving_delay: timedelta = timedelta(days=2)
 
 
 @dataclass(frozen=True)

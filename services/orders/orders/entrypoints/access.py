@@ -16,6 +16,7 @@ ORDERS_ACCESS: AccessPolicy = {
     "POST /orders/{order_id}/lines/{line_no}/delivered": STOREFRONT,
     "GET /products/{sku}/availability": STOREFRONT,
     "GET /products/{sku}": OPERATIONS,
+    "POST /products/{sku}/receipts": OPERATIONS,
     "GET /metrics/backorders": OPERATIONS,
     "GET /order-lines": OPERATIONS,
     "GET /order-lines/at-risk": OPERATIONS,

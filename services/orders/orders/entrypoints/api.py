@@ -44,7 +44,7 @@ async def post_order(
         customer_email=str(body.customer_email),
         ship_to=body.ship_to,
         lines=[RequestedLine(line.sku, line.quantity) for line in body.lines],
-        idempotency_key=_key_of(idempotency_key),
+        idempotency_key=key_of(idempotency_key),
     )
     try:
         placed = await intake.place(command, correlation_id_of(request))
@@ -62,7 +62,7 @@ async def post_order(
     return OrderOut.of(placed.order)
 
 
-def _key_of(header: str | None) -> str | None:
+def key_of(header: str | None) -> str | None:
     """The Idempotency-Key (a structured-field string, quoted or bare); empty or over-long is a 400."""
     if header is None:
         return None

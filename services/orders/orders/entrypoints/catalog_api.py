@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from dropship_shared.audit import Audit
 from dropship_shared.problems import excerpt, problem_responses
-from orders.domain.model import Product
+from dropship_shared.web import correlation_id_of
+from orders.domain.model import Product, UnknownSku
+from orders.entrypoints.api import key_of
 from orders.entrypoints.deps import ReadUow, Rules, Uow
-from orders.entrypoints.schemas import AvailabilityOut, ProductIn, ProductOut
+from orders.entrypoints.schemas import AvailabilityOut, ProductIn, ProductOut, ReceiptIn, ReceiptOut
 from orders.service_layer import handlers, views
+from orders.service_layer.receiving import Receipt, receive_stock
 
 router = APIRouter(tags=["catalog"])
 MAX_CATALOG_BYTES = 5_000_000  # about 25,000 products a request; a bigger catalog comes in several requests
@@ -86,3 +90,38 @@ async def get_availability(sku: str, uow: ReadUow, rules: Rules) -> Availability
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown SKU {sku!r}")
     return AvailabilityOut.model_validate(found, from_attributes=True)
+
+
+@router.post(
+    "/products/{sku}/receipts",
+    status_code=status.HTTP_201_CREATED,
+    summary="Receive stock into the warehouse: it serves the lines waiting for it first, then new orders",
+    responses={
+        200: {"model": ReceiptOut, "description": "The Idempotency-Key received this stock before: nothing changed"},
+        **problem_responses(400, 404),
+    },
+)
+async def post_receipt(
+    sku: str,
+    body: ReceiptIn,
+    request: Request,
+    response: Response,
+    uow: Uow,
+    rules: Rules,
+    audit: Audit,
+    idempotency_key: Annotated[
+        str | None, Header(description="draft-ietf-httpapi-idempotency-key-header: one receipt per key")
+    ] = None,
+) -> ReceiptOut:
+    key = key_of(idempotency_key) or uuid.uuid4().hex
+    receipt = Receipt(sku, body.quantity, f"operator:{key}", "operator", body.po_number)
+    try:
+        outcome = await receive_stock(uow, receipt, rules, correlation_id_of(request))
+    except UnknownSku as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown SKU {sku!r}") from exc
+    if outcome.duplicate:
+        response.status_code = status.HTTP_200_OK
+    else:
+        details = {"quantity": body.quantity, "po_number": body.po_number, "served": outcome.served}
+        await audit.record(request, "stock.receive", sku, details)
+    return ReceiptOut.model_validate(outcome, from_attributes=True)

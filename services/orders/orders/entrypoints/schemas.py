@@ -225,6 +225,24 @@ class AvailabilityOut(BaseModel):
     incoming_qty: int
 
 
+class ReceiptIn(StrictBody):
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    po_number: str | None = Field(
+        default=None, max_length=32, pattern=NO_NUL, description="the PO the units came on (its incoming units)"
+    )
+
+
+class ReceiptOut(BaseModel):
+    sku: str
+    received: int = Field(description="0 when the Idempotency-Key received this stock before")
+    duplicate: bool
+    on_hand: int = Field(description="stock left for new orders")
+    served: list[str] = Field(description="backorder lines served from the warehouse now")
+    withdrawals_requested: list[str] = Field(
+        description="lines waiting in a supplier batch, asked out of it; served when the aggregator confirms"
+    )
+
+
 class BackorderFiguresOut(BaseModel):
     group: str
     ordered_units: int

@@ -38,7 +38,9 @@ class EventWork:
     cause: Cause
     changes: list[tuple[str | None, LineChange]]
     release_estimate: tuple[str, ReleaseEstimate] | None = None
-    incoming: list[tuple[str, str, int]] = field(default_factory=list)  # PO number, SKU, quantity
+    incoming: list[tuple[str, str, int, int]] = field(default_factory=list)  # PO number, SKU, quantity, PO line
+    # Surplus the supplier shipped to the warehouse: PO number, PO line, when it shipped.
+    surplus_shipped: list[tuple[str, int, datetime]] = field(default_factory=list)
 
 
 Planner = Callable[[Envelope, PromiseRules], EventWork]
@@ -89,7 +91,8 @@ async def handle_events(uow_factory: UnitOfWorkFactory, envelopes: list[Envelope
         )
         changed: dict[str, Order] = {}
         estimates: dict[str, tuple[ReleaseEstimate, datetime]] = {}
-        incoming: dict[tuple[str, str], tuple[int, datetime]] = {}
+        incoming: dict[tuple[str, str], tuple[int, int, datetime]] = {}
+        surplus_shipped: dict[tuple[str, int], datetime] = {}
         for envelope, work, by_order in todo:
             uow.correlation_id = envelope.correlation_id
             for order_id, line_changes in by_order.items():
@@ -106,16 +109,23 @@ async def handle_events(uow_factory: UnitOfWorkFactory, envelopes: list[Envelope
             if work.release_estimate is not None:
                 supplier_id, estimate = work.release_estimate
                 estimates[supplier_id] = (estimate, work.cause.at)  # the latest word wins
-            for po_number, sku, quantity in work.incoming:
-                incoming.setdefault((po_number, sku), (quantity, work.cause.at))
+            for po_number, sku, quantity, line_no in work.incoming:
+                incoming.setdefault((po_number, sku), (quantity, line_no, work.cause.at))
+            for po_number, line_no, shipped_at in work.surplus_shipped:
+                surplus_shipped.setdefault((po_number, line_no), shipped_at)
         await uow.orders.save(*changed.values())
         await apply_consequences(uow, *changed.values())
         # Last, after the orders: a supplier's estimate row is hot (every event of the supplier writes it),
         # so it is held only for the commit, and always after the order locks (one lock order).
         for supplier_id, (estimate, at) in sorted(estimates.items()):
             await uow.release_estimates.record(supplier_id, estimate, at)
-        for (po_number, sku), (quantity, at) in sorted(incoming.items()):
-            await uow.incoming.record(po_number, sku, quantity, at)
+        lead_times = await uow.products.lead_times(sku for _, sku in incoming)
+        for (po_number, sku), (quantity, line_no, at) in sorted(incoming.items()):
+            # Due in the warehouse once the supplier's lead time and the receiving delay have passed.
+            due = at + timedelta(days=lead_times.get(sku, 0)) + rules.receiving_delay
+            await uow.incoming.record(po_number, sku, quantity, at, line_no, due)
+        for (po_number, line_no), shipped_at in sorted(surplus_shipped.items()):
+            await uow.incoming.shipped(po_number, line_no, shipped_at, shipped_at + rules.receiving_delay)
         await uow.commit()
 
 
@@ -152,7 +162,7 @@ def _purchase_order_requested(envelope: Envelope, rules: PromiseRules) -> EventW
         [(po_line.backorder_line_id, put_on_po) for po_line in payload.lines],
         # case-pack surplus bound for the merchant's warehouse: a PO line serving no customer's line
         incoming=[
-            (payload.po_number, po_line.sku, po_line.quantity)
+            (payload.po_number, po_line.sku, po_line.quantity, po_line.line_no)
             for po_line in payload.lines
             if po_line.backorder_line_id is None
         ],
@@ -216,6 +226,12 @@ def _shipment_updated(envelope: Envelope, rules: PromiseRules) -> EventWork:
                 ),
             )
             for shipped in payload.lines
+        ],
+        # surplus shipped to the merchant's warehouse: received after the receiving delay
+        surplus_shipped=[
+            (payload.po_number, shipped.line_no, payload.shipped_at)
+            for shipped in payload.lines
+            if shipped.backorder_line_id is None
         ],
     )
 

@@ -115,7 +115,13 @@ async def place_orders(
     async with uow_factory() as uow:
         keys = [command.idempotency_key for command, _ in requests if command.idempotency_key is not None]
         known = await uow.orders.by_idempotency_keys(keys)
-        stock = await uow.products.lock_for_allocation(line.sku for command, _ in requests for line in command.lines)
+        skus = [line.sku for command, _ in requests for line in command.lines]
+        incoming = await uow.incoming.free(skus)
+        stock = await uow.products.lock_for_allocation(skus, also=[sku for sku, (free, _) in incoming.items() if free])
+        if incoming:  # read again under the lock: another order may have just been promised these units
+            for sku, (free, due) in (await uow.incoming.free(skus)).items():
+                if sku in stock:
+                    stock[sku].incoming_free, stock[sku].incoming_expected_at = free, due
         estimates = await uow.release_estimates.for_suppliers(product.supplier_id for product in stock.values())
         outcomes: list[PlacedOrder | OrderError] = []
         new: list[tuple[Order, str | None]] = []
@@ -164,7 +170,7 @@ def _place(
     if key is not None and key in known:
         return PlacedOrder(_placed_by(command, known[key]), created=False)
     wanted = {line.sku for line in command.lines}
-    on_hand = {sku: product.on_hand for sku, product in stock.items() if sku in wanted}
+    on_hand = {sku: (product.on_hand, product.incoming_free) for sku, product in stock.items() if sku in wanted}
     order = Order.place(
         order_id=f"O{uuid.uuid4().hex[:12].upper()}",
         customer_email=command.customer_email,
@@ -176,8 +182,8 @@ def _place(
         release_estimates=estimates,
     )
     if order.total >= MONEY_LIMIT:
-        for sku, units in on_hand.items():
-            stock[sku].on_hand = units  # a refused order takes nothing
+        for sku, (units, incoming) in on_hand.items():
+            stock[sku].on_hand, stock[sku].incoming_free = units, incoming  # a refused order takes nothing
         raise OrderTooLarge(f"the order total {order.total} is over {MONEY_LIMIT - 1}")
     if key is not None:
         known[key] = order  # a repeat of the key later in the batch gets this order

@@ -18,6 +18,7 @@ from orders.adapters.repository import (
     OrderRepository,
     ProductRepository,
     ReleaseEstimateRepository,
+    StockReceiptRepository,
 )
 from orders.service_layer.ports import PaymentProvider
 
@@ -36,6 +37,7 @@ class OrdersUnitOfWork(SqlUnitOfWork):
     products: ProductRepository
     release_estimates: ReleaseEstimateRepository
     incoming: IncomingStockRepository
+    receipts: StockReceiptRepository
     payments: PaymentProvider
     notifications: NotificationStore
 
@@ -59,6 +61,7 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         self.products = ProductRepository(self.session)
         self.release_estimates = ReleaseEstimateRepository(self.session)
         self.incoming = IncomingStockRepository(self.session)
+        self.receipts = StockReceiptRepository(self.session)
         self.payments = self._payments(self.session)
         self.notifications = NotificationStore(
             self.session,

@@ -49,6 +49,7 @@ async def availability(uow_factory: UnitOfWorkFactory, sku: str, rules: PromiseR
             return None
         estimates = await uow.release_estimates.for_suppliers([product.supplier_id])
         incoming = await uow.incoming.units(sku)
+        free, due = (await uow.incoming.free([sku])).get(sku, (0, None))
     if product.on_hand > 0:
         return Availability(
             sku,
@@ -58,6 +59,11 @@ async def availability(uow_factory: UnitOfWorkFactory, sku: str, rules: PromiseR
             now.date(),
             delivery_after_ship_date(now.date(), rules),
             incoming,
+        )
+    if free > 0 and due is not None:  # as an order would be promised: from the units incoming to the warehouse
+        arrival = max(due, now).date()
+        return Availability(
+            sku, 0, False, product.supplier_id, arrival, delivery_after_ship_date(arrival, rules), incoming
         )
     release = expected_release(now, estimates.get(product.supplier_id), rules)
     ships = (release + timedelta(days=product.lead_time_days)).date()
