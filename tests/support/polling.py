@@ -23,6 +23,18 @@ async def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeou
         await asyncio.sleep(0.1)
 
 
+async def stays(probe: Callable[[], T], accept: Callable[[T], bool], seconds: float = 3.0) -> T:
+    """A negative check (nothing more happens): `accept` holds on every poll for `seconds`, long enough for
+    the events in flight to arrive. On a busy machine it can only pass too easily, never fail for slowness."""
+    deadline = time.monotonic() + seconds
+    while True:
+        seen = probe()
+        assert accept(seen), seen
+        if time.monotonic() > deadline:
+            return seen
+        await asyncio.sleep(0.2)
+
+
 async def until_stalled(
     probe: Callable[[], T], remaining: Callable[[T], int], stall_seconds: float = 90.0, interval: float = 1.0
 ) -> T:

@@ -19,7 +19,7 @@ from aggregator.service_layer.batches import BatchCache
 from aggregator.service_layer.handlers import Aggregator
 from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
 from dropship_shared.db import create_engine, session_factory
-from dropship_shared.events import Address, BackorderCancelled, BackorderCreated, Envelope
+from dropship_shared.events import Address, BackorderCancelled, BackorderCreated, BackorderWithdrawalRequested, Envelope
 from dropship_shared.migrations import upgrade_to_head
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -226,3 +226,29 @@ async def test_events_delivered_together_have_the_effect_of_one_at_a_time(harnes
     assert acme is not None and (acme.pending_lines, acme.pending_units) == (1, 1)
     assert zeta is not None and (zeta.pending_lines, zeta.pending_units) == (1, 1)
     assert [status[0] if status else None for status in statuses] == ["cancelled", "pending", "pending"]
+
+
+def withdrawal(line_id: str, quantity: int = 2) -> Envelope:
+    return Envelope.wrap(
+        BackorderWithdrawalRequested(backorder_line_id=line_id, supplier_id="acme", quantity=quantity), "test"
+    )
+
+
+async def test_a_withdrawn_line_leaves_its_batch_unless_it_already_left(harness: Harness) -> None:
+    await configure(harness, min_units=4)
+    await harness.service.on_backorder_events([backorder("O1-1", 2)])
+    await harness.service.on_backorder_events([withdrawal("O1-1")])
+    await harness.service.on_backorder_events([withdrawal("O9-1")])  # before its backorder: that one is ignored
+    await harness.service.on_backorder_events([backorder("O9-1", 2), backorder("O2-1", 2)])
+    assert await harness.events("purchase_order.requested") == []  # 2 units pending, not 6
+    await harness.service.on_backorder_events([backorder("O3-1", 2)])
+    [request] = await harness.events("purchase_order.requested")
+    assert [line["backorder_line_id"] for line in request["lines"]] == ["O2-1", "O3-1"]
+    await harness.service.on_backorder_events([withdrawal("O3-1")])  # on its PO already
+    answers = await harness.events("backorder.withdrawn")
+    assert [(a["backorder_line_id"], a["withdrawn"]) for a in answers] == [
+        ("O1-1", True),
+        ("O9-1", True),
+        ("O3-1", False),
+    ]
+    assert await harness.events("purchase_order.cancel_requested") == []
