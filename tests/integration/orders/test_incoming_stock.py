@@ -96,7 +96,7 @@ async def outbox_events(uow: UnitOfWorkFactory, event_type: str) -> list[dict[st
 async def test_incoming_surplus_promises_the_next_order_and_serves_it_when_received(
     journey_uow: UnitOfWorkFactory,
 ) -> None:
-    await event_handlers.on_purchase_order_requested(journey_uow, surplus_po("PO1", 4), RULES)
+    await event_handlers.handle_event(journey_uow, surplus_po("PO1", 4), RULES)
     before = await views.availability(journey_uow, "TABLE", RULES)
     assert before is not None and (before.incoming_qty, before.in_stock) == (4, False)
     # Due in the warehouse after the lead time (10 days) and the receiving delay (2 days); delivery 3 days later.
@@ -158,7 +158,7 @@ async def test_received_stock_asks_a_batch_line_out_and_serves_it_or_gives_the_u
 async def test_surplus_is_received_after_its_shipment_notice_and_the_receiving_delay(
     journey_uow: UnitOfWorkFactory,
 ) -> None:
-    await event_handlers.on_purchase_order_requested(journey_uow, surplus_po("PO7", 3), RULES)
+    await event_handlers.handle_event(journey_uow, surplus_po("PO7", 3), RULES)
     order = await order_tables(journey_uow, 3)
     shipped = ShipmentUpdated(
         shipment_id="S7",
@@ -169,7 +169,7 @@ async def test_surplus_is_received_after_its_shipment_notice_and_the_receiving_d
         tracking_number="1Z7",
         lines=[ShippedLine(backorder_line_id=None, line_no=1, quantity=3)],
     )
-    await event_handlers.on_shipment_updated(journey_uow, Envelope.wrap(shipped, "c"), RULES)
+    await event_handlers.handle_event(journey_uow, Envelope.wrap(shipped, "c"), RULES)
     assert await receiving.receive_due_incoming(journey_uow, RULES) == 1
     assert await receiving.receive_due_incoming(journey_uow, RULES) == 0
     served = await handlers.get_order(journey_uow, order.order_id)
