@@ -34,7 +34,13 @@ from supplier_gateway.entrypoints import (
 from supplier_gateway.entrypoints.access import GATEWAY_ACCESS
 from supplier_gateway.service_layer.cancellations import CancellationPolicy, LineCancellationResolver
 from supplier_gateway.service_layer.dispatcher import DispatchPolicy, PurchaseOrderDispatcher
-from supplier_gateway.service_layer.edi_outbound import OurX12Identity, X12LineCancellation, X12Placement
+from supplier_gateway.service_layer.edi_outbound import (
+    AcknowledgementPolicy,
+    AcknowledgementSender,
+    OurX12Identity,
+    X12LineCancellation,
+    X12Placement,
+)
 from supplier_gateway.service_layer.late_shipments import LatenessPolicy, LateShipmentWatch
 from supplier_gateway.service_layer.polling import PollingPolicy, SupplierFeedPoller
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
@@ -117,6 +123,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             interval_seconds=settings.late_shipment_check_seconds, grace_days=settings.late_shipment_grace_days
         ),
     )
+    acknowledgements = AcknowledgementSender(
+        uow_factory,
+        edi_transport,
+        AcknowledgementPolicy(
+            interval_seconds=settings.x12_acknowledgement_interval_seconds,
+            lease_seconds=settings.dispatch_lease_seconds,
+            retry_seconds=settings.x12_acknowledgement_retry_seconds,
+        ),
+    )
     poller = SupplierFeedPoller(uow_factory, http, PollingPolicy(interval_seconds=settings.polling_interval_seconds))
 
     @asynccontextmanager
@@ -128,6 +143,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 "line-cancellations": cancellations.run,
                 "supplier-feed-poller": poller.run,
                 "late-shipments": late_shipments.run,
+                "x12-acknowledgements": acknowledgements.run,
             },
         )
         yield

@@ -42,6 +42,10 @@ class GatewaySettings(ServiceSettings):
     callback_tolerance_seconds: int = 300
     # inbound X12: the largest POST accepted (read in a worker thread, so the event loop keeps serving)
     edi_max_body_bytes: int = 10_000_000
+    # our 997s/TA1s to partners with an acknowledgement endpoint: how often waiting ones are sent, and how
+    # long after a failed send one is tried again
+    x12_acknowledgement_interval_seconds: float = 2.0
+    x12_acknowledgement_retry_seconds: float = 30.0
 
     # polling-mode suppliers and the cancellation loop
     polling_interval_seconds: float = 30.0

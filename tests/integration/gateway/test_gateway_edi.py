@@ -65,6 +65,7 @@ class EdiSupplierDouble:
     """The supplier's EDI inbox: keeps every interchange we POST (after checking our signature)."""
 
     received: list[str] = field(default_factory=list)
+    acknowledgements: list[str] = field(default_factory=list)  # our 997s, when it takes them apart
     fail_next: int = 0
 
     def app(self) -> FastAPI:
@@ -78,6 +79,16 @@ class EdiSupplierDouble:
                 self.fail_next -= 1
                 return Response(status_code=503)
             self.received.append(raw.decode())
+            return Response(status_code=202)
+
+        @app.post("/acks")
+        async def acks(request: Request) -> Response:
+            raw = await request.body()
+            verify(SECRET, raw, request.headers)
+            if self.fail_next:
+                self.fail_next -= 1
+                return Response(status_code=503)
+            self.acknowledgements.append(raw.decode())
             return Response(status_code=202)
 
         return app
@@ -126,6 +137,7 @@ class EdiHarness:
     double: EdiSupplierDouble
     broker: Broker
     events: list[Envelope]
+    double_url: str
 
     async def post(self, document: str, secret: str = SECRET) -> httpx.Response:
         raw = document.encode()
@@ -174,6 +186,8 @@ async def edi(database_url: str, broker_namespace: BrokerNamespace) -> AsyncIter
         outbox_poll_seconds=0.05,
         dispatch_interval_seconds=0.1,
         dispatch_retry_base_seconds=0.2,
+        x12_acknowledgement_interval_seconds=0.1,
+        x12_acknowledgement_retry_seconds=0.2,
         supplier_backoff_base_seconds=0.02,
         supplier_backoff_max_seconds=0.1,
     )
@@ -185,7 +199,7 @@ async def edi(database_url: str, broker_namespace: BrokerNamespace) -> AsyncIter
         broker = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
         await broker.connect()
         async with httpx.AsyncClient(base_url=gateway_url, timeout=10, headers=bearer()) as gateway:
-            harness = EdiHarness(gateway, double, broker, events)
+            harness = EdiHarness(gateway, double, broker, events, double_url)
             await harness.wait(lambda: _ready(gateway))
             registered = await gateway.put(
                 "/suppliers/edi",
@@ -368,3 +382,40 @@ async def _state(edi: EdiHarness, po_number: str, state: str) -> bool:
 
 async def _seen(edi: EdiHarness, event_type: str, po_number: str) -> list[Envelope]:
     return edi.of(event_type, po_number)
+
+
+async def test_a_partner_with_an_acknowledgement_endpoint_gets_our_997_there_once(edi: EdiHarness) -> None:
+    registered = await edi.gateway.put(
+        "/suppliers/edi",
+        json={
+            "protocol": "x12",
+            "base_url": f"{edi.double_url}/inbox",
+            "signing_secret": SECRET,
+            "x12": {
+                "isa_qualifier": "ZZ",
+                "isa_id": "EDISUPPLIER",
+                "gs_id": "EDISUPGS",
+                "acknowledgement_url": f"{edi.double_url}/acks",
+            },
+        },
+    )
+    assert registered.status_code == 200 and registered.json()["x12"]["acknowledgement_url"].endswith("/acks")
+    await edi.broker.publish(Envelope.wrap(requested("PO-E9"), "edi-9"))
+    await edi.wait(lambda: _state(edi, "PO-E9", "sent"))
+    edi.double.fail_next = 1  # the partner's endpoint is away once: sent again later
+    answer = await edi.post(ack_855("PO-E9", 9001))
+    assert answer.status_code == 200 and answer.text == ""  # not in the answer: at the partner's endpoint
+    assert answer.headers["X-Interchange-Status"] == "000009001=accepted"
+
+    async def delivered() -> bool:
+        return len(edi.double.acknowledgements) == 1
+
+    await edi.wait(delivered)
+    (document,) = edi.double.acknowledgements
+    ack = parse_997(read_interchange(document).groups[0].transactions[0])
+    assert ack.accepted and ack.group_control_number == "9001"
+    again = await edi.post(ack_855("PO-E9", 9001))  # the same interchange again: a duplicate, no second 997
+    assert again.headers["X-Interchange-Status"] == "000009001=duplicate" and again.text == ""
+    stored = (await edi.gateway.get("/suppliers/edi/edi/interchanges")).json()
+    assert [i["reply_delivery"] for i in stored if i["control_number"] == "000009001"] == ["sent"]
+    assert len(edi.double.acknowledgements) == 1

@@ -36,7 +36,7 @@ class EdiInbox:
 
     documents: list[str] = field(default_factory=list)
 
-    async def send(self, supplier: Supplier, document: str) -> None:
+    async def send(self, supplier: Supplier, document: str, url: str | None = None) -> None:
         self.documents.append(document)
 
 

@@ -41,6 +41,7 @@ suppliers = Table(
     Column("x12_isa_qualifier", String(2), nullable=True),
     Column("x12_isa_id", String(15), nullable=True),
     Column("x12_gs_id", String(15), nullable=True),
+    Column("x12_acknowledgement_url", String(500), nullable=True),
     Column("active", Boolean, nullable=False, default=True),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("give_up_attempts", Integer, nullable=True),  # None: DISPATCH_GIVE_UP_ATTEMPTS
@@ -195,5 +196,9 @@ x12_interchanges = Table(
     Column("body", Text, nullable=False),
     Column("reply", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # inbound, for a partner that takes our 997s at its own endpoint: pending | sent (None: in the answer)
+    Column("reply_delivery", String(8), nullable=True),
+    Column("reply_lease_expires_at", UtcDateTime, nullable=True),
+    Index("ix_x12_interchanges_reply_delivery", "reply_delivery"),
     UniqueConstraint("direction", "sender_id", "control_number", name="uq_x12_interchange"),
 )

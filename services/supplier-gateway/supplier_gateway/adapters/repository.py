@@ -58,6 +58,7 @@ class SupplierRepository:
             "x12_isa_qualifier": partner.isa_qualifier if partner else None,
             "x12_isa_id": partner.isa_id if partner else None,
             "x12_gs_id": partner.gs_id if partner else None,
+            "x12_acknowledgement_url": partner.acknowledgement_url if partner else None,
             "active": supplier.active,
             "give_up_attempts": supplier.give_up_attempts,
             "give_up_seconds": supplier.give_up_seconds,
@@ -88,7 +89,9 @@ class SupplierRepository:
 
     def _supplier(self, row: Any) -> Supplier:
         partner = (
-            TradingPartner(row["x12_isa_qualifier"], row["x12_isa_id"], row["x12_gs_id"])
+            TradingPartner(
+                row["x12_isa_qualifier"], row["x12_isa_id"], row["x12_gs_id"], row["x12_acknowledgement_url"]
+            )
             if row["x12_isa_id"] is not None
             else None
         )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supplier_gateway.adapters.orm import x12_control_numbers, x12_interchanges
@@ -25,6 +25,17 @@ class StoredInterchange:
     status: str
     body: str
     reply: str | None
+    reply_delivery: str | None = None  # inbound: "pending" / "sent" to the partner's endpoint; None: in the answer
+
+
+@dataclass(frozen=True)
+class ReplyToSend:
+    """Our 997/TA1 for an interchange received, owed to the partner's acknowledgement endpoint."""
+
+    interchange_id: int
+    supplier_id: str
+    control_number: str  # the partner's ISA13 it answers
+    reply: str
 
 
 class X12Store:
@@ -129,6 +140,46 @@ class X12Store:
         )
         return found
 
+    async def claim_replies(self, now: datetime, lease: timedelta, limit: int) -> list[ReplyToSend]:
+        """Lease up to `limit` replies owed to partners' endpoints (SKIP LOCKED: one replica sends each)."""
+        table = x12_interchanges.c
+        rows = (
+            (
+                await self._session.execute(
+                    select(table.id, table.supplier_id, table.control_number, table.reply)
+                    .where(
+                        table.reply_delivery == "pending",
+                        or_(table.reply_lease_expires_at.is_(None), table.reply_lease_expires_at <= now),
+                    )
+                    .order_by(table.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        if rows:
+            await self._session.execute(
+                update(x12_interchanges)
+                .where(table.id.in_([row["id"] for row in rows]))
+                .values(reply_lease_expires_at=now + lease)
+            )
+        return [ReplyToSend(row["id"], row["supplier_id"], row["control_number"], row["reply"]) for row in rows]
+
+    async def reply_delivered(self, interchange_id: int) -> None:
+        await self._session.execute(
+            update(x12_interchanges)
+            .where(x12_interchanges.c.id == interchange_id)
+            .values(reply_delivery="sent", reply_lease_expires_at=None)
+        )
+
+    async def reply_postponed(self, interchange_id: int, until: datetime) -> None:
+        """The partner's endpoint did not take it: try again after `until`."""
+        await self._session.execute(
+            update(x12_interchanges).where(x12_interchanges.c.id == interchange_id).values(reply_lease_expires_at=until)
+        )
+
     async def recent(self, supplier_id: str | None = None, limit: int = 100) -> list[StoredInterchange]:
         query = select(x12_interchanges).order_by(x12_interchanges.c.id.desc()).limit(limit)
         if supplier_id is not None:
@@ -153,4 +204,5 @@ def _stored(row: Any) -> StoredInterchange:
         status=row["status"],
         body=row["body"],
         reply=row["reply"],
+        reply_delivery=row["reply_delivery"],
     )

@@ -15,9 +15,9 @@ class HttpDocumentChannel:
     def __init__(self, client: HttpSupplierClient) -> None:
         self._client = client
 
-    async def send(self, supplier: Supplier, document: str) -> None:
+    async def send(self, supplier: Supplier, document: str, url: str | None = None) -> None:
         body = document.encode("utf-8")
         headers = {**sign(supplier.signing_secret, body), "Content-Type": X12_CONTENT_TYPE}
         await protected(self._client, supplier).post_document(
-            supplier.base_url, body, headers, supplier_id=supplier.supplier_id
+            url or supplier.base_url, body, headers, supplier_id=supplier.supplier_id
         )

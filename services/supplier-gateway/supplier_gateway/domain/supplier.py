@@ -18,6 +18,8 @@ class TradingPartner:
     isa_qualifier: str
     isa_id: str
     gs_id: str
+    # where our 997s and TA1s are POSTed (signed); None: they are the answer to the partner's POST
+    acknowledgement_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from dropship_shared.problems import problem_responses
 from dropship_shared.signing import SignatureError, verify
@@ -33,7 +33,8 @@ UNAPPLIED_HEADER = "X-Unapplied-Sets"
     responses={
         200: {
             "content": {X12_MEDIA_TYPE: {}},
-            "description": "Our 997s (and TA1s), one interchange per interchange received; X-Interchange-Status "
+            "description": "Our 997s (and TA1s), one interchange per interchange received (empty when the partner "
+            "takes them at its acknowledgement_url); X-Interchange-Status "
             "says accepted, partial, rejected or duplicate per ISA13, X-Unapplied-Sets names the sets accepted "
             "but not applied (each filed in the exceptions inbox)",
         },
@@ -101,6 +102,9 @@ class InterchangeOut(BaseModel):
     status: str
     body: str
     reply: str | None
+    reply_delivery: str | None = Field(
+        default=None, description="pending | sent to the partner's acknowledgement endpoint; null: in the answer"
+    )
 
 
 @router.get("/edi/interchanges", summary="The interchanges exchanged with an X12 supplier, newest first")

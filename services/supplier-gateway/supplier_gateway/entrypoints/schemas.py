@@ -22,6 +22,25 @@ class TradingPartnerIn(StrictBody):
     isa_qualifier: str = Field(min_length=2, max_length=2, pattern=r"^[A-Z0-9]{2}$")
     isa_id: str = Field(min_length=1, max_length=15, pattern=r"^[A-Za-z0-9 ._-]+$")
     gs_id: str = Field(min_length=2, max_length=15, pattern=r"^[A-Za-z0-9 ._-]+$")
+    acknowledgement_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="where we POST our 997s and TA1s (signed like our 850s); null: they are the answer to its POST",
+    )
+
+    def to_domain(self) -> TradingPartner:
+        url = str(self.acknowledgement_url) if self.acknowledgement_url else None
+        return TradingPartner(self.isa_qualifier, self.isa_id, self.gs_id, url)
+
+    @classmethod
+    def of(cls, partner: TradingPartner) -> TradingPartnerIn:
+        return cls.model_validate(
+            {
+                "isa_qualifier": partner.isa_qualifier,
+                "isa_id": partner.isa_id,
+                "gs_id": partner.gs_id,
+                "acknowledgement_url": partner.acknowledgement_url,
+            }
+        )
 
 
 class SupplierIn(StrictBody):
@@ -69,7 +88,7 @@ class SupplierIn(StrictBody):
             polling=self.polling,
             requests_per_second=self.requests_per_second,
             timeout_seconds=self.timeout_seconds,
-            x12_partner=TradingPartner(self.x12.isa_qualifier, self.x12.isa_id, self.x12.gs_id) if self.x12 else None,
+            x12_partner=self.x12.to_domain() if self.x12 else None,
             active=self.active,
             give_up_attempts=self.give_up_attempts,
             give_up_seconds=self.give_up_seconds,
@@ -102,9 +121,7 @@ class SupplierOut(BaseModel):
             polling=supplier.polling,
             requests_per_second=supplier.requests_per_second,
             timeout_seconds=supplier.timeout_seconds,
-            x12=TradingPartnerIn(isa_qualifier=partner.isa_qualifier, isa_id=partner.isa_id, gs_id=partner.gs_id)
-            if partner
-            else None,
+            x12=TradingPartnerIn.of(partner) if partner else None,
             active=supplier.active,
             give_up_attempts=supplier.give_up_attempts,
             give_up_seconds=supplier.give_up_seconds,

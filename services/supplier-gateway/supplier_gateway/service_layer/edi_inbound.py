@@ -161,7 +161,7 @@ async def _receive(
         async with uow_factory() as uow:
             known = await uow.x12.inbound(sender, control_number)
             if known is not None and known.status != "rejected":
-                return InterchangeOutcome(control_number, "duplicate", known.reply)
+                return InterchangeOutcome(control_number, "duplicate", None if known.reply_delivery else known.reply)
             now = utcnow()
             refused_now, unapplied_now = await _apply_sets(
                 uow, supplier, interchange, report, refused.keys() | unapplied.keys(), now
@@ -191,6 +191,7 @@ async def _receive(
                     status=status,
                     body=text,
                     reply=answer,
+                    reply_delivery="pending" if answer and _acknowledged_apart(supplier) else None,
                 ),
                 now,
             )
@@ -212,7 +213,8 @@ async def _receive(
                     po_number=part.po_number,
                     reason=part.reason,
                 )
-            return InterchangeOutcome(control_number, status, answer, tuple(unapplied.values()))
+            in_answer = None if _acknowledged_apart(supplier) else answer
+            return InterchangeOutcome(control_number, status, in_answer, tuple(unapplied.values()))
 
 
 async def _apply_sets(
@@ -296,6 +298,11 @@ async def _purchase_orders_named(uow: GatewayUnitOfWork, supplier: Supplier, rea
         if ours is not None and ours.po_number is not None:
             named.add(ours.po_number)
     return sorted(named)
+
+
+def _acknowledged_apart(supplier: Supplier) -> bool:
+    """The partner takes our 997s/TA1s at an endpoint of its own (sent by the acknowledgement sender)."""
+    return supplier.x12_partner is not None and supplier.x12_partner.acknowledgement_url is not None
 
 
 def _status(report: x12.InterchangeReport) -> str:

@@ -72,6 +72,6 @@ class PurchaseOrderChannel(Protocol):
 
 
 class DocumentChannel(Protocol):
-    """Sends a ready-made document (an X12 interchange) to a supplier's endpoint."""
+    """Sends a ready-made document (an X12 interchange) to a supplier's endpoint (its base URL unless `url`)."""
 
-    async def send(self, supplier: Supplier, document: str) -> None: ...
+    async def send(self, supplier: Supplier, document: str, url: str | None = None) -> None: ...
