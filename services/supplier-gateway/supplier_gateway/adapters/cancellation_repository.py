@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supplier_gateway.adapters.orm import line_cancellations
-from supplier_gateway.adapters.repository import insert_ignoring_duplicates
+from supplier_gateway.adapters.repository import insert_ignoring_duplicates, lease_rows
 
 
 @dataclass(frozen=True)
@@ -56,34 +56,19 @@ class CancellationRepository:
         )
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[LineCancellationRequest]:
-        rows = (
-            (
-                await self._session.execute(
-                    select(line_cancellations)
-                    .where(
-                        line_cancellations.c.state == "pending",
-                        or_(
-                            line_cancellations.c.next_attempt_at.is_(None), line_cancellations.c.next_attempt_at <= now
-                        ),
-                        or_(
-                            line_cancellations.c.lease_expires_at.is_(None),
-                            line_cancellations.c.lease_expires_at <= now,
-                        ),
-                    )
-                    .order_by(line_cancellations.c.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .mappings()
-            .all()
+        table = line_cancellations.c
+        due = and_(
+            table.state == "pending",
+            or_(table.next_attempt_at.is_(None), table.next_attempt_at <= now),
+            or_(table.lease_expires_at.is_(None), table.lease_expires_at <= now),
         )
-        if rows:
-            await self._session.execute(
-                update(line_cancellations)
-                .where(line_cancellations.c.id.in_([row["id"] for row in rows]))
-                .values(lease_expires_at=now + lease, attempts=line_cancellations.c.attempts + 1)
-            )
+        rows = await lease_rows(
+            self._session,
+            line_cancellations,
+            due,
+            limit,
+            {"lease_expires_at": now + lease, "attempts": table.attempts + 1},
+        )
         return [_request(row) for row in rows]
 
     async def pending_for_line(self, po_number: str, line_no: int) -> list[LineCancellationRequest]:

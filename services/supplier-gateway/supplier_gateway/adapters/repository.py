@@ -38,6 +38,23 @@ async def insert_ignoring_duplicates(session: AsyncSession, table: Any, values: 
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def lease_rows(session: AsyncSession, table: Any, condition: Any, limit: int, lease: dict[str, Any]) -> list[Any]:
+    """Lock up to `limit` rows of `table` (by its `id`) matching `condition`, oldest first, skipping rows another
+    replica holds (SKIP LOCKED; SQLite serialises the transactions), and set `lease` on them."""
+    rows = (
+        (
+            await session.execute(
+                select(table).where(condition).order_by(table.c.id).limit(limit).with_for_update(skip_locked=True)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    if rows:
+        await session.execute(update(table).where(table.c.id.in_([row["id"] for row in rows])).values(lease))
+    return list(rows)
+
+
 class SupplierRepository:
     """Suppliers, with their signing secrets sealed in the database and opened only in memory."""
 

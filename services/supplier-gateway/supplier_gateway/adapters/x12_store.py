@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supplier_gateway.adapters.orm import x12_control_numbers, x12_interchanges
-from supplier_gateway.adapters.repository import insert_ignoring_duplicates
+from supplier_gateway.adapters.repository import insert_ignoring_duplicates, lease_rows
 
 
 @dataclass(frozen=True)
@@ -143,28 +143,11 @@ class X12Store:
     async def claim_replies(self, now: datetime, lease: timedelta, limit: int) -> list[ReplyToSend]:
         """Lease up to `limit` replies owed to partners' endpoints (SKIP LOCKED: one replica sends each)."""
         table = x12_interchanges.c
-        rows = (
-            (
-                await self._session.execute(
-                    select(table.id, table.supplier_id, table.control_number, table.reply)
-                    .where(
-                        table.reply_delivery == "pending",
-                        or_(table.reply_lease_expires_at.is_(None), table.reply_lease_expires_at <= now),
-                    )
-                    .order_by(table.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .mappings()
-            .all()
+        due = and_(
+            table.reply_delivery == "pending",
+            or_(table.reply_lease_expires_at.is_(None), table.reply_lease_expires_at <= now),
         )
-        if rows:
-            await self._session.execute(
-                update(x12_interchanges)
-                .where(table.id.in_([row["id"] for row in rows]))
-                .values(reply_lease_expires_at=now + lease)
-            )
+        rows = await lease_rows(self._session, x12_interchanges, due, limit, {"reply_lease_expires_at": now + lease})
         return [ReplyToSend(row["id"], row["supplier_id"], row["control_number"], row["reply"]) for row in rows]
 
     async def reply_delivered(self, interchange_id: int) -> None:
