@@ -181,6 +181,8 @@ async def test_every_supplier_answer_ends_as_the_outcome_table_says(
         await eventually(lambda: [m["kind"] for m in shop.messages(cancel_refused)], lambda k: "cancel_refused" in k)
         assert shop.line(cancel_refused)["status"] == "on_purchase_order"
         assert "cancelled" not in [m["kind"] for m in shop.messages(cancel_refused)]
+        refusals = [m["body"] for m in shop.messages(cancel_refused) if m["kind"] == "cancel_refused"]
+        assert any('"Order has shipped"' in body for body in refusals)  # the supplier's own words
         (filed,) = shop.exceptions(order_id=cancel_refused)
         assert (filed["kind"], filed["received"]) == ("cancel_refused", "Order has shipped")
         shipped = await double.post_signed(

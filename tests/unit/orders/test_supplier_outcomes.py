@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from orders_factories import RULES, later, place, shipment
 
+from orders.adapters.message_templates import MessageTemplates
 from orders.domain.effects import MessageKind, MovementKind
 from orders.domain.model import LineStatus, Order, RequestedLine
 
@@ -104,3 +105,18 @@ def test_a_po_cancelled_before_it_left_rejects_the_line_or_cancels_one_the_custo
     order.movements.clear()
     order.purchase_order_cancelled(1, "PO1", "again", later(4))  # told twice: nothing more
     assert order.movements == []
+
+
+def test_a_refused_cancel_tells_the_customer_the_suppliers_words() -> None:
+    order = place([RequestedLine("TABLE", 1)])
+    order.mark_on_purchase_order(1, "PO1", later(1))
+    order.cancel_line(1, later(2))
+    order.resolve_cancellation(1, "refused", later(3), "Picked and packed, on the truck")
+    assert order.lines[0].status == LineStatus.ON_PURCHASE_ORDER
+    (message,) = [m for m in order.messages if m.kind == MessageKind.CANCEL_REFUSED]
+    rendered = MessageTemplates("Shop").render(message.kind, {"order_id": order.order_id, **message.context})
+    assert "could not be cancelled" in rendered.subject
+    assert '"Picked and packed, on the truck"' in rendered.body
+    # a message queued before the reason was kept still renders
+    older = {key: value for key, value in message.context.items() if key != "reason"}
+    assert "already shipped" in MessageTemplates("Shop").render(message.kind, {"order_id": "O1", **older}).body

@@ -475,8 +475,9 @@ class Order:
         if line.status in WAITING and line.open_qty:
             self._repromise(line, delivery_after_ship_date(assumed_ship_date, rules), rules, cause, firm=True)
 
-    def resolve_cancellation(self, line_no: int, outcome: str, cause: Cause) -> None:
-        """The supplier's answer to our cancel request: cancelled, or too late because it already shipped."""
+    def resolve_cancellation(self, line_no: int, outcome: str, cause: Cause, reason: str | None = None) -> None:
+        """The supplier's answer to our cancel request: cancelled, or refused (its words in `reason`, e.g. it
+        already shipped): the line goes on and the customer is told why."""
         line = self.line(line_no)
         if line.status != LineStatus.CANCEL_REQUESTED:
             return
@@ -493,7 +494,12 @@ class Order:
                 self.order_id,
                 key=f"{self.order_id}:{line_no}:cancel_refused",
                 line_no=line_no,
-                context={"sku": line.sku, "quantity": line.backordered_qty, "promised_date": str(line.promised_date)},
+                context={
+                    "sku": line.sku,
+                    "quantity": line.backordered_qty,
+                    "promised_date": str(line.promised_date),
+                    "reason": reason,
+                },
             )
         )
 

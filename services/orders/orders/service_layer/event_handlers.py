@@ -240,7 +240,7 @@ def _line_cancellation_resolved(envelope: Envelope, rules: PromiseRules) -> Even
     payload = envelope.payload_as(LineCancellationResolved)
 
     def resolve(order: Order, line_no: int, c: Cause) -> None:
-        order.resolve_cancellation(line_no, payload.outcome, c)
+        order.resolve_cancellation(line_no, payload.outcome, c, payload.reason)
 
     return EventWork(_cause(envelope), [(payload.backorder_line_id, resolve)])
 
