@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from dropship_shared.events import utcnow
-from e2e.conftest import SystemFactory
+from e2e.conftest import SystemFactory, supply_from_the_simulator
 from support.orders_api import SHIP_TO
 from support.polling import eventually, stays
 from support.tokens import bearer
@@ -156,3 +156,34 @@ async def test_promises_hold_and_every_change_is_told_once(make_system: SystemFa
     from_stock = shop.order("BOX", 3)
     assert (from_stock["lines"][0]["status"], from_stock["lines"][0]["backordered_qty"]) == ("allocated", 0)
     assert shop.availability("BOX")["on_hand"] == 1
+
+
+async def test_surplus_shipped_to_the_warehouse_is_received_and_serves_the_next_order(
+    make_system: SystemFactory,
+) -> None:
+    """The whole chain with the simulated supplier: the surplus line's shipment notice, the receiving delay, then
+    stock (the bug was: shipped, never received, the next order backordered again with more surplus)."""
+    system = make_system(
+        extra_env={
+            "orders": {"RECEIVING_DELAY_SECONDS": "1", "RECEIVING_INTERVAL_SECONDS": "0.2"},
+            "supplier-simulator": {"SIMULATOR_AUTO_SHIP_AFTER_SECONDS": "0.5"},
+        }
+    )
+    system.start()
+    policy = {
+        "min_units": 1,
+        "max_wait_seconds": 3600,
+        "sku_rules": {"CASE": {"case_pack": 4, "remainder": "round_up"}},
+    }
+    supply_from_the_simulator(system, policy, ["CASE"])
+    shop = Shop(
+        httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer()),
+        httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer()),
+    )
+    first = shop.order("CASE", 3)  # a case of 4 bought: 1 unit for the warehouse
+    await eventually(lambda: shop.line(first["order_id"])["status"], lambda status: status == "shipped")
+    stock = await eventually(lambda: shop.availability("CASE"), lambda a: a["on_hand"] == 1)
+    assert (stock["in_stock"], stock["incoming_qty"]) == (True, 0)
+    second = shop.order("CASE", 1)
+    assert (second["lines"][0]["status"], second["lines"][0]["backordered_qty"]) == ("allocated", 0)
+    assert len(shop.aggregator.get("/purchase-orders", params={"supplier_id": "acme"}).json()) == 1
