@@ -252,3 +252,20 @@ async def test_a_withdrawn_line_leaves_its_batch_unless_it_already_left(harness:
         ("O3-1", False),
     ]
     assert await harness.events("purchase_order.cancel_requested") == []
+
+
+async def test_an_empty_batchs_first_line_wait_follows_the_fading_arrival_rate(harness: Harness) -> None:
+    await configure(harness, min_units=20, max_wait_seconds=10 * 86400)
+    await harness.service.on_backorder_events([backorder(f"O{n}-1", 5) for n in range(4)])
+    assert len(await harness.events("purchase_order.requested")) == 1  # released: empty again
+    waits = [e["first_line_wait_seconds"] for e in await harness.events("batch.release_expected")]
+    assert waits[0] == 10 * 86400  # no arrivals seen yet: the max wait
+    assert waits[-1] == pytest.approx(6 * 3600)  # 20 units at 20/6 units an hour (6-hour time constant)
+    harness.clock.now = T0 + timedelta(hours=1)
+    assert await harness.service.review_due_batches() == 1  # looked at again while a rate is observed
+    harness.clock.now = T0 + timedelta(hours=40)
+    await harness.service.review_due_batches()
+    later = [e["first_line_wait_seconds"] for e in await harness.events("batch.release_expected")][len(waits) :]
+    assert later[0] > 6 * 3600 and later[-1] == 10 * 86400  # the rate faded: back to the max wait
+    harness.clock.now = T0 + timedelta(hours=42)
+    assert await harness.service.review_due_batches() == 0  # the rate no longer matters: not looked at again

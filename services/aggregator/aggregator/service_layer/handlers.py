@@ -356,8 +356,11 @@ class Aggregator:
 
 
 def _rate_observed(opened: OpenBatch, now: datetime) -> bool:
-    """An empty batch's first-line wait depends on the arrival rate only while some rate is observed."""
-    return opened.arrivals.per_hour(now) > 0 and not opened.batch.held
+    """Whether an empty batch's first-line wait is set by the arrival rate now (it then changes as the rate
+    fades); once the rate no longer matters (the max wait again, a held batch, a one-unit minimum), no need."""
+    batch, policy = opened.batch, opened.policy
+    rate = opened.arrivals.per_hour(now)
+    return rate > 0 and batch.first_line_wait(policy, now, rate) != batch.first_line_wait(policy, now, None)
 
 
 def _pending_line(payload: BackorderCreated) -> PendingLine:
