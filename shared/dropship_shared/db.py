@@ -49,19 +49,28 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return engine
 
 
+def create_postgres_pool(url: str, pool_size: int, autocommit: bool = False) -> AsyncEngine:
+    """A fixed pool for one kind of background work or for reads: no overflow, so a burst waits a moment
+    for a kept connection instead of opening (TLS handshake, authentication, an empty statement cache) and
+    closing new ones. Autocommit, for work made of single statements: no BEGIN and COMMIT round trips."""
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_pre_ping=True,
+        isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
+    )
+
+
 def create_reader_engine(url: str, pool_size: int = 8) -> AsyncEngine:
     """An engine for reads only, beside the one `create_engine` makes, so that requests reading never wait
     for a connection behind the writers (event handlers holding theirs while they wait on a row lock).
     On SQLite: connections of their own, which WAL lets read while the one writer writes; each transaction
     is a plain (deferred) BEGIN, one snapshot for all its statements, and the connection refuses writes."""
     if not is_sqlite(url):
-        # No overflow: a burst of reads waits a moment for a kept connection instead of opening (TLS
-        # handshake, authentication, an empty statement cache) and closing a new one each time. Autocommit:
-        # no BEGIN and ROLLBACK round trips; under READ COMMITTED each statement has its own snapshot inside
-        # a transaction too, so a read loses nothing by it.
-        return create_async_engine(
-            url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
-        )
+        # Under READ COMMITTED each statement has its own snapshot inside a transaction too, so a read loses
+        # nothing by autocommit.
+        return create_postgres_pool(url, pool_size, autocommit=True)
     engine = create_async_engine(
         url, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=0, pool_timeout=60
     )

@@ -13,7 +13,14 @@ from typing import Any
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dropship_shared.db import create_engine, create_reader_engine, is_sqlite, ping, session_factory
+from dropship_shared.db import (
+    create_engine,
+    create_postgres_pool,
+    create_reader_engine,
+    is_sqlite,
+    ping,
+    session_factory,
+)
 from dropship_shared.logs import get_logger
 from dropship_shared.messaging import Broker, Subscription
 from dropship_shared.migrations import upgrade_to_head
@@ -50,15 +57,16 @@ class ServiceRuntime:
         )
         self.outbox_ready = asyncio.Event()
 
-    def own_sessions(self, pool_size: int) -> async_sessionmaker[AsyncSession]:
-        """Sessions on a small pool of their own, for background work (the outbox relay, customer messages)
-        that must not queue behind the event handlers and requests for a connection of the shared pool.
+    def own_sessions(self, pool_size: int, autocommit: bool = False) -> async_sessionmaker[AsyncSession]:
+        """Sessions on a small pool of their own (create_postgres_pool), for background work (the outbox
+        relay, customer messages) that must not queue behind the event handlers and requests for a
+        connection of the shared pool; `autocommit` for work made of single statements.
         On SQLite they share the process's one connection: a second one would wait on the file's lock in
         SQLite's busy handler (coarse sleeps) instead of in line with the others."""
         url = self.settings.resolved_database_url()
         if is_sqlite(url):
             return self.sessions
-        engine = create_engine(url, pool_size=pool_size)
+        engine = create_postgres_pool(url, pool_size, autocommit)
         self._own_engines.append(engine)
         return session_factory(engine)
 

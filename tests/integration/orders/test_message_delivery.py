@@ -169,7 +169,7 @@ async def test_messages_go_out_several_at_a_time_over_a_few_reused_connections(j
         await handlers.place_order(
             journey_uow, handlers.PlaceOrder(f"c{n}@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"
         )
-    policy = DeliveryPolicy(concurrency=4)
+    policy = DeliveryPolicy()
     try:
         assert await deliver_due_messages(journey_uow, [channel], policy) == 12
     finally:
@@ -213,7 +213,7 @@ async def test_the_sender_wakes_on_the_commit_that_stores_messages_and_streams_t
     sink, smtp_port = smtp_sink
     channel = EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com", connections=2)
     # An hour between looks: only the wake-up on commit can get these messages out during the test.
-    policy = DeliveryPolicy(concurrency=2, batch_size=3, poll_seconds=3600, claimant="orders@test")
+    policy = DeliveryPolicy(batch_size=4, poll_seconds=3600, claimant="orders@test")
     delivery = MessageDelivery(journey_uow, [channel], policy)
 
     def waking_uow() -> OrdersUnitOfWork:  # as bootstrap wires it: the handlers' commits wake the sender

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from prometheus_client import Gauge, Histogram
 
@@ -33,10 +34,9 @@ UnitOfWorkFactory = Callable[[], OrdersUnitOfWork]
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    concurrency: int = 8  # messages in flight per channel (SMTP connections, webhook requests)
-    # Claimed and not sent yet, per channel: several times the concurrency, so a free slot finds its next
-    # message already claimed and a claim (a transaction, which waits its turn on a busy service's event
-    # loop) brings many messages; sending a batch takes a fraction of a second.
+    # Claimed and not sent yet, per channel: handed to the channel at once, which sends as many at a time as
+    # it has connections. Many per claim, because a claim waits its turn on a busy service's event loop;
+    # sending a batch takes a fraction of a second.
     batch_size: int = 64
     lease: timedelta = timedelta(seconds=60)  # a claimed message is retried after this if its sender died
     first_retry: timedelta = timedelta(seconds=2)
@@ -59,37 +59,45 @@ class Outcome:
 
 class DeliveryRecord:
     """Writes down what went and what failed, many at a time: whatever finished while the last write ran
-    goes into the next one. Recording costs one transaction per group, not one per message, and a message
-    is on record as soon as the write before it is done (the window in which a crash sends it twice)."""
+    goes into the next one. Recording costs one statement per group, not one per message, and a message is
+    on record as soon as the write before it is done (the window in which a crash sends it twice)."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
         self._uow_factory = uow_factory
         self._outcomes: list[Outcome] = []
-        self._writing = asyncio.Lock()
+        self._written: asyncio.Future[None] | None = None  # resolved when the waiting outcomes are written
+        self._writer: asyncio.Task[None] | None = None
 
     async def write(self, outcome: Outcome) -> None:
-        """Returns once the outcome is recorded."""
+        """Returns once the outcome is recorded: everyone of a group wakes at once when its write is done."""
         self._outcomes.append(outcome)
-        async with self._writing:
-            outcomes, self._outcomes = self._outcomes, []
-            if not outcomes:
-                return  # the write that just ended carried this caller's outcome
+        if self._written is None:
+            self._written = asyncio.get_running_loop().create_future()
+        written = self._written
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_groups())
+        await asyncio.shield(written)
 
-            async def write() -> None:
-                async with self._uow_factory() as uow:
-                    await uow.notifications.mark_sent(
-                        [(done.message.notification_id, done.went_at) for done in outcomes if done.went_at]
-                    )
-                    await uow.notifications.mark_failed(
-                        [
-                            (done.message.notification_id, done.error, done.retry_at)
-                            for done in outcomes
-                            if done.retry_at
-                        ]
-                    )
-                    await uow.commit()
+    async def _write_groups(self) -> None:
+        while self._outcomes and self._written is not None:
+            outcomes, written = self._outcomes, self._written
+            self._outcomes, self._written = [], None
+            try:
+                await retry_transient(partial(self._write, outcomes), "customer_message.record")
+            except Exception as exc:
+                written.set_exception(exc)
+            else:
+                written.set_result(None)
 
-            await retry_transient(write, "customer_message.record")
+    async def _write(self, outcomes: list[Outcome]) -> None:
+        async with self._uow_factory() as uow:
+            await uow.notifications.mark_sent(
+                [(done.message.notification_id, done.went_at) for done in outcomes if done.went_at]
+            )
+            await uow.notifications.mark_failed(
+                [(done.message.notification_id, done.error, done.retry_at) for done in outcomes if done.retry_at]
+            )
+            await uow.commit()
 
 
 async def claim(
@@ -104,15 +112,13 @@ async def claim(
     return await retry_transient(claim_due, "customer_message.claim")
 
 
-async def send_one(
-    channel: MessageChannel, message: OutgoingMessage, policy: DeliveryPolicy, slots: asyncio.Semaphore
-) -> Outcome:
-    """Send a claimed message over one of the channel's slots (connections). The attempt is on record
-    (claim_due) and the outcome is recorded right after, so a crash sends a message twice only if it falls
-    between the two; the stable message key (Message-ID, X-Event-Id) lets the receiver drop such a repeat."""
+async def send_one(channel: MessageChannel, message: OutgoingMessage, policy: DeliveryPolicy) -> Outcome:
+    """Send a claimed message (the channel bounds how many go at once: its connections). The attempt is on
+    record (claim_due) and the outcome is recorded right after, so a crash sends a message twice only if it
+    falls between the two; the stable message key (Message-ID, X-Event-Id) lets the receiver drop such a
+    repeat."""
     try:
-        async with slots:
-            await channel.send(message)
+        await channel.send(message)
     except Exception as exc:
         error = repr(exc)
         delay = min(policy.first_retry * 2 ** (message.attempts - 1), policy.max_retry)
@@ -131,10 +137,8 @@ async def deliver_due_messages(
     record = DeliveryRecord(uow_factory)
 
     async def deliver_channel(channel: MessageChannel) -> int:
-        slots = asyncio.Semaphore(policy.concurrency)
-
         async def deliver(message: OutgoingMessage) -> bool:
-            outcome = await send_one(channel, message, policy, slots)
+            outcome = await send_one(channel, message, policy)
             await record.write(outcome)
             return outcome.went_at is not None
 
@@ -149,10 +153,10 @@ async def deliver_due_messages(
 
 
 class ChannelSender:
-    """One channel's sending, streamed: it sends up to `concurrency` messages at once and claims more while
-    they go, whenever a claim would find room for at least `concurrency` (up to the policy's batch of
-    claimed and unsent messages). It wakes when a commit stores messages, when room frees while messages
-    wait, and every `poll_seconds` for retries come due."""
+    """One channel's sending, streamed: it hands what it claims to the channel at once and claims more while
+    they go, whenever a claim would find room for a quarter of the policy's batch of claimed and unsent
+    messages. It wakes when a commit stores messages, when room frees while messages wait, and every
+    `poll_seconds` for retries come due."""
 
     def __init__(
         self, uow_factory: UnitOfWorkFactory, channel: MessageChannel, policy: DeliveryPolicy, record: DeliveryRecord
@@ -162,7 +166,6 @@ class ChannelSender:
         self._policy = policy
         self._record = record
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(policy.concurrency)
         self._held = 0  # claimed and not sent yet
         self._more_due = False  # the last claim was cut short by the room left: claim again when room frees
 
@@ -174,7 +177,7 @@ class ChannelSender:
             while True:
                 self._wake.clear()
                 room = self._policy.batch_size - self._held
-                roomy = room >= min(self._policy.concurrency, self._policy.batch_size)
+                roomy = room >= max(1, self._policy.batch_size // 4)
                 claimed = await claim(self._uow_factory, self._channel, self._policy, room) if roomy else []
                 for message in claimed:
                     self._held += 1
@@ -188,7 +191,7 @@ class ChannelSender:
 
     async def _deliver(self, message: OutgoingMessage) -> None:
         try:
-            outcome = await send_one(self._channel, message, self._policy, self._slots)
+            outcome = await send_one(self._channel, message, self._policy)
         finally:
             self._held -= 1
             if self._more_due:
