@@ -196,6 +196,16 @@ async def test_an_operator_runs_a_day_from_the_console(make_system: SystemFactor
     await expect(resolved).to_contain_text("by dev-operator")
     await expect(resolved).to_contain_text("walnut")
 
+    # A policy change shows as what it changed.
+    with httpx.Client(timeout=30, headers=system.headers("admin")) as admin:
+        admin.put(
+            f"{aggregator}/suppliers/acme/policy",
+            json={"min_units": 8, "max_wait_seconds": 3600, "on_deadline": "release"},
+        ).raise_for_status()
+    await page.goto(f"{aggregator}/dashboard#/suppliers/acme")
+    await expect(page.locator('#versions tr[data-key="2"]')).to_contain_text("min units: 10 → 8")
+    await expect(page.locator('#versions tr[data-key="1"]')).to_contain_text("first version")
+
     # Who did what.
     await page.get_by_role("link", name="Activity", exact=True).click()
     await expect(page.locator("#activity")).to_contain_text("exception.resolve")

@@ -314,7 +314,7 @@ views.supplier = {
       h("h3", {}, "Against every minimum"), table(["Minimum", "Have", "Needed", "Progress"], "minimums"),
       h("h3", {}, "Lines waiting in the batch"), table(["Line", "SKU", "Qty", "Unit cost", "Waiting"], "lines"),
       h("h3", {}, "Latest purchase orders"), table(["PO", "Released", "Reason", "Units", "Value"], "supplier-pos"),
-      h("h3", {}, "Policy versions"), table(["Version", "Changed", "Policy"], "versions")];
+      h("h3", {}, "Policy versions"), table(["Version", "Changed", "What changed", "Policy"], "versions")];
   },
   async refresh(id) {
     const x = await get(`/dashboard/suppliers/${encodeURIComponent(id)}`);
@@ -341,9 +341,20 @@ views.supplier = {
       [progress(m.have, m.need, m.money), m.note ? h("div", {}, h("small", {}, m.note)) : ""]]);
     patchRows(document.querySelector("#lines tbody"), x.lines, l => l.backorder_line_id, l => [l.backorder_line_id, l.sku, td(show(l.quantity), "num"), money(l.unit_cost), since(l.received_at)]);
     patchRows(document.querySelector("#supplier-pos tbody"), x.recent_purchase_orders, p => p.po_number, p => [poLink(p.po_number), when(p.created_at), releaseReason(p), td(show(p.total_units), "num"), td(money(p.total_value), "num")]);
-    patchRows(document.querySelector("#versions tbody"), x.policy_versions, v => v.version, v => [`v${v.version}`, when(v.changed_at), h("pre", {}, JSON.stringify(v.policy, null, 1))]);
+    const versions = x.policy_versions;  // newest first
+    patchRows(document.querySelector("#versions tbody"), versions, v => v.version, v => {
+      const before = (versions.find(o => o.version === v.version - 1) || {}).policy;
+      return [`v${v.version}`, when(v.changed_at), policyChanges(before, v.policy), h("details", {}, h("summary", {}, "whole policy"), h("pre", {}, JSON.stringify(v.policy, null, 1)))];
+    });
   },
 };
+// What a policy version changed from the one before, key by key ("first version" for the first).
+function policyChanges(before, after) {
+  if (!before) return h("span", {class: "muted"}, "first version");
+  const text = v => (v === null || v === undefined ? "none" : typeof v === "object" ? JSON.stringify(v) : String(v));
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(k => text(before[k]) !== text(after[k]));
+  return keys.length ? h("ul", {}, keys.map(k => h("li", {}, `${k.replaceAll("_", " ")}: ${text(before[k])} → ${text(after[k])}`))) : h("span", {class: "muted"}, "no change");
+}
 const releaseReason = p => [show(p.release_reason).replaceAll("_", " "), p.below_minimum ? h("small", {}, " (below minimum)") : ""];
 
 const PO_STATES = ["released", "requested", "sent", "acknowledged", "partially_shipped", "shipped", "closed", "cancelled", "failed"];
@@ -417,6 +428,9 @@ views.po = {
   },
 };
 
+const EXCEPTION_KINDS = ["purchase_order_refused", "supplier_unreachable", "supplier_not_registered", "failed_by_operator",
+  "cancel_refused", "cancel_unanswered", "shipped_after_cancel", "over_shipment", "unknown_line", "unknown_purchase_order",
+  "message_not_applied", "late_shipment", "dead_letter"];
 // What each kind allows besides resolving with a note (a refused or given-up PO is failed already: retry or leave it).
 const EXCEPTION_ACTIONS = {purchase_order_refused: ["retry"], supplier_unreachable: ["retry"], supplier_not_registered: ["retry"]};
 views.exceptions = {
@@ -424,12 +438,15 @@ views.exceptions = {
   build(_, params) {
     return [h("h2", {}, "Exceptions inbox"),
       h("form", {class: "filters", id: "exception-filters"}, h("label", {}, "Show", h("select", {name: "open"}, h("option", {value: "true", selected: params.get("open") !== "false"}, "open"), h("option", {value: "false", selected: params.get("open") === "false"}, "all"))),
+        h("label", {}, "Kind", h("select", {name: "kind"}, h("option", {value: ""}, "any"),
+          EXCEPTION_KINDS.map(k => h("option", {value: k, selected: params.get("kind") === k}, k.replaceAll("_", " "))))),
         h("label", {}, "Supplier", h("input", {name: "supplier_id", value: params.get("supplier_id") || "", size: 12})), h("button", {type: "submit"}, "Filter")),
       table(["Opened", "Kind", "Supplier", "PO", "Order", "Detail", "State", "Actions"], "exceptions")];
   },
   async refresh(_, params) {
     const q = new URLSearchParams({open: params.get("open") || "true"});
     if (params.get("supplier_id")) q.set("supplier_id", params.get("supplier_id"));
+    if (params.get("kind")) q.set("kind", params.get("kind"));
     const list = await get(`/dashboard/exceptions?${q}`);
     patchRows(document.querySelector("#exceptions tbody"), list, e => e.exception_id, e => [
       [when(e.opened_at), h("div", {}, h("small", {}, `${since(e.opened_at)} ago`))], badge(e.kind, e.resolved_at ? "closed" : "open"), e.supplier_id,
@@ -437,6 +454,7 @@ views.exceptions = {
       e.resolved_at ? [badge("resolved", "closed"), h("div", {}, h("small", {}, `by ${show(e.resolved_by)}, ${when(e.resolved_at)}`)), h("div", {}, h("small", {}, e.resolution_note))] : badge("open"),
       e.resolved_at ? "" : [
         ...(EXCEPTION_ACTIONS[e.kind] || []).filter(() => e.po_number).map(() => button("Retry PO", "retry", e.po_number)),
+        e.kind === "dead_letter" ? link("#/dead-letters", "Replay it from Dead letters") : "",
         h("label", {class: "muted"}, h("span", {class: "skip"}, "Note"), h("input", {name: "note", placeholder: "what was decided", size: 18, dataset: {note: e.exception_id}})),
         button("Resolve", "resolve", e.exception_id, {class: "primary"})]]);
   },
