@@ -93,4 +93,5 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     app.include_router(dashboard_sign_in.router)
     app.mount("/dashboard/static", StaticFiles(directory=dashboard.STATIC), name="dashboard-static")
     install_body_limits(app, MAX_BODY_BYTES, {"PUT /suppliers/{supplier_id}/policy": api.MAX_POLICY_BYTES})
+    app.add_middleware(console_api.UnchangedViews)
     return app

@@ -103,3 +103,15 @@ def test_services_that_do_not_answer_come_first_on_the_overview(
         assert sorted(overview["unreachable"]) == ["orders", "supplier-gateway"]
         assert [(a["severity"], a["kind"]) for a in overview["alerts"]] == [("critical", "unreachable")] * 2
         assert overview["days"][-1]["backorders_opened"] is None  # unknown, not zero
+
+
+def test_an_unchanged_view_answers_304_without_a_body(alone: httpx.Client) -> None:
+    first = alone.get("/dashboard/suppliers")
+    tag = first.headers["ETag"]
+    assert tag.startswith('W/"') and first.headers["Cache-Control"] == "no-cache"
+    unchanged = alone.get("/dashboard/suppliers", headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.content == b"" and unchanged.headers["ETag"] == tag
+    alone.post("/suppliers/acme/hold").raise_for_status()
+    changed = alone.get("/dashboard/suppliers", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.json()[0]["held"] is True and changed.headers["ETag"] != tag
+    assert "ETag" not in alone.get("/suppliers").headers  # only the console's views

@@ -4,6 +4,7 @@ with the operator's name). The batches' own actions (release, hold, resume) are 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -11,6 +12,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi import Path as PathParameter
 from prometheus_client import REGISTRY
 from pydantic import Field
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aggregator.adapters.peer_services import GATEWAY, ORDERS, PeerRefused, PeerServices, PeerUnavailable
 from aggregator.entrypoints.api import Service
@@ -236,3 +239,47 @@ async def _forward(request: Request, service: str, path: str, body: Any = None) 
         # our own credential failed or the service broke: that is a bad gateway for the operator
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=f"{service} answered {answer.status_code}")
     return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
+
+
+class UnchangedViews:
+    """Conditional GETs for the console's views: each JSON answer carries an ETag (a hash of its body) and a
+    request whose If-None-Match names it gets a bodiless 304, so an open console refetching every few seconds
+    moves and redraws only what changed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith("/dashboard/"):
+            await self._app(scope, receive, send)
+            return
+        start: Message | None = None
+        body = bytearray()
+
+        async def buffer(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            body.extend(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            assert start is not None
+            headers = MutableHeaders(raw=list(start["headers"]))
+            if start["status"] != 200 or not headers.get("content-type", "").startswith("application/json"):
+                await send(start)
+                await send({"type": "http.response.body", "body": bytes(body)})
+                return
+            tag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
+            headers["ETag"] = tag
+            headers["Cache-Control"] = "no-cache"
+            if tag in Headers(scope=scope).get("if-none-match", ""):
+                del headers["content-length"]
+                del headers["content-type"]
+                await send({**start, "status": 304, "headers": headers.raw})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await send({**start, "headers": headers.raw})
+            await send({"type": "http.response.body", "body": bytes(body)})
+
+        await self._app(scope, receive, buffer)

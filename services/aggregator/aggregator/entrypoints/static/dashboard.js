@@ -86,10 +86,19 @@ async function call(method, path, body) {
   if (response.status === 401) { location.reload(); throw new Error("signed out"); }
   return response;
 }
+// Conditional GETs: the last answer of each view is kept with its ETag; an unchanged view answers 304, no body.
+const lastSeen = new Map();
 async function get(path) {
-  const response = await call("GET", path);
+  const seen = lastSeen.get(path);
+  const response = await fetch(path, {cache: "no-store", headers: seen ? {"If-None-Match": seen.tag} : {}});
+  if (response.status === 401) { location.reload(); throw new Error("signed out"); }
+  if (response.status === 304 && seen) return seen.data;
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
-  return response.json();
+  const data = await response.json();
+  const tag = response.headers.get("ETag");
+  if (tag) lastSeen.set(path, {tag, data}); else lastSeen.delete(path);
+  if (lastSeen.size > 50) lastSeen.delete(lastSeen.keys().next().value);
+  return data;
 }
 function toast(message, error) {
   const node = h("div", {class: error ? "toast error" : "toast"}, message);
