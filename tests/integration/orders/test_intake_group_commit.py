@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropship_shared.db import create_engine, session_factory
@@ -26,19 +27,27 @@ from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
 POISON_PRICE = Decimal("13")
+HICCUP_PRICE = Decimal("17")
 CATALOG = [
     Product("LAMP", "Lamp", "acme", "AC-L", Decimal("30"), Decimal("12.5"), on_hand=10),
     Product("SOFA", "Sofa", "acme", "AC-S", Decimal("900"), Decimal("400"), on_hand=0),
     Product("CURSED", "Cursed", "acme", "AC-X", POISON_PRICE, Decimal("1"), on_hand=0),
+    Product("SHAKY", "Shaky", "acme", "AC-Y", HICCUP_PRICE, Decimal("1"), on_hand=0),
 ]
 
 
 class RefusingProvider(LedgerPaymentProvider):
-    """A payment provider that fails any call of the poison amount (a failure of the batch's transaction)."""
+    """A payment provider that fails any call of the poison amount (a failure of the batch's transaction), and
+    meets a passing conflict (a busy database) the first time it sees the amount of a hiccup."""
+
+    hiccup_met = False
 
     async def perform(self, calls: Sequence[PaymentCall]) -> None:
         if any(call.amount == POISON_PRICE for call in calls):
             raise RuntimeError("the provider refused the call")
+        if any(call.amount == HICCUP_PRICE for call in calls) and not RefusingProvider.hiccup_met:
+            RefusingProvider.hiccup_met = True
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
         await super().perform(calls)
 
 
@@ -149,3 +158,12 @@ async def test_a_batch_the_database_refuses_is_split_and_the_others_are_placed(t
     async with transactions() as unit:
         lamp = await unit.products.get("LAMP")
     assert lamp is not None and lamp.on_hand == 9
+
+
+async def test_a_passing_conflict_is_retried_in_a_fresh_transaction(transactions: Transactions) -> None:
+    intake = OrderIntake(transactions)
+    RefusingProvider.hiccup_met = False
+    placed = await asyncio.gather(*(intake.place(c, "c") for c in [command(1, "SHAKY"), command(2, "SOFA")]))
+    assert all(p.created for p in placed)
+    assert transactions.commits == 1  # the attempt that met the conflict was rolled back, the retry committed
+    assert await stored_orders(transactions) == 2

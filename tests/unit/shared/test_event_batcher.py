@@ -1,4 +1,5 @@
-"""Group commit for consumers: concurrent deliveries share one handler call, a poison event fails alone."""
+"""Group commit: concurrent deliveries share one handler call, a poison event fails alone, an item refused
+for its own content fails without splitting the batch."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import pytest
 from prometheus_client import REGISTRY
 
-from dropship_shared.batching import EventBatcher
+from dropship_shared.batching import EventBatcher, GroupCommit
 from dropship_shared.events import BackorderCancelled, Envelope
 
 
@@ -62,3 +63,17 @@ async def test_a_lone_failure_reaches_its_delivery() -> None:
     with pytest.raises(ValueError):
         await batcher.handle(event("x"))
     await batcher.handle(event("y"))  # the batcher keeps working after a failure
+
+
+async def test_an_item_refused_for_itself_fails_alone_without_splitting_the_batch() -> None:
+    calls: list[list[int]] = []
+
+    async def place(items: list[int]) -> list[int | Exception]:
+        calls.append(items)
+        return [ValueError(f"{item} refused") if item < 0 else item * 10 for item in items]
+
+    group: GroupCommit[int, int] = GroupCommit(place)
+    outcomes = await asyncio.gather(*(group.submit(item) for item in (1, -2, 3)), return_exceptions=True)
+    assert outcomes[0] == 10 and outcomes[2] == 30
+    assert isinstance(outcomes[1], ValueError)
+    assert calls == [[1, -2, 3]]  # one transaction: the refused item did not fail the others

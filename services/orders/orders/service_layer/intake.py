@@ -11,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import Histogram
 
 from dropship_shared.batching import GroupCommit
+from dropship_shared.transient import retry_transient
 from orders.domain.model import OrderError
 from orders.domain.promise import PromiseRules
 from orders.service_layer.handlers import PlacedOrder, PlaceOrder, UnitOfWorkFactory, place_orders, placed_once
@@ -35,4 +36,6 @@ class OrderIntake:
         return await placed_once(self._uow_factory, command, lambda: self._group.submit((command, correlation_id)))
 
     async def _place_batch(self, requests: list[tuple[PlaceOrder, str]]) -> list[PlacedOrder | OrderError]:
-        return await place_orders(self._uow_factory, requests, self._rules)
+        # A passing conflict (deadlock, busy SQLite file, lost connection) is retried in a fresh transaction
+        # rather than failing the batch: nothing of a rolled-back attempt was answered.
+        return await retry_transient(lambda: place_orders(self._uow_factory, requests, self._rules), "place_orders")
