@@ -1,5 +1,6 @@
 """FastAPI dependencies shared by the routers: the units of work (changing, reading), the order intake and the
-promise rules."""
+promise rules. Coroutines, not plain functions: FastAPI runs a plain function on its thread pool, a thread hop
+per dependency per request."""
 
 from __future__ import annotations
 
@@ -12,23 +13,23 @@ from orders.service_layer.handlers import UnitOfWorkFactory
 from orders.service_layer.intake import OrderIntake
 
 
-def uow_factory(request: Request) -> UnitOfWorkFactory:
+async def uow_factory(request: Request) -> UnitOfWorkFactory:
     factory: UnitOfWorkFactory = request.app.state.uow_factory
     return factory
 
 
-def order_intake(request: Request) -> OrderIntake:
+async def order_intake(request: Request) -> OrderIntake:
     intake: OrderIntake = request.app.state.intake
     return intake
 
 
-def read_uow_factory(request: Request) -> UnitOfWorkFactory:
+async def read_uow_factory(request: Request) -> UnitOfWorkFactory:
     """Units of work for requests that only read: on connections of their own (never behind the writers)."""
     factory: UnitOfWorkFactory = request.app.state.read_uow_factory
     return factory
 
 
-def promise_rules(request: Request) -> PromiseRules:
+async def promise_rules(request: Request) -> PromiseRules:
     rules: PromiseRules = request.app.state.promise_rules
     return rules
 
