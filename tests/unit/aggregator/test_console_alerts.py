@@ -83,5 +83,6 @@ def test_what_a_line_at_risk_waits_for_in_plain_words() -> None:
     at_supplier = {**placed, "status": "backordered_at_supplier", "status_reason": "supplier ships 2026-12-20"}
     assert why_at_risk(at_supplier, batch, {"state": "acknowledged"}, None) == "supplier ships 2026-12-20"
     assert why_at_risk({**placed, "status": "acknowledged"}, None, {"state": "acknowledged"}, None) == (
-        "acknowledged at acme"
+        "PO PO7 acknowledged by acme, not all shipped yet"
     )
+    assert why_at_risk({**placed, "status": "acknowledged"}, None, None, None) == "acknowledged at acme"

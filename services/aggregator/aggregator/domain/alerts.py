@@ -139,4 +139,6 @@ def why_at_risk(
         return f"PO {line['po_number']} failed: {(purchase_order or {}).get('failure_reason')}"
     if line.get("status_reason"):
         return str(line["status_reason"])
+    if state in ("sent", "acknowledged", "partially_shipped"):
+        return f"PO {line['po_number']} {state.replace('_', ' ')} by {supplier}, not all shipped yet"
     return f"{str(line.get('status', '')).replace('_', ' ')} at {supplier}"

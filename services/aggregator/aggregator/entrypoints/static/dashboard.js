@@ -469,14 +469,21 @@ views.exceptions = {
   },
 };
 
+const HORIZONS = ["2", "7", "14", "30"];
 views.customers = {
   title: "Customers at risk",
-  build() {
-    return [h("h2", {}, "Customers at risk"), h("p", {class: "muted"}, "Lines still waiting whose promised date is past or within 2 days, most late first."),
+  build(_, params) {
+    const within = HORIZONS.includes(params.get("within_days")) ? params.get("within_days") : "2";
+    return [h("h2", {}, "Customers at risk"),
+      h("form", {class: "filters", id: "risk-filters"}, h("label", {}, "Promised date past or within",
+        h("select", {name: "within_days"}, HORIZONS.map(d => h("option", {value: d, selected: d === within}, `${d} days`)))),
+        h("button", {type: "submit"}, "Show")),
+      h("p", {class: "muted"}, "Lines still waiting for their goods, the most late first, with what each waits for."),
       table(["Order", "Customer", "SKU", "Qty", "Status", "Waiting for", "PO", "Promised", "Days", "Messages sent"], "at-risk")];
   },
-  async refresh() {
-    const list = await get("/dashboard/customers-at-risk");
+  async refresh(_, params) {
+    const within = HORIZONS.includes(params.get("within_days")) ? params.get("within_days") : "2";
+    const list = await get(`/dashboard/customers-at-risk?within_days=${within}`);
     patchRows(document.querySelector("#at-risk tbody"), list, l => `${l.order_id}-${l.line_no}`, l => [`${l.order_id} / ${l.line_no}`, l.customer_email, l.sku,
       td(show(l.backordered_qty), "num"), badge(l.status), [l.reason, l.supplier_id ? h("div", {}, h("small", {}, link(`#/suppliers/${encodeURIComponent(l.supplier_id)}`, l.supplier_id))) : ""],
       l.po_number ? poLink(l.po_number) : dash,
@@ -560,11 +567,12 @@ document.addEventListener("visibilitychange", () => { if (!document.hidden) refr
 
 document.addEventListener("submit", event => {
   const form = event.target;
-  if (form.id !== "po-filters" && form.id !== "exception-filters") return;
+  const routes = {"po-filters": "#/purchase-orders", "exception-filters": "#/exceptions", "risk-filters": "#/customers"};
+  if (!routes[form.id]) return;
   event.preventDefault();
   const q = new URLSearchParams();
   for (const [key, value] of new FormData(form)) if (String(value).trim()) q.set(key, String(value).trim());
-  location.hash = `${form.id === "po-filters" ? "#/purchase-orders" : "#/exceptions"}?${q}`;
+  location.hash = `${routes[form.id]}?${q}`;
 });
 
 document.addEventListener("click", async event => {
