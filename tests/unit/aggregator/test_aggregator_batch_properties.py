@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -253,3 +254,27 @@ BatchingScheduler.TestCase.settings = settings(
     max_examples=150, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 TestBatchingScheduler = BatchingScheduler.TestCase
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    policy=policies,
+    lines=st.lists(
+        st.tuples(st.sampled_from(SKUS), st.integers(1, 9), st.sampled_from(["0", "1.25", "10"])), max_size=12
+    ),
+)
+def test_the_status_shown_is_the_decision_taken(policy: SupplierPolicy, lines: list[tuple[str, int, str]]) -> None:
+    """One truth for progress: what the status says blocks a release is exactly what stops `decide` from
+    releasing by minimum (before the deadline, no cut-off slot involved), and its figures are the ones a
+    release by minimum orders (in one PO: a split by the line limit may add surplus per piece)."""
+    policy = replace(policy, cutoff=None, max_lines_per_po=None)
+    batch = PendingBatch(SUPPLIER)
+    for n, (sku, quantity, cost) in enumerate(lines):
+        batch.add(PendingLine(f"L{n}", sku, f"our-{sku}", quantity, Decimal(cost), START))
+    progress = batch.progress(policy, START)
+    decision = batch.decide(policy, START)
+    assert (decision.action == "release") == progress.minimum_met == (progress.blocked_by == ())
+    if progress.minimum_met:
+        drafts = batch.release(policy, START, "minimum_met")
+        assert sum(d.total_units for d in drafts) == progress.releasable_units
+        assert sum((d.total_value for d in drafts), Decimal(0)) == progress.releasable_value

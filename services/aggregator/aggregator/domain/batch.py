@@ -388,8 +388,9 @@ class PendingBatch:
             blocked.append("min_value")
         if releasable.customer_units == 0 and not blocked:
             blocked.append("nothing_releasable")
-        blocked.extend(releasable.held_back)
-        if releasable.meets(policy) and policy.cutoff is not None and not self._cutoff_open(policy, now, oldest):
+        if blocked:  # why units do not count; once a release goes, the SKUs held back simply wait for the next
+            blocked.extend(releasable.held_back)
+        elif policy.cutoff is not None and not self._cutoff_open(policy, now, oldest):
             blocked.append("cutoff")
         return tuple(blocked)
 

@@ -70,7 +70,8 @@ class SupplierStatus(BaseModel):
     minimum_met: bool
     blocked_by: list[str] = Field(
         description="what stops a release by minimum now: empty, held, min_units, min_value, nothing_releasable, "
-        "'<supplier_sku>: min_qty', '<supplier_sku>: case_pack', cutoff; empty when it would release"
+        "'<supplier_sku>: min_qty', '<supplier_sku>: case_pack' (SKUs whose units do not count, while the minimum "
+        "is not met), cutoff; empty when it would release"
     )
     oldest_received_at: datetime | None
     oldest_age_seconds: float | None
