@@ -80,6 +80,8 @@ async def test_events_delivered_together_lock_and_read_their_orders_once_and_end
     await event_handlers.handle_events(uow, [*batch, batch[1]], PromiseRules())  # one redelivered in the batch
     assert watched.ran["SELECT orders"] == 2  # the lock of all of them (sorted ids, one statement), one read
     assert watched.ran["SELECT order_lines"] == 1
+    assert watched.ran["SELECT line_shipments"] == 2  # read with the orders, then what is stored before writing
+    assert watched.ran["INSERT line_shipments"] == 1
     for envelope in events_over(alone):
         await event_handlers.handle_event(uow, envelope)
 

@@ -404,17 +404,20 @@ class OrderRepository:
                     for row in rows
                 ],
             )
-        for order in changed:
-            await self._save_shipments(order)
+        await self._save_shipments(changed)
         await self._save_history(list(changed))
 
-    async def _save_shipments(self, order: Order) -> None:
-        if not any(line.shipments for line in order.lines):
+    async def _save_shipments(self, changed: tuple[Order, ...]) -> None:
+        """The shipments not stored yet, of all the orders at once (one read, one write)."""
+        shipped = [order for order in changed if any(line.shipments for line in order.lines)]
+        if not shipped:
             return  # nothing shipped yet (every new order): nothing to compare with what is stored
         rows = await self._session.execute(
-            select(shipments.c.line_no, shipments.c.shipment_id).where(shipments.c.order_id == order.order_id)
+            select(shipments.c.order_id, shipments.c.line_no, shipments.c.shipment_id).where(
+                shipments.c.order_id.in_([order.order_id for order in shipped])
+            )
         )
-        known = {(row[0], row[1]) for row in rows}
+        known = {(row[0], row[1], row[2]) for row in rows}
         new_shipments = [
             {
                 "order_id": order.order_id,
@@ -426,9 +429,10 @@ class OrderRepository:
                 "tracking_url": shipment.tracking_url,
                 "shipped_at": shipment.shipped_at,
             }
+            for order in shipped
             for line in order.lines
             for shipment in line.shipments
-            if (line.line_no, shipment.shipment_id) not in known
+            if (order.order_id, line.line_no, shipment.shipment_id) not in known
         ]
         if new_shipments:
             await self._session.execute(insert(shipments), new_shipments)
