@@ -56,7 +56,8 @@ async def receive_stock(
         product.on_hand += receipt.quantity
         plan = plan_receipt(product.on_hand, waiting)
         cause = Cause(now, f"stock_received:{receipt.source}")
-        outcome = ReceiptOutcome(receipt.sku, receipt.quantity, False, 0)
+        served: list[str] = []
+        withdrawing: list[str] = []
         by_order: dict[str, list[int]] = defaultdict(list)
         for line in plan.serve:
             by_order[line.order_id].append(line.line_no)
@@ -68,7 +69,7 @@ async def receive_stock(
                 units = order.line(line_no).open_qty
                 if order.serve_from_stock(line_no, rules, cause):
                     product.on_hand -= units
-                    outcome.served.append(order.line(line_no).backorder_line_id(order_id))
+                    served.append(order.line(line_no).backorder_line_id(order_id))
             await uow.orders.save(order)
             await apply_consequences(uow, order)
         for line in plan.withdraw:
@@ -79,12 +80,10 @@ async def receive_stock(
                     backorder_line_id=line.backorder_line_id, supplier_id=product.supplier_id, quantity=line.quantity
                 )
             )
-            outcome.withdrawals_requested.append(line.backorder_line_id)
+            withdrawing.append(line.backorder_line_id)
         await uow.products.save_stock([product])
         await uow.commit()
-        return ReceiptOutcome(
-            receipt.sku, receipt.quantity, False, product.on_hand, outcome.served, outcome.withdrawals_requested
-        )
+        return ReceiptOutcome(receipt.sku, receipt.quantity, False, product.on_hand, served, withdrawing)
 
 
 async def on_backorder_withdrawn(
