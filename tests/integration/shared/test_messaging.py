@@ -22,6 +22,7 @@ from dropship_shared.outbox import OutboxRelay
 from dropship_shared.tables import inbox_table, outbox_table
 from dropship_shared.unit_of_work import SqlUnitOfWork
 from support.infrastructure import BrokerNamespace
+from support.polling import eventually, stays
 
 metadata = MetaData()
 outbox = outbox_table(metadata)
@@ -200,6 +201,39 @@ async def test_failing_handler_is_retried_then_dead_lettered(  # type: ignore[no
         return len(attempts) > replayed_attempts and await broker.queue_depth(f"{queue}.dlq") == 1
 
     await wait_for(failed_again, timeout=20)
+
+
+async def test_a_dead_letter_notice_that_cannot_be_handled_sends_no_notice_of_its_own(  # type: ignore[no-untyped-def]
+    plumbing, broker_namespace: BrokerNamespace
+) -> None:
+    _engine, _sessions, broker, _ready = plumbing
+    inbox_queue = broker_namespace.queue("inbox")
+    seen: list[Envelope] = []
+
+    async def observe(envelope: Envelope) -> None:
+        seen.append(envelope)
+
+    async def broken_inbox(envelope: Envelope) -> None:
+        raise RuntimeError("inbox is broken")
+
+    await broker.subscribe(Subscription(broker_namespace.queue("watcher"), {"dead_letter.recorded": observe}))
+    await broker.subscribe(Subscription(inbox_queue, {"dead_letter.recorded": broken_inbox}))
+    notice = DeadLetterRecorded(
+        queue="elsewhere",
+        routing_key="backorder.created",
+        reason="malformed",
+        error="invalid envelope",
+        body="{",
+        dead_lettered_at=datetime.now(UTC),
+    )
+    await broker.publish(Envelope.wrap(notice, "loop"))
+
+    async def dead_lettered() -> bool:
+        return await broker.queue_depth(f"{inbox_queue}.dlq") == 1
+
+    await wait_for(dead_lettered)
+    await eventually(lambda: len(seen), lambda count: count == 1)  # the notice itself...
+    await stays(lambda: len(seen), lambda count: count == 1)  # ...and no notice of its dead-lettering
 
 
 async def test_transient_database_conflicts_are_retried_without_using_up_deliveries(  # type: ignore[no-untyped-def]
