@@ -373,7 +373,8 @@ views["purchase-orders"] = {
     const form = h("form", {class: "filters", id: "po-filters", role: "search"},
       h("label", {}, "Search PO, customer email, order or SKU", h("input", {name: "q", type: "search", value: params.get("q") || "", size: 32})),
       h("label", {}, "State", h("select", {name: "state"}, h("option", {value: ""}, "any"), PO_STATES.filter(x => x !== "released").map(x => h("option", {value: x, selected: params.get("state") === x}, x.replaceAll("_", " "))))),
-      h("label", {}, "Supplier", h("input", {name: "supplier_id", value: params.get("supplier_id") || "", size: 12})),
+      h("label", {}, "Supplier", h("select", {name: "supplier_id", id: "po-supplier"}, h("option", {value: ""}, "any"),
+        params.get("supplier_id") ? h("option", {value: params.get("supplier_id"), selected: true}, params.get("supplier_id")) : "")),
       h("button", {type: "submit", class: "primary"}, "Search"));
     return [h("h2", {}, "Purchase orders"), form, table(["PO", "Supplier", "State", "Released", "Reason", "Units", "Value", "Attempts", "Actions"], "pos"),
       h("div", {class: "pager", id: "pager"})];
@@ -382,6 +383,14 @@ views["purchase-orders"] = {
     const query = new URLSearchParams(params);
     const page = Number(params.get("page") || 1);
     const answer = await get(`/dashboard/purchase-orders?${query}`);
+    const choice = document.getElementById("po-supplier");
+    if (choice && !choice.dataset.filled) {
+      choice.dataset.filled = "yes";
+      const chosen = params.get("supplier_id");
+      for (const x of await get("/dashboard/suppliers")) {
+        if (x.supplier_id !== chosen) choice.append(h("option", {value: x.supplier_id}, `${x.name} (${x.supplier_id})`));
+      }
+    }
     patchRows(document.querySelector("#pos tbody"), answer.items, p => p.po_number, p => [poLink(p.po_number), p.supplier_id, [badge(p.state), p.failure_reason ? h("div", {}, h("small", {}, p.failure_reason)) : ""],
       when(p.created_at), releaseReason(p), td(show(p.total_units), "num"), td(money(p.total_value), "num"), td(show(p.send_attempts), "num"), poActions(p)]);
     const to = n => { const q = new URLSearchParams(params); q.set("page", n); return `#/purchase-orders?${q}`; };
