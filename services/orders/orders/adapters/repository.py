@@ -494,14 +494,10 @@ class OrderRepository:
         if not wanted:
             return {}
         rows = await self._session.execute(
-            select(orders.c.idempotency_key, orders.c.order_id).where(orders.c.idempotency_key.in_(wanted))
+            select(orders.c.order_id, orders.c.idempotency_key).where(orders.c.idempotency_key.in_(wanted))
         )
-        found = {}
-        for key, order_id in rows.all():
-            order = await self.get(order_id)
-            if order is not None:
-                found[key] = order
-        return found
+        key_of = {order_id: key for order_id, key in rows.all()}
+        return {key_of[order_id]: order for order_id, order in (await self.get_many(key_of)).items()}
 
     async def waiting_for_stock(self, sku: str) -> list[WaitingLine]:
         """The lines of `sku` still backordered and not yet on a purchase order (no lock)."""
