@@ -217,10 +217,19 @@ async def test_an_operator_runs_a_day_from_the_console(make_system: SystemFactor
     with httpx.Client(timeout=30, headers=system.headers("admin")) as admin:
         admin.put(
             f"{aggregator}/suppliers/acme/policy",
-            json={"min_units": 8, "max_wait_seconds": 3600, "on_deadline": "release"},
+            json={
+                "min_units": 8,
+                "max_wait_seconds": 3600,
+                "on_deadline": "release",
+                "sku_rules": {"AC-TB-200": {"case_pack": 4, "min_qty": 2}},
+            },
         ).raise_for_status()
+    order(orders, "gus@example.com", "TABLE-OAK", 1)
     await page.goto(f"{aggregator}/dashboard#/suppliers/acme")
     await expect(page.locator('#versions tr[data-key="2"]')).to_contain_text("min units: 10 → 8")
+    await expect(page.locator('#minimums tr[data-key="case-AC-TB-200"]')).to_contain_text("1 / 4")  # gus's table
+    await expect(page.locator('#minimums tr[data-key="sku-AC-TB-200"]')).to_contain_text("1 / 2")
+    await expect(page.locator('#minimums tr[data-key="value"]')).to_contain_text("no minimum")
     await expect(page.locator('#versions tr[data-key="1"]')).to_contain_text("first version")
 
     # Customers at risk: a line waiting in the batch says what it waits for.
@@ -230,6 +239,7 @@ async def test_an_operator_runs_a_day_from_the_console(make_system: SystemFactor
     await page.get_by_role("button", name="Show").click()
     fay = page.locator("#at-risk tbody tr").filter(has_text="fay@example.com")
     await expect(fay).to_contain_text("waiting in ACME Furniture (simulated)'s batch for min units")
+    await expect(fay).to_contain_text("AC-TB-200: case pack")
     await expect(fay).to_contain_text("backorder placed (email)")
     await expect(page.locator("#at-risk tbody tr").filter(has_text="ann@example.com")).to_contain_text("PO00000001")
     await shot(page, "customers")

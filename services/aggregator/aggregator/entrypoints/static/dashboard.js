@@ -336,13 +336,13 @@ views.supplier = {
       h("div", {class: "card"}, healthCells(x.health, x.gateway_answered)), h("div", {class: "card"}, supplierActions(x)));
     const policy = (x.policy_versions[0] || {}).policy || {};
     const bySku = {};
-    for (const line of x.lines) bySku[line.sku] = (bySku[line.sku] || 0) + line.quantity;
+    for (const line of x.lines) bySku[line.supplier_sku] = (bySku[line.supplier_sku] || 0) + line.quantity;  // rules are by supplier SKU
     const minimums = [
       {key: "units", label: "Units (batch total, releasable)", have: x.releasable_units ?? x.pending_units, need: x.min_units},
       {key: "value", label: "Value (batch total, at tier prices)", have: x.releasable_value ?? x.pending_value, need: x.min_value, money: true},
       ...Object.entries(policy.sku_rules || {}).flatMap(([sku, rule]) => [
-        rule.min_qty ? {key: `sku-${sku}`, label: `SKU ${sku} minimum`, have: bySku[sku] || 0, need: rule.min_qty} : null,
-        rule.case_pack > 1 ? {key: `case-${sku}`, label: `SKU ${sku} case pack of ${rule.case_pack}`, have: (bySku[sku] || 0) % rule.case_pack, need: rule.case_pack, note: `${Math.floor((bySku[sku] || 0) / rule.case_pack)} full case(s); ${rule.remainder === "round_up" ? "rounds up" : "waits for a full case"}`} : null,
+        rule.min_qty ? {key: `sku-${sku}`, label: `Supplier SKU ${sku} minimum`, have: bySku[sku] || 0, need: rule.min_qty} : null,
+        rule.case_pack > 1 ? {key: `case-${sku}`, label: `Supplier SKU ${sku} case pack of ${rule.case_pack}`, have: (bySku[sku] || 0) % rule.case_pack, need: rule.case_pack, note: `${Math.floor((bySku[sku] || 0) / rule.case_pack)} full case(s); ${rule.remainder === "round_up" ? "rounds up" : "waits for a full case"}`} : null,
       ]).filter(Boolean),
     ];
     patchRows(document.querySelector("#minimums tbody"), minimums, m => m.key, m => [m.label,
