@@ -14,9 +14,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from opentelemetry.trace import SpanContext
 from prometheus_client import Histogram
 
 from dropship_shared.events import Envelope
+from dropship_shared.tracing import current_span_context, transaction_of
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -37,17 +39,19 @@ class GroupCommit(Generic[Item, Result]):
         handle_batch: Callable[[list[Item]], Awaitable[Sequence[Result | Exception]]],
         max_batch: int = 64,
         sizes: Histogram | None = None,
+        name: str = "group commit",
     ) -> None:
         self._handle_batch = handle_batch
+        self._name = name
         self._max_batch = max_batch
         self._sizes = sizes
-        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._waiting: list[tuple[Item, asyncio.Future[Result], SpanContext | None]] = []
         self._draining: asyncio.Task[None] | None = None
 
     async def submit(self, item: Item) -> Result:
         """The item's outcome once its transaction committed; raises what the item failed with."""
         committed: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, committed))
+        self._waiting.append((item, committed, current_span_context()))
         if self._draining is None or self._draining.done():
             self._draining = asyncio.create_task(self._drain(), name="group-commit")
         return await committed
@@ -59,9 +63,11 @@ class GroupCommit(Generic[Item, Result]):
             await asyncio.sleep(0)
             batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
             try:
-                await self._run([item for item, _ in batch], [committed for _, committed in batch])
+                # The batch's span continues the first item's trace and links the others' (one trace per order).
+                with transaction_of(self._name, [cause for _, _, cause in batch]):
+                    await self._run([item for item, _, _ in batch], [committed for _, committed, _ in batch])
             except BaseException as exc:  # cancelled (shutdown): nobody may wait forever
-                for _, committed in self._waiting:
+                for _, committed, _ in self._waiting:
                     _settle(committed, exc)
                 self._waiting = []
                 raise
@@ -94,7 +100,9 @@ class EventBatcher:
             await handle_batch(envelopes)
             return [None] * len(envelopes)
 
-        self._group: GroupCommit[Envelope, None] = GroupCommit(handle_all, max_batch, EVENTS_PER_TRANSACTION)
+        self._group: GroupCommit[Envelope, None] = GroupCommit(
+            handle_all, max_batch, EVENTS_PER_TRANSACTION, "events transaction"
+        )
 
     async def handle(self, envelope: Envelope) -> None:
         """The per-delivery handler: returns when the event's transaction committed, raises if it failed."""

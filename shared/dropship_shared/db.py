@@ -9,8 +9,11 @@ from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Numeric, String, TypeDecorator, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeEngine
+
+# Engines are made through the module attribute, which tracing instruments when it is on (a statement a span).
 
 
 def is_sqlite(url: str) -> bool:
@@ -20,13 +23,17 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     """An engine that serialises writers safely on SQLite and pools connections on PostgreSQL."""
     if not is_sqlite(url):
-        return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        return sqlalchemy_asyncio.create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # One connection: the process's transactions queue on the pool (an asyncio wait) instead of
     # on SQLite's busy handler, which sleeps in coarse steps and ruins latency under load.
-    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = sqlalchemy_asyncio.create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+    )
 
     # pysqlite's own transaction handling defers BEGIN and upgrades read locks to write locks
     # mid-transaction, which deadlocks concurrent writers. Every transaction starts as
@@ -53,7 +60,7 @@ def create_postgres_pool(url: str, pool_size: int, autocommit: bool = False) -> 
     """A fixed pool for one kind of background work or for reads: no overflow, so a burst waits a moment
     for a kept connection instead of opening (TLS handshake, authentication, an empty statement cache) and
     closing new ones. Autocommit, for work made of single statements: no BEGIN and COMMIT round trips."""
-    return create_async_engine(
+    return sqlalchemy_asyncio.create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
@@ -71,7 +78,7 @@ def create_reader_engine(url: str, pool_size: int = 8) -> AsyncEngine:
         # Under READ COMMITTED each statement has its own snapshot inside a transaction too, so a read loses
         # nothing by autocommit.
         return create_postgres_pool(url, pool_size, autocommit=True)
-    engine = create_async_engine(
+    engine = sqlalchemy_asyncio.create_async_engine(
         url, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=0, pool_timeout=60
     )
 

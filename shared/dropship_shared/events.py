@@ -301,14 +301,21 @@ class Envelope(BaseModel):
     version: int = SCHEMA_VERSION
     occurred_at: datetime = Field(default_factory=utcnow)
     correlation_id: str
+    # W3C trace context of the span that emitted the event (None when tracing is off): it waits in the outbox
+    # with the event and the relay carries it on as the message's `traceparent` header. Before the payload, so
+    # the relay finds it first in the stored JSON.
+    traceparent: str | None = None
     payload: dict[str, Any]
 
     @classmethod
-    def wrap(cls, payload: Payload, correlation_id: str, event_id: uuid.UUID | None = None) -> Envelope:
+    def wrap(
+        cls, payload: Payload, correlation_id: str, event_id: uuid.UUID | None = None, traceparent: str | None = None
+    ) -> Envelope:
         return cls(
             event_id=event_id or uuid.uuid4(),
             type=EVENT_TYPE_OF[type(payload)],
             correlation_id=correlation_id,
+            traceparent=traceparent,
             payload=payload.model_dump(mode="json"),
         )
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import structlog
 
+from dropship_shared.tracing import trace_ids
+
 
 def timestamps_as_text(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Dates and times in a log line are ISO 8601 text, not `datetime.datetime(...)` reprs."""
@@ -27,6 +29,7 @@ def configure_logging(service_name: str, level: str = "INFO", json: bool = True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             timestamps_as_text,

@@ -19,6 +19,7 @@ from aio_pika.abc import (
 from dropship_shared.events import EVENT_TYPE_OF, DeadLetterRecorded, Envelope, EventError, utcnow
 from dropship_shared.logs import bind_correlation_id, get_logger
 from dropship_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
+from dropship_shared.tracing import TRACEPARENT, consuming
 from dropship_shared.transient import retry_transient
 
 log = get_logger(__name__)
@@ -84,10 +85,14 @@ class Broker:
             raise RuntimeError("broker not connected")
         return self._exchange
 
-    async def publish_raw(self, routing_key: str, body: bytes, event_id: str, correlation_id: str) -> None:
-        """Publish persistently and wait for the broker's confirm (raises if not confirmed)."""
+    async def publish_raw(
+        self, routing_key: str, body: bytes, event_id: str, correlation_id: str, traceparent: str | None = None
+    ) -> None:
+        """Publish persistently and wait for the broker's confirm (raises if not confirmed); `traceparent` goes
+        in the W3C header of that name, where consumers continue the trace."""
         message = aio_pika.Message(
             body,
+            headers={TRACEPARENT: traceparent} if traceparent else None,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=event_id,
@@ -98,7 +103,9 @@ class Broker:
         EVENTS_PUBLISHED.labels(routing_key).inc()
 
     async def publish(self, envelope: Envelope) -> None:
-        await self.publish_raw(envelope.type, envelope.to_bytes(), str(envelope.event_id), envelope.correlation_id)
+        await self.publish_raw(
+            envelope.type, envelope.to_bytes(), str(envelope.event_id), envelope.correlation_id, envelope.traceparent
+        )
 
     async def declare_queue(self, channel: AbstractChannel, queue: str, routing_keys: list[str]) -> Any:
         """A durable quorum queue bound to the routing keys, dead-lettering into `<queue>.dlq`."""
@@ -149,7 +156,8 @@ class Broker:
         try:
             # A passing database conflict is retried here, on this delivery: it never counts
             # against the delivery limit, so only an event that fails for itself is dead-lettered.
-            await retry_transient(lambda: handler(envelope), envelope.type)
+            with consuming(subscription.queue, envelope.type, message.headers):
+                await retry_transient(lambda: handler(envelope), envelope.type)
         except Exception as exc:
             previous = (message.headers or {}).get("x-delivery-count", 0)
             deliveries = (previous if isinstance(previous, int) else 0) + 1
@@ -281,12 +289,18 @@ async def _publish_again(exchange: AbstractExchange, message: AbstractIncomingMe
             content_type=message.content_type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=message.message_id,
-            headers={"x-replayed": True},
+            headers={"x-replayed": True, **_trace_header(message)},
         ),
         routing_key=DeadLetter.of(message).routing_key,
         timeout=10,
     )
     await message.ack()
+
+
+def _trace_header(message: AbstractIncomingMessage) -> dict[str, Any]:
+    """A replayed message stays in the trace of the order it belongs to."""
+    traceparent = (message.headers or {}).get(TRACEPARENT)
+    return {TRACEPARENT: traceparent} if traceparent else {}
 
 
 def _dead_letter_notice(queue: str, message: AbstractIncomingMessage, error: str, reason: str) -> Envelope:

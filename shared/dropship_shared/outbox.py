@@ -14,6 +14,7 @@ from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
 from dropship_shared.messaging import Broker
 from dropship_shared.metrics import OUTBOX_PENDING
+from dropship_shared.tracing import traceparent_in
 
 log = get_logger(__name__)
 
@@ -90,7 +91,9 @@ class OutboxRelay:
         """Publish concurrently (confirms pipeline); the ids of the rows the broker confirmed."""
         results = await asyncio.gather(
             *(
-                self._broker.publish_raw(row.event_type, row.body.encode(), row.event_id, row.correlation_id)
+                self._broker.publish_raw(
+                    row.event_type, row.body.encode(), row.event_id, row.correlation_id, traceparent_in(row.body)
+                )
                 for row in rows
             ),
             return_exceptions=True,

@@ -26,6 +26,7 @@ from dropship_shared.messaging import Broker, Subscription
 from dropship_shared.migrations import upgrade_to_head
 from dropship_shared.outbox import OutboxRelay
 from dropship_shared.settings import ServiceSettings
+from dropship_shared.tracing import configure_tracing
 
 log = get_logger(__name__)
 
@@ -47,6 +48,7 @@ class ServiceRuntime:
     _subscribed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        configure_tracing(self.settings.service_name, self.settings.otel_exporter_otlp_endpoint)  # before engines
         self.engine = create_engine(self.settings.resolved_database_url())
         self.sessions = session_factory(self.engine)
         self.broker = Broker(

@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 200
     outbox_poll_seconds: float = 0.5
     outbox_linger_seconds: float = 0.01
+    # Traces go over OTLP/HTTP when this standard variable names a collector (the exporter reads the other
+    # OTEL_EXPORTER_OTLP_* variables itself); empty: tracing is off.
+    otel_exporter_otlp_endpoint: str = ""
 
     # Bearer tokens (README "Authentication"): OAuth2 JWTs from this issuer for this audience, verified with the
     # keys of a JWKS URL or with PEM public keys. Neither configured: every protected call is refused.

@@ -20,6 +20,7 @@ from dropship_shared.audit import Audit
 from dropship_shared.logs import bind_correlation_id
 from dropship_shared.messaging import Broker
 from dropship_shared.problems import ProblemError, install_problem_details, problem_response, problem_responses
+from dropship_shared.tracing import instrument_app
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 CORRELATION_HEADER = "X-Correlation-Id"
@@ -60,6 +61,7 @@ def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
     install_problem_details(app)
     app.add_middleware(StorableUrlMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
+    instrument_app(app)
 
 
 class CorrelationIdMiddleware:

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
+from dropship_shared.tracing import configure_tracing, instrument_app
 from supplier_simulator.edi import enable_x12
 from supplier_simulator.models import AckIn, FaultsIn, ShipIn
 from supplier_simulator.settings import SimulatorSettings
@@ -20,6 +21,7 @@ from supplier_simulator.simulator import IDEMPOTENCY_HEADER, Simulator, Simulato
 def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     """Build the simulator app; settings default to the environment."""
     settings = settings or SimulatorSettings()
+    configure_tracing(f"supplier-simulator-{settings.supplier_id}", settings.otel_exporter_otlp_endpoint)
     sim = Simulator(settings)
 
     @asynccontextmanager
@@ -32,6 +34,7 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
 
     app = FastAPI(title=f"Supplier simulator ({settings.supplier_id})", lifespan=lifespan)
     app.state.simulator = sim
+    instrument_app(app)
 
     @app.exception_handler(SimulatorError)
     async def _simulator_error(_: Request, exc: SimulatorError) -> JSONResponse:

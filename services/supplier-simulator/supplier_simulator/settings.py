@@ -33,6 +33,9 @@ class SimulatorSettings(BaseSettings):
     callback_backoff_max_seconds: float = Field(default=10.0, ge=0)
     callback_timeout_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "info"
+    # As the services: traces over OTLP/HTTP when the standard variable names a collector (the supplier's side
+    # of the trace); empty: off.
+    otel_exporter_otlp_endpoint: str = Field(default="", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
 
     # EDI X12 mode: POST /edi takes 850s; 997/855/856 go as signed interchanges to callback_url
     protocol: Literal["http", "x12"] = "http"
