@@ -31,7 +31,7 @@ run: install
 run-postgres: install
 	$(BIN)/python scripts/devstack.py --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
-test: install
+test: install browser
 	$(BIN)/pytest
 
 lint:

@@ -103,6 +103,8 @@ def test_policy_versions_and_operator_commands(api: httpx.Client) -> None:
 async def test_malformed_events_are_visible_on_the_dead_letter_queue_and_replayable(
     api: httpx.Client, broker_namespace: BrokerNamespace
 ) -> None:
+    # Published before the aggregator has bound its queue, the event would be unroutable and simply gone.
+    await eventually(lambda: api.get("/readyz"), lambda answer: answer.status_code == 200)
     publisher = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
     await publisher.connect()
     await publisher.publish_raw("backorder.created", b'{"type": "backorder.created"}', "bad-1", "c1")

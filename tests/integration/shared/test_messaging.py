@@ -184,7 +184,7 @@ async def test_failing_handler_is_retried_then_dead_lettered(  # type: ignore[no
     async def dead_lettered() -> bool:
         return await broker.queue_depth(f"{queue}.dlq") == 1
 
-    await wait_for(dead_lettered, timeout=20)
+    await wait_for(dead_lettered, timeout=90)
     # delivery limit 3: the first delivery plus three redeliveries, then the DLQ.
     assert 3 <= len(attempts) <= 4
     # An alert: counted, and the dead letter says why.
@@ -200,7 +200,7 @@ async def test_failing_handler_is_retried_then_dead_lettered(  # type: ignore[no
     async def failed_again() -> bool:
         return len(attempts) > replayed_attempts and await broker.queue_depth(f"{queue}.dlq") == 1
 
-    await wait_for(failed_again, timeout=20)
+    await wait_for(failed_again, timeout=90)
 
 
 async def test_a_dead_letter_notice_that_cannot_be_handled_sends_no_notice_of_its_own(  # type: ignore[no-untyped-def]
