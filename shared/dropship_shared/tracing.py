@@ -114,13 +114,21 @@ def consuming(queue: str, event_type: str, headers: Mapping[str, Any] | None) ->
     if not _enabled:
         yield
         return
-    parent = _remote_context((headers or {}).get(TRACEPARENT))
-    with _tracer.start_as_current_span(
-        f"{event_type} process",
-        context=parent,
-        kind=SpanKind.CONSUMER,
-        attributes={"messaging.system": "rabbitmq", "messaging.destination.name": queue},
-    ):
+    attributes = {"messaging.system": "rabbitmq", "messaging.destination.name": queue}
+    with continuing(f"{event_type} process", (headers or {}).get(TRACEPARENT), SpanKind.CONSUMER, **attributes):
+        yield
+
+
+@contextmanager
+def continuing(
+    name: str, traceparent: object, kind: SpanKind = SpanKind.INTERNAL, **attributes: str | int
+) -> Iterator[None]:
+    """A span continuing a trace context that was stored (`current_traceparent`) for work done later, in
+    another task: a leased purchase order sent by a dispatcher, a queued callback. A new trace without one."""
+    if not _enabled:
+        yield
+        return
+    with _tracer.start_as_current_span(name, context=_remote_context(traceparent), kind=kind, attributes=attributes):
         yield
 
 

@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel
 
 from dropship_shared.signing import sign
+from dropship_shared.tracing import continuing, current_traceparent
 from supplier_simulator.settings import SimulatorSettings
 from supplier_simulator.state import SupplierEvent, dumps, utcnow_iso
 
@@ -35,6 +36,7 @@ class CallbackRecord(BaseModel):
     last_status: int | None = None
     last_error: str | None = None
     sent_at: str | None = None
+    traceparent: str | None = None  # of the order's trace, continued when the callback is sent
 
 
 class CallbackDispatcher:
@@ -90,6 +92,7 @@ class CallbackDispatcher:
             po_number=po_number,
             url=self.url_for(event.type),
             body=event.body,
+            traceparent=current_traceparent(),
         )
         self.records.append(record)
         self._queue.put_nowait(record)
@@ -148,7 +151,8 @@ class CallbackDispatcher:
             record = await self._queue.get()
             try:
                 if record.state == "queued":
-                    await self._deliver(record)
+                    with continuing(f"callback {record.type}", record.traceparent, po_number=record.po_number):
+                        await self._deliver(record)
             except Exception:  # pragma: no cover - never let the worker die
                 log.exception("callback delivery crashed for %s", record.event_id)
                 record.state = "pending"

@@ -66,6 +66,12 @@ class DispatchQueue:
             row["lease_expires_at"],
         )
 
+    async def traceparent(self, po_number: str) -> str | None:
+        """The trace context the PO was requested in, which its sending continues."""
+        return await self._session.scalar(
+            select(purchase_orders.c.traceparent).where(purchase_orders.c.po_number == po_number)
+        )
+
     def _due(self, now: datetime) -> Any:
         return and_(
             purchase_orders.c.state == PurchaseOrderState.REQUESTED.value,

@@ -72,6 +72,8 @@ purchase_orders = Table(
     # polling-mode suppliers: where in their event feed we are
     Column("poll_cursor", Integer, nullable=False, default=0),
     Column("next_poll_at", UtcDateTime, nullable=True),
+    # W3C trace context of the order's trace when the PO was requested (tracing on): its sending continues it
+    Column("traceparent", String(55), nullable=True),
     Index("ix_purchase_orders_dispatch", "state", "supplier_id", "next_attempt_at"),
 )
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropship_shared.events import Address
+from dropship_shared.tracing import current_traceparent
 from supplier_gateway.adapters.orm import (
     purchase_order_history,
     purchase_order_lines,
@@ -143,6 +144,7 @@ class PurchaseOrderRepository:
                 below_minimum=po.below_minimum,
                 created_at=po.created_at,
                 correlation_id=po.correlation_id,
+                traceparent=current_traceparent(),
                 send_attempts=0,
                 poll_cursor=0,
                 **self._header(po),

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
+from dropship_shared.tracing import continuing, tracing_enabled
 from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol
 from supplier_gateway.domain.supplier_exception import ExceptionKind
@@ -148,6 +149,11 @@ class PurchaseOrderDispatcher:
         """Place one leased PO; nothing is held open while the supplier is called."""
         async with self._uow() as uow:
             po = await uow.purchase_orders.get(po_number)
+            traceparent = await uow.dispatch.traceparent(po_number) if tracing_enabled() else None
+        with continuing("place purchase order", traceparent, po_number=po_number, supplier_id=supplier.supplier_id):
+            await self._place(supplier, po_number, po)
+
+    async def _place(self, supplier: Supplier, po_number: str, po: PurchaseOrder | None) -> None:
         if po is None or po.state is not PurchaseOrderState.REQUESTED:
             await self._postpone(po_number, None, None, None)
             return
