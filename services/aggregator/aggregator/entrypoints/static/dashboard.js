@@ -243,7 +243,9 @@ views.overview = {
   title: "Overview",
   build() {
     return [h("h2", {}, "What needs attention"), h("ul", {class: "alerts", id: "alerts"}), h("div", {class: "tiles", id: "tiles"}),
-      h("h2", {}, "Today and the last 7 days"), h("div", {class: "tiles", id: "today"}), h("div", {class: "charts", id: "charts"})];
+      h("h2", {}, "Today and the last 7 days"), h("div", {class: "tiles", id: "today"}), h("div", {class: "charts", id: "charts"}),
+      h("h2", {}, "Backorders by supplier (last 30 days)"),
+      table(["Supplier", "Backorder rate", "Open", "Open by age", "Fill time p50 / p90", "Slipped promises", "Cancelled while waiting"], "figures")];
   },
   async refresh() {
     const o = await get("/dashboard/overview");
@@ -271,6 +273,10 @@ views.overview = {
         h("small", {}, Object.entries(today.released_by_reason || {}).map(([k, v]) => `${k.replaceAll("_", " ")}: ${v}`).join(" · "))),
       tile("Fill time p50 / p90", `${hours(today.fill_time_hours_p50)} / ${hours(today.fill_time_hours_p90)}`),
       tile("Slipped promises today", show(today.slipped_promises), today.slipped_promises));
+    patchRows(document.querySelector("#figures tbody"), o.backorders_by_supplier || [], g => g.group, g => [
+      link(`#/suppliers/${encodeURIComponent(g.group)}`, g.group), `${(g.backorder_rate * 100).toFixed(1)} %`, td(show(g.open_backorders), "num"),
+      Object.entries(g.open_by_age).map(([k, v]) => `${k}: ${v}`).join(" · "), `${hours(g.fill_time_hours_p50)} / ${hours(g.fill_time_hours_p90)}`,
+      td(show(g.slipped_promises), "num"), td(show(g.cancelled_while_waiting), "num")]);
     const labels = days.map(d => d.date);
     const reasons = [...new Set(days.flatMap(d => Object.keys(d.released_by_reason)))];
     replace(document.getElementById("charts"),
