@@ -98,6 +98,8 @@ class PurchaseOrderRequested(Payload):
     currency: str
     release_reason: str
     below_minimum: bool = False
+    # A release for the small-order fee: the waiting cost it was compared with (names → decimal text).
+    release_figures: dict[str, str] | None = None
     lines: list[PurchaseOrderLine] = Field(min_length=1)
 
 

@@ -14,6 +14,7 @@ from aggregator.adapters.orm import inbox, metadata, operator_actions, outbox
 from aggregator.adapters.peer_services import PeerServices
 from aggregator.adapters.service_token import ServiceCredentials
 from aggregator.config import AggregatorSettings
+from aggregator.domain.waiting import ConsolationTerms
 from aggregator.entrypoints import api, console_api, consumer, dashboard, dashboard_sign_in
 from aggregator.entrypoints.access import AGGREGATOR_ACCESS
 from aggregator.entrypoints.dashboard_session import DashboardSessions
@@ -40,7 +41,12 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     def uow_factory() -> AggregatorUnitOfWork:
         return AggregatorUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready)
 
-    service = Aggregator(uow_factory, BatchCache(settings.default_max_wait_seconds), settings.merchant_warehouse)
+    service = Aggregator(
+        uow_factory,
+        BatchCache(settings.default_max_wait_seconds),
+        settings.merchant_warehouse,
+        consolation=ConsolationTerms(settings.consolation_threshold_days, settings.consolation_percent),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

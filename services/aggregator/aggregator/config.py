@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from dropship_shared.events import Address
 from dropship_shared.settings import ServiceSettings
 
@@ -34,6 +36,10 @@ class AggregatorSettings(ServiceSettings):
     oidc_client_secret: str = ""
     oidc_scope: str = "openid operations"
     dashboard_dev_sign_in: bool = False
+    # The merchant's consolation rule, the same figures orders applies (same variable names, one value for
+    # both): the fee rule counts the credits a longer wait would trigger.
+    consolation_threshold_days: int = 7
+    consolation_percent: Decimal = Decimal("10")
     # Where surplus case-pack units go (the merchant's own warehouse), as a JSON address.
     merchant_warehouse: Address = Address(
         name="Merchant warehouse",

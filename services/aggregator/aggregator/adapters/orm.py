@@ -42,6 +42,9 @@ suppliers = Table(
     Column("next_check_at", UtcDateTime, nullable=True, index=True),
     Column("arrival_units", Float, nullable=False, default=0.0),
     Column("arrival_updated_at", UtcDateTime, nullable=True),
+    # Units that left the batch before release (cancelled, withdrawn), decayed like the arrivals.
+    Column("departure_units", Float, nullable=False, default=0.0, server_default="0"),
+    Column("departure_updated_at", UtcDateTime, nullable=True),
     # Figures for the dashboard, refreshed with each change.
     Column("pending_lines", Integer, nullable=False, default=0),
     Column("pending_units", Integer, nullable=False, default=0),
@@ -97,6 +100,8 @@ purchase_orders = Table(
     Column("parts", Integer, nullable=False),
     Column("total_units", Integer, nullable=False),
     Column("total_value", Money, nullable=False),
+    # The numbers behind a release for the small-order fee (WaitingCost.as_record); None otherwise.
+    Column("release_figures", JSON, nullable=True),
 )
 
 purchase_order_lines = Table(

@@ -30,6 +30,8 @@ def policy_to_json(policy: SupplierPolicy) -> dict[str, Any]:
             {"local_time": policy.cutoff.local_time, "time_zone": policy.cutoff.time_zone} if policy.cutoff else None
         ),
         "max_lines_per_po": policy.max_lines_per_po,
+        "small_order_fee": None if policy.small_order_fee is None else str(policy.small_order_fee),
+        "delay_cost_per_line_day": str(policy.delay_cost_per_line_day),
     }
 
 
@@ -57,6 +59,8 @@ def policy_from_json(supplier_id: str, version: int, data: dict[str, Any]) -> Su
         },
         cutoff=Cutoff(cutoff["local_time"], cutoff["time_zone"]) if cutoff else None,
         max_lines_per_po=data.get("max_lines_per_po"),
+        small_order_fee=None if data.get("small_order_fee") is None else Decimal(str(data["small_order_fee"])),
+        delay_cost_per_line_day=Decimal(str(data.get("delay_cost_per_line_day", "0"))),
     )
 
 

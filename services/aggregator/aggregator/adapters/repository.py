@@ -49,6 +49,8 @@ class SupplierRecord:
     releasable_value: Decimal = Decimal(0)
     minimum_met: bool = False
     blocked_by: list[str] | None = None
+    departure_units: float = 0.0
+    departure_updated_at: datetime | None = None
 
 
 async def _insert_ignoring_duplicates(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
@@ -74,6 +76,7 @@ class SupplierRepository:
                 "batch_version": 0,
                 "held": False,
                 "arrival_units": 0.0,
+                "departure_units": 0.0,
                 "pending_lines": 0,
                 "pending_units": 0,
                 "pending_value": Decimal(0),
@@ -272,6 +275,7 @@ class PurchaseOrderRepository:
                 parts=draft.parts,
                 total_units=draft.total_units,
                 total_value=draft.total_value,
+                release_figures=None if draft.release_figures is None else dict(draft.release_figures),
             )
         )
         await self._session.execute(

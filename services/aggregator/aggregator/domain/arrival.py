@@ -1,4 +1,4 @@
-"""The recent arrival rate of a supplier's backorders, to estimate when a minimum is reached."""
+"""The recent arrival rate of a supplier's backorders (when a minimum is met) and the share of them that leave."""
 
 from __future__ import annotations
 
@@ -50,3 +50,13 @@ class ArrivalRate:
             return 0.0
         weighted = self.decayed_units * self._decay(now - self.updated_at)
         return weighted * (_HOUR / self.time_constant)
+
+
+def leaving_share(arrivals: ArrivalRate, departures: ArrivalRate, now: datetime) -> float:
+    """The share of arriving units that left their batch before release (cancelled, withdrawn), 0..1.
+
+    Both counts decay alike, so their ratio weighs recent behaviour; no arrivals seen yet: 0."""
+    arrived = arrivals.per_hour(now)
+    if arrived <= 0:
+        return 0.0
+    return min(1.0, departures.per_hour(now) / arrived)

@@ -24,6 +24,7 @@ from aggregator.domain.release import (
     select_for_sku,
 )
 from aggregator.domain.schedule import cutoff_at_or_after, latest_cutoff, next_cutoff, require_aware
+from aggregator.domain.waiting import WaitingCost, WaitingOutlook, waiting_cost
 
 DecisionAction = Literal["release", "escalate", "wait"]
 WaitReason = Literal["empty", "held", "below_minimum", "awaiting_cutoff", "escalated"]
@@ -34,7 +35,8 @@ DecisionReason = ReleaseReason | WaitReason
 class Decision:
     """What a scheduler should do with a batch now, and when to look at it again.
 
-    `release` carries a ReleaseReason ('minimum_met' or 'deadline'; 'operator' is
+    `release` carries a ReleaseReason ('minimum_met', 'deadline' or
+    'fee_cheaper_than_waiting', then with the `figures` behind it; 'operator' is
     never decided, an operator asks for it). `escalate` (reason 'deadline') is given
     once per overdue episode. `wait` says why; `next_check` is the earliest instant
     at which time alone can change the answer (a deadline or a cut-off), None if
@@ -44,6 +46,7 @@ class Decision:
     action: DecisionAction
     reason: DecisionReason
     next_check: datetime | None = None
+    figures: WaitingCost | None = None
 
     @property
     def release_reason(self) -> ReleaseReason:
@@ -231,6 +234,10 @@ class PendingBatch:
         """Pending lines in the order they were added."""
         return tuple(entry.line for entry in self._lines.values())
 
+    def get(self, backorder_line_id: str) -> PendingLine | None:
+        entry = self._lines.get(backorder_line_id)
+        return entry.line if entry is not None else None
+
     def __contains__(self, backorder_line_id: object) -> bool:
         return backorder_line_id in self._lines
 
@@ -281,13 +288,15 @@ class PendingBatch:
     def resume(self) -> None:
         self._held = False
 
-    def decide(self, policy: SupplierPolicy, now: datetime) -> Decision:
+    def decide(self, policy: SupplierPolicy, now: datetime, outlook: WaitingOutlook = WaitingOutlook()) -> Decision:
         """Decide whether to release, escalate or keep waiting, as of `now`.
 
         Order of precedence: nothing pending → wait; held → escalate once at the
         deadline, else wait; deadline with on_deadline 'release' → release
         ('deadline'); deadline with 'escalate' → escalate once; minimum met (and,
-        with a cut-off, the slot open) → release ('minimum_met'); else wait.
+        with a cut-off, the slot open) → release ('minimum_met'); below the minimum,
+        the supplier's small-order fee cheaper than waiting (see `waiting_cost`) →
+        release ('fee_cheaper_than_waiting'); else wait.
         """
         self._check(policy, now)
         oldest = self.oldest
@@ -317,6 +326,9 @@ class PendingBatch:
             if policy.cutoff is None or slot_open:
                 return Decision("release", "minimum_met")
             return Decision("wait", "awaiting_cutoff", next_check)
+        cost = self.waiting_cost(policy, now, outlook)
+        if cost is not None and cost.fee_cheaper:
+            return Decision("release", "fee_cheaper_than_waiting", figures=cost)
         return Decision("wait", "escalated" if self._escalated_at else "below_minimum", next_check)
 
     def release(self, policy: SupplierPolicy, now: datetime, reason: ReleaseReason) -> list[PurchaseOrderDraft]:
@@ -420,6 +432,32 @@ class PendingBatch:
                 minimum_at = cutoff_at_or_after(policy.cutoff, minimum_at)
             candidates.append(minimum_at)
         return min(candidates, default=None)
+
+    def waiting_cost(self, policy: SupplierPolicy, now: datetime, outlook: WaitingOutlook) -> WaitingCost | None:
+        """What waiting for this batch's expected release costs against paying the supplier's small-order fee.
+
+        None when the policy has no fee, nothing is pending, the batch is held, or there is no horizon to
+        wait for (past an escalated deadline a person decides). The horizon is the expected release
+        (`expected_release_at`), else the deadline. From running totals: O(number of SKU rules), no scan.
+        """
+        self._check(policy, now)
+        oldest = self.oldest
+        if policy.small_order_fee is None or oldest is None or self._held:
+            return None
+        horizon = self.expected_release_at(policy, now, outlook.arrival_rate_units_per_hour)
+        if horizon is None:
+            deadline = oldest.received_at + policy.max_wait
+            if deadline <= now:
+                return None
+            horizon = deadline
+        return waiting_cost(
+            lines=self.line_count,
+            value=self._value,
+            extra_seconds=(horizon - now).total_seconds(),
+            small_order_fee=policy.small_order_fee,
+            delay_cost_per_line_day=policy.delay_cost_per_line_day,
+            outlook=outlook,
+        )
 
     def first_line_wait(
         self, policy: SupplierPolicy, now: datetime, arrival_rate_units_per_hour: float | None

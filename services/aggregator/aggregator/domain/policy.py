@@ -1,4 +1,4 @@
-"""The supplier batching policy: minimums, per-SKU rules, price breaks, deadline, cut-off."""
+"""The supplier batching policy: minimums, per-SKU rules, price breaks, deadline, cut-off, small-order fee."""
 
 from __future__ import annotations
 
@@ -114,6 +114,10 @@ class SupplierPolicy:
     `on_deadline` says release anyway or escalate. `sku_rules` is keyed by the
     supplier's SKU. With a `cutoff`, releases by minimum happen at most once per
     local day, at the cut-off; `max_lines_per_po` splits a release into several POs.
+    `small_order_fee` (None = the supplier ships nothing below its minimum) is what the
+    supplier charges to ship a PO below its minimums; `delay_cost_per_line_day` is what
+    the merchant reckons a backorder line costs per day it waits. With both, a batch
+    below its minimum is released when paying the fee is cheaper than waiting.
     """
 
     supplier_id: str
@@ -124,6 +128,8 @@ class SupplierPolicy:
     sku_rules: Mapping[str, SkuRule] = field(default_factory=dict)
     cutoff: Cutoff | None = None
     max_lines_per_po: int | None = None
+    small_order_fee: Decimal | None = None
+    delay_cost_per_line_day: Decimal = Decimal(0)
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -147,6 +153,9 @@ class SupplierPolicy:
             needed = 2 if any(rule.case_pack > 1 for rule in self.sku_rules.values()) else 1
             if self.max_lines_per_po < needed:
                 raise PolicyError("max_lines_per_po", f"must be at least {needed}")
+        if self.small_order_fee is not None:
+            _check_money(self.small_order_fee, "small_order_fee")
+        _check_money(self.delay_cost_per_line_day, "delay_cost_per_line_day")
         if self.version < 1:
             raise PolicyError("version", "must be at least 1")
 

@@ -13,8 +13,8 @@ from aggregator.domain.errors import MinimumNotMetError
 from aggregator.domain.line import PendingLine
 from aggregator.domain.policy import SkuRule, SupplierPolicy
 
-ReleaseReason = Literal["minimum_met", "deadline", "operator"]
-RELEASE_REASONS: tuple[ReleaseReason, ...] = ("minimum_met", "deadline", "operator")
+ReleaseReason = Literal["minimum_met", "deadline", "operator", "fee_cheaper_than_waiting"]
+RELEASE_REASONS: tuple[ReleaseReason, ...] = ("minimum_met", "deadline", "operator", "fee_cheaper_than_waiting")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class PurchaseOrderDraft:
 
     `below_minimum` is judged on the whole release as if unsplit (see `build_drafts`):
     a split into several POs is a paper split of one order, dictated by the line limit.
+    `release_figures` are the numbers behind a release for the fee (see `WaitingCost.as_record`).
     """
 
     supplier_id: str
@@ -54,6 +55,7 @@ class PurchaseOrderDraft:
     lines: tuple[PurchaseOrderLine, ...]
     part: int = 1
     parts: int = 1
+    release_figures: Mapping[str, str] | None = None
 
     @property
     def total_units(self) -> int:
@@ -104,7 +106,7 @@ def select_for_sku(
       units up to the next multiple of the case pack;
     - then the SKU is held back entirely if the customers' units chosen are below the
       SKU's `min_qty` (surplus never counts toward it).
-    Release by deadline or operator: every line, rounded up with surplus to the case
+    Release by deadline, operator or for the fee: every line, rounded up with surplus to the case
     pack whatever the remainder setting, since the supplier sells nothing else.
     """
     if not lines:

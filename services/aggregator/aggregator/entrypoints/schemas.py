@@ -44,6 +44,12 @@ class PolicyIn(StrictBody):
     sku_rules: dict[Text, SkuRuleIn] = Field(default_factory=dict, max_length=10_000)
     cutoff: CutoffIn | None = None
     max_lines_per_po: int | None = Field(default=None, ge=1, le=10_000)
+    small_order_fee: Amount | None = Field(
+        default=None, description="what the supplier charges to ship a PO below its minimums; none: it does not"
+    )
+    delay_cost_per_line_day: Amount = Field(
+        default=Decimal(0), description="what a backorder line waiting one more day costs the merchant"
+    )
 
 
 class PolicyOut(PolicyIn):
@@ -101,6 +107,9 @@ class PurchaseOrderOut(BaseModel):
     parts: int
     total_units: int
     total_value: Decimal
+    release_figures: dict[str, str] | None = Field(
+        default=None, description="a release for the small-order fee: the waiting cost it was compared with"
+    )
     lines: list[PurchaseOrderLineOut] | None = None
 
 

@@ -32,6 +32,7 @@ class OpenBatch:
     policy: SupplierPolicy
     batch: PendingBatch
     arrivals: ArrivalRate
+    departures: ArrivalRate
 
 
 class BatchCache:
@@ -61,7 +62,8 @@ class BatchCache:
                 last_release_at=record.last_release_at,
             )
         arrivals = ArrivalRate(decayed_units=record.arrival_units, updated_at=record.arrival_updated_at)
-        return OpenBatch(record, self.policy_of(record), batch, arrivals)
+        departures = ArrivalRate(decayed_units=record.departure_units, updated_at=record.departure_updated_at)
+        return OpenBatch(record, self.policy_of(record), batch, arrivals, departures)
 
     def policy_of(self, record: SupplierRecord) -> SupplierPolicy:
         if record.policy is None:
@@ -87,6 +89,8 @@ class BatchCache:
             last_release_at=batch.last_release_at,
             arrival_units=opened.arrivals.decayed_units,
             arrival_updated_at=opened.arrivals.updated_at,
+            departure_units=opened.departures.decayed_units,
+            departure_updated_at=opened.departures.updated_at,
             pending_lines=batch.line_count,
             pending_units=batch.total_units,
             pending_value=batch.total_value,

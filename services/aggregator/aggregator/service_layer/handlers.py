@@ -10,9 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aggregator.adapters.policy_codec import policy_from_json, policy_to_json
+from aggregator.domain.arrival import leaving_share
 from aggregator.domain.errors import DomainError
 from aggregator.domain.line import PendingLine
 from aggregator.domain.release import PurchaseOrderDraft
+from aggregator.domain.waiting import ConsolationTerms, WaitingOutlook
 from aggregator.service_layer.batches import BatchCache, OpenBatch
 from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
 from dropship_shared.events import (
@@ -47,12 +49,14 @@ class SupplierNotFound(DomainError):
 
 @dataclass
 class Aggregator:
-    """The handlers share the process's batch cache, the clock and the merchant's warehouse address."""
+    """The handlers share the process's batch cache, the clock, the merchant's warehouse address and its
+    consolation rule (for the small-order fee rule)."""
 
     uow: UnitOfWorkFactory
     cache: BatchCache
     warehouse: Address
     clock: Clock = utcnow
+    consolation: ConsolationTerms = field(default_factory=ConsolationTerms)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False, repr=False)
 
     # -- events ------------------------------------------------------------------
@@ -104,7 +108,7 @@ class Aggregator:
         if known is None:
             await uow.lines.add_tombstone(payload.supplier_id, payload.backorder_line_id, now)
         elif known[0] == "pending":
-            opened.batch.cancel(payload.backorder_line_id)
+            _leave(opened, payload.backorder_line_id, now)
             await uow.lines.mark_cancelled(payload.backorder_line_id)
         elif known[0] == "released" and known[1] is not None and known[2] is not None:
             uow.emit(
@@ -127,7 +131,7 @@ class Aggregator:
         if known is None:
             await uow.lines.add_tombstone(payload.supplier_id, payload.backorder_line_id, now)
         elif withdrawn:
-            opened.batch.cancel(payload.backorder_line_id)
+            _leave(opened, payload.backorder_line_id, now)
             await uow.lines.mark_cancelled(payload.backorder_line_id)
         uow.emit(
             BackorderWithdrawn(
@@ -217,10 +221,18 @@ class Aggregator:
         """Apply the policy: release (emit POs), escalate (emit a notice) or note when to look again."""
         batch, policy = opened.batch, opened.policy
         next_check: datetime | None = None
+        outlook = WaitingOutlook(
+            arrival_rate_units_per_hour=opened.arrivals.per_hour(now),
+            cancellation_share=leaving_share(opened.arrivals, opened.departures, now),
+            consolation=self.consolation,
+        )
         for _ in range(MAX_RELEASES_PER_PASS):
-            decision = batch.decide(policy, now)
+            decision = batch.decide(policy, now, outlook)
             if decision.action == "release":
                 drafts = batch.release(policy, now, decision.release_reason)
+                if decision.figures is not None:
+                    figures = decision.figures.as_record()
+                    drafts = [replace(draft, release_figures=figures) for draft in drafts]
                 await self._place(uow, drafts)
                 if drafts:
                     continue
@@ -324,6 +336,7 @@ class Aggregator:
             currency=currency,
             release_reason=draft.release_reason,
             below_minimum=draft.below_minimum,
+            release_figures=None if draft.release_figures is None else dict(draft.release_figures),
             lines=lines,
         )
 
@@ -353,6 +366,14 @@ class Aggregator:
         await uow.commit()
         for batch, version in zip(opened, versions, strict=True):
             self.cache.keep(batch.batch.supplier_id, version, batch.batch)
+
+
+def _leave(opened: OpenBatch, backorder_line_id: str, now: datetime) -> None:
+    """A pending line leaves its batch before release: counted, so the fee rule knows how many waiting lines
+    never need the purchase order."""
+    line = opened.batch.get(backorder_line_id)
+    if line is not None and opened.batch.cancel(backorder_line_id):
+        opened.departures.record(line.quantity, now)
 
 
 def _rate_observed(opened: OpenBatch, now: datetime) -> bool:
