@@ -4,6 +4,7 @@ naming the field and changes nothing; operators hold, resume and release; progre
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from aggregator.bootstrap import create_app
 from aggregator.config import AggregatorSettings
+from dropship_shared.events import Address, BackorderCreated, Envelope, utcnow
 from dropship_shared.messaging import Broker
 from support.infrastructure import BrokerNamespace
 from support.polling import eventually
@@ -61,6 +63,8 @@ GOOD: dict[str, Any] = {"min_units": 10, "max_wait_seconds": 3600}
         ),
         ({**GOOD, "max_lines_per_po": 1, "sku_rules": {"X": {"case_pack": 6}}}, ["body", "max_lines_per_po"]),
         ({**GOOD, "surprise": 1}, ["body", "surprise"]),
+        ({**GOOD, "small_order_fee": "-1"}, ["body", "small_order_fee"]),
+        ({**GOOD, "delay_cost_per_line_day": "-0.5"}, ["body", "delay_cost_per_line_day"]),
     ],
 )
 def test_bad_policy_is_refused_naming_the_field_and_nothing_changes(
@@ -130,3 +134,41 @@ def test_correlation_id_is_echoed_or_made(api: httpx.Client) -> None:
     assert given.headers["X-Correlation-Id"] == "trace-42"
     made = api.get("/healthz").headers["X-Correlation-Id"]
     assert len(made) == 36 and made != api.get("/healthz").headers["X-Correlation-Id"]
+
+
+async def test_a_backorder_through_the_consumer_is_released_for_a_fee_cheaper_than_waiting(
+    api: httpx.Client, broker_namespace: BrokerNamespace
+) -> None:
+    """A zero fee against any delay cost: the first backorder is ordered at once, far below the minimum."""
+    policy = {**GOOD, "min_units": 1000, "small_order_fee": "0", "delay_cost_per_line_day": "2.50"}
+    assert api.put("/suppliers/acme/policy", json=policy).status_code == 200
+    stored = api.get("/suppliers/acme/policy").json()
+    assert (stored["small_order_fee"], stored["delay_cost_per_line_day"]) == ("0", "2.50")
+    await eventually(lambda: api.get("/readyz"), lambda answer: answer.status_code == 200)
+    publisher = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
+    await publisher.connect()
+    await publisher.publish(
+        Envelope.wrap(
+            BackorderCreated(
+                backorder_line_id="O1-1",
+                order_id="O1",
+                line_no=1,
+                sku="CHAIR",
+                supplier_id="acme",
+                supplier_sku="AC-1",
+                quantity=2,
+                unit_cost=Decimal("40"),
+                ship_to=Address(
+                    name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US"
+                ),
+                customer_ref="O1-1",
+                ordered_at=utcnow(),
+            ),
+            "fee-test",
+        )
+    )
+    await publisher.close()
+    [po] = await eventually(lambda: api.get("/purchase-orders", params={"supplier_id": "acme"}).json(), bool)
+    assert (po["release_reason"], po["below_minimum"], po["total_units"]) == ("fee_cheaper_than_waiting", True, 2)
+    figures = po["release_figures"]
+    assert (figures["lines"], figures["small_order_fee"]) == ("1", "0") and Decimal(figures["waiting_cost"]) > 0

@@ -269,3 +269,34 @@ async def test_an_empty_batchs_first_line_wait_follows_the_fading_arrival_rate(h
     assert later[0] > 6 * 3600 and later[-1] == 10 * 86400  # the rate faded: back to the max wait
     harness.clock.now = T0 + timedelta(hours=42)
     assert await harness.service.review_due_batches() == 0  # the rate no longer matters: not looked at again
+
+
+async def test_a_batch_below_its_minimum_is_released_when_the_fee_is_cheaper_than_waiting(harness: Harness) -> None:
+    """No credits (a 5-day wait is within the 7-day consolation threshold): waiting costs lines x days x 1,
+    less the share of arriving units that left; the fee of 12 wins once that exceeds it."""
+    await configure(
+        harness, min_units=100, max_wait_seconds=5 * 86400, small_order_fee="12", delay_cost_per_line_day="1"
+    )
+    await harness.service.on_backorder_events([backorder("O1-1"), backorder("O2-1")])  # 2 lines x 5 days = 10
+    await harness.service.on_backorder_events([cancellation("O2-1")])
+    harness.restart()  # the departures survive in the database
+    await harness.service.on_backorder_events([backorder("O3-1"), backorder("O4-1")])  # 15 x (1 - 1/4) = 11.25
+    assert await harness.events("purchase_order.requested") == []
+    # 4 lines; 96 units short at 5/6 units an hour: 4.8 days; 4 x 4.8 x (1 - 1/5) = 15.36
+    await harness.service.on_backorder_events([backorder("O5-1")])
+    [request] = await harness.events("purchase_order.requested")
+    assert request["release_reason"] == "fee_cheaper_than_waiting" and request["below_minimum"]
+    assert [line["backorder_line_id"] for line in request["lines"]] == ["O1-1", "O3-1", "O4-1", "O5-1"]
+    assert request["release_figures"] == {
+        "lines": "4",
+        "extra_days": "4.8000",
+        "delay_cost_per_line_day": "1",
+        "delay_cost": "19.20",
+        "credits": "0.00",
+        "cancellation_share": "0.2000",
+        "waiting_cost": "15.36",
+        "small_order_fee": "12",
+    }
+    async with harness.service.uow() as uow:
+        stored = await uow.purchase_orders.get(request["po_number"])
+    assert stored is not None and stored["release_figures"] == request["release_figures"]
