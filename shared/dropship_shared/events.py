@@ -91,7 +91,12 @@ class PurchaseOrderLine(Payload):
 
 
 class PurchaseOrderRequested(Payload):
-    """aggregator → gateway: a batch was released; place this PO with the supplier."""
+    """aggregator → gateway: a batch was released; place this PO with the supplier.
+
+    `release_reason`: minimum_met, deadline, operator, or fee_cheaper_than_waiting (below the minimum, the
+    supplier's small-order fee cost less than waiting; `release_figures` then carries the comparison as
+    decimal text: lines, extra_days, delay_cost_per_line_day, delay_cost, credits, cancellation_share,
+    waiting_cost, small_order_fee)."""
 
     po_number: str
     supplier_id: str
