@@ -300,3 +300,24 @@ async def test_a_batch_below_its_minimum_is_released_when_the_fee_is_cheaper_tha
     async with harness.service.uow() as uow:
         stored = await uow.purchase_orders.get(request["po_number"])
     assert stored is not None and stored["release_figures"] == request["release_figures"]
+
+
+async def test_the_periodic_check_releases_for_the_fee_when_the_fading_arrival_rate_makes_waiting_dearer(
+    harness: Harness,
+) -> None:
+    """One line of 20 units, 80 short: at 20/6 units an hour the minimum is a day away (1 line-day at 10, under
+    the fee of 30); as the rate fades the expected release moves later: 2.72 days after 6 hours, 3.21 after 7."""
+    await configure(
+        harness, min_units=100, max_wait_seconds=10 * 86400, small_order_fee="30", delay_cost_per_line_day="10"
+    )
+    await harness.service.on_backorder_events([backorder("O1-1", 20)])
+    harness.clock.now = T0 + timedelta(minutes=59)
+    assert await harness.service.review_due_batches() == 0  # looked at again hourly
+    harness.clock.now = T0 + timedelta(hours=6)
+    assert await harness.service.review_due_batches() == 1
+    assert await harness.events("purchase_order.requested") == []
+    harness.clock.now = T0 + timedelta(hours=7)
+    assert await harness.service.review_due_batches() == 1
+    [request] = await harness.events("purchase_order.requested")
+    assert request["release_reason"] == "fee_cheaper_than_waiting" and request["release_figures"]["lines"] == "1"
+    assert Decimal(request["release_figures"]["waiting_cost"]) > 30

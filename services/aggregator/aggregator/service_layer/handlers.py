@@ -39,6 +39,9 @@ CONSUMER = "aggregator"
 EXPECTED_RELEASE_TOLERANCE = timedelta(minutes=15)
 # An empty batch's expected wait is looked at again this often while an arrival rate is observed.
 EMPTY_ESTIMATE_REFRESH = timedelta(hours=1)
+# A batch below its minimum with a small-order fee is weighed again this often: as the arrival rate fades its
+# expected release moves later and waiting costs more, with no backorder arriving to say so.
+FEE_REVIEW_INTERVAL = timedelta(hours=1)
 # Releases in one decision pass; a batch re-meeting its minimum right after a release is rare.
 MAX_RELEASES_PER_PASS = 10
 
@@ -250,6 +253,8 @@ class Aggregator:
                     )
                 )
             next_check = decision.next_check
+            if decision.reason == "below_minimum" and policy.small_order_fee is not None:
+                next_check = min(t for t in (next_check, now + FEE_REVIEW_INTERVAL) if t is not None)
             break
         opened.record.next_check_at = next_check
 
