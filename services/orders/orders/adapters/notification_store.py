@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropship_shared.tracing import current_traceparent
 from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.orm import notifications
 from orders.adapters.repository import insert_ignoring_duplicates
@@ -26,6 +27,7 @@ _OUTGOING_COLUMNS = (
     "context",
     "created_at",
     "attempts",
+    "traceparent",
 )
 
 
@@ -47,6 +49,7 @@ class NotificationStore:
         """Each message (with its recipient) rendered, one row per channel, all in one statement; a message
         key seen before (a redelivered event) adds nothing."""
         rows = []
+        traceparent = current_traceparent()
         for message, recipient in messages:
             context = {"order_id": message.order_id, **message.context}
             if message.kind == MessageKind.SHIPPED:
@@ -68,6 +71,7 @@ class NotificationStore:
                     "created_at": now,
                     "attempts": 0,
                     "next_attempt_at": now,
+                    "traceparent": traceparent,
                 }
                 for channel in self._channels
             ]

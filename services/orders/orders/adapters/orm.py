@@ -215,6 +215,8 @@ notifications = Table(
     # Recorded before a message is sent: who is sending it and since when (cleared once it went or failed).
     Column("claimed_by", String(200), nullable=True),
     Column("in_flight_since", UtcDateTime, nullable=True),
+    # W3C trace context of the order's trace the message was written in (tracing on): its sending continues it
+    Column("traceparent", String(55), nullable=True),
     UniqueConstraint("message_key", "channel"),
     Index("ix_notifications_due", "sent_at", "next_attempt_at"),
 )

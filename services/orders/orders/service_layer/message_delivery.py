@@ -14,6 +14,7 @@ from prometheus_client import Gauge, Histogram
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
+from dropship_shared.tracing import continuing
 from dropship_shared.transient import retry_transient
 from orders.service_layer.ports import MessageChannel, OutgoingMessage
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
@@ -118,7 +119,13 @@ async def send_one(channel: MessageChannel, message: OutgoingMessage, policy: De
     falls between the two; the stable message key (Message-ID, X-Event-Id) lets the receiver drop such a
     repeat."""
     try:
-        await channel.send(message)
+        with continuing(
+            f"send customer message {message.kind}",
+            message.traceparent,
+            channel=channel.name,
+            order_id=message.order_id,
+        ):
+            await channel.send(message)
     except Exception as exc:
         error = repr(exc)
         delay = min(policy.first_retry * 2 ** (message.attempts - 1), policy.max_retry)

@@ -75,6 +75,7 @@ class OutgoingMessage:
     context: dict[str, Any]
     created_at: datetime
     attempts: int = 0  # counting this one: the attempt is recorded before the message is sent
+    traceparent: str | None = None  # the order's trace, which the sending continues
 
 
 class MessageChannel(Protocol):
