@@ -40,18 +40,21 @@ class GroupCommit(Generic[Item, Result]):
         max_batch: int = 64,
         sizes: Histogram | None = None,
         name: str = "group commit",
+        correlation_of: Callable[[Item], str] = lambda _: "",
     ) -> None:
         self._handle_batch = handle_batch
         self._name = name
+        self._correlation_of = correlation_of
         self._max_batch = max_batch
         self._sizes = sizes
-        self._waiting: list[tuple[Item, asyncio.Future[Result], SpanContext | None]] = []
+        # each item with the future its caller waits on, and its correlation id and span (tracing)
+        self._waiting: list[tuple[Item, asyncio.Future[Result], tuple[str, SpanContext | None]]] = []
         self._draining: asyncio.Task[None] | None = None
 
     async def submit(self, item: Item) -> Result:
         """The item's outcome once its transaction committed; raises what the item failed with."""
         committed: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, committed, current_span_context()))
+        self._waiting.append((item, committed, (self._correlation_of(item), current_span_context())))
         if self._draining is None or self._draining.done():
             self._draining = asyncio.create_task(self._drain(), name="group-commit")
         return await committed
@@ -63,7 +66,8 @@ class GroupCommit(Generic[Item, Result]):
             await asyncio.sleep(0)
             batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
             try:
-                # The batch's span continues the first item's trace and links the others' (one trace per order).
+                # The batch's span continues the first item's trace and links the others'; each item's events
+                # carry its own span (one trace per order).
                 with transaction_of(self._name, [cause for _, _, cause in batch]):
                     await self._run([item for item, _, _ in batch], [committed for _, committed, _ in batch])
             except BaseException as exc:  # cancelled (shutdown): nobody may wait forever
@@ -101,7 +105,7 @@ class EventBatcher:
             return [None] * len(envelopes)
 
         self._group: GroupCommit[Envelope, None] = GroupCommit(
-            handle_all, max_batch, EVENTS_PER_TRANSACTION, "events transaction"
+            handle_all, max_batch, EVENTS_PER_TRANSACTION, "events transaction", lambda event: event.correlation_id
         )
 
     async def handle(self, envelope: Envelope) -> None:

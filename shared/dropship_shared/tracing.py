@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,6 +28,8 @@ _tracer = trace.get_tracer("dropship")  # a proxy: spans go to the provider inst
 _enabled = False
 _provider: TracerProvider | None = None
 _processors: list[SpanProcessor] = []
+# Inside a group-commit transaction: each item's correlation id → the traceparent of its own span.
+_transaction_items: ContextVar[Mapping[str, str] | None] = ContextVar("transaction_items", default=None)
 
 
 def tracing_enabled() -> bool:
@@ -92,6 +95,17 @@ def current_traceparent() -> str | None:
     return carrier.get(TRACEPARENT)
 
 
+def traceparent_of(correlation_id: str) -> str | None:
+    """The `traceparent` an event emitted on behalf of `correlation_id` carries: inside a group-commit
+    transaction, that of the item (request, delivery) with this correlation id, so each order's events stay in
+    its own trace; elsewhere the current span's."""
+    if not _enabled:
+        return None
+    items = _transaction_items.get()
+    own = items.get(correlation_id) if items is not None else None
+    return own or current_traceparent()
+
+
 def traceparent_in(envelope_json: str) -> str | None:
     """The `traceparent` of an envelope stored whole (an outbox row), found without parsing the JSON: the
     envelope's own field comes before its payload, and a quote inside a payload's text is escaped."""
@@ -140,17 +154,26 @@ def current_span_context() -> SpanContext | None:
 
 
 @contextmanager
-def transaction_of(name: str, causes: Sequence[SpanContext | None]) -> Iterator[None]:
-    """A span around one transaction that handles several items together (group commit): a child of the first
-    item's span, linking the others', so each order keeps one trace and the batch shows which it carried."""
-    found = [cause for cause in causes if cause is not None]
+def transaction_of(name: str, causes: Sequence[tuple[str, SpanContext | None]]) -> Iterator[None]:
+    """A span around one transaction that handles several items together (group commit), given each item's
+    correlation id and span: a child of the first item's span, linking the others'. The events emitted for an
+    item (`traceparent_of` its correlation id) carry that item's own span, so each order keeps its own trace."""
+    found = [(correlation_id, cause) for correlation_id, cause in causes if cause is not None]
     if not _enabled or not found:
         yield
         return
-    parent = trace.set_span_in_context(NonRecordingSpan(found[0]))
-    links = [Link(cause) for cause in found[1:]]
-    with _tracer.start_as_current_span(name, context=parent, links=links, attributes={"batch.size": len(causes)}):
-        yield
+    parent = trace.set_span_in_context(NonRecordingSpan(found[0][1]))
+    links = [Link(cause) for _, cause in found[1:]]
+    items = _transaction_items.set({correlation_id: _traceparent(cause) for correlation_id, cause in reversed(found)})
+    try:
+        with _tracer.start_as_current_span(name, context=parent, links=links, attributes={"batch.size": len(causes)}):
+            yield
+    finally:
+        _transaction_items.reset(items)
+
+
+def _traceparent(context: SpanContext) -> str:
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def trace_ids(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropship_shared.events import Envelope, Payload, utcnow
-from dropship_shared.tracing import current_traceparent
+from dropship_shared.tracing import traceparent_of
 
 
 class SqlUnitOfWork:
@@ -53,7 +53,7 @@ class SqlUnitOfWork:
 
     def emit(self, payload: Payload) -> Envelope:
         """Queue an event to be written to the outbox in this transaction."""
-        envelope = Envelope.wrap(payload, self.correlation_id, traceparent=current_traceparent())
+        envelope = Envelope.wrap(payload, self.correlation_id, traceparent=traceparent_of(self.correlation_id))
         self._pending.append(envelope)
         return envelope
 

@@ -1,6 +1,7 @@
 """Tracing through the messaging plumbing, with an in-memory exporter: the trace context of the span that emits
 an event waits in the outbox, travels in the message's `traceparent` header and is continued by the consumer;
-a group-commit transaction continues its first item's trace and links the others'; log lines carry the ids."""
+a group-commit transaction continues its first item's trace and links the others', while each item's events
+carry the item's own trace; log lines carry the ids."""
 
 from __future__ import annotations
 
@@ -132,25 +133,38 @@ async def test_the_relay_carries_the_trace_context_as_the_w3c_message_header(
         await connection.close()
 
 
-async def test_a_group_commit_continues_the_first_items_trace_and_links_the_others(
-    spans: InMemorySpanExporter,
+async def test_a_group_commit_continues_the_first_items_trace_and_links_the_others_whose_events_keep_their_own(
+    plumbing: tuple[async_sessionmaker[AsyncSession], Broker], spans: InMemorySpanExporter
 ) -> None:
-    async def handle_batch(items: list[str]) -> list[str | Exception]:
-        return [item.upper() for item in items]
+    sessions, _broker = plumbing
 
-    group: GroupCommit[str, str] = GroupCommit(handle_batch, name="orders transaction")
+    async def handle_batch(requests: list[tuple[str, str]]) -> list[Envelope | Exception]:
+        emitted: list[Envelope | Exception] = []
+        async with SqlUnitOfWork(sessions, outbox, inbox) as uow:
+            for line, correlation_id in requests:  # as the handlers do: one item at a time, in one transaction
+                uow.correlation_id = correlation_id
+                emitted.append(uow.emit(backorder(line)))
+            await uow.commit()
+        return emitted
+
+    group: GroupCommit[tuple[str, str], Envelope] = GroupCommit(
+        handle_batch, name="orders transaction", correlation_of=lambda request: request[1]
+    )
     tracer = trace.get_tracer("tests")
 
-    async def submit(item: str) -> trace.SpanContext:
-        with tracer.start_as_current_span(f"POST /orders {item}") as request:
-            await group.submit(item)
-            return request.get_span_context()
+    async def submit(line: str) -> tuple[trace.SpanContext, Envelope]:
+        with tracer.start_as_current_span(f"POST /orders {line}") as request:
+            return request.get_span_context(), await group.submit((line, f"correlation-{line}"))
 
-    first, second = await asyncio.gather(submit("a"), submit("b"))
+    (first, first_event), (second, second_event) = await asyncio.gather(submit("A"), submit("B"))
     (batch,) = named(spans, "orders transaction")
     assert batch.parent is not None and batch.parent.span_id == first.span_id
     assert batch.context.trace_id == first.trace_id
     assert [link.context.span_id for link in batch.links] == [second.span_id]
+    # Each order's event continues its own request's trace, not the batch's.
+    assert first_event.traceparent is not None and second_event.traceparent is not None
+    assert first_event.traceparent.startswith(f"00-{first.trace_id:032x}-{first.span_id:016x}-")
+    assert second_event.traceparent.startswith(f"00-{second.trace_id:032x}-{second.span_id:016x}-")
 
 
 def test_tracing_is_off_by_default() -> None:

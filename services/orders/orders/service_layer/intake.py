@@ -28,7 +28,7 @@ class OrderIntake:
         self._uow_factory = uow_factory
         self._rules = rules
         self._group: GroupCommit[tuple[PlaceOrder, str], PlacedOrder] = GroupCommit(
-            self._place_batch, max_batch, ORDERS_PER_TRANSACTION, "orders transaction"
+            self._place_batch, max_batch, ORDERS_PER_TRANSACTION, "orders transaction", lambda request: request[1]
         )
 
     async def place(self, command: PlaceOrder, correlation_id: str) -> PlacedOrder:
