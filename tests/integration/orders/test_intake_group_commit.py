@@ -5,10 +5,12 @@ provider) refuses is split and every other order still placed."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
 import pytest
+from opentelemetry import trace
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,13 +19,14 @@ from dropship_shared.db import create_engine, session_factory
 from dropship_shared.events import Address
 from dropship_shared.migrations import upgrade_to_head
 from orders.adapters.ledger_payments import LedgerPaymentProvider
-from orders.adapters.orm import inbox, orders, outbox
+from orders.adapters.orm import inbox, notifications, orders, outbox
 from orders.bootstrap import MIGRATIONS
 from orders.domain.model import Product, RequestedLine, UnknownSku
 from orders.service_layer import handlers
 from orders.service_layer.intake import OrderIntake
 from orders.service_layer.ports import PaymentCall
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
+from support.tracing import traced
 
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
 POISON_PRICE = Decimal("13")
@@ -167,3 +170,40 @@ async def test_a_passing_conflict_is_retried_in_a_fresh_transaction(transactions
     assert all(p.created for p in placed)
     assert transactions.commits == 1  # the attempt that met the conflict was rolled back, the retry committed
     assert await stored_orders(transactions) == 2
+
+
+async def test_orders_placed_together_keep_their_own_traces_down_to_their_customer_messages(
+    transactions: Transactions,
+) -> None:
+    with traced() as spans:
+        intake = OrderIntake(transactions)
+        tracer = trace.get_tracer("tests")
+
+        async def place(email: str) -> tuple[trace.SpanContext, str]:
+            with tracer.start_as_current_span(f"POST /orders {email}") as request:
+                placed = await intake.place(
+                    handlers.PlaceOrder(email, SHIP_TO, [RequestedLine("SOFA", 1)]), f"correlation-{email}"
+                )
+                return request.get_span_context(), placed.order.order_id
+
+        placed = await asyncio.gather(place("ann@example.com"), place("bob@example.com"))
+        assert len([span for span in spans.get_finished_spans() if span.name == "orders transaction"]) == 1
+        async with transactions.sessions() as session:
+            for request, order_id in placed:
+                outgoing = (
+                    (await session.execute(select(outbox.c.body).where(outbox.c.body.contains(order_id))))
+                    .scalars()
+                    .all()
+                )
+                messages = (
+                    (
+                        await session.execute(
+                            select(notifications.c.traceparent).where(notifications.c.order_id == order_id)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                own = f"00-{request.trace_id:032x}-{request.span_id:016x}-"
+                assert outgoing and all(json.loads(body)["traceparent"].startswith(own) for body in outgoing)
+                assert messages and all(traceparent.startswith(own) for traceparent in messages)

@@ -15,7 +15,6 @@ import pytest
 from integration.shared.test_messaging import backorder
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,25 +25,21 @@ from dropship_shared.events import Envelope
 from dropship_shared.messaging import Broker, Subscription
 from dropship_shared.outbox import OutboxRelay
 from dropship_shared.tables import inbox_table, outbox_table
-from dropship_shared.tracing import current_traceparent, disable_tracing, enable_tracing, trace_ids
+from dropship_shared.tracing import current_traceparent, trace_ids
 from dropship_shared.unit_of_work import SqlUnitOfWork
 from support.infrastructure import BrokerNamespace
 from support.polling import eventually
+from support.tracing import traced
 
 metadata = MetaData()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
-EXPORTER = InMemorySpanExporter()
-PROCESSOR = SimpleSpanProcessor(EXPORTER)
 
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    enable_tracing("tests", PROCESSOR)
-    EXPORTER.clear()
-    yield EXPORTER
-    disable_tracing()
-    EXPORTER.clear()
+    with traced() as exporter:
+        yield exporter
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dropship_shared.tracing import current_traceparent
+from dropship_shared.tracing import current_traceparent, traceparent_of
 from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.orm import notifications
 from orders.adapters.repository import insert_ignoring_duplicates
@@ -44,6 +44,14 @@ class NotificationStore:
         self._channels = channels
         self._tracking_url_template = tracking_url_template
         self.enqueued = False  # whether this transaction stored a message (the sender is woken on commit)
+        self._traces: dict[str, str] = {}  # order id → the trace its messages of this transaction belong to
+
+    def follow_trace(self, order_id: str, correlation_id: str) -> None:
+        """The order's messages written in this transaction go in the trace of the request or event with this
+        correlation id (in a transaction of several, not the first one's); the first that changed the order wins."""
+        traceparent = traceparent_of(correlation_id)
+        if traceparent is not None:
+            self._traces.setdefault(order_id, traceparent)
 
     async def enqueue(self, messages: list[tuple[CustomerMessage, str]], now: datetime) -> None:
         """Each message (with its recipient) rendered, one row per channel, all in one statement; a message
@@ -71,7 +79,7 @@ class NotificationStore:
                     "created_at": now,
                     "attempts": 0,
                     "next_attempt_at": now,
-                    "traceparent": traceparent,
+                    "traceparent": self._traces.get(message.order_id, traceparent),
                 }
                 for channel in self._channels
             ]

@@ -191,10 +191,12 @@ def _place(
 
 
 def emit_events(uow: OrdersUnitOfWork, order: Order) -> None:
-    """The order's new events to the outbox of this transaction, under the unit of work's correlation id."""
+    """The order's new events to the outbox of this transaction, under the unit of work's correlation id (whose
+    trace the order's customer messages of this transaction follow too)."""
     for event in order.events:
         uow.emit(event)
     order.events.clear()
+    uow.notifications.follow_trace(order.order_id, uow.correlation_id)
 
 
 async def apply_consequences(uow: OrdersUnitOfWork, *changed: Order) -> None:
