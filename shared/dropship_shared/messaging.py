@@ -16,6 +16,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from dropship_shared.broker_cluster import BrokerAddresses, connect_to_cluster, parse_broker_addresses
 from dropship_shared.events import EVENT_TYPE_OF, DeadLetterRecorded, Envelope, EventError, utcnow
 from dropship_shared.logs import bind_correlation_id, get_logger
 from dropship_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
@@ -41,7 +42,7 @@ class Broker:
     """One connection per process; a confirming channel for publishing, one channel per consumer."""
 
     def __init__(self, amqp_url: str, exchange: str, prefetch: int = 64, delivery_limit: int = 5) -> None:
-        self._url = amqp_url
+        self._addresses = BrokerAddresses(parse_broker_addresses(amqp_url))
         self._exchange_name = exchange
         self._prefetch = prefetch
         self._delivery_limit = delivery_limit
@@ -56,9 +57,9 @@ class Broker:
         return f"{self._exchange_name}.dlx"
 
     async def connect(self) -> None:
-        # connect_robust re-opens channels, re-declares topology and resumes consumers after
-        # a broker restart; unconfirmed publishes raise and the outbox relay retries them.
-        self._connection = await aio_pika.connect_robust(self._url)
+        # A robust connection re-opens channels, re-declares topology and resumes consumers after a broker
+        # restart, on the next node of a cluster; unconfirmed publishes raise and the outbox relay retries them.
+        self._connection = await connect_to_cluster(self._addresses)
         self._publish_channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self._publish_channel.declare_exchange(
             self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
@@ -70,6 +71,11 @@ class Broker:
     @property
     def connected(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
+
+    @property
+    def address(self) -> str | None:
+        """The node this process is connected to (or reconnecting to), password hidden."""
+        return str(self._connection) if self._connection is not None else None
 
     async def close(self) -> None:
         for channel in self._consumer_channels:

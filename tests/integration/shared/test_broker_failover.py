@@ -1,0 +1,94 @@
+"""A broker given as several addresses against the real RabbitMQ: a dead node first in the list is skipped, and
+losing the node a service is connected to moves it to the next one, where it keeps publishing and consuming."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from yarl import URL
+
+from dropship_shared.events import BackorderCancelled, Envelope
+from dropship_shared.messaging import Broker, Subscription
+from support.infrastructure import BrokerNamespace
+from support.polling import eventually
+from support.servers import free_port
+from support.tcp_proxy import TcpProxy
+
+
+def via_port(amqp_url: str, port: int) -> str:
+    return str(URL(amqp_url).with_host("127.0.0.1").with_port(port))
+
+
+def cancelled(line: str) -> Envelope:
+    return Envelope.wrap(BackorderCancelled(backorder_line_id=line, supplier_id="acme"), f"failover-{line}")
+
+
+async def publish_until_confirmed(broker: Broker, envelope: Envelope) -> None:
+    """What the outbox relay does: an unconfirmed publish (the connection is being re-opened) is tried again."""
+
+    async def attempt() -> bool:
+        try:
+            await broker.publish(envelope)
+        except Exception:
+            return False
+        return True
+
+    confirmed = False
+    while not confirmed:
+        confirmed = await attempt()
+        if not confirmed:
+            await asyncio.sleep(0.2)
+
+
+async def consumed(broker: Broker, namespace: BrokerNamespace) -> list[str]:
+    seen: list[str] = []
+
+    async def handle(envelope: Envelope) -> None:
+        seen.append(envelope.payload_as(BackorderCancelled).backorder_line_id)
+
+    await broker.subscribe(Subscription(namespace.queue("failover"), {"backorder.cancelled": handle}))
+    return seen
+
+
+async def test_a_dead_address_first_in_the_list_is_skipped(broker_namespace: BrokerNamespace) -> None:
+    dead = via_port(broker_namespace.amqp_url, free_port())
+    broker = Broker(f"{dead},{broker_namespace.amqp_url}", broker_namespace.exchange)
+    await broker.connect()
+    try:
+        assert broker.address == str(URL(broker_namespace.amqp_url).with_password("******"))
+        seen = await consumed(broker, broker_namespace)
+        await broker.publish(cancelled("L1"))
+        await eventually(lambda: list(seen), lambda lines: lines == ["L1"])
+    finally:
+        await broker.close()
+
+
+async def test_no_address_answering_fails_the_connect(broker_namespace: BrokerNamespace) -> None:
+    dead = [via_port(broker_namespace.amqp_url, free_port()) for _ in range(2)]
+    broker = Broker(",".join(dead), broker_namespace.exchange)
+    with pytest.raises(OSError):
+        await broker.connect()
+
+
+async def test_losing_the_node_moves_to_the_next_and_consuming_goes_on(broker_namespace: BrokerNamespace) -> None:
+    real = URL(broker_namespace.amqp_url)
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5672)
+    first = via_port(broker_namespace.amqp_url, await proxy.start())
+    broker = Broker(f"{first},{broker_namespace.amqp_url}", broker_namespace.exchange)
+    await broker.connect()
+    try:
+        assert proxy.connections == 1
+        assert broker.address is not None and f":{URL(first).port}/" in broker.address
+        seen = await consumed(broker, broker_namespace)
+        await broker.publish(cancelled("before"))
+        await eventually(lambda: list(seen), lambda lines: lines == ["before"])
+
+        await proxy.kill()  # the node this service was connected to dies
+        await eventually(lambda: broker.address, lambda address: f":{real.port or 5672}/" in str(address))
+        await publish_until_confirmed(broker, cancelled("after"))
+        # Topology re-declared and the consumer resumed on the second node: the event published there arrives.
+        await eventually(lambda: list(seen), lambda lines: "after" in lines)
+        assert set(seen) == {"before", "after"}
+    finally:
+        await broker.close()
