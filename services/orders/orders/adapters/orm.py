@@ -16,7 +16,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    column,
     false,
+    func,
 )
 
 from dropship_shared.db import Money, UtcDateTime
@@ -49,6 +51,8 @@ orders = Table(
     Column("placed_at", UtcDateTime, nullable=False),
     Column("idempotency_key", String(200), nullable=True, unique=True),
     Column("currency", String(3), nullable=False, server_default="USD"),
+    # the operators' search by customer email compares it case-insensitively (line_views)
+    Index("ix_orders_customer_email_lower", func.lower(column("customer_email"))),
 )
 
 order_lines = Table(
