@@ -87,7 +87,7 @@ async def _answer(change: Awaitable[Order]) -> OrderOut:
 
 @router.get("/orders/{order_id}", responses=problem_responses(404))
 async def get_order(order_id: str, uow: ReadUow) -> OrderOut:
-    return await _answer(handlers.get_order(uow, order_id))
+    return await _answer(handlers.get_order(uow, order_id, history=False))
 
 
 @router.get(

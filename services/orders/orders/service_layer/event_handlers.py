@@ -3,6 +3,7 @@ handler that applies the events delivered together in one transaction."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,6 +114,9 @@ async def handle_events(uow_factory: UnitOfWorkFactory, envelopes: list[Envelope
                 incoming.setdefault((po_number, sku), (quantity, line_no, work.cause.at))
             for po_number, line_no, shipped_at in work.surplus_shipped:
                 surplus_shipped.setdefault((po_number, line_no), shipped_at)
+            # The loop's turn between events: a batch over a big order is a long stretch of CPU, and the
+            # reads answered on this loop would wait for all of it (nothing else touches these orders).
+            await asyncio.sleep(0)
         await uow.orders.save(*changed.values())
         await apply_consequences(uow, *changed.values())
         # Last, after the orders: a supplier's estimate row is hot (every event of the supplier writes it),

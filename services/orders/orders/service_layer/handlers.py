@@ -226,9 +226,10 @@ def _payment_call(order: Order, movement: MoneyMovement) -> PaymentCall:
     return PaymentCall(kind, order.order_id, line_no, movement.amount, order.currency, movement.reference)
 
 
-async def get_order(uow_factory: UnitOfWorkFactory, order_id: str) -> Order:
+async def get_order(uow_factory: UnitOfWorkFactory, order_id: str, history: bool = True) -> Order:
+    """The order; without `history`, its lines' status transitions are left unread (GET /orders/{id} shows none)."""
     async with uow_factory() as uow:
-        order = await uow.orders.get(order_id)
+        order = await (uow.orders.get(order_id) if history else uow.orders.read(order_id))
     if order is None:
         raise OrderNotFound(f"order {order_id} not found")
     return order

@@ -1,0 +1,67 @@
+"""GET /orders/{id}'s read: everything the storefront is shown (shipments, promises, credits) as the full load
+gives it, in one statement per table it shows and none for the lines' status transitions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from test_big_order import Statements
+from test_customer_journey_store import deliver
+from test_event_batches import events_over, place
+
+from dropship_shared.events import AcknowledgedLine, PurchaseOrderAcknowledged, utcnow
+from orders.domain.promise import PromiseRules
+from orders.entrypoints.schemas import OrderOut
+from orders.service_layer import event_handlers, handlers
+from orders.service_layer.handlers import OrderNotFound, UnitOfWorkFactory
+
+
+def slipped(order_id: str, days: int) -> PurchaseOrderAcknowledged:
+    return PurchaseOrderAcknowledged(
+        po_number="PO1",
+        supplier_id="globex",
+        status="partial",
+        lines=[
+            AcknowledgedLine(
+                backorder_line_id=f"{order_id}-2",
+                line_no=2,
+                status="backordered",
+                quantity=1,
+                expected_ship_date=utcnow().date() + timedelta(days=days),
+            )
+        ],
+    )
+
+
+async def test_the_read_shows_what_the_full_load_shows_without_the_transitions(
+    orders_database: tuple[UnitOfWorkFactory, AsyncEngine],
+) -> None:
+    uow, engine = orders_database
+    order_ids = [await place(uow, 2) for _ in range(2)]
+    await event_handlers.handle_events(uow, events_over(order_ids), PromiseRules())
+    for days in (40, 60):  # the second line's promise slips far: a consolation credit
+        await deliver(uow, slipped(order_ids[0], days))
+    full = await handlers.get_order(uow, order_ids[0])
+    assert full.lines[0].shipments and full.lines[1].credit is not None and len(full.lines[1].promises) >= 2
+
+    watched = Statements(engine)
+    read = await handlers.get_order(uow, order_ids[0], history=False)
+
+    assert OrderOut.of(read) == OrderOut.of(full)
+    assert all(not line.history for line in read.lines)
+    assert {kind for kind in watched.ran if kind.startswith("SELECT")} == {
+        "SELECT orders",
+        "SELECT order_lines",
+        "SELECT line_shipments",
+        "SELECT line_promises",
+        "SELECT consolation_credits",
+    }
+    assert all(watched.ran[kind] == 1 for kind in watched.ran if kind.startswith("SELECT"))
+
+
+async def test_reading_an_unknown_order_is_not_found(orders_database: tuple[UnitOfWorkFactory, AsyncEngine]) -> None:
+    uow, _ = orders_database
+    with pytest.raises(OrderNotFound):
+        await handlers.get_order(uow, "no-such-order", history=False)
