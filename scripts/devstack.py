@@ -2,7 +2,9 @@
 
 Used by `make run` (the README's start command), by the end-to-end and crash tests, and by the
 load scripts. Storage is one SQLite file per service unless a PostgreSQL server URL is given,
-in which case each service gets its own database on that server.
+in which case each service gets its own database on that server. With `--replicas N` (PostgreSQL only)
+each service runs as N processes behind one address, a round-robin proxy (scripts/round_robin_proxy.py)
+on the service's usual port.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ SERVICES = {  # name → python module run with `python -m`
     "supplier-simulator": "supplier_simulator",
 }
 DEFAULT_PORTS = {"orders": 8001, "aggregator": 8002, "supplier-gateway": 8003, "supplier-simulator": 8090}
+REPLICATED = ("orders", "aggregator", "supplier-gateway")  # the simulator stands in for one supplier: always one
 DEMO_SUPPLIER = "acme"
 DEMO_SECRET = "acme-demo-secret"
 SERVICE_TOKEN_SECONDS = 30 * 24 * 3600  # the aggregator's token for the other services, as long as a demo runs
@@ -50,6 +53,7 @@ class ServiceProcess:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    command: list[str] | None = None  # default: the service's module
 
     @property
     def url(self) -> str:
@@ -58,7 +62,7 @@ class ServiceProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", SERVICES[self.name]],
+            self.command or [sys.executable, "-m", SERVICES[self.name]],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -111,7 +115,11 @@ class System:
     extra_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # who signs the tokens the services trust: the development key pair under workdir unless given
     identity: DevIdentity | None = None
+    replicas: int = 1  # processes of each service (but the simulator); more than one needs PostgreSQL
+    # each service's address: its process, or with replicas the proxy in front of them
     services: dict[str, ServiceProcess] = field(default_factory=dict, init=False)
+    # the processes of each service: the one in `services`, or its replicas behind the proxy
+    replica_processes: dict[str, list[ServiceProcess]] = field(default_factory=dict, init=False)
     smtp_sink: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -158,7 +166,31 @@ class System:
                         }
                     )
             env.update(self.extra_env.get(name, {}))
+            self._add(name, env)
+
+    def _add(self, name: str, env: dict[str, str]) -> None:
+        if self.replicas == 1 or name not in REPLICATED:
             self.services[name] = ServiceProcess(name, self.ports[name], env, self.workdir / f"{name}.log")
+            self.replica_processes[name] = [self.services[name]]
+            return
+        if name not in self.database_urls:
+            raise ValueError(f"{self.replicas} replicas of {name} need a PostgreSQL database (one SQLite file each)")
+        replicas = []
+        for number in range(1, self.replicas + 1):
+            port = free_port()
+            replica_env = {**env, "HTTP_PORT": str(port)}
+            replicas.append(ServiceProcess(name, port, replica_env, self.workdir / f"{name}-{number}.log"))
+        self.replica_processes[name] = replicas
+        proxy = [sys.executable, str(ROOT / "scripts" / "round_robin_proxy.py")]
+        proxy += [
+            "--listen",
+            f"127.0.0.1:{self.ports[name]}",
+            "--to",
+            ",".join(f"127.0.0.1:{r.port}" for r in replicas),
+        ]
+        self.services[name] = ServiceProcess(
+            name, self.ports[name], {}, self.workdir / f"{name}-proxy.log", None, proxy
+        )
 
     def url(self, name: str) -> str:
         return self.services[name].url
@@ -172,9 +204,16 @@ class System:
         if self.smtp_sink is None and "orders" in (names or SERVICES):
             self.start_smtp_sink()
         for name in names or tuple(SERVICES):
-            self.services[name].start()
+            for process in self._processes(name):
+                process.start()
         for name in names or tuple(SERVICES):
-            self.services[name].wait_ready()
+            for process in self._processes(name):
+                process.wait_ready()
+
+    def _processes(self, name: str) -> list[ServiceProcess]:
+        """The replicas, then the proxy in front of them (the same process when there is one)."""
+        address = self.services[name]
+        return [*(r for r in self.replica_processes[name] if r is not address), address]
 
     def start_smtp_sink(self) -> None:
         """A local SMTP server that prints every customer email to smtp-sink.log (the demo's mailbox)."""
@@ -187,8 +226,9 @@ class System:
         )
 
     def stop(self) -> None:
-        for service in self.services.values():
-            service.stop()
+        for name in self.services:
+            for process in self._processes(name):
+                process.stop()
         if self.smtp_sink is not None and self.smtp_sink.poll() is None:
             self.smtp_sink.terminate()
             self.smtp_sink.wait(10)
@@ -268,9 +308,14 @@ def main() -> None:
         help="PostgreSQL server URL (postgresql+asyncpg://user@host:5432/postgres); default: SQLite files",
     )
     parser.add_argument("--no-demo", action="store_true", help="do not load the demo supplier and catalog")
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="processes of each service, behind one address each (needs --postgres)"
+    )
     args = parser.parse_args()
+    if args.replicas > 1 and not args.postgres:
+        parser.error("--replicas needs --postgres: the replicas of a service share its database")
     database_urls = asyncio.run(create_postgres_databases(args.postgres, "dropship_")) if args.postgres else {}
-    system = System(args.workdir, amqp_url=args.amqp_url, database_urls=database_urls)
+    system = System(args.workdir, amqp_url=args.amqp_url, database_urls=database_urls, replicas=args.replicas)
     try:
         system.start()
         if not args.no_demo:
@@ -278,6 +323,9 @@ def main() -> None:
         print("The drop-ship system is running (Ctrl-C stops it):")
         for name, service in system.services.items():
             print(f"  {name:<20} {service.url}   docs: {service.url}/docs   log: {service.log_path}")
+            for replica in system.replica_processes[name]:
+                if replica is not service:
+                    print(f"  {'':<20} replica {replica.url}   log: {replica.log_path}")
         print(f"  dashboard            {system.url('aggregator')}/dashboard   (development sign-in)")
         print(f"  customer emails      {system.workdir / 'smtp-sink.log'}")
         print("Every API call needs a bearer token signed by the development key under var/auth/, e.g.:")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -155,22 +156,42 @@ async def test_received_stock_asks_a_batch_line_out_and_serves_it_or_gives_the_u
     assert stock is not None and stock.on_hand == 3  # 1 left + the 2 given back
 
 
-async def test_surplus_is_received_after_its_shipment_notice_and_the_receiving_delay(
-    journey_uow: UnitOfWorkFactory,
-) -> None:
-    await event_handlers.handle_event(journey_uow, surplus_po("PO7", 3), RULES)
+async def surplus_shipped_for_an_order(journey_uow: UnitOfWorkFactory, number: str) -> Order:
+    """3 surplus units on PO<number>, shipped 3 days ago (due), and an order of 3 waiting for them."""
+    await event_handlers.handle_event(journey_uow, surplus_po(f"PO{number}", 3), RULES)
     order = await order_tables(journey_uow, 3)
     shipped = ShipmentUpdated(
-        shipment_id="S7",
-        po_number="PO7",
+        shipment_id=f"S{number}",
+        po_number=f"PO{number}",
         supplier_id="globex",
         shipped_at=utcnow() - timedelta(days=3),
         carrier_name="UPS",
-        tracking_number="1Z7",
+        tracking_number=f"1Z{number}",
         lines=[ShippedLine(backorder_line_id=None, line_no=1, quantity=3)],
     )
     await event_handlers.handle_event(journey_uow, Envelope.wrap(shipped, "c"), RULES)
+    return order
+
+
+async def test_surplus_is_received_after_its_shipment_notice_and_the_receiving_delay(
+    journey_uow: UnitOfWorkFactory,
+) -> None:
+    order = await surplus_shipped_for_an_order(journey_uow, "7")
     assert await receiving.receive_due_incoming(journey_uow, RULES) == 1
     assert await receiving.receive_due_incoming(journey_uow, RULES) == 0
     served = await handlers.get_order(journey_uow, order.order_id)
     assert served.lines[0].status.value == "allocated"
+
+
+async def test_two_replicas_receiving_the_same_surplus_at_once_count_it_in_once(
+    journey_uow: UnitOfWorkFactory,
+) -> None:
+    """The receiving loop runs in every orders replica: both find the same due surplus, the receipt's key lets
+    one count it in and the other sees a duplicate (the product's lock orders them)."""
+    order = await surplus_shipped_for_an_order(journey_uow, "8")
+    await asyncio.gather(*(receiving.receive_due_incoming(journey_uow, RULES) for _ in range(2)))
+    assert await receiving.receive_due_incoming(journey_uow, RULES) == 0
+    served = await handlers.get_order(journey_uow, order.order_id)
+    assert served.lines[0].status.value == "allocated"
+    stock = await views.availability(journey_uow, "TABLE", RULES)
+    assert stock is not None and (stock.on_hand, stock.incoming_qty) == (0, 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from round_robin_proxy import RoundRobinProxy
 from yarl import URL
 
 from dropship_shared.events import BackorderCancelled, Envelope
@@ -13,7 +14,6 @@ from dropship_shared.messaging import Broker, Subscription
 from support.infrastructure import BrokerNamespace
 from support.polling import eventually
 from support.servers import free_port
-from support.tcp_proxy import TcpProxy
 
 
 def via_port(amqp_url: str, port: int) -> str:
@@ -73,7 +73,7 @@ async def test_no_address_answering_fails_the_connect(broker_namespace: BrokerNa
 
 async def test_losing_the_node_moves_to_the_next_and_consuming_goes_on(broker_namespace: BrokerNamespace) -> None:
     real = URL(broker_namespace.amqp_url)
-    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5672)
+    proxy = RoundRobinProxy([(real.host or "127.0.0.1", real.port or 5672)])
     first = via_port(broker_namespace.amqp_url, await proxy.start())
     broker = Broker(f"{first},{broker_namespace.amqp_url}", broker_namespace.exchange)
     await broker.connect()

@@ -38,7 +38,8 @@ def test_each_service_owns_its_database_and_waits_for_broker_and_database() -> N
         assert f"CREATE DATABASE {database};" in init
         assert env["DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert env["AMQP_URL"].startswith("amqp://") and "@rabbitmq:" in env["AMQP_URL"]
-        assert env["HTTP_PORT"] == str(port) and f"{port}:{port}" in service["ports"]
+        [published] = service["ports"]
+        assert env["HTTP_PORT"] == str(port) and published.endswith(f":{port}")
         assert str(port) in " ".join(service["healthcheck"]["test"])
         assert service["depends_on"] == {
             "rabbitmq": {"condition": "service_healthy"},
@@ -50,3 +51,16 @@ def test_the_simulator_calls_back_into_the_gateway_with_the_shared_secret() -> N
     env = COMPOSE["services"]["supplier-simulator"]["environment"]
     assert env["SIMULATOR_CALLBACK_URL"].startswith("http://supplier-gateway:8003/")
     assert env["SIMULATOR_SECRET"]
+
+
+def test_each_service_runs_as_replicas_each_with_a_host_port_of_its_own() -> None:
+    ranges = []
+    for name in SERVICES:
+        service = COMPOSE["services"][name]
+        replicas = service["deploy"]["replicas"]
+        assert replicas >= 2, name
+        first, last = (int(port) for port in service["ports"][0].split(":")[0].split("-"))
+        assert last - first + 1 >= replicas, name
+        ranges.append(range(first, last + 1))
+    published = [port for ports in ranges for port in ports]
+    assert len(published) == len(set(published)), "the services' host port ranges overlap"
