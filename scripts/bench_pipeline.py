@@ -1,6 +1,7 @@
 """The pipeline benchmark (not a test): the system's figures next to this machine's ceilings, in one run.
 
     .venv/bin/python scripts/bench_pipeline.py [--postgres URL] [--seconds 15] [--storage sqlite,postgres]
+                                                [--replicas N]
 
 Ceilings, measured first with the same tools the system is measured with:
 - the raw broker: aio-pika publishing messages of a backorder event's size, persistent, with publisher
@@ -17,6 +18,9 @@ Then, for each storage engine, the orders and aggregator services as processes:
 - the services' CPU time per backorder line over the sustained phase (the figure a busy machine distorts
   least), and with `--profile DIR` a py-spy profile of each service over that phase;
 - the services' resident memory (peak, sampled), and the customer-message backlog when orders exports it.
+
+With `--replicas N` (PostgreSQL only) each service runs as N processes behind devstack's round-robin proxy; the
+CPU and memory figures are per process (the proxies included).
 """
 
 from __future__ import annotations
@@ -182,7 +186,7 @@ class MemoryPeaks:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.5):
-            for name, service in self.system.services.items():
+            for name, service in self.system.processes().items():
                 if service.process and service.process.poll() is None:
                     with contextlib.suppress(psutil.Error):
                         rss = psutil.Process(service.process.pid).memory_info().rss / 2**20
@@ -197,7 +201,7 @@ class MemoryPeaks:
 def cpu_seconds(system: System) -> dict[str, float]:
     """User + system CPU each running service has used so far."""
     used = {}
-    for name, service in system.services.items():
+    for name, service in system.processes().items():
         if service.process and service.process.poll() is None:
             times = psutil.Process(service.process.pid).cpu_times()
             used[name] = times.user + times.system
@@ -209,7 +213,7 @@ def profile_services(system: System, folder: Path, seconds: float) -> list[tuple
     folder.mkdir(parents=True, exist_ok=True)
     return [
         (name, Profile(service.process.pid, seconds, folder / f"{name}.txt"))
-        for name, service in system.services.items()
+        for name, service in system.processes().items()
         if service.process and service.process.poll() is None
     ]
 
@@ -285,12 +289,12 @@ def released_lines(system: System, wanted: set[str], timeout: float) -> dict[str
 
 def events_per_transaction(system: System) -> str:
     """The aggregator's group commit: how many deliveries its transactions carried on average."""
-    text = httpx.get(f"{system.url('aggregator')}/metrics", timeout=10).text
-    figures = {
-        name: float(value)
-        for name, _, value in (line.partition(" ") for line in text.splitlines())
-        if name in {"consumer_events_per_transaction_sum", "consumer_events_per_transaction_count"}
-    }
+    figures: dict[str, float] = {}
+    for replica in system.replica_processes["aggregator"]:  # each replica's own, added up
+        text = httpx.get(f"{replica.url}/metrics", timeout=10).text
+        for name, _, value in (line.partition(" ") for line in text.splitlines()):
+            if name in {"consumer_events_per_transaction_sum", "consumer_events_per_transaction_count"}:
+                figures[name] = figures.get(name, 0.0) + float(value)
     count = figures.get("consumer_events_per_transaction_count", 0.0)
     if not count:
         return "(the aggregator exports no group-commit figure)"
@@ -353,6 +357,7 @@ def bench_system(
         queue_prefix=f"bench-{run}.",
         database_urls=database_urls,
         ports={name: free_port() for name in ("orders", "aggregator", "supplier-gateway", "supplier-simulator")},
+        replicas=args.replicas,
     )
     try:
         system.start("orders", "aggregator")
@@ -362,7 +367,10 @@ def bench_system(
         bodies = tuple(order_body(f"SKU-{s}", quantity=2) for s in SUPPLIERS)
         orders = Target(orders_port, "POST", "/orders", bodies, system.headers("storefront"))
 
-        print(f"\n== {storage}: orders + aggregator, {len(SUPPLIERS)} suppliers, min {args.min_units} units per PO")
+        print(
+            f"\n== {storage}: orders + aggregator, {args.replicas} replica(s) each, {len(SUPPLIERS)} suppliers, "
+            f"min {args.min_units} units per PO"
+        )
         profiles = profile_services(system, args.profile / storage, args.seconds * 3) if args.profile else []
         cpu_before = cpu_seconds(system)
         intake = generate_load(orders, seconds=args.seconds, connections=args.connections, keep_bodies=True)
@@ -480,10 +488,14 @@ async def main() -> None:
     parser.add_argument("--broker-messages", type=int, default=20000)
     parser.add_argument("--min-units", type=int, default=20)
     parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the services (sustained phase)")
+    parser.add_argument("--replicas", type=int, default=1, help="processes of each service (PostgreSQL only)")
     args = parser.parse_args()
     print(machine_line())
     ceilings = await measure_ceilings(args)
     for storage in args.storage.split(","):
+        if args.replicas > 1 and storage != "postgres":
+            print(f"\n== {storage}: skipped, replicas share one database and need PostgreSQL")
+            continue
         run = uuid.uuid4().hex[:6]
         async with contextlib.AsyncExitStack() as stack:
             databases: dict[str, str] = {}

@@ -210,6 +210,18 @@ class System:
             for process in self._processes(name):
                 process.wait_ready()
 
+    def processes(self) -> dict[str, ServiceProcess]:
+        """Every process by a name of its own: `orders`, or with replicas `orders-1`, `orders-2`, `orders-proxy`."""
+        named = {}
+        for name, address in self.services.items():
+            replicas = self.replica_processes[name]
+            if replicas == [address]:
+                named[name] = address
+                continue
+            named.update({f"{name}-{number}": replica for number, replica in enumerate(replicas, 1)})
+            named[f"{name}-proxy"] = address
+        return named
+
     def _processes(self, name: str) -> list[ServiceProcess]:
         """The replicas, then the proxy in front of them (the same process when there is one)."""
         address = self.services[name]
