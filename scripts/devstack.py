@@ -173,8 +173,6 @@ class System:
             self.services[name] = ServiceProcess(name, self.ports[name], env, self.workdir / f"{name}.log")
             self.replica_processes[name] = [self.services[name]]
             return
-        if name not in self.database_urls:
-            raise ValueError(f"{self.replicas} replicas of {name} need a PostgreSQL database (one SQLite file each)")
         replicas = []
         for number in range(1, self.replicas + 1):
             port = free_port()
@@ -203,6 +201,11 @@ class System:
     def start(self, *names: str) -> None:
         if self.smtp_sink is None and "orders" in (names or SERVICES):
             self.start_smtp_sink()
+        for name in names or tuple(SERVICES):
+            if len(self.replica_processes[name]) > 1 and name not in self.database_urls:
+                raise ValueError(
+                    f"{self.replicas} replicas of {name} need a PostgreSQL database (one SQLite file each)"
+                )
         for name in names or tuple(SERVICES):
             for process in self._processes(name):
                 process.start()
