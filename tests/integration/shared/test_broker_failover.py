@@ -3,14 +3,12 @@ losing the node a service is connected to moves it to the next one, where it kee
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from round_robin_proxy import RoundRobinProxy
 from yarl import URL
 
-from dropship_shared.events import BackorderCancelled, Envelope
-from dropship_shared.messaging import Broker, Subscription
+from dropship_shared.messaging import Broker
+from support.broker_failover import cancelled, consumed, publish_until_confirmed
 from support.infrastructure import BrokerNamespace
 from support.polling import eventually
 from support.servers import free_port
@@ -18,37 +16,6 @@ from support.servers import free_port
 
 def via_port(amqp_url: str, port: int) -> str:
     return str(URL(amqp_url).with_host("127.0.0.1").with_port(port))
-
-
-def cancelled(line: str) -> Envelope:
-    return Envelope.wrap(BackorderCancelled(backorder_line_id=line, supplier_id="acme"), f"failover-{line}")
-
-
-async def publish_until_confirmed(broker: Broker, envelope: Envelope) -> None:
-    """What the outbox relay does: an unconfirmed publish (the connection is being re-opened) is tried again."""
-
-    async def attempt() -> bool:
-        try:
-            await broker.publish(envelope)
-        except Exception:
-            return False
-        return True
-
-    confirmed = False
-    while not confirmed:
-        confirmed = await attempt()
-        if not confirmed:
-            await asyncio.sleep(0.2)
-
-
-async def consumed(broker: Broker, namespace: BrokerNamespace) -> list[str]:
-    seen: list[str] = []
-
-    async def handle(envelope: Envelope) -> None:
-        seen.append(envelope.payload_as(BackorderCancelled).backorder_line_id)
-
-    await broker.subscribe(Subscription(namespace.queue("failover"), {"backorder.cancelled": handle}))
-    return seen
 
 
 async def test_a_dead_address_first_in_the_list_is_skipped(broker_namespace: BrokerNamespace) -> None:
