@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from support.servers import free_port
@@ -113,3 +115,14 @@ class RabbitCluster:
                     process.wait(30)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+@contextmanager
+def running_cluster(workdir: Path, nodes: int = 3) -> Iterator[RabbitCluster]:
+    """A started cluster, stopped (every node) when the block ends."""
+    cluster = RabbitCluster(workdir, nodes)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()

@@ -19,12 +19,8 @@ pytestmark = pytest.mark.skipif(not rabbitmq_cluster.available(), reason="rabbit
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[rabbitmq_cluster.RabbitCluster]:
-    nodes = rabbitmq_cluster.RabbitCluster(tmp_path / "cluster")
-    try:
-        nodes.start()
+    with rabbitmq_cluster.running_cluster(tmp_path / "cluster") as nodes:
         yield nodes
-    finally:
-        nodes.close()
 
 
 @pytest.mark.timeout(900)
