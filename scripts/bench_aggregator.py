@@ -68,6 +68,7 @@ from sqlalchemy import bindparam, insert, update
 
 from aggregator.adapters.orm import backorder_lines, suppliers
 from devstack import SERVICES, ServiceProcess, System, free_port
+from dropship_shared.broker_cluster import connect_to_cluster
 from dropship_shared.db import create_engine
 from dropship_shared.events import Address, BackorderCreated, Envelope
 from dropship_shared.messaging import Broker
@@ -340,7 +341,7 @@ async def release_latency(
     received: dict[str, float] = {}
     lines_per_po: list[int] = []
     done = asyncio.Event()
-    connection = await aio_pika.connect_robust(amqp_url)
+    connection = await connect_to_cluster(amqp_url)
     try:
         channel = await connection.channel()
         topic = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)

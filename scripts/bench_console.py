@@ -14,10 +14,10 @@ import time
 import uuid
 from pathlib import Path
 
-import aio_pika
 import httpx
 
 from devstack import SERVICES, System, free_port
+from dropship_shared.broker_cluster import connect_to_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "services/aggregator/aggregator/entrypoints/static"
@@ -44,7 +44,7 @@ def timed(client: httpx.Client, path: str, repeat: int) -> tuple[float, float, f
 
 
 async def drop_queues(amqp_url: str, prefix: str) -> None:
-    connection = await aio_pika.connect(amqp_url)
+    connection = await connect_to_cluster(amqp_url)
     channel = await connection.channel()
     for name in SERVICES:
         for queue in (f"{prefix}{name}", f"{prefix}{name}.dlq"):

@@ -47,6 +47,7 @@ from bench_support import Profile, delete_topology, fresh_postgres_database, lat
 from loadgen import LoadResult, Target, generate_load
 
 from devstack import System, free_port
+from dropship_shared.broker_cluster import connect_to_cluster
 from dropship_shared.events import Address, BackorderCreated, Envelope
 from orders.entrypoints.schemas import OrderIn
 
@@ -91,7 +92,7 @@ async def broker_ceiling(amqp_url: str, run: str, count: int, in_flight: int = 6
     """(publish msg/s, consume msg/s, message bytes) on a quorum queue with confirms and persistence."""
     body = backorder_event_bytes()
     queue_name = f"bench-{run}.ceiling"
-    connection = await aio_pika.connect_robust(amqp_url)
+    connection = await connect_to_cluster(amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
         queue = await channel.declare_queue(

@@ -15,8 +15,9 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aio_pika
 import psutil
+
+from dropship_shared.broker_cluster import connect_to_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 PY_SPY = Path(sys.executable).with_name("py-spy")
@@ -150,7 +151,7 @@ def _short(frame: str) -> str:
 
 async def delete_topology(amqp_url: str, exchange: str, queues: list[str]) -> None:
     """Remove what a run declared on the shared broker (its queues, their DLQs, its exchanges)."""
-    connection = await aio_pika.connect_robust(amqp_url)
+    connection = await connect_to_cluster(amqp_url)
     try:
         channel = await connection.channel()
         for name in queues:

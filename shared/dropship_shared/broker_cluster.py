@@ -75,8 +75,11 @@ class FailoverConnection(RobustConnection):
         await super()._on_connection_close(closing)
 
 
-async def connect_to_cluster(addresses: BrokerAddresses) -> FailoverConnection:
-    """A connection to the first node that answers, trying each once in turn; the last refusal when none does."""
+async def connect_to_cluster(addresses: BrokerAddresses | str) -> FailoverConnection:
+    """A connection to the first node that answers, trying each once in turn; the last refusal when none does.
+    `addresses` may be `AMQP_URL` itself (one URL or several, separated by commas)."""
+    if isinstance(addresses, str):
+        addresses = BrokerAddresses(parse_broker_addresses(addresses))
     for attempt in range(len(addresses)):
         connection = FailoverConnection(addresses)
         try:

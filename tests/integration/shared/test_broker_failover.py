@@ -7,6 +7,7 @@ import pytest
 from round_robin_proxy import RoundRobinProxy
 from yarl import URL
 
+from dropship_shared.broker_cluster import connect_to_cluster
 from dropship_shared.messaging import Broker
 from support.broker_failover import cancelled, consumed, publish_until_confirmed
 from support.infrastructure import BrokerNamespace
@@ -59,3 +60,13 @@ async def test_losing_the_node_moves_to_the_next_and_consuming_goes_on(broker_na
         assert set(seen) == {"before", "after"}
     finally:
         await broker.close()
+
+
+async def test_scripts_connect_with_the_same_list(broker_namespace: BrokerNamespace) -> None:
+    """The benchmark and load scripts take `AMQP_URL` as the services do (connect_to_cluster on the text)."""
+    dead = via_port(broker_namespace.amqp_url, free_port())
+    connection = await connect_to_cluster(f"{dead},{broker_namespace.amqp_url}")
+    try:
+        assert f":{URL(broker_namespace.amqp_url).port}/" in str(connection)
+    finally:
+        await connection.close()
