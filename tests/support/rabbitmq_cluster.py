@@ -90,6 +90,7 @@ class RabbitCluster:
                     env=self._env(node),
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    cwd=self._workdir,  # where a node that fails writes its crash dumps (MnesiaCore.*, erl_crash.dump)
                     start_new_session=True,
                 )
             )
