@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,8 +11,10 @@ from types import MappingProxyType
 
 from aggregator.domain.errors import InvalidLineError
 
+_NO_DETAILS: Mapping[str, object] = MappingProxyType({})
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class PendingLine:
     """One backorder line; `unit_cost` is the catalog cost, `details` is carried, never read."""
 
@@ -34,7 +37,13 @@ class PendingLine:
             raise InvalidLineError("unit_cost", "must be a non-negative decimal amount")
         if self.received_at.tzinfo is None or self.received_at.utcoffset() is None:
             raise InvalidLineError("received_at", "must be timezone-aware")
-        object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
+        # Lines held in a batch carry no details (they are read from the database at release): one shared empty
+        # mapping for those keeps 100k pending lines within the aggregator's memory budget.
+        details = MappingProxyType(dict(self.details)) if self.details else _NO_DETAILS
+        object.__setattr__(self, "details", details)
+        # Many lines name the same few SKUs: one string each, not one per line.
+        object.__setattr__(self, "sku", sys.intern(self.sku))
+        object.__setattr__(self, "supplier_sku", sys.intern(self.supplier_sku))
 
     @property
     def value(self) -> Decimal:
