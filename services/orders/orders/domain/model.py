@@ -591,22 +591,8 @@ class Order:
         if not moves_promise(previous, promised, firm, rules):
             return
         self._promise(line, promised, cause)
-        key = f"{self.order_id}:{line.line_no}:date:{len(line.promises)}"
         if promised < previous:
-            self.messages.append(
-                CustomerMessage(
-                    MessageKind.DATE_IMPROVED,
-                    self.order_id,
-                    key=key,
-                    line_no=line.line_no,
-                    context={
-                        "sku": line.sku,
-                        "quantity": line.open_qty,
-                        "previous_date": str(previous),
-                        "promised_date": str(promised),
-                    },
-                )
-            )
+            self._tell_date(MessageKind.DATE_IMPROVED, line, previous, {})
             return
         credit = None
         first = line.first_promised_date or previous
@@ -617,21 +603,25 @@ class Order:
                 ConsolationCredit(self.order_id, line.line_no, credit, f"promise slipped from {first} to {promised}")
             )
         if credit is not None or deserves_delay_notice(promised, previous, cause.at.date(), rules):
-            self.messages.append(
-                CustomerMessage(
-                    MessageKind.DATE_MOVED,
-                    self.order_id,
-                    key=key,
-                    line_no=line.line_no,
-                    context={
-                        "sku": line.sku,
-                        "quantity": line.open_qty,
-                        "previous_date": str(previous),
-                        "promised_date": str(promised),
-                        "credit": None if credit is None else str(credit),
-                    },
-                )
+            self._tell_date(MessageKind.DATE_MOVED, line, previous, {"credit": None if credit is None else str(credit)})
+
+    def _tell_date(self, kind: MessageKind, line: OrderLine, previous: date, extra: dict[str, str | None]) -> None:
+        """One message per move of the line's date (keyed by the move, so it is never sent twice)."""
+        self.messages.append(
+            CustomerMessage(
+                kind,
+                self.order_id,
+                key=f"{self.order_id}:{line.line_no}:date:{len(line.promises)}",
+                line_no=line.line_no,
+                context={
+                    "sku": line.sku,
+                    "quantity": line.open_qty,
+                    "previous_date": str(previous),
+                    "promised_date": str(line.promised_date),
+                    **extra,
+                },
             )
+        )
 
     def _capture(self, line: OrderLine, units: int, reference: str) -> None:
         if units > 0:
