@@ -35,7 +35,8 @@ class AccessRule:
 
 
 PUBLIC = AccessRule(frozenset())
-STOREFRONT = AccessRule(frozenset({Role.STOREFRONT, Role.OPERATIONS}))
+# Roles are a ladder: operations may do what the storefront does, and admins what operations do.
+STOREFRONT = AccessRule(frozenset({Role.STOREFRONT, Role.OPERATIONS, Role.ADMIN}))
 OPERATIONS = AccessRule(frozenset({Role.OPERATIONS, Role.ADMIN}))
 ADMIN = AccessRule(frozenset({Role.ADMIN}))
 
