@@ -20,15 +20,20 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def make_sqlite_directory(url: str) -> None:
+    """The folder of a SQLite file, made if missing (SQLite makes the file, not its folder)."""
+    database = make_url(url).database
+    if is_sqlite(url) and database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     """An engine that serialises writers safely on SQLite and pools connections on PostgreSQL."""
     if not is_sqlite(url):
         return sqlalchemy_asyncio.create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    make_sqlite_directory(url)
     # One connection: the process's transactions queue on the pool (an asyncio wait) instead of
     # on SQLite's busy handler, which sleeps in coarse steps and ruins latency under load.
     engine = sqlalchemy_asyncio.create_async_engine(

@@ -23,7 +23,7 @@ from dropship_shared.db import (
 )
 from dropship_shared.logs import get_logger
 from dropship_shared.messaging import Broker, Subscription
-from dropship_shared.migrations import upgrade_to_head
+from dropship_shared.migrations import upgrade_to_head, wait_until_migrated
 from dropship_shared.outbox import OutboxRelay
 from dropship_shared.settings import ServiceSettings
 from dropship_shared.tracing import configure_tracing
@@ -83,7 +83,10 @@ class ServiceRuntime:
         await asyncio.to_thread(upgrade_to_head, str(self.migrations), self.settings.resolved_database_url())
 
     async def start(self, subscriptions: list[Subscription], loops: dict[str, BackgroundLoop]) -> None:
-        await self.migrate()
+        if self.settings.migrate_on_start:
+            await self.migrate()
+        else:
+            await wait_until_migrated(self.engine, str(self.migrations))
         relay = OutboxRelay(
             self.own_sessions(pool_size=1),  # publishing never waits for a connection behind the handlers
             self.outbox,

@@ -27,6 +27,10 @@ class ServiceSettings(BaseSettings):
     # Traces go over OTLP/HTTP when this standard variable names a collector (the exporter reads the other
     # OTEL_EXPORTER_OTLP_* variables itself); empty: tracing is off.
     otel_exporter_otlp_endpoint: str = ""
+    # Migrate the database to this code's schema on start (SQLite, one process, development). Off where migrations
+    # run once per release on their own (`python -m <service> migrate`, the Kubernetes Job): the service then waits
+    # until its database is at its schema, or newer, and never migrates.
+    migrate_on_start: bool = True
 
     # Bearer tokens (README "Authentication"): OAuth2 JWTs from this issuer for this audience, verified with the
     # keys of a JWKS URL or with PEM public keys. Neither configured: every protected call is refused.

@@ -1,9 +1,7 @@
-"""Run the aggregator service: `python -m aggregator`."""
+"""Run the aggregator: `python -m aggregator` serves it, `python -m aggregator migrate` only migrates its database."""
 
-import uvicorn
-
-from aggregator.bootstrap import create_app
+from aggregator.bootstrap import MIGRATIONS, create_app
 from aggregator.config import AggregatorSettings
+from dropship_shared.service_main import run_service
 
-settings = AggregatorSettings()
-uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+run_service("aggregator", AggregatorSettings(), create_app, MIGRATIONS)

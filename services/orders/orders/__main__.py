@@ -1,9 +1,7 @@
-"""Run the orders service: `python -m orders`."""
+"""Run the orders service: `python -m orders` serves it, `python -m orders migrate` only migrates its database."""
 
-import uvicorn
-
-from orders.bootstrap import create_app
+from dropship_shared.service_main import run_service
+from orders.bootstrap import MIGRATIONS, create_app
 from orders.config import OrdersSettings
 
-settings = OrdersSettings()
-uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+run_service("orders", OrdersSettings(), create_app, MIGRATIONS)

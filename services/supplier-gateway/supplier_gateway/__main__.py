@@ -1,9 +1,8 @@
-"""Run the supplier gateway: `python -m supplier_gateway`."""
+"""Run the supplier gateway: `python -m supplier_gateway` serves it, `python -m supplier_gateway migrate` only
+migrates its database."""
 
-import uvicorn
-
-from supplier_gateway.bootstrap import create_app
+from dropship_shared.service_main import run_service
+from supplier_gateway.bootstrap import MIGRATIONS, create_app
 from supplier_gateway.config import GatewaySettings
 
-settings = GatewaySettings()
-uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+run_service("supplier_gateway", GatewaySettings(), create_app, MIGRATIONS)
