@@ -92,6 +92,22 @@ def test_an_offer_over_the_tolerance_is_not_taken_however_early() -> None:
     assert [a.outcome for a in decision.alternatives] == ["chosen", "over_tolerance"]
 
 
+def test_with_a_delay_cost_an_earlier_offer_must_be_worth_its_premium() -> None:
+    slow, fast = offer("slow", "40.00", 8), offer("fast", "44.00", 1)  # 7 days sooner for 4.00 more
+    worth = RoutingPolicy(tolerance_percent=Decimal(15), delay_cost_per_line_day=Decimal("1.00"))
+    decision = route(1, [slow, fast], {}, PLACED, worth, RULES)
+    assert decision is not None and decision.offer == fast
+    assert [a.cost_with_delay for a in decision.alternatives] == [Decimal(53), Decimal(50)]  # 40 + 13 d, 44 + 6 d
+    not_worth = RoutingPolicy(tolerance_percent=Decimal(15), delay_cost_per_line_day=Decimal("0.50"))
+    decision = route(1, [slow, fast], {}, PLACED, not_worth, RULES)
+    assert decision is not None and decision.offer == slow
+    assert [a.outcome for a in decision.alternatives] == ["chosen", "premium_over_delay_cost"]
+    assert decision.as_record()["delay_cost_per_line_day"] == "0.50"
+    capped = RoutingPolicy(tolerance_percent=Decimal(5), delay_cost_per_line_day=Decimal(100))
+    decision = route(1, [slow, fast], {}, PLACED, capped, RULES)
+    assert decision is not None and decision.offer == slow  # the tolerance still caps what speed may cost
+
+
 def test_cheapest_within_promise_and_the_earliest_when_none_is_in_time() -> None:
     fast, slow = offer("fast", "12", 1), offer("slow", "10", 6)
     in_time = RoutingPolicy("cheapest_within_promise", promise_days=12)
@@ -158,6 +174,7 @@ def test_the_record_is_json_able_and_carries_the_numbers() -> None:
         lambda: RoutingPolicy("fastest"),  # type: ignore[arg-type]
         lambda: RoutingPolicy(tolerance_percent=Decimal(-1)),
         lambda: RoutingPolicy(promise_days=-1),
+        lambda: RoutingPolicy(delay_cost_per_line_day=Decimal(-1)),
         lambda: route(0, [offer("s", "1", 1)], {}, PLACED, EARLIEST, RULES),
     ],
 )
@@ -199,6 +216,7 @@ policy_st = st.builds(
     mode=st.sampled_from(["earliest_within_tolerance", "cheapest_within_promise"]),
     tolerance_percent=st.integers(0, 50).map(Decimal),
     promise_days=st.integers(0, 30),
+    delay_cost_per_line_day=st.none() | st.integers(0, 500).map(lambda cents: Decimal(cents) / 100),
 )
 tried_st = st.frozensets(st.sampled_from(SUPPLIERS), max_size=3)
 
@@ -232,10 +250,19 @@ def test_routing_properties(
     if policy.mode == "earliest_within_tolerance":
         limit = cheapest * (100 + policy.tolerance_percent) / 100
         assert decision.line_cost <= limit
+        delay = policy.delay_cost_per_line_day
+        chosen = weighed[decision.offer.supplier_id]
         for alternative in weighed.values():
-            if alternative.line_cost <= limit:
-                assert alternative.expected_delivery is not None
+            if alternative.line_cost > limit:
+                continue
+            assert alternative.expected_delivery is not None
+            if delay is None:  # no other offer within the tolerance is earlier
                 assert alternative.expected_delivery >= decision.expected_delivery
+            else:  # none is cheaper once its days are costed; an earlier one lost on its premium
+                assert alternative.cost_with_delay is not None and chosen.cost_with_delay is not None
+                assert alternative.cost_with_delay >= chosen.cost_with_delay
+                if alternative.expected_delivery < decision.expected_delivery:
+                    assert alternative.outcome == "premium_over_delay_cost"
     else:
         by_date = PLACED.date() + timedelta(days=policy.promise_days)
         in_time = [a for a in weighed.values() if a.expected_delivery and a.expected_delivery <= by_date]

@@ -26,6 +26,7 @@ Outcome = Literal[
     "already_tried",
     "over_tolerance",
     "later",
+    "premium_over_delay_cost",
     "beyond_promise",
     "dearer",
     "lost_tie",
@@ -114,12 +115,16 @@ class RoutingPolicy:
     """The merchant's routing setting.
 
     'earliest_within_tolerance': among offers costing at most `tolerance_percent` over the cheapest, the one
-    delivering first. 'cheapest_within_promise': the cheapest offer delivering within `promise_days` of the
-    order; the earliest if none does."""
+    delivering first. With `delay_cost_per_line_day` (what the merchant reckons a line costs per day it waits,
+    the figure the fee rule uses), an earlier offer must also be worth its premium: among the offers within the
+    tolerance, the lowest line cost + delay cost x days from the order to the delivery (the tolerance caps what
+    speed may cost, the delay cost says what a day is worth). 'cheapest_within_promise': the cheapest offer
+    delivering within `promise_days` of the order; the earliest if none does."""
 
     mode: RoutingMode = "earliest_within_tolerance"
     tolerance_percent: Decimal = Decimal(10)
     promise_days: int = 14
+    delay_cost_per_line_day: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ROUTING_MODES:
@@ -128,6 +133,9 @@ class RoutingPolicy:
             raise RoutingError("tolerance_percent must be a non-negative number")
         if self.promise_days < 0:
             raise RoutingError("promise_days must not be negative")
+        delay = self.delay_cost_per_line_day
+        if delay is not None and (not delay.is_finite() or delay < 0):
+            raise RoutingError("delay_cost_per_line_day must be a non-negative amount")
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ class Alternative:
     expected_delivery: date | None
     completes_batch: bool
     outcome: Outcome
+    cost_with_delay: Decimal | None = None  # line cost + the policy's delay cost for the days to delivery
 
     def as_record(self) -> dict[str, object]:
         return {
@@ -154,6 +163,7 @@ class Alternative:
             "expected_release_at": None if self.expected_release_at is None else self.expected_release_at.isoformat(),
             "expected_delivery": None if self.expected_delivery is None else self.expected_delivery.isoformat(),
             "completes_batch": self.completes_batch,
+            "cost_with_delay": None if self.cost_with_delay is None else str(self.cost_with_delay),
             "outcome": self.outcome,
         }
 
@@ -184,6 +194,9 @@ class RoutingDecision:
             "mode": self.policy.mode,
             "tolerance_percent": str(self.policy.tolerance_percent),
             "promise_days": self.policy.promise_days,
+            "delay_cost_per_line_day": None
+            if self.policy.delay_cost_per_line_day is None
+            else str(self.policy.delay_cost_per_line_day),
             "alternatives": [alternative.as_record() for alternative in self.alternatives],
         }
 
@@ -195,6 +208,7 @@ class _Weighed:
     release_at: datetime
     delivery: date
     completes: bool
+    cost_with_delay: Decimal | None
 
     @property
     def earliest_key(self) -> tuple[date, Decimal, int, str, str]:
@@ -204,6 +218,11 @@ class _Weighed:
     @property
     def cheapest_key(self) -> tuple[Decimal, date, int, str, str]:
         return (self.line_cost, self.delivery, self.offer.priority, self.offer.supplier_id, self.offer.supplier_sku)
+
+    @property
+    def worth_key(self) -> tuple[Decimal, date, Decimal, int, str, str]:
+        """Lowest cost with the delay first; then as `earliest_key`."""
+        return (self.cost_with_delay or self.line_cost, *self.earliest_key)
 
 
 def route(
@@ -223,6 +242,7 @@ def route(
     if quantity < 1:
         raise RoutingError("quantity must be at least 1")
     offers = tuple(offers)
+    delay = policy.delay_cost_per_line_day
     weighed: list[_Weighed] = []
     skipped: list[Alternative] = []
     for offer in offers:
@@ -234,7 +254,9 @@ def route(
         release_at = expected_release_with(outlook, quantity, offer.unit_cost, placed_at, promise_rules)
         completes = outlook is not None and outlook.completed_by(quantity, offer.unit_cost)
         delivery = delivery_after_release(release_at, offer.lead_time_days, promise_rules)
-        weighed.append(_Weighed(offer, offer.line_cost(quantity), release_at, delivery, completes))
+        line_cost = offer.line_cost(quantity)
+        with_delay = None if delay is None else line_cost + delay * (delivery - placed_at.date()).days
+        weighed.append(_Weighed(offer, line_cost, release_at, delivery, completes, with_delay))
     if not weighed:
         return None
     cheapest = min(candidate.line_cost for candidate in weighed)
@@ -242,7 +264,8 @@ def route(
     by_date = placed_at.date() + timedelta(days=policy.promise_days)
     reason: RoutingReason
     if policy.mode == "earliest_within_tolerance":
-        chosen = min((c for c in weighed if c.line_cost <= limit), key=lambda c: c.earliest_key)
+        within = (c for c in weighed if c.line_cost <= limit)
+        chosen = min(within, key=lambda c: c.earliest_key if delay is None else c.worth_key)
         reason = "earliest_within_tolerance"
     else:
         in_time = [c for c in weighed if c.delivery <= by_date]
@@ -258,6 +281,7 @@ def route(
             c.delivery,
             c.completes,
             _outcome(c, chosen, reason, limit, by_date),
+            c.cost_with_delay,
         )
         for c in weighed
     ]
@@ -286,6 +310,8 @@ def _outcome(
     if reason == "earliest_within_tolerance":
         if candidate.line_cost > limit:
             return "over_tolerance"
+        if candidate.delivery < chosen.delivery:
+            return "premium_over_delay_cost"
         return "later" if candidate.delivery > chosen.delivery else "lost_tie"
     if reason == "cheapest_within_promise":
         if candidate.delivery > by_date:
