@@ -19,6 +19,7 @@ from sqlalchemy import (
     column,
     false,
     func,
+    true,
 )
 
 from dropship_shared.db import Money, UtcDateTime
@@ -40,6 +41,20 @@ products = Table(
     Column("cost", Money, nullable=False),
     Column("on_hand", Integer, nullable=False),
     Column("lead_time_days", Integer, nullable=False, server_default="7"),
+)
+
+# Every supplier's offer of a product (the catalog import's supplier is one of them): routing picks among the
+# active ones for each backorder.
+product_offers = Table(
+    "product_offers",
+    metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("supplier_id", String(64), primary_key=True),
+    Column("supplier_sku", String(64), nullable=False),
+    Column("unit_cost", Money, nullable=False),
+    Column("lead_time_days", Integer, nullable=False),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("active", Boolean, nullable=False, default=True, server_default=true()),
 )
 
 orders = Table(

@@ -20,6 +20,7 @@ from orders.adapters.orm import (
     line_transitions,
     order_lines,
     orders,
+    product_offers,
     products,
     shipments,
     stock_receipts,
@@ -27,7 +28,7 @@ from orders.adapters.orm import (
     supplier_release_estimates,
 )
 from orders.domain.lifecycle import LineStatus, Transition
-from orders.domain.model import Order, OrderLine, Product, Shipment
+from orders.domain.model import Order, OrderLine, Product, ProductOffer, Shipment
 from orders.domain.promise import Promise, ReleaseEstimate
 from orders.domain.receiving import WaitingLine
 from orders.service_layer.ports import IdempotencyKeyTaken
@@ -75,7 +76,32 @@ class ProductRepository:
             "on_hand": product.on_hand,
             "lead_time_days": product.lead_time_days,
         }
+        # The import names the product's supplier: when it names another than before, the offer it named before
+        # is deactivated (so a catalog kept by import alone still has its one supplier); offers added through
+        # the offers API are left as they are.
+        previous = select(products.c.supplier_id).where(products.c.sku == product.sku).scalar_subquery()
+        await self._session.execute(
+            update(product_offers)
+            .where(
+                product_offers.c.sku == product.sku,
+                product_offers.c.supplier_id == previous,
+                product_offers.c.supplier_id != product.supplier_id,
+            )
+            .values(active=False)
+        )
         await upsert(self._session, products, {"sku": product.sku}, values)
+        offer = ProductOffer.of(product)
+        await upsert(
+            self._session,
+            product_offers,
+            {"sku": offer.sku, "supplier_id": offer.supplier_id},
+            {
+                "supplier_sku": offer.supplier_sku,
+                "unit_cost": offer.unit_cost,
+                "lead_time_days": offer.lead_time_days,
+                "active": True,
+            },
+        )
 
     async def get(self, sku: str) -> Product | None:
         row = (await self._session.execute(select(products).where(products.c.sku == sku))).mappings().first()
@@ -129,6 +155,57 @@ class ProductRepository:
             await self._session.execute(
                 update(products).where(products.c.sku == product.sku).values(on_hand=product.on_hand)
             )
+
+
+class OfferRepository:
+    """The suppliers' offers of each product."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def of_product(self, sku: str) -> list[ProductOffer]:
+        """Every offer of the product, active or not, the preferred first."""
+        return (await self.of_products([sku], active_only=False)).get(sku, [])
+
+    async def of_products(self, skus: Iterable[str], active_only: bool = True) -> dict[str, list[ProductOffer]]:
+        """The offers of these products (one statement), each product's preferred first."""
+        wanted = set(skus)
+        if not wanted:
+            return {}
+        query = select(product_offers).where(product_offers.c.sku.in_(wanted))
+        if active_only:
+            query = query.where(product_offers.c.active.is_(True))
+        rows = await self._session.execute(
+            query.order_by(product_offers.c.sku, product_offers.c.priority, product_offers.c.supplier_id)
+        )
+        found: dict[str, list[ProductOffer]] = defaultdict(list)
+        for row in rows.mappings():
+            found[row["sku"]].append(ProductOffer(**row))
+        return dict(found)
+
+    async def put(self, offer: ProductOffer) -> bool:
+        """Add or change one supplier's offer; True when it is new. An offer of the product's own supplier (the
+        one the catalog import names) keeps the product's cost, supplier SKU and lead time the same."""
+        key = {"sku": offer.sku, "supplier_id": offer.supplier_id}
+        existed = await self._session.scalar(
+            select(func.count()).where(
+                product_offers.c.sku == offer.sku, product_offers.c.supplier_id == offer.supplier_id
+            )
+        )
+        values = {
+            "supplier_sku": offer.supplier_sku,
+            "unit_cost": offer.unit_cost,
+            "lead_time_days": offer.lead_time_days,
+            "priority": offer.priority,
+            "active": offer.active,
+        }
+        await upsert(self._session, product_offers, key, values)
+        await self._session.execute(
+            update(products)
+            .where(products.c.sku == offer.sku, products.c.supplier_id == offer.supplier_id)
+            .values(supplier_sku=offer.supplier_sku, cost=offer.unit_cost, lead_time_days=offer.lead_time_days)
+        )
+        return not existed
 
 
 class ReleaseEstimateRepository:

@@ -30,7 +30,17 @@ from orders.domain.promise import (
 
 DEFAULT_RULES = PromiseRules()
 
-__all__ = ["LineStatus", "Order", "OrderError", "OrderLine", "Product", "RequestedLine", "Shipment", "UnknownSku"]
+__all__ = [
+    "LineStatus",
+    "Order",
+    "OrderError",
+    "OrderLine",
+    "Product",
+    "ProductOffer",
+    "RequestedLine",
+    "Shipment",
+    "UnknownSku",
+]
 
 
 class OrderError(Exception):
@@ -69,6 +79,26 @@ class Product:
             return False
         self.incoming_free -= wanted
         return True
+
+
+@dataclass(frozen=True)
+class ProductOffer:
+    """One supplier's offer of a product: its SKU there, what a unit costs us, its days from PO to shipping,
+    and the merchant's preference (lower priority first). An inactive offer is kept (lines may name it) but
+    never chosen. The supplier's batching policy and small-order fee are the aggregator's."""
+
+    sku: str
+    supplier_id: str
+    supplier_sku: str
+    unit_cost: Decimal
+    lead_time_days: int
+    priority: int = 0
+    active: bool = True
+
+    @classmethod
+    def of(cls, product: Product) -> ProductOffer:
+        """The offer a catalog import names with the product (its one supplier)."""
+        return cls(product.sku, product.supplier_id, product.supplier_sku, product.cost, product.lead_time_days)
 
 
 @dataclass

@@ -21,4 +21,7 @@ ORDERS_ACCESS: AccessPolicy = {
     "GET /order-lines": OPERATIONS,
     "GET /order-lines/at-risk": OPERATIONS,
     "PUT /products": ADMIN,
+    "GET /products/{sku}/offers": OPERATIONS,
+    "PUT /products/{sku}/offers/{supplier_id}": ADMIN,
+    "DELETE /products/{sku}/offers/{supplier_id}": ADMIN,
 }

@@ -7,24 +7,34 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from dropship_shared.audit import Audit
+from dropship_shared.inputs import IDENTIFIER
 from dropship_shared.problems import excerpt, problem_responses
 from dropship_shared.web import correlation_id_of
 from orders.domain.model import Product, UnknownSku
 from orders.entrypoints.api import key_of
 from orders.entrypoints.deps import ReadUow, Rules, Uow
-from orders.entrypoints.schemas import AvailabilityOut, ProductIn, ProductOut, ReceiptIn, ReceiptOut
-from orders.service_layer import handlers, views
+from orders.entrypoints.schemas import (
+    AvailabilityOut,
+    OfferIn,
+    OfferOut,
+    ProductIn,
+    ProductOut,
+    ReceiptIn,
+    ReceiptOut,
+)
+from orders.service_layer import handlers, offers, views
 from orders.service_layer.receiving import Receipt, receive_stock
 
 router = APIRouter(tags=["catalog"])
 MAX_CATALOG_BYTES = 5_000_000  # about 25,000 products a request; a bigger catalog comes in several requests
 VALIDATION_SLICE = 500  # products validated between two turns of the event loop
 _SLICE = TypeAdapter(list[ProductIn])
+SupplierId = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENTIFIER)]
 
 
 @router.put(
@@ -125,3 +135,64 @@ async def post_receipt(
         details = {"quantity": body.quantity, "po_number": body.po_number, "served": outcome.served}
         await audit.record(request, "stock.receive", sku, details)
     return ReceiptOut.model_validate(outcome, from_attributes=True)
+
+
+@router.get(
+    "/products/{sku}/offers",
+    summary="The suppliers' offers of a product, the preferred first (inactive ones too)",
+    responses=problem_responses(404),
+)
+async def get_offers(sku: str, uow: ReadUow) -> list[OfferOut]:
+    try:
+        found = await offers.list_offers(uow, sku)
+    except UnknownSku as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown SKU {sku!r}") from exc
+    return [OfferOut.of(offer) for offer in found]
+
+
+@router.put(
+    "/products/{sku}/offers/{supplier_id}",
+    summary="Add or change a supplier's offer of a product (routing picks among the active offers)",
+    responses={
+        201: {"model": OfferOut, "description": "The offer was added"},
+        **problem_responses(404, 409, 422),
+    },
+)
+async def put_offer(
+    sku: str, supplier_id: SupplierId, body: OfferIn, request: Request, response: Response, uow: Uow, audit: Audit
+) -> OfferOut:
+    offer = body.to_domain(sku, supplier_id)
+    try:
+        created = await offers.put_offer(uow, offer)
+    except UnknownSku as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown SKU {sku!r}") from exc
+    except offers.LastActiveOffer as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    out = OfferOut.of(offer)
+    await audit.record(
+        request,
+        "catalog.offer.add" if created else "catalog.offer.change",
+        f"{sku}/{supplier_id}",
+        out.model_dump(mode="json"),
+    )
+    return out
+
+
+@router.delete(
+    "/products/{sku}/offers/{supplier_id}",
+    summary="Deactivate a supplier's offer: kept for the lines that name it, never chosen again",
+    responses=problem_responses(404, 409),
+)
+async def delete_offer(sku: str, supplier_id: SupplierId, request: Request, uow: Uow, audit: Audit) -> OfferOut:
+    try:
+        offer = await offers.deactivate_offer(uow, sku, supplier_id)
+    except UnknownSku as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown SKU {sku!r}") from exc
+    except offers.OfferNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except offers.LastActiveOffer as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    await audit.record(request, "catalog.offer.deactivate", f"{sku}/{supplier_id}", {})
+    return OfferOut.of(offer)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, EmailStr, Field
 from dropship_shared.events import Address
 from dropship_shared.inputs import IDENTIFIER, NO_NUL, Amount, StrictBody
 from orders.domain.lifecycle import Transition
-from orders.domain.model import Order, OrderLine, Product
+from orders.domain.model import Order, OrderLine, Product, ProductOffer
 from orders.domain.promise import Promise
 
 MAX_LINES = 200
@@ -35,6 +35,33 @@ class ProductOut(ProductIn):
     @classmethod
     def of(cls, product: Product) -> ProductOut:
         return cls.model_validate(product, from_attributes=True)
+
+
+class OfferIn(StrictBody):
+    """One supplier's offer of a product (the supplier and the product are in the path)."""
+
+    supplier_sku: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    unit_cost: Amount
+    lead_time_days: int = Field(ge=0, le=365, description="the supplier's days from purchase order to shipping")
+    priority: int = Field(default=0, ge=0, le=1000, description="the merchant's preference: lower first")
+    active: bool = True
+
+    def to_domain(self, sku: str, supplier_id: str) -> ProductOffer:
+        return ProductOffer(sku, supplier_id, **self.model_dump())
+
+
+class OfferOut(BaseModel):
+    sku: str
+    supplier_id: str
+    supplier_sku: str
+    unit_cost: Decimal
+    lead_time_days: int
+    priority: int
+    active: bool
+
+    @classmethod
+    def of(cls, offer: ProductOffer) -> OfferOut:
+        return cls.model_validate(offer, from_attributes=True)
 
 
 class OrderLineIn(StrictBody):

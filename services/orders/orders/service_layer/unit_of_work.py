@@ -15,6 +15,7 @@ from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.notification_store import NotificationStore
 from orders.adapters.repository import (
     IncomingStockRepository,
+    OfferRepository,
     OrderRepository,
     ProductRepository,
     ReleaseEstimateRepository,
@@ -35,6 +36,7 @@ class MessageSetup:
 class OrdersUnitOfWork(SqlUnitOfWork):
     orders: OrderRepository
     products: ProductRepository
+    offers: OfferRepository
     release_estimates: ReleaseEstimateRepository
     incoming: IncomingStockRepository
     receipts: StockReceiptRepository
@@ -59,6 +61,7 @@ class OrdersUnitOfWork(SqlUnitOfWork):
     def _open(self) -> None:
         self.orders = OrderRepository(self.session)
         self.products = ProductRepository(self.session)
+        self.offers = OfferRepository(self.session)
         self.release_estimates = ReleaseEstimateRepository(self.session)
         self.incoming = IncomingStockRepository(self.session)
         self.receipts = StockReceiptRepository(self.session)
