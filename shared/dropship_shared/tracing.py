@@ -7,7 +7,7 @@ hot paths (emitting, publishing, consuming events, logging) skip tracing after o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -170,6 +170,44 @@ def transaction_of(name: str, causes: Sequence[tuple[str, SpanContext | None]]) 
             yield
     finally:
         _transaction_items.reset(items)
+
+
+@contextmanager
+def gathering(
+    name: str, parent: str | None, gathered: Iterable[str | None], **attributes: str | int | Sequence[str]
+) -> Iterator[None]:
+    """A span for work that gathers items which arrived earlier, each in its own trace (a purchase order releasing
+    waiting lines): a child of `parent` (a stored `traceparent`; the current span without one, a new trace outside
+    any), linking the stored context of each other trace among `gathered` (one link per trace), so every one of
+    those traces leads to this span. Events emitted inside carry this span, not the group-commit item's."""
+    if not _enabled:
+        yield
+        return
+    links: dict[int, Link] = {}
+    for traceparent in gathered:
+        context = _span_context_of(traceparent)
+        if context is not None and context.trace_id not in links:
+            links[context.trace_id] = Link(context)
+    remote = _remote_context(parent)
+    own_trace = trace.get_current_span(remote).get_span_context().trace_id
+    linked = [link for trace_id, link in links.items() if trace_id != own_trace]
+    most = SpanLimits().max_links or len(linked) or 1  # the SDK keeps this many links per span, dropping the rest
+    items = _transaction_items.set(None)
+    try:
+        with _tracer.start_as_current_span(name, context=remote, links=linked[:most], attributes=attributes):
+            for start in range(most, len(linked), most):  # more traces than one span may link: the rest on children
+                with _tracer.start_as_current_span(f"{name} (more links)", links=linked[start : start + most]):
+                    pass
+            yield
+    finally:
+        _transaction_items.reset(items)
+
+
+def _span_context_of(traceparent: str | None) -> SpanContext | None:
+    if traceparent is None:
+        return None
+    context = trace.get_current_span(_PROPAGATOR.extract({TRACEPARENT: traceparent})).get_span_context()
+    return context if context.is_valid else None
 
 
 def _traceparent(context: SpanContext) -> str:

@@ -25,7 +25,7 @@ from dropship_shared.events import Envelope
 from dropship_shared.messaging import Broker, Subscription
 from dropship_shared.outbox import OutboxRelay
 from dropship_shared.tables import inbox_table, outbox_table
-from dropship_shared.tracing import current_traceparent, trace_ids
+from dropship_shared.tracing import current_traceparent, gathering, trace_ids
 from dropship_shared.unit_of_work import SqlUnitOfWork
 from support.infrastructure import BrokerNamespace
 from support.polling import eventually
@@ -160,6 +160,29 @@ async def test_a_group_commit_continues_the_first_items_trace_and_links_the_othe
     assert first_event.traceparent is not None and second_event.traceparent is not None
     assert first_event.traceparent.startswith(f"00-{first.trace_id:032x}-{first.span_id:016x}-")
     assert second_event.traceparent.startswith(f"00-{second.trace_id:032x}-{second.span_id:016x}-")
+
+
+def test_a_gathering_span_links_one_span_per_trace_and_puts_what_one_span_cannot_hold_on_children(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_SPAN_LINK_COUNT_LIMIT", "2")  # the SDK's limit (128 by default), here 2
+    tracer = trace.get_tracer("tests")
+    arrivals = []
+    for order in range(5):
+        with tracer.start_as_current_span(f"order {order}"):
+            arrivals += [current_traceparent(), current_traceparent()]  # two lines of one order: one link
+    with gathering("release", None, [*arrivals, None, "not a traceparent"], supplier_id="acme"):
+        inside = current_traceparent()
+
+    (release,) = named(spans, "release")
+    more = named(spans, "release (more links)")
+    assert release.parent is None and len(release.links) == 2 and len(more) == 2
+    assert all(span.parent is not None and span.parent.span_id == release.context.span_id for span in more)
+    linked = [link.context for span in (release, *more) for link in span.links]
+    assert [f"00-{context.trace_id:032x}-{context.span_id:016x}" for context in linked] == [
+        str(traceparent)[:-3] for traceparent in arrivals[::2]
+    ]
+    assert inside is not None and inside.split("-")[2] == f"{release.context.span_id:016x}"
 
 
 def test_tracing_is_off_by_default() -> None:

@@ -84,6 +84,9 @@ backorder_lines = Table(
     Column("details", JSON, nullable=False),
     Column("po_number", String(32), nullable=True),
     Column("po_line_no", Integer, nullable=True),
+    # The W3C trace context of the span the line arrived in (tracing on): the release that takes the line links it,
+    # so a PO released later (deadline, cut-off, operator) can be found from the order's trace.
+    Column("traceparent", String(55), nullable=True),
     Index("ix_backorder_lines_pending", "supplier_id", "status"),
 )
 

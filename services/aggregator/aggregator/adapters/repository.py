@@ -143,9 +143,10 @@ class BackorderLineRepository:
         ).first()
         return (row[0], row[1], row[2], row[3]) if row else None
 
-    async def add_pending(self, lines: Sequence[tuple[str, PendingLine]]) -> set[str]:
-        """Record (supplier, line) pairs, distinct lines, as pending in one statement; the ids of the lines
-        recorded now (a line id seen before, a duplicate or one cancelled first, is left as it is)."""
+    async def add_pending(self, lines: Sequence[tuple[str, PendingLine, str | None]]) -> set[str]:
+        """Record (supplier, line, the trace context it arrived in) of distinct lines as pending in one statement;
+        the ids of the lines recorded now (a line id seen before, a duplicate or one cancelled first, is left as
+        it is)."""
         rows = [
             {
                 "backorder_line_id": line.backorder_line_id,
@@ -157,8 +158,9 @@ class BackorderLineRepository:
                 "unit_cost": line.unit_cost,
                 "received_at": line.received_at,
                 "details": dict(line.details),
+                "traceparent": traceparent,
             }
-            for supplier_id, line in lines
+            for supplier_id, line, traceparent in lines
         ]
         if not rows:
             return set()
@@ -208,14 +210,15 @@ class BackorderLineRepository:
             [{"line_id": line_id, "line_no": line_no} for line_id, line_no in line_numbers.items()],
         )
 
-    async def details_of(self, backorder_line_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Ship-to and customer reference of lines being released (kept out of the in-memory batch)."""
+    async def details_of(self, backorder_line_ids: list[str]) -> dict[str, tuple[dict[str, Any], str | None]]:
+        """Of lines being released, what is kept out of the in-memory batch: ship-to and customer reference, and
+        the trace context each arrived in (None untraced), for the release to link."""
         rows = await self._session.execute(
-            select(backorder_lines.c.backorder_line_id, backorder_lines.c.details).where(
+            select(backorder_lines.c.backorder_line_id, backorder_lines.c.details, backorder_lines.c.traceparent).where(
                 backorder_lines.c.backorder_line_id.in_(backorder_line_ids)
             )
         )
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: (row[1], row[2]) for row in rows}
 
     async def pending_for(self, supplier_id: str) -> list[PendingLine]:
         rows = (

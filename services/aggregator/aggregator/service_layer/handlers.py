@@ -31,6 +31,7 @@ from dropship_shared.events import (
     PurchaseOrderRequested,
     utcnow,
 )
+from dropship_shared.tracing import continuing, gathering, traceparent_of
 
 UnitOfWorkFactory = Callable[[], AggregatorUnitOfWork]
 Clock = Callable[[], datetime]
@@ -79,11 +80,13 @@ class Aggregator:
             opened = {supplier_id: await self.cache.open(uow, supplier_id) for supplier_id in suppliers}
             claimed = await uow.claim_events(CONSUMER, envelopes)
             fresh = [e for e in {str(e.event_id): e for e in envelopes}.values() if str(e.event_id) in claimed]
-            lines: dict[str, tuple[str, PendingLine]] = {}  # a line republished in this batch: the first
+            # (supplier, line, the trace context it arrived in) by line; a line republished in this batch: the first
+            lines: dict[str, tuple[str, PendingLine, str | None]] = {}
             for envelope in fresh:
                 payload = payloads[str(envelope.event_id)]
-                if isinstance(payload, BackorderCreated):
-                    lines.setdefault(payload.backorder_line_id, (payload.supplier_id, _pending_line(payload)))
+                if isinstance(payload, BackorderCreated) and payload.backorder_line_id not in lines:
+                    arrived_in = traceparent_of(envelope.correlation_id)
+                    lines[payload.backorder_line_id] = (payload.supplier_id, _pending_line(payload), arrived_in)
             added = await uow.lines.add_pending(list(lines.values()))
             for envelope in fresh:
                 uow.correlation_id = envelope.correlation_id
@@ -150,10 +153,12 @@ class Aggregator:
         async with self.uow() as uow:
             due = await uow.suppliers.due_for_review(now)
         for supplier_id in due:
-            async with self._serial(supplier_id), self.uow() as uow:
-                opened = await self.cache.open(uow, supplier_id)
-                await self._decide(uow, opened, now)
-                await self._commit(uow, [opened], now)
+            # A trace of its own (no order's arrival causes it); a release in it links the orders' traces.
+            with continuing("review batch", None, supplier_id=supplier_id):
+                async with self._serial(supplier_id), self.uow() as uow:
+                    opened = await self.cache.open(uow, supplier_id)
+                    await self._decide(uow, opened, now)
+                    await self._commit(uow, [opened], now)
         return len(due)
 
     # -- operators -----------------------------------------------------------------
@@ -307,11 +312,22 @@ class Aggregator:
         if not drafts:
             return []
         numbers = await uow.purchase_orders.next_numbers(len(drafts))
-        details = await uow.lines.details_of([i for draft in drafts for i in draft.backorder_line_ids])
-        for po_number, draft in zip(numbers, drafts, strict=True):
-            line_numbers = await uow.purchase_orders.add(po_number, draft)
-            await uow.lines.mark_released(po_number, line_numbers)
-            uow.emit(self._request_of(po_number, draft, details))
+        released = await uow.lines.details_of([i for draft in drafts for i in draft.backorder_line_ids])
+        details = {line_id: line_details for line_id, (line_details, _) in released.items()}
+        # The release is a span linking the trace each line arrived in, so every order's trace leads to its PO,
+        # whatever released it (an arrival, a deadline, an operator); the PO events carry this span.
+        with gathering(
+            "release purchase orders",
+            traceparent_of(uow.correlation_id),
+            (traceparent for _, traceparent in released.values()),
+            supplier_id=drafts[0].supplier_id,
+            release_reason=drafts[0].release_reason,
+            po_numbers=numbers,
+        ):
+            for po_number, draft in zip(numbers, drafts, strict=True):
+                line_numbers = await uow.purchase_orders.add(po_number, draft)
+                await uow.lines.mark_released(po_number, line_numbers)
+                uow.emit(self._request_of(po_number, draft, details))
         return numbers
 
     def _request_of(
