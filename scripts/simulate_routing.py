@@ -24,7 +24,7 @@ price; a way that ships the line instead pays its goods and keeps the revenue, s
 profits). "/line" is the cost of a shipped line, lost sales left out. Waits are days from the order to the
 shipment of shipped lines. After the demand's last day the clock runs on until every line is settled.
 
-    .venv/bin/python scripts/simulate_routing.py [--seed 12] [--days 60] [--plain-tolerance]
+    .venv/bin/python scripts/simulate_routing.py [--seed 12] [--days 60] [--plain-tolerance | --promise-days N]
 """
 
 from __future__ import annotations
@@ -384,8 +384,11 @@ def report(outcomes: dict[Way, Outcome], lines: int) -> list[str]:
     return rows
 
 
-def routing_policy(plain_tolerance: bool = False) -> RoutingPolicy:
-    """Earliest within the tolerance, an earlier offer worth its premium at the merchant's delay cost (or not)."""
+def routing_policy(plain_tolerance: bool = False, promise_days: int | None = None) -> RoutingPolicy:
+    """Earliest within the tolerance, an earlier offer worth its premium at the merchant's delay cost (or not);
+    with `promise_days`, the other setting: the cheapest offer delivering within that many days."""
+    if promise_days is not None:
+        return RoutingPolicy("cheapest_within_promise", promise_days=promise_days)
     delay = None if plain_tolerance else DELAY_COST_PER_LINE_DAY
     return RoutingPolicy(
         "earliest_within_tolerance", tolerance_percent=TOLERANCE_PERCENT, delay_cost_per_line_day=delay
@@ -409,10 +412,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="route to the earliest offer within the tolerance whatever its premium (no delay cost in routing)",
     )
+    parser.add_argument(
+        "--promise-days",
+        type=int,
+        help="route with the other setting: the cheapest offer delivering within this many days (earliest if none)",
+    )
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
-    demand, outcomes = run(args.seed, args.days, routing_policy(args.plain_tolerance))
+    if args.promise_days is not None and (args.promise_days < 0 or args.plain_tolerance):
+        parser.error("--promise-days takes a number of days >= 0, without --plain-tolerance")
+    demand, outcomes = run(args.seed, args.days, routing_policy(args.plain_tolerance, args.promise_days))
     print("\n".join(report(outcomes, len(demand))))
 
 

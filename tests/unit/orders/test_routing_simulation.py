@@ -52,6 +52,16 @@ def test_on_its_default_seed_routing_with_the_fee_rule_is_cheaper_and_quicker_th
     assert rejected_a > 0, "the baseline rejects the refused lines to their customers"
 
 
-def test_days_must_be_positive() -> None:
+@pytest.mark.parametrize(
+    "argv", [["--days", "0"], ["--promise-days", "-1"], ["--promise-days", "9", "--plain-tolerance"]]
+)
+def test_bad_options_are_refused(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
-        simulate_routing.main(["--days", "0"])
+        simulate_routing.main(argv)
+
+
+def test_the_other_setting_routes_the_cheapest_within_the_promise() -> None:
+    policy = routing_policy(promise_days=10)
+    assert (policy.mode, policy.promise_days) == ("cheapest_within_promise", 10)
+    demand, outcomes = run(2, 12, policy)
+    assert all(len(o.waits_days) + o.rejected == len(demand) for o in outcomes.values())
