@@ -14,6 +14,7 @@ import pytest
 from dropship_shared.db import create_engine, session_factory
 from dropship_shared.events import Address, PurchaseOrderLine, PurchaseOrderRequested, utcnow
 from dropship_shared.migrations import upgrade_to_head
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.adapters.orm import inbox, outbox
 from supplier_gateway.adapters.secret_box import SecretBox
 from supplier_gateway.domain.purchase_order import LineStatus, PurchaseOrder, PurchaseOrderState
@@ -27,7 +28,6 @@ from supplier_gateway.domain.supplier_messages import (
     PackedLine,
     ShipmentNotice,
 )
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 from support.tokens import SUPPLIER_SECRETS_KEY
 
@@ -64,7 +64,7 @@ def requested(po_number: str, supplier_id: str = "acme") -> PurchaseOrder:
 
 
 @pytest.fixture
-async def uow_factory(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
+async def uow_factory(database_url: str) -> AsyncIterator[UnitOfWorkFactory[GatewayUnitOfWork]]:
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     engine = create_engine(database_url)
     sessions = session_factory(engine)
@@ -73,7 +73,7 @@ async def uow_factory(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
     await engine.dispose()
 
 
-async def test_suppliers_round_trip(uow_factory: UnitOfWorkFactory) -> None:
+async def test_suppliers_round_trip(uow_factory: UnitOfWorkFactory[GatewayUnitOfWork]) -> None:
     x12 = Supplier(
         supplier_id="edi",
         name="EDI Co",
@@ -98,7 +98,9 @@ async def test_suppliers_round_trip(uow_factory: UnitOfWorkFactory) -> None:
         assert await uow.suppliers.get("nobody") is None
 
 
-async def test_a_purchase_order_round_trips_through_its_whole_life(uow_factory: UnitOfWorkFactory) -> None:
+async def test_a_purchase_order_round_trips_through_its_whole_life(
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
+) -> None:
     po = requested("PO-1")
     async with uow_factory() as uow:
         await uow.purchase_orders.add(po)
@@ -155,7 +157,9 @@ async def test_a_purchase_order_round_trips_through_its_whole_life(uow_factory: 
         assert await uow.purchase_orders.search(PurchaseOrderState.FAILED, None, 10) == []
 
 
-async def test_two_replicas_never_claim_the_same_purchase_order(uow_factory: UnitOfWorkFactory) -> None:
+async def test_two_replicas_never_claim_the_same_purchase_order(
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
+) -> None:
     async with uow_factory() as uow:
         for n in range(30):
             await uow.purchase_orders.add(requested(f"PO-{n:02}"))
@@ -182,7 +186,9 @@ async def test_two_replicas_never_claim_the_same_purchase_order(uow_factory: Uni
         assert await uow.dispatch.suppliers_with_due_orders(later) == ["acme"]
 
 
-async def test_a_postponed_po_waits_and_a_released_one_is_due_again(uow_factory: UnitOfWorkFactory) -> None:
+async def test_a_postponed_po_waits_and_a_released_one_is_due_again(
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
+) -> None:
     async with uow_factory() as uow:
         await uow.purchase_orders.add(requested("PO-A"))
         await uow.commit()
@@ -204,7 +210,9 @@ async def test_a_postponed_po_waits_and_a_released_one_is_due_again(uow_factory:
         assert claimed == ["PO-A"]
 
 
-async def test_x12_control_numbers_are_unique_under_concurrency(uow_factory: UnitOfWorkFactory) -> None:
+async def test_x12_control_numbers_are_unique_under_concurrency(
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
+) -> None:
     async def next_number(supplier_id: str) -> int:
         async with uow_factory() as uow:
             number = await uow.x12.next_control_number(supplier_id)
@@ -216,7 +224,7 @@ async def test_x12_control_numbers_are_unique_under_concurrency(uow_factory: Uni
     assert await next_number("other") == 1
 
 
-async def test_supplier_event_ids_are_recorded_once(uow_factory: UnitOfWorkFactory) -> None:
+async def test_supplier_event_ids_are_recorded_once(uow_factory: UnitOfWorkFactory[GatewayUnitOfWork]) -> None:
     at = datetime.now(UTC)
     async with uow_factory() as uow:
         assert await uow.supplier_events.record("acme", "ev-1", "shipment", "PO-1", at) is True

@@ -75,7 +75,7 @@ async def test_outbox_to_consumer_exactly_once_in_effect(plumbing, broker_namesp
 
     async def apply(envelope: Envelope) -> None:
         async with SqlUnitOfWork(sessions, outbox, inbox) as uow:
-            if not await uow.claim_event("effects", envelope):
+            if not await uow.first_delivery("effects", envelope):
                 return
             payload = envelope.payload_as(BackorderCreated)
             await uow.session.execute(insert(effects).values(line=payload.backorder_line_id))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropship_shared.unit_of_work import CollectEvents
 from supplier_gateway.adapters.orm import supplier_exceptions
 from supplier_gateway.adapters.repository import insert_ignoring_duplicates
 from supplier_gateway.domain.supplier_exception import DeadLetterSource, ExceptionKind, SupplierException
@@ -24,12 +25,15 @@ class ExceptionFilter:
 
 
 class ExceptionRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """`collect` is the unit of work's: a filed or resolved exception's events go to the outbox with the commit."""
+
+    def __init__(self, session: AsyncSession, collect: CollectEvents) -> None:
         self._session = session
+        self._collect = collect
 
     async def add(self, found: SupplierException) -> bool:
-        """False when the same anomaly (same dedupe key) was filed before."""
-        return await insert_ignoring_duplicates(
+        """False when the same anomaly (same dedupe key) was filed before (then nothing is said of it)."""
+        added = await insert_ignoring_duplicates(
             self._session,
             supplier_exceptions,
             {
@@ -49,6 +53,9 @@ class ExceptionRepository:
                 "message_id": found.dead_letter.message_id if found.dead_letter else None,
             },
         )
+        if added:
+            self._collect(found)
+        return added
 
     async def get(self, exception_id: str, for_update: bool = False) -> SupplierException | None:
         query = select(supplier_exceptions).where(supplier_exceptions.c.exception_id == exception_id)
@@ -89,6 +96,7 @@ class ExceptionRepository:
             .where(supplier_exceptions.c.exception_id == found.exception_id)
             .values(resolved_at=found.resolved_at, resolution_note=found.resolution_note)
         )
+        self._collect(found)
 
 
 def _exception(row: Any) -> SupplierException:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropship_shared.events import Address
 from dropship_shared.tracing import current_traceparent
+from dropship_shared.unit_of_work import CollectEvents
 from supplier_gateway.adapters.orm import (
     purchase_order_history,
     purchase_order_lines,
@@ -130,8 +131,11 @@ class SupplierRepository:
 
 
 class PurchaseOrderRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """`collect` is the unit of work's: a saved PO's new events go to the outbox with the commit."""
+
+    def __init__(self, session: AsyncSession, collect: CollectEvents) -> None:
         self._session = session
+        self._collect = collect
         self._loaded: dict[str, tuple[int, set[str]]] = {}  # history length and shipment ids as loaded
 
     async def add(self, po: PurchaseOrder) -> None:
@@ -153,6 +157,7 @@ class PurchaseOrderRepository:
         await self._session.execute(insert(purchase_order_lines), [self._line(po, line) for line in po.lines])
         self._loaded[po.po_number] = (0, set())
         await self._save_children(po)
+        self._collect(po)
 
     async def save(self, po: PurchaseOrder) -> None:
         await self._session.execute(
@@ -166,6 +171,7 @@ class PurchaseOrderRepository:
                 .values(values)
             )
         await self._save_children(po)
+        self._collect(po)
 
     async def exists(self, po_number: str) -> bool:
         found = await self._session.scalar(

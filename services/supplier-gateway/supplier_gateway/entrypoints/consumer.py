@@ -7,11 +7,12 @@ from functools import partial
 
 from dropship_shared.events import Envelope
 from dropship_shared.messaging import Subscription
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.service_layer import handlers, supplier_exceptions
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
+from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 
-def subscription(queue: str, uow: UnitOfWorkFactory, dispatch_ready: asyncio.Event) -> Subscription:
+def subscription(queue: str, uow: UnitOfWorkFactory[GatewayUnitOfWork], dispatch_ready: asyncio.Event) -> Subscription:
     async def on_requested(envelope: Envelope) -> None:
         await handlers.on_purchase_order_requested(uow, envelope)
         dispatch_ready.set()  # send it now rather than at the dispatcher's next tick

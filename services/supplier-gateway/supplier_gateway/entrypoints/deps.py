@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.config import GatewaySettings
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
+from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 
-def uow_factory(request: Request) -> UnitOfWorkFactory:
-    factory: UnitOfWorkFactory = request.app.state.uow_factory
+def uow_factory(request: Request) -> UnitOfWorkFactory[GatewayUnitOfWork]:
+    factory: UnitOfWorkFactory[GatewayUnitOfWork] = request.app.state.uow_factory
     return factory
 
 
@@ -20,5 +21,5 @@ def settings(request: Request) -> GatewaySettings:
     return configured
 
 
-Uow = Annotated[UnitOfWorkFactory, Depends(uow_factory)]
+Uow = Annotated[UnitOfWorkFactory[GatewayUnitOfWork], Depends(uow_factory)]
 Settings = Annotated[GatewaySettings, Depends(settings)]

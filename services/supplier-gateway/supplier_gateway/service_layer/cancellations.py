@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.adapters.cancellation_repository import LineCancellationRequest
 from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol
 from supplier_gateway.domain.supplier_exception import Anomaly, ExceptionKind
 from supplier_gateway.service_layer.edi_outbound import X12LineCancellation
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.supplier_exceptions import file_anomalies, file_exception
 from supplier_gateway.service_layer.supplier_port import (
     CancellationAnswer,
@@ -43,7 +43,7 @@ class CancellationPolicy:
 class LineCancellationResolver:
     def __init__(
         self,
-        uow_factory: UnitOfWorkFactory,
+        uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
         http: PurchaseOrderChannel,
         policy: CancellationPolicy,
         x12: X12LineCancellation,
@@ -152,8 +152,6 @@ class LineCancellationResolver:
         now = utcnow()
         uow.correlation_id = po.correlation_id
         await uow.purchase_orders.save(po)
-        for event in po.events:
-            uow.emit(event)
         await file_anomalies(uow, po, f"cancel request {request.request_event_id}", now, answer.reason)
         await uow.cancellations.resolve(request.request_id, "cancelled" if answer.accepted else "refused", now)
         await uow.commit()
@@ -189,8 +187,5 @@ async def record_cancellation_answer(
         po.refuse_line_cancellation(request.backorder_line_id, answer.reason or "no reason given")
     uow.correlation_id = po.correlation_id
     await uow.purchase_orders.save(po)
-    for event in po.events:
-        uow.emit(event)
-    po.events.clear()
     await file_anomalies(uow, po, f"cancel request {request.request_event_id}", now, answer.reason)
     await uow.cancellations.resolve(request.request_id, "cancelled" if answer.accepted else "refused", now)

@@ -12,10 +12,10 @@ from datetime import timedelta
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
 from dropship_shared.tracing import continuing, tracing_enabled
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderError, PurchaseOrderState
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol
 from supplier_gateway.domain.supplier_exception import ExceptionKind
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.purchase_order_failures import fail_requested
 from supplier_gateway.service_layer.supplier_health import SupplierCallLog
 from supplier_gateway.service_layer.supplier_port import (
@@ -24,6 +24,7 @@ from supplier_gateway.service_layer.supplier_port import (
     SupplierRefused,
     SupplierUnreachable,
 )
+from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 log = get_logger(__name__)
 
@@ -62,7 +63,7 @@ class DispatchPolicy:
 class PurchaseOrderDispatcher:
     def __init__(
         self,
-        uow_factory: UnitOfWorkFactory,
+        uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
         http: PurchaseOrderChannel,
         x12: DocumentPlacement,
         policy: DispatchPolicy,
@@ -186,8 +187,6 @@ class PurchaseOrderDispatcher:
                 except PurchaseOrderError as exc:
                     log.error("placed purchase order could not be recorded", po_number=po_number, error=str(exc))
                 await uow.purchase_orders.save(po)
-                for event in po.events:
-                    uow.emit(event)
             await uow.dispatch.release(po_number, self._owner)
             await uow.commit()
         log.info("purchase order placed", po_number=po_number, replayed=placement.replayed)

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.adapters import x12_inbound as x12
 from supplier_gateway.adapters.supplier_answers import REASON_LIMIT
 from supplier_gateway.adapters.x12_documents import sender_key
@@ -36,7 +37,6 @@ from supplier_gateway.domain.supplier_messages import SupplierMessage
 from supplier_gateway.service_layer.cancellations import record_cancellation_answer
 from supplier_gateway.service_layer.edi_outbound import OurX12Identity
 from supplier_gateway.service_layer.errors import GatewayError, PurchaseOrderNotFound, ReplayedEvent
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.supplier_exceptions import file_exception
 from supplier_gateway.service_layer.supplier_messages import apply_in, unknown_purchase_order
 from supplier_gateway.service_layer.supplier_port import CancellationAnswer
@@ -105,7 +105,7 @@ class _SoundSet:
 
 
 async def receive_interchanges(
-    uow_factory: UnitOfWorkFactory, supplier: Supplier, raw: bytes, us: OurX12Identity, event_id: str
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], supplier: Supplier, raw: bytes, us: OurX12Identity, event_id: str
 ) -> list[InterchangeOutcome]:
     """Read (off the event loop), check the partners, apply each interchange; ``event_id`` (X-Event-Id) is
     refused if seen before, like the JSON callbacks, and recorded once every interchange is through."""
@@ -147,7 +147,7 @@ def _check_partners(supplier: Supplier, us: OurX12Identity, interchanges: list[x
 
 
 async def _receive(
-    uow_factory: UnitOfWorkFactory,
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
     supplier: Supplier,
     interchange: x12.Interchange,
     report: x12.InterchangeReport,
@@ -433,5 +433,3 @@ async def _outbound_answered(
         uow.correlation_id = po.correlation_id
         po.fail(f"the supplier's {answer} rejected our 850", now)
         await uow.purchase_orders.save(po)
-        for event in po.events:
-            uow.emit(event)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.adapters.cancellation_repository import LineCancellationRequest
 from supplier_gateway.adapters.x12_documents import (
     change_reference,
@@ -21,7 +22,6 @@ from supplier_gateway.adapters.x12_documents import (
 from supplier_gateway.adapters.x12_store import StoredInterchange
 from supplier_gateway.domain.purchase_order import PurchaseOrder
 from supplier_gateway.domain.supplier import Supplier, TradingPartner
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.supplier_port import (
     DocumentChannel,
     Placement,
@@ -41,7 +41,9 @@ class OurX12Identity:
 
 
 class X12Placement:
-    def __init__(self, uow_factory: UnitOfWorkFactory, transport: DocumentChannel, us: OurX12Identity) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], transport: DocumentChannel, us: OurX12Identity
+    ) -> None:
         self._uow = uow_factory
         self._transport = transport
         self._us = us
@@ -68,7 +70,9 @@ class X12Placement:
 class X12LineCancellation:
     """Asks an X12 supplier to cancel a line with an 860; the answer comes later, as an 865 on our /edi."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, transport: DocumentChannel, us: OurX12Identity) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], transport: DocumentChannel, us: OurX12Identity
+    ) -> None:
         self._uow = uow_factory
         self._transport = transport
         self._us = us
@@ -112,7 +116,10 @@ class AcknowledgementSender:
     partner sees the same ISA13)."""
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, transport: DocumentChannel, policy: AcknowledgementPolicy
+        self,
+        uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
+        transport: DocumentChannel,
+        policy: AcknowledgementPolicy,
     ) -> None:
         self._uow = uow_factory
         self._transport = transport

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from dropship_shared.events import Envelope, PurchaseOrderCancelRequested, PurchaseOrderRequested, utcnow
 from dropship_shared.logs import get_logger
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.adapters.dispatch_queue import DispatchStatus
 from supplier_gateway.adapters.x12_store import StoredInterchange
 from supplier_gateway.domain.purchase_order import PurchaseOrder, PurchaseOrderState
@@ -14,13 +14,12 @@ from supplier_gateway.domain.supplier import Supplier
 from supplier_gateway.service_layer.errors import PurchaseOrderNotFound, SupplierNotFound
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
-UnitOfWorkFactory = Callable[[], GatewayUnitOfWork]
 CONSUMER = "supplier-gateway"
 log = get_logger(__name__)
 
 
 # -- the supplier registry ------------------------------------------------------------------
-async def register_supplier(uow_factory: UnitOfWorkFactory, supplier: Supplier) -> Supplier:
+async def register_supplier(uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], supplier: Supplier) -> Supplier:
     async with uow_factory() as uow:
         await uow.suppliers.upsert(supplier, utcnow())
         if supplier.active:
@@ -29,7 +28,7 @@ async def register_supplier(uow_factory: UnitOfWorkFactory, supplier: Supplier) 
     return supplier
 
 
-async def get_supplier(uow_factory: UnitOfWorkFactory, supplier_id: str) -> Supplier:
+async def get_supplier(uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], supplier_id: str) -> Supplier:
     async with uow_factory() as uow:
         supplier = await uow.suppliers.get(supplier_id)
     if supplier is None:
@@ -37,25 +36,24 @@ async def get_supplier(uow_factory: UnitOfWorkFactory, supplier_id: str) -> Supp
     return supplier
 
 
-async def list_suppliers(uow_factory: UnitOfWorkFactory) -> list[Supplier]:
+async def list_suppliers(uow_factory: UnitOfWorkFactory[GatewayUnitOfWork]) -> list[Supplier]:
     async with uow_factory() as uow:
         return await uow.suppliers.all()
 
 
 async def recent_interchanges(
-    uow_factory: UnitOfWorkFactory, supplier_id: str, limit: int = 100
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], supplier_id: str, limit: int = 100
 ) -> list[StoredInterchange]:
     async with uow_factory() as uow:
         return await uow.x12.recent(supplier_id, limit)
 
 
 # -- events from the aggregator ---------------------------------------------------------------
-async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], envelope: Envelope) -> None:
     """Store the PO and its lines as requested; the dispatcher sends it."""
     payload = envelope.payload_as(PurchaseOrderRequested)
     async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
-        if not await uow.claim_event(CONSUMER, envelope):
+        if not await uow.first_delivery(CONSUMER, envelope):
             return
         if await uow.purchase_orders.exists(payload.po_number):
             # a PO number is placed once; a second release under the same number is the aggregator's replay
@@ -65,12 +63,13 @@ async def on_purchase_order_requested(uow_factory: UnitOfWorkFactory, envelope: 
         await uow.commit()
 
 
-async def on_purchase_order_cancel_requested(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+async def on_purchase_order_cancel_requested(
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], envelope: Envelope
+) -> None:
     """Queue the line cancellation; the cancellation loop asks the supplier (never inside a transaction)."""
     payload = envelope.payload_as(PurchaseOrderCancelRequested)
     async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
-        if not await uow.claim_event(CONSUMER, envelope):
+        if not await uow.first_delivery(CONSUMER, envelope):
             return
         await uow.cancellations.add(
             payload.po_number,
@@ -101,7 +100,7 @@ class PurchaseOrderView:
     dispatch: DispatchStatus
 
 
-async def get_purchase_order(uow_factory: UnitOfWorkFactory, po_number: str) -> PurchaseOrderView:
+async def get_purchase_order(uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], po_number: str) -> PurchaseOrderView:
     async with uow_factory() as uow:
         po = await uow.purchase_orders.get(po_number)
         dispatch = await uow.dispatch.status(po_number)
@@ -110,14 +109,18 @@ async def get_purchase_order(uow_factory: UnitOfWorkFactory, po_number: str) -> 
     return PurchaseOrderView(po, dispatch)
 
 
-async def list_purchase_orders(uow_factory: UnitOfWorkFactory, where: PurchaseOrderFilter) -> list[PurchaseOrder]:
+async def list_purchase_orders(
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], where: PurchaseOrderFilter
+) -> list[PurchaseOrder]:
     async with uow_factory() as uow:
         return await uow.purchase_orders.search(
             where.state, where.supplier_id, where.limit, where.offset, where.po_numbers, where.sku
         )
 
 
-async def retry_purchase_order(uow_factory: UnitOfWorkFactory, po_number: str, correlation_id: str) -> PurchaseOrder:
+async def retry_purchase_order(
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], po_number: str, correlation_id: str
+) -> PurchaseOrder:
     """An operator sends a failed PO again, or a waiting one now (same number: the supplier still sees at
     most one order)."""
     async with uow_factory() as uow:

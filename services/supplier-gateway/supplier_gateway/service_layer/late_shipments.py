@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.service_layer.supplier_exceptions import file_exception
+from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 log = get_logger(__name__)
 
@@ -23,7 +24,7 @@ class LatenessPolicy:
 
 
 class LateShipmentWatch:
-    def __init__(self, uow_factory: UnitOfWorkFactory, policy: LatenessPolicy) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], policy: LatenessPolicy) -> None:
         self._uow = uow_factory
         self._policy = policy
 

@@ -8,11 +8,12 @@ from datetime import timedelta
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.domain.purchase_order import PurchaseOrderError
 from supplier_gateway.service_layer.errors import PurchaseOrderNotFound, ReplayedEvent
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.supplier_messages import apply_supplier_message
 from supplier_gateway.service_layer.supplier_port import PurchaseOrderChannel, SupplierRefused, SupplierUnreachable
+from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 log = get_logger(__name__)
 
@@ -24,7 +25,9 @@ class PollingPolicy:
 
 
 class SupplierFeedPoller:
-    def __init__(self, uow_factory: UnitOfWorkFactory, http: PurchaseOrderChannel, policy: PollingPolicy) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], http: PurchaseOrderChannel, policy: PollingPolicy
+    ) -> None:
         self._uow = uow_factory
         self._http = http
         self._policy = policy

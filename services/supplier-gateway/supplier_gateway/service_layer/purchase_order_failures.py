@@ -5,10 +5,11 @@ Either way the orders service tells the customers."""
 from __future__ import annotations
 
 from dropship_shared.events import utcnow
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.domain.purchase_order import InvalidTransition, PurchaseOrder, PurchaseOrderState
 from supplier_gateway.domain.supplier_exception import Anomaly, ExceptionKind
 from supplier_gateway.service_layer.errors import PurchaseOrderNotFound
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory, get_purchase_order
+from supplier_gateway.service_layer.handlers import get_purchase_order
 from supplier_gateway.service_layer.supplier_exceptions import file_exception
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
@@ -22,15 +23,13 @@ async def fail_requested(uow: GatewayUnitOfWork, po_number: str, reason: str, ki
     now = utcnow()
     po.fail(reason, now)
     await uow.purchase_orders.save(po)
-    for event in po.events:
-        uow.emit(event)
     for line in po.lines:  # one per line: each customer order finds its own
         anomaly = Anomaly(kind, f"PO {po_number} failed: {reason}", line.line_no, line.backorder_line_id)
         await file_exception(uow, anomaly, po.supplier_id, po_number, f"failure at {now.isoformat()}", now)
 
 
 async def fail_purchase_order(
-    uow_factory: UnitOfWorkFactory, po_number: str, reason: str, correlation_id: str
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], po_number: str, reason: str, correlation_id: str
 ) -> PurchaseOrder:
     """An operator gives up on a PO that was never placed: it fails as if the supplier had refused it."""
     async with uow_factory() as uow:
@@ -41,7 +40,7 @@ async def fail_purchase_order(
 
 
 async def cancel_purchase_order(
-    uow_factory: UnitOfWorkFactory, po_number: str, reason: str, correlation_id: str
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], po_number: str, reason: str, correlation_id: str
 ) -> PurchaseOrder:
     """An operator cancels a PO still waiting to reach its supplier: it never goes out, and the orders
     service closes its customer lines with the operator's reason (InvalidTransition once it has left)."""
@@ -50,8 +49,6 @@ async def cancel_purchase_order(
         uow.correlation_id = po.correlation_id
         po.cancel_unsent(reason, utcnow())
         await uow.purchase_orders.save(po)
-        for event in po.events:
-            uow.emit(event)
         await uow.commit()
     return (await get_purchase_order(uow_factory, po_number)).po
 

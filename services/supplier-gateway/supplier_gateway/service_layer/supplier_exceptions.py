@@ -7,11 +7,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from dropship_shared.events import DeadLetterRecorded, Envelope, utcnow
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.adapters.exception_repository import ExceptionFilter
 from supplier_gateway.domain.purchase_order import PurchaseOrder
 from supplier_gateway.domain.supplier_exception import Anomaly, ExceptionAlreadyResolved, SupplierException
 from supplier_gateway.service_layer.errors import ExceptionNotFound, NothingToReplay
-from supplier_gateway.service_layer.handlers import CONSUMER, UnitOfWorkFactory
+from supplier_gateway.service_layer.handlers import CONSUMER
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 
@@ -26,29 +27,20 @@ async def file_exception(
 ) -> bool:
     """Open an exception in the caller's transaction; the same anomaly from the same source is filed once
     (False when it was filed before)."""
-    found = SupplierException.open(anomaly, supplier_id, po_number, source, at, received)
-    if not await uow.exceptions.add(found):
-        return False
-    for event in found.events:
-        uow.emit(event)
-    return True
+    return await uow.exceptions.add(SupplierException.open(anomaly, supplier_id, po_number, source, at, received))
 
 
 # Publishes one dead-lettered message again from `<queue>.dlq` (queue, message id); False when it is not there.
 DeadLetterReplay = Callable[[str, str], Awaitable[bool]]
 
 
-async def on_dead_letter_recorded(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> None:
+async def on_dead_letter_recorded(uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], envelope: Envelope) -> None:
     """A service dead-lettered a message: it opens an exception (once per notice)."""
     recorded = envelope.payload_as(DeadLetterRecorded)
     async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
-        if not await uow.claim_event(CONSUMER, envelope):
+        if not await uow.first_delivery(CONSUMER, envelope):
             return
-        found = SupplierException.of_dead_letter(recorded, str(envelope.event_id), utcnow())
-        if await uow.exceptions.add(found):
-            for event in found.events:
-                uow.emit(event)
+        await uow.exceptions.add(SupplierException.of_dead_letter(recorded, str(envelope.event_id), utcnow()))
         await uow.commit()
 
 
@@ -63,12 +55,14 @@ async def file_anomalies(
     return anomalies
 
 
-async def list_exceptions(uow_factory: UnitOfWorkFactory, where: ExceptionFilter) -> list[SupplierException]:
+async def list_exceptions(
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], where: ExceptionFilter
+) -> list[SupplierException]:
     async with uow_factory() as uow:
         return await uow.exceptions.search(where)
 
 
-async def get_exception(uow_factory: UnitOfWorkFactory, exception_id: str) -> SupplierException:
+async def get_exception(uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], exception_id: str) -> SupplierException:
     async with uow_factory() as uow:
         found = await uow.exceptions.get(exception_id)
     if found is None:
@@ -77,7 +71,7 @@ async def get_exception(uow_factory: UnitOfWorkFactory, exception_id: str) -> Su
 
 
 async def resolve_exception(
-    uow_factory: UnitOfWorkFactory,
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
     exception_id: str,
     note: str,
     correlation_id: str,
@@ -97,8 +91,6 @@ async def resolve_exception(
             raise ExceptionNotFound(f"exception {exception_id!r} not found")
         found.resolve(note, utcnow())
         await uow.exceptions.save_resolution(found)
-        for event in found.events:
-            uow.emit(event)
         await uow.commit()
         return found
 

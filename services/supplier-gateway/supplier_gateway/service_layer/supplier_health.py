@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
+from dropship_shared.unit_of_work import UnitOfWorkFactory
+from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
 
 class SupplierCondition(StrEnum):
@@ -84,7 +85,7 @@ def condition_of(active: bool, circuit: str, last: CallOutcome | None, waiting: 
 
 
 async def supplier_health(
-    uow_factory: UnitOfWorkFactory, circuit_of: Callable[[str], str], calls: SupplierCallLog
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], circuit_of: Callable[[str], str], calls: SupplierCallLog
 ) -> list[SupplierHealth]:
     async with uow_factory() as uow:
         suppliers = {supplier.supplier_id: supplier for supplier in await uow.suppliers.all()}
@@ -120,7 +121,7 @@ async def supplier_health(
     return found
 
 
-async def send_waiting_now(uow_factory: UnitOfWorkFactory, supplier_id: str) -> int:
+async def send_waiting_now(uow_factory: UnitOfWorkFactory[GatewayUnitOfWork], supplier_id: str) -> int:
     """An operator wants a supplier's waiting POs tried now (it is back); returns how many wait."""
     async with uow_factory() as uow:
         waiting = (await uow.dispatch.waiting_by_supplier()).get(supplier_id)

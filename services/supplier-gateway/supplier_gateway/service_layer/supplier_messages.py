@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dropship_shared.events import utcnow
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from supplier_gateway.domain.purchase_order import NothingApplied
 from supplier_gateway.domain.supplier_exception import Anomaly, ExceptionKind
 from supplier_gateway.domain.supplier_messages import Acknowledgement, ShipmentNotice, SupplierMessage
 from supplier_gateway.service_layer.errors import PurchaseOrderNotFound, ReplayedEvent
-from supplier_gateway.service_layer.handlers import UnitOfWorkFactory
 from supplier_gateway.service_layer.supplier_exceptions import file_anomalies, file_exception
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 
@@ -32,7 +32,7 @@ def source_of(message: SupplierMessage, event_id: str) -> str:
 
 
 async def apply_supplier_message(
-    uow_factory: UnitOfWorkFactory,
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
     supplier_id: str,
     event_id: str,
     message: SupplierMessage,
@@ -86,9 +86,6 @@ async def apply_message(
     anomalies = await file_anomalies(uow, po, source, now, received)
     if changed:
         await uow.purchase_orders.save(po)
-        for event in po.events:
-            uow.emit(event)
-        po.events.clear()
     return MessageOutcome(changed, [anomaly.detail for anomaly in anomalies])
 
 
@@ -97,7 +94,7 @@ def unknown_purchase_order(exc: PurchaseOrderNotFound) -> Anomaly:
 
 
 async def _file_unapplied(
-    uow_factory: UnitOfWorkFactory,
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
     supplier_id: str,
     message: SupplierMessage,
     source: str,

@@ -44,10 +44,10 @@ class GatewayUnitOfWork(SqlUnitOfWork):
 
     def _open(self) -> None:
         self.suppliers = SupplierRepository(self.session, self._secrets)
-        self.purchase_orders = PurchaseOrderRepository(self.session)
+        self.purchase_orders = PurchaseOrderRepository(self.session, self.collect)
         self.dispatch = DispatchQueue(self.session)
         self.polling = PollingCursors(self.session)
         self.supplier_events = SupplierEventLog(self.session)
         self.cancellations = CancellationRepository(self.session)
         self.x12 = X12Store(self.session)
-        self.exceptions = ExceptionRepository(self.session)
+        self.exceptions = ExceptionRepository(self.session, self.collect)
