@@ -19,7 +19,7 @@ from aio_pika.abc import (
 from dropship_shared.broker_cluster import BrokerAddresses, connect_to_cluster, parse_broker_addresses
 from dropship_shared.events import EVENT_TYPE_OF, DeadLetterRecorded, Envelope, EventError, utcnow
 from dropship_shared.logs import bind_correlation_id, get_logger
-from dropship_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
+from dropship_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED, EVENTS_REDELIVERED
 from dropship_shared.tracing import TRACEPARENT, consuming
 from dropship_shared.transient import retry_transient
 
@@ -150,6 +150,8 @@ class Broker:
         await queue.consume(on_message)
 
     async def _deliver(self, subscription: Subscription, message: AbstractIncomingMessage) -> None:
+        if message.redelivered:
+            EVENTS_REDELIVERED.labels(subscription.queue).inc()
         try:
             envelope = Envelope.from_bytes(message.body)
             handler = subscription.handlers.get(envelope.type)

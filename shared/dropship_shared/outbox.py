@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Select, Table, func, select, update
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
 from dropship_shared.messaging import Broker
-from dropship_shared.metrics import OUTBOX_PENDING
+from dropship_shared.metrics import age_seconds, gauge
 from dropship_shared.tracing import traceparent_in
 
 log = get_logger(__name__)
@@ -110,13 +112,35 @@ class OutboxRelay:
         failed = [row.id for row in rows if row.id not in confirmed]
         if failed:
             await session.execute(update(outbox).where(outbox.c.id.in_(failed)).values(attempts=outbox.c.attempts + 1))
-        if not rows:
-            OUTBOX_PENDING.set(0)
 
     async def pending_count(self) -> int:
-        async with self._sessions() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(self._outbox).where(self._outbox.c.published_at.is_(None))
+        return (await outbox_lag(self._sessions, self._outbox)).pending
+
+
+@dataclass(frozen=True)
+class OutboxLag:
+    """How far the relay is behind: rows committed but not yet published, and the oldest one's creation."""
+
+    pending: int
+    oldest_created_at: datetime | None
+
+    def figures(self, now: datetime) -> list[Any]:
+        """The lag as the scrape-time gauges `outbox_pending` and `outbox_oldest_pending_age_seconds`."""
+        pending = gauge("outbox_pending", "Outbox rows committed and not yet published to the broker")
+        pending.add_metric([], self.pending)
+        age = gauge(
+            "outbox_oldest_pending_age_seconds", "Age of the oldest outbox row not yet published (0 when none waits)"
+        )
+        age.add_metric([], age_seconds(self.oldest_created_at, now))
+        return [pending, age]
+
+
+async def outbox_lag(sessions: async_sessionmaker[AsyncSession], outbox: Table) -> OutboxLag:
+    """One query over the unpublished rows (the `ix_outbox_unpublished` index: published rows are not read)."""
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
             )
-        OUTBOX_PENDING.set(count or 0)
-        return int(count or 0)
+        ).one()
+    return OutboxLag(int(row[0] or 0), row[1])

@@ -21,10 +21,12 @@ from dropship_shared.db import (
     ping,
     session_factory,
 )
+from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
 from dropship_shared.messaging import Broker, Subscription
+from dropship_shared.metrics import ScrapeTimeFigures, gauge
 from dropship_shared.migrations import upgrade_to_head, wait_until_migrated
-from dropship_shared.outbox import OutboxRelay
+from dropship_shared.outbox import OutboxLag, OutboxRelay, outbox_lag
 from dropship_shared.settings import ServiceSettings
 from dropship_shared.tracing import configure_tracing
 
@@ -43,6 +45,9 @@ class ServiceRuntime:
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     broker: Broker = field(init=False)
     outbox_ready: asyncio.Event = field(init=False)
+    figures: ScrapeTimeFigures = field(init=False)
+    figure_sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    _queues: list[str] = field(default_factory=list, init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
     _own_engines: list[AsyncEngine] = field(default_factory=list, init=False)
     _subscribed: bool = field(default=False, init=False)
@@ -58,6 +63,11 @@ class ServiceRuntime:
             delivery_limit=self.settings.delivery_limit,
         )
         self.outbox_ready = asyncio.Event()
+        # Scrape-time figures read on a connection of their own, so a scrape never waits behind the handlers.
+        self.figure_sessions = self.own_sessions(pool_size=1, autocommit=True)
+        self.figures = ScrapeTimeFigures()
+        self.figures.add("outbox", self._outbox_figures)
+        self.figures.add("broker", self._queue_figures)
 
     def own_sessions(self, pool_size: int, autocommit: bool = False) -> async_sessionmaker[AsyncSession]:
         """Sessions on a small pool of their own (create_postgres_pool), for background work (the outbox
@@ -82,7 +92,27 @@ class ServiceRuntime:
     async def migrate(self) -> None:
         await asyncio.to_thread(upgrade_to_head, str(self.migrations), self.settings.resolved_database_url())
 
+    async def outbox_lag(self) -> OutboxLag:
+        return await outbox_lag(self.figure_sessions, self.outbox)
+
+    async def _outbox_figures(self) -> list[Any]:
+        return (await self.outbox_lag()).figures(utcnow())
+
+    async def _queue_figures(self) -> list[Any]:
+        """Consumer lag: the events ready in each queue this process consumes, and its dead letters."""
+        waiting = gauge(
+            "consumer_queue_depth", "Events ready in a service's queue, not yet taken by a consumer", ["queue"]
+        )
+        dead = gauge(
+            "dead_letter_queue_depth", "Messages waiting in a queue's dead-letter queue (<queue>.dlq)", ["queue"]
+        )
+        for queue in self._queues:
+            waiting.add_metric([queue], await self.broker.queue_depth(queue))
+            dead.add_metric([queue], await self.broker.queue_depth(f"{queue}.dlq"))
+        return [waiting, dead]
+
     async def start(self, subscriptions: list[Subscription], loops: dict[str, BackgroundLoop]) -> None:
+        self._queues = [subscription.queue for subscription in subscriptions]
         if self.settings.migrate_on_start:
             await self.migrate()
         else:

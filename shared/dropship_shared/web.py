@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dropship_shared.audit import Audit
 from dropship_shared.logs import bind_correlation_id
 from dropship_shared.messaging import Broker
+from dropship_shared.metrics import ScrapeTimeFigures
+from dropship_shared.outbox import OutboxLag
 from dropship_shared.problems import ProblemError, install_problem_details, problem_response, problem_responses
 from dropship_shared.tracing import instrument_app
 
@@ -35,7 +37,10 @@ class Readiness(BaseModel):
     checks: dict[str, bool]
 
 
-def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
+def install_operational_routes(
+    app: FastAPI, readiness: ReadinessCheck, figures: ScrapeTimeFigures | None = None
+) -> None:
+    """`/healthz`, `/readyz` and `/metrics` (the process's metrics, then `figures` read at the scrape)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="The process is alive")
@@ -54,7 +59,8 @@ def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        exposition = await figures.exposition() if figures is not None else generate_latest(REGISTRY)
+        return Response(exposition, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
 
@@ -104,7 +110,9 @@ async def broker_needed() -> AsyncIterator[None]:
         ) from exc
 
 
-def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None:
+def install_dead_letter_routes(
+    app: FastAPI, broker: Broker, queue: str, outbox_lag: Callable[[], Awaitable[OutboxLag]]
+) -> None:
     """The service's dead-letter queue, for operators: look at what failed, replay it after a fix."""
     router = APIRouter(prefix="/admin", tags=["operations"])
 
@@ -143,7 +151,7 @@ def install_dead_letter_routes(app: FastAPI, broker: Broker, queue: str) -> None
             "queue": queue,
             "queued_events": waiting,
             "dead_letters": dead,
-            "outbox_pending": int(REGISTRY.get_sample_value("outbox_pending") or 0),
+            "outbox_pending": (await outbox_lag()).pending,
         }
 
     app.include_router(router)

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from aggregator.adapters import operations_figures
 from aggregator.adapters.oidc import OidcProvider
 from aggregator.adapters.orm import inbox, metadata, operator_actions, outbox
 from aggregator.adapters.peer_services import PeerServices
@@ -47,6 +48,8 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
         settings.merchant_warehouse,
         consolation=ConsolationTerms(settings.consolation_threshold_days, settings.consolation_percent),
     )
+
+    runtime.figures.add("batches", lambda: operations_figures.batch_figures(runtime.figure_sessions))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -90,9 +93,9 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     app.state.peers = peers
     app.state.queue = settings.queue_name("aggregator")
     app.state.runtime = runtime
-    install_operational_routes(app, runtime.readiness)
+    install_operational_routes(app, runtime.readiness, runtime.figures)
     install_audit_log(app, runtime.sessions, operator_actions)
-    install_dead_letter_routes(app, runtime.broker, settings.queue_name("aggregator"))
+    install_dead_letter_routes(app, runtime.broker, settings.queue_name("aggregator"), runtime.outbox_lag)
     app.include_router(api.router)
     app.include_router(dashboard.router)
     app.include_router(console_api.router)

@@ -118,9 +118,9 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.promise_rules = rules
     app.state.intake = OrderIntake(uow_factory, rules)
-    install_operational_routes(app, runtime.readiness)
+    install_operational_routes(app, runtime.readiness, runtime.figures)
     install_audit_log(app, runtime.sessions, operator_actions)
-    install_dead_letter_routes(app, runtime.broker, settings.queue_name("orders"))
+    install_dead_letter_routes(app, runtime.broker, settings.queue_name("orders"), runtime.outbox_lag)
 
     app.include_router(catalog_api.router)
     app.include_router(api.router)

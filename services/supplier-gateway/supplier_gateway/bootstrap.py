@@ -15,6 +15,7 @@ from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import ServiceRuntime
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
+from supplier_gateway.adapters import operations_figures
 from supplier_gateway.adapters.http_channel import HttpPurchaseOrderChannel
 from supplier_gateway.adapters.http_supplier import HttpSupplierClient, HttpSupplierConfig, RetryPolicy, SupplierLimits
 from supplier_gateway.adapters.orm import inbox, metadata, operator_actions, outbox
@@ -133,6 +134,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
     )
     poller = SupplierFeedPoller(uow_factory, http, PollingPolicy(interval_seconds=settings.polling_interval_seconds))
+    runtime.figures.add("purchase_orders", lambda: operations_figures.purchase_order_figures(runtime.figure_sessions))
+    runtime.figures.add("exceptions", lambda: operations_figures.exception_figures(runtime.figure_sessions))
+    runtime.figures.add("circuits", lambda: operations_figures.circuit_figures(suppliers_client))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -165,9 +169,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.suppliers_client = suppliers_client
     app.state.dispatch_ready = dispatch_ready
     app.state.x12_identity = us
-    install_operational_routes(app, runtime.readiness)
+    install_operational_routes(app, runtime.readiness, runtime.figures)
     install_audit_log(app, runtime.sessions, operator_actions)
-    install_dead_letter_routes(app, runtime.broker, settings.queue_name("supplier-gateway"))
+    install_dead_letter_routes(app, runtime.broker, settings.queue_name("supplier-gateway"), runtime.outbox_lag)
     app.include_router(suppliers_api.router)
     app.include_router(callbacks_api.router)
     app.include_router(edi_api.router)

@@ -189,6 +189,8 @@ async def test_failing_handler_is_retried_then_dead_lettered(  # type: ignore[no
     assert 3 <= len(attempts) <= 4
     # An alert: counted, and the dead letter says why.
     assert REGISTRY.get_sample_value("events_dead_lettered_total", {"queue": queue, "reason": "handler_failed"}) == 1
+    # every delivery after the first came back from the broker flagged as redelivered
+    assert REGISTRY.get_sample_value("events_redelivered_total", {"queue": queue}) == len(attempts) - 1
     (letter,) = await broker.dead_letters(queue)
     assert "database is down" in letter.error
 

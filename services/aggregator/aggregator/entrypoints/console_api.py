@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi import Path as PathParameter
-from prometheus_client import REGISTRY
 from pydantic import Field
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +21,7 @@ from dropship_shared.audit import Audit
 from dropship_shared.inputs import IDENTIFIER, NO_NUL, StrictBody
 from dropship_shared.messaging import Broker
 from dropship_shared.problems import problem_responses
+from dropship_shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/dashboard", tags=["operations console"])
 Identifier = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=IDENTIFIER)]
@@ -53,7 +53,11 @@ async def own_backlog(request: Request) -> dict[str, Any] | None:
         queued, dead = await broker.queue_depth(queue), await broker.queue_depth(f"{queue}.dlq")
     except Exception:  # the broker is away: the rest of the console still helps
         return None
-    pending = int(REGISTRY.get_sample_value("outbox_pending") or 0)
+    runtime: ServiceRuntime = request.app.state.runtime
+    try:
+        pending: int | None = (await runtime.outbox_lag()).pending
+    except Exception:  # the database is away: say so rather than 0
+        pending = None
     return {"queue": queue, "queued_events": queued, "dead_letters": dead, "outbox_pending": pending}
 
 

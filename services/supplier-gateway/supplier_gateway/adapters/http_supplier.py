@@ -21,6 +21,7 @@ from urllib.parse import quote
 from uuid import UUID
 
 import httpx
+from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
@@ -34,6 +35,20 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 T = TypeVar("T")
+
+# One observation per HTTP attempt (a retried call is several); labels: supplier, and what the call was
+# (place | cancel | poll | document). Errors by kind: timeout | connection | server_error (5xx, 408) |
+# throttled (429) | refused (a 4xx the supplier meant) | unreadable (an answer that breaks the contract) |
+# circuit_open (not sent: the breaker is open).
+SUPPLIER_CALL_SECONDS = Histogram(
+    "supplier_call_duration_seconds",
+    "One HTTP attempt to a supplier, from sending to its answer or failure",
+    ["supplier_id", "operation"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+SUPPLIER_CALL_ERRORS = Counter(
+    "supplier_call_errors_total", "Supplier calls that failed, by kind", ["supplier_id", "operation", "kind"]
+)
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -268,6 +283,10 @@ class HttpSupplierClient:
         """State of one supplier's breaker."""
         return self.breaker(supplier_key).state
 
+    def circuit_states(self) -> dict[str, CircuitState]:
+        """Every breaker this process has used, by supplier (a supplier not called yet has none: closed)."""
+        return {key: breaker.state for key, breaker in self._breakers.items()}
+
     def rate_limiter(self, supplier_key: str) -> TokenBucket | None:
         """The token bucket of one supplier, ``None`` when unlimited."""
         if supplier_key not in self._limiters:
@@ -328,6 +347,7 @@ class HttpSupplierClient:
 
         return await self._call(
             supplier_id or base_url.rstrip("/"),
+            "place",
             "POST",
             url,
             classify,
@@ -366,6 +386,7 @@ class HttpSupplierClient:
 
         return await self._call(
             supplier_id or base_url.rstrip("/"),
+            "cancel",
             "POST",
             url,
             classify,
@@ -405,6 +426,7 @@ class HttpSupplierClient:
 
         return await self._call(
             supplier_id or base_url.rstrip("/"),
+            "poll",
             "GET",
             url,
             classify,
@@ -423,7 +445,7 @@ class HttpSupplierClient:
             if not 200 <= code < 300:
                 raise _unreadable(code, _body(response), "unexpected answer to a document")
 
-        await self._call(supplier_id, "POST", url, classify, content=body, headers=dict(headers))
+        await self._call(supplier_id, "document", "POST", url, classify, content=body, headers=dict(headers))
 
     # -- the retry loop --------------------------------------------------------------------
     def _wait(self, retry_state: RetryCallState) -> float:
@@ -443,6 +465,7 @@ class HttpSupplierClient:
     async def _call(
         self,
         supplier_key: str,
+        operation: str,
         method: str,
         url: str,
         classify: Callable[[httpx.Response, int], T],
@@ -464,14 +487,17 @@ class HttpSupplierClient:
                 with attempt:
                     attempts += 1
                     if not breaker.allow_request():
+                        SUPPLIER_CALL_ERRORS.labels(supplier_key, operation, "circuit_open").inc()
                         raise SupplierCircuitOpen(
                             f"circuit open for supplier {supplier_key!r}; retry in {breaker.retry_after():.2f}s",
                             breaker.retry_after(),
                             attempts=attempts - 1,
                         )
                     time_limit = self._timeouts.get(supplier_key, self._timeout)
-                    response = await self._attempt(breaker, limiter, method, url, request, time_limit)
-                    return classify(response, attempts)
+                    response = await self._attempt(
+                        breaker, limiter, (supplier_key, operation), method, url, request, time_limit
+                    )
+                    return _classified(classify, response, attempts, (supplier_key, operation))
         except _TransientFailure as exc:
             log.warning("supplier %s unavailable after %d attempts: %s", supplier_key, attempts, exc)
             raise SupplierUnreachable(
@@ -486,27 +512,53 @@ class HttpSupplierClient:
         self,
         breaker: CircuitBreaker,
         limiter: TokenBucket | None,
+        call: tuple[str, str],
         method: str,
         url: str,
         request: dict[str, Any],
         time_limit: httpx.Timeout,
     ) -> httpx.Response:
-        try:
-            if limiter is not None:
+        if limiter is not None:
+            try:
                 await limiter.acquire()
+            except BaseException:
+                breaker.release()
+                raise
+        started = time.perf_counter()
+        try:
             response = await self._http.request(method, url, timeout=time_limit, **request)
         except httpx.TransportError as exc:  # timeouts, refused/reset connections, protocol errors
+            SUPPLIER_CALL_SECONDS.labels(*call).observe(time.perf_counter() - started)
+            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+            SUPPLIER_CALL_ERRORS.labels(*call, kind).inc()
             breaker.record_failure()
             raise _TransientFailure(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
         except BaseException:
             breaker.release()
             raise
+        SUPPLIER_CALL_SECONDS.labels(*call).observe(time.perf_counter() - started)
         code = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if code >= 500 or code == 408:
+            SUPPLIER_CALL_ERRORS.labels(*call, "server_error").inc()
             breaker.record_failure()
             raise _TransientFailure(f"{method} {url}: HTTP {code}", status=code, retry_after=retry_after)
         breaker.record_success()  # the supplier answered: it is up, even when it says 429/4xx
         if code == 429:
+            SUPPLIER_CALL_ERRORS.labels(*call, "throttled").inc()
             raise _TransientFailure(f"{method} {url}: HTTP 429", status=code, retry_after=retry_after)
         return response
+
+
+def _classified(
+    classify: Callable[[httpx.Response, int], T], response: httpx.Response, attempts: int, call: tuple[str, str]
+) -> T:
+    """The answer read by the operation, its refusals and broken answers counted as errors of their kind."""
+    try:
+        return classify(response, attempts)
+    except SupplierRefused:
+        SUPPLIER_CALL_ERRORS.labels(*call, "refused").inc()
+        raise
+    except SupplierUnreachable:
+        SUPPLIER_CALL_ERRORS.labels(*call, "unreadable").inc()
+        raise
