@@ -32,8 +32,8 @@ from dropship_shared.events import (
     utcnow,
 )
 from dropship_shared.tracing import continuing, gathering, traceparent_of
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 
-UnitOfWorkFactory = Callable[[], AggregatorUnitOfWork]
 Clock = Callable[[], datetime]
 CONSUMER = "aggregator"
 # A new expected release is published when it moves by more than this (or 10% of the wait left).
@@ -56,7 +56,7 @@ class Aggregator:
     """The handlers share the process's batch cache, the clock, the merchant's warehouse address and its
     consolation rule (for the small-order fee rule)."""
 
-    uow: UnitOfWorkFactory
+    uow: UnitOfWorkFactory[AggregatorUnitOfWork]
     cache: BatchCache
     warehouse: Address
     clock: Clock = utcnow
@@ -78,8 +78,7 @@ class Aggregator:
                 await held.enter_async_context(self._serial(supplier_id))
             uow = await held.enter_async_context(self.uow())
             opened = {supplier_id: await self.cache.open(uow, supplier_id) for supplier_id in suppliers}
-            claimed = await uow.claim_events(CONSUMER, envelopes)
-            fresh = [e for e in {str(e.event_id): e for e in envelopes}.values() if str(e.event_id) in claimed]
+            fresh = await uow.fresh_events(CONSUMER, envelopes)
             # (supplier, line, the trace context it arrived in) by line; a line republished in this batch: the first
             lines: dict[str, tuple[str, PendingLine, str | None]] = {}
             for envelope in fresh:
