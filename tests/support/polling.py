@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -36,9 +37,13 @@ async def stays(probe: Callable[[], T], accept: Callable[[T], bool], seconds: fl
 
 
 async def until_stalled(
-    probe: Callable[[], T], remaining: Callable[[T], int], stall_seconds: float = 90.0, interval: float = 1.0
+    probe: Callable[[], T | Awaitable[T]],
+    remaining: Callable[[T], int],
+    stall_seconds: float = 90.0,
+    interval: float = 1.0,
 ) -> T:
-    """Poll `probe()` until `remaining(value)` is 0, or until it has stopped shrinking for `stall_seconds`.
+    """Poll `probe()` (a coroutine function too) until `remaining(value)` is 0, or until it has stopped shrinking
+    for `stall_seconds`.
 
     For waits whose length grows with the machine's load (thousands of events to work through): a busy
     machine makes the system slow, not stuck, so only a stall ends the wait. Returns the last value seen;
@@ -47,7 +52,8 @@ async def until_stalled(
     best: int | None = None
     last_progress = time.monotonic()
     while True:
-        value = probe()
+        seen = probe()
+        value: T = await seen if inspect.isawaitable(seen) else seen
         left = remaining(value)
         if left == 0:
             return value
