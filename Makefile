@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install browser run run-postgres test lint bench
+.PHONY: install browser promtool run run-postgres test lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -25,13 +25,20 @@ browser:
 	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| echo "chromium could not be installed: the browser tests will be skipped"
 
+# promtool, which checks the Prometheus alert rules and the dashboard's queries in the suite (Debian's
+# `prometheus` package; its server is not started). Installs only when missing; needs root and apt.
+PROMTOOL ?= /usr/bin/promtool
+promtool:
+	@test -x $(PROMTOOL) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
+		|| echo "promtool could not be installed: the promtool checks will be skipped"
+
 run: install
 	$(BIN)/python scripts/devstack.py
 
 run-postgres: install
 	$(BIN)/python scripts/devstack.py --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
-test: install browser
+test: install browser promtool
 	$(BIN)/pytest
 
 lint:

@@ -12,6 +12,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support.polling import DEADLINE_SECONDS
 
+SERIES_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+}
+
 
 @dataclass(frozen=True)
 class Scrape:
@@ -38,8 +44,12 @@ class Scrape:
         return next((value for found, own, value in self.samples if found == name and own == labels), None)
 
     def names(self) -> set[str]:
-        """The names a query can use: the families' names and their samples' (`_bucket`, `_count`, `_total`)."""
-        return set(self.families) | {name for name, _, _ in self.samples}
+        """The series names a query can use, also for a family with no sample yet (a labelled counter no
+        one incremented): a counter's `_total`, a histogram's `_bucket`, `_count` and `_sum`, a gauge's own."""
+        names = {name for name, _, _ in self.samples}
+        for family, kind in self.families.items():
+            names.update(family + suffix for suffix in SERIES_SUFFIXES.get(kind, ("",)))
+        return names
 
 
 async def scrape(client: httpx.AsyncClient) -> Scrape:
