@@ -173,6 +173,22 @@ def test_the_dashboard_is_grafana_json_with_unique_panel_ids_and_a_query_in_ever
         assert len(refs) == len(set(refs)), panel["title"]
 
 
+def test_the_kubernetes_scrape_example_in_the_docs_names_the_job_the_rules_group_by() -> None:
+    (block,) = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
+    (job,) = yaml.safe_load(block)
+    relabels = {rule.get("target_label"): rule for rule in job["relabel_configs"]}
+    assert relabels["job"]["source_labels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_name"]
+    assert "instance" in relabels and "__address__" in relabels
+    services = {"orders", "aggregator", "supplier-gateway"}
+    kept = next(rule for rule in job["relabel_configs"] if rule.get("regex", "").startswith("orders"))
+    assert set(kept["regex"].split("|")) == services
+    for name in services:  # the labels the manifests put on each pod
+        manifest = ROOT / "deploy" / "kubernetes" / "base" / f"{name}.yaml"
+        if manifest.exists():
+            assert f"app.kubernetes.io/name: {name}" in manifest.read_text()
+            assert 'prometheus.io/scrape: "true"' in manifest.read_text()
+
+
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed (make promtool)")
 
 
