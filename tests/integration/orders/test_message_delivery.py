@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.policy
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -31,7 +32,7 @@ from orders.service_layer.message_delivery import (
     reconcile_in_flight,
     record_backlog,
 )
-from orders.service_layer.ports import MessageChannel
+from orders.service_layer.ports import MessageChannel, OutgoingMessage
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 from support.polling import eventually
 from support.servers import free_port, run_uvicorn_app
@@ -237,3 +238,32 @@ async def test_the_sender_wakes_on_the_commit_that_stores_messages_and_streams_t
     async with journey_uow() as uow:
         unsent, _ = await uow.notifications.backlog()
     assert unsent == 10  # the webhook copies: no webhook channel in this sender
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Your order 42: some items are on backorder", "Hello Ann,\n\n1 x TABLE: expected delivery by Monday.\n"),
+        ("Votre commande 42 : livraison prévue", "Bonjour Zoé,\n\n1 x TABLE : livrée lundi.\n"),  # email's path
+    ],
+)
+async def test_plain_and_non_ascii_mail_arrive_as_written(
+    smtp_sink: tuple[MailSink, int], closing: list[MessageChannel], subject: str, body: str
+) -> None:
+    sink, smtp_port = smtp_sink
+    channel = EmailChannel("127.0.0.1", smtp_port, "Our shop <orders@shop.example.com>")
+    closing.append(channel)
+    await channel.send(
+        OutgoingMessage(
+            1, "o42:placed", "backorder_placed", "o42", None, "ann@example.com", subject, body, {}, utcnow()
+        )
+    )
+    [raw] = sink.messages
+    mail = email.message_from_bytes(raw.as_bytes(), policy=email.policy.default)
+    assert (mail["From"], mail["To"], mail["Subject"]) == (
+        "Our shop <orders@shop.example.com>",
+        "ann@example.com",
+        subject,
+    )
+    assert mail["Message-ID"] == "<o42.placed@orders>"
+    assert mail.get_content().replace("\r\n", "\n") == body
