@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -18,6 +19,10 @@ from dropship_shared.settings import ServiceSettings
 
 PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+# A verified token is trusted again without its signature check for this long at most (never past its expiry),
+# so a key the provider withdraws stops being honoured this long after at the latest.
+VERIFIED_FOR_SECONDS = 60.0
+VERIFIED_TOKENS_KEPT = 4096
 
 
 class Role(StrEnum):
@@ -97,6 +102,7 @@ class TokenVerifier:
         roles_claim: str = "scope",
         role_scopes: Mapping[str, str] | None = None,
         leeway_seconds: int = 30,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys
         self._issuer = issuer
@@ -106,6 +112,10 @@ class TokenVerifier:
         scopes = role_scopes or {}
         self._role_by_scope = {scopes.get(role.value, role.value): role for role in Role}
         self._leeway = leeway_seconds
+        self._clock = clock
+        # token → (caller, trusted until): a storefront sends the same token with every request, and checking
+        # an ES256 signature costs more CPU than the rest of a small request's authorization.
+        self._verified: dict[str, tuple[Caller, float]] = {}
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> TokenVerifier:
@@ -131,11 +141,24 @@ class TokenVerifier:
     async def caller(self, token: str) -> Caller:
         if self._keys is None or not self.configured:
             raise TokenRefused("this service has no token issuer, audience and keys configured")
+        now = self._clock()
+        known = self._verified.get(token)
+        if known is not None and now < known[1]:
+            return known[0]
         try:
             claims = await self._verified_claims(self._keys, token)
         except jwt.PyJWTError as exc:
             raise TokenRefused(_reason(exc)) from exc
-        return Caller(str(claims["sub"]), self._granted_roles(claims))
+        caller = Caller(str(claims["sub"]), self._granted_roles(claims))
+        self._remember(token, caller, min(float(claims["exp"]) + self._leeway, now + VERIFIED_FOR_SECONDS), now)
+        return caller
+
+    def _remember(self, token: str, caller: Caller, until: float, now: float) -> None:
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified = {known: entry for known, entry in self._verified.items() if entry[1] > now}
+            while len(self._verified) >= VERIFIED_TOKENS_KEPT:  # all still trusted: forget the oldest
+                del self._verified[next(iter(self._verified))]
+        self._verified[token] = (caller, until)
 
     async def _verified_claims(self, keys: KeySource, token: str) -> dict[str, Any]:
         refusal: jwt.PyJWTError = jwt.InvalidSignatureError("no trusted key verifies the signature")

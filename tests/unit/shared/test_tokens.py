@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import jwt
@@ -16,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dev_identity import DevIdentity
-from dropship_shared.tokens import Caller, Role, StaticKeys, TokenRefused, TokenVerifier
+from dropship_shared.tokens import Caller, Role, StaticKeys, TokenRefused, TokenVerifier, VerificationKey
 
 TRUSTED = DevIdentity.generate()
 STRANGER = DevIdentity.generate()
@@ -121,3 +122,44 @@ async def test_roles_come_from_the_configured_claim_and_scope_names() -> None:
 def test_configured_keys_must_be_public_keys_of_a_supported_kind() -> None:
     with pytest.raises(ValueError, match="no PEM public key"):
         StaticKeys("not a key")
+
+
+class CountingKeys(StaticKeys):
+    def __init__(self, pem_text: str) -> None:
+        super().__init__(pem_text)
+        self.asked = 0
+
+    async def candidates(self, token: str) -> Sequence[VerificationKey]:
+        self.asked += 1
+        return await super().candidates(token)
+
+
+async def test_a_verified_token_is_trusted_again_until_its_expiry_or_a_minute_at_most() -> None:
+    now = [time.time()]
+    keys = CountingKeys(TRUSTED.public_key_pem)
+    tokens = TokenVerifier(keys, TRUSTED.issuer, TRUSTED.audience, ["ES256"], leeway_seconds=5, clock=lambda: now[0])
+    short = signed({"scope": "storefront", "exp": int(now[0]) + 20})
+    long = signed({"scope": "storefront", "exp": int(now[0]) + 3600})
+    for token in (short, long, short, long):
+        assert await tokens.caller(token) == Caller("ann", frozenset({Role.STOREFRONT}))
+    assert keys.asked == 2  # each signature checked once
+
+    now[0] += 30  # past the short token's expiry and leeway on this clock: not trusted from memory any more
+    await tokens.caller(short)  # (PyJWT's own clock still finds it valid: it verifies, and is checked again)
+    assert keys.asked == 3
+    assert await tokens.caller(long) == Caller("ann", frozenset({Role.STOREFRONT}))
+    assert keys.asked == 3
+
+    now[0] += 61  # a minute after its check, the long-lived token is checked again
+    await tokens.caller(long)
+    assert keys.asked == 4
+
+
+async def test_a_refused_token_is_not_remembered() -> None:
+    keys = CountingKeys(TRUSTED.public_key_pem)
+    tokens = TokenVerifier(keys, TRUSTED.issuer, TRUSTED.audience, ["ES256"])
+    forged = tampered(TRUSTED.token("admin"))
+    for _ in range(2):
+        with pytest.raises(TokenRefused, match="signature"):
+            await tokens.caller(forged)
+    assert keys.asked == 2
