@@ -177,6 +177,11 @@ async def test_probes_ask_paths_the_app_serves_on_its_port(overlay: tuple[str, l
         listening = env.get("HTTP_PORT") or env.get("SIMULATOR_PORT")
         assert listening == str(ports["http"]), f"{name} listens on {listening}, its container port is {ports['http']}"
         if name in SERVICES:  # alive: the process answers; ready: its database and broker answer
+            pause = main["lifecycle"]["preStop"]["exec"]["command"]
+            assert (
+                pause[0] == "sleep"
+                and int(pause[1]) < deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+            ), f"{name}: the pause before SIGTERM must end within the grace period"
             assert (main["livenessProbe"]["httpGet"]["path"], main["readinessProbe"]["httpGet"]["path"]) == (
                 "/healthz",
                 "/readyz",
