@@ -102,7 +102,7 @@ class Outcome:
     order_lines: dict[str, dict[str, Any]]  # backorder line id → the orders line (status, po_number)
     aggregator_lines: dict[str, dict[str, Any]]  # backorder line id → the aggregator's line (status, po_number)
     pos_of_line: dict[str, list[str]]  # backorder line id → the aggregator POs carrying it
-    aggregator_pos: set[str]
+    aggregator_pos: dict[str, list[tuple[int, int]]]  # PO → its lines as released: (line number, quantity)
     supplier_pos: list[dict[str, Any]]  # the simulator's record of what it received
     sent_messages: int  # customer messages orders has on record as sent
     mailbox_ids: Counter[str]  # Message-ID → times the SMTP sink received it
@@ -132,11 +132,14 @@ async def read_outcome(database_urls: dict[str, str], simulator_url: str, mailbo
             aggregator_lines = {row.backorder_line_id: dict(row._mapping) for row in rows}
             po_lines = aggregator_orm.purchase_order_lines
             pos_of_line: dict[str, list[str]] = {}
-            for row in await connection.execute(select(po_lines.c.backorder_line_id, po_lines.c.po_number)):
+            aggregator_pos: dict[str, list[tuple[int, int]]] = {}
+            rows = await connection.execute(
+                select(po_lines.c.po_number, po_lines.c.line_no, po_lines.c.quantity, po_lines.c.backorder_line_id)
+            )
+            for row in rows:
+                aggregator_pos.setdefault(row.po_number, []).append((row.line_no, row.quantity))
                 if row.backorder_line_id is not None:
                     pos_of_line.setdefault(row.backorder_line_id, []).append(row.po_number)
-            pos = aggregator_orm.purchase_orders
-            aggregator_pos = set((await connection.scalars(select(pos.c.po_number))).all())
     finally:
         await orders.dispose()
         await aggregator.dispose()
@@ -169,8 +172,12 @@ def assert_every_line_in_one_po_or_cancelled(outcome: Outcome) -> None:
 
 
 def assert_each_po_sent_once(outcome: Outcome) -> None:
+    """The supplier received every PO the aggregator released, each once and with the lines it was released with."""
     received = Counter(po["po_number"] for po in outcome.supplier_pos)
-    assert set(received) == outcome.aggregator_pos, (sorted(set(received) ^ outcome.aggregator_pos), received)
+    assert set(received) == set(outcome.aggregator_pos), sorted(set(received) ^ set(outcome.aggregator_pos))
+    for po in outcome.supplier_pos:
+        lines = sorted((line["line_no"], line["qty"]) for line in po["lines"])
+        assert lines == sorted(outcome.aggregator_pos[po["po_number"]]), (po["po_number"], lines)
     doubled = [(po["po_number"], po["receipts"]) for po in outcome.supplier_pos if po["receipts"] != 1]
     assert max(received.values(), default=1) == 1 and not doubled, (
         f"POs the supplier received more than once: {doubled}"
