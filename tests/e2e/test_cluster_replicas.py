@@ -64,7 +64,7 @@ async def test_a_broker_node_and_a_replica_of_each_service_die_while_orders_stre
 
     try:
         system.start()
-        # Lines leave on a PO at the minimum (3 units) or after 3 s, whichever first: both kinds of release.
+        # Lines leave on a PO at the minimum (3 units), or after 3 s for those left below it.
         supply_from_the_simulator(system, {"min_units": 3, "max_wait_seconds": 3}, ["LAMP", "DESK"])
         stream = OrderStream(system.url("orders"), ("LAMP", "DESK"))
         await stream.run(hurt_after=stream.count // 3, hurt=hurt)
