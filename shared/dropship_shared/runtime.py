@@ -54,7 +54,7 @@ class ServiceRuntime:
 
     def __post_init__(self) -> None:
         configure_tracing(self.settings.service_name, self.settings.otel_exporter_otlp_endpoint)  # before engines
-        self.engine = create_engine(self.settings.resolved_database_url())
+        self.engine = create_engine(self.settings.resolved_database_url(), self.settings.database_pool_size)
         self.sessions = session_factory(self.engine)
         self.broker = Broker(
             self.settings.amqp_url,

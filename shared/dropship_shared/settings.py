@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +32,10 @@ class ServiceSettings(BaseSettings):
     # run once per release on their own (`python -m <service> migrate`, the Kubernetes Job): the service then waits
     # until its database is at its schema, or newer, and never migrates.
     migrate_on_start: bool = True
+    # PostgreSQL: the connections the requests and event handlers share, and as many more in a burst; the outbox relay,
+    # the metrics and (orders) the readers and the customer messages have small pools of their own (docs/sizing.md
+    # counts a replica's connections). Lower it to fit many replicas under the server's max_connections.
+    database_pool_size: int = Field(default=10, ge=1)
 
     # Bearer tokens (README "Authentication"): OAuth2 JWTs from this issuer for this audience, verified with the
     # keys of a JWKS URL or with PEM public keys. Neither configured: every protected call is refused.
