@@ -130,6 +130,12 @@ def test_every_metric_the_rules_and_the_dashboard_query_is_exported_by_the_servi
         assert name in exported_names and name in wanted, name
 
 
+def test_what_an_alert_watches_is_on_the_dashboard() -> None:
+    alerted = {name for rule in alert_rules() for name in metric_names(rule["expr"])}
+    shown = {name for query in dashboard_queries() for name in metric_names(query)}
+    assert alerted <= shown, f"alerted on but not on the dashboard: {alerted - shown}"
+
+
 def test_the_promql_reader_finds_names_and_refuses_what_is_not_promql() -> None:
     expr = 'sum by (supplier_id, le) (rate(supplier_call_duration_seconds_bucket{kind!="x"}[5m])) / on (a) b_total'
     assert metric_names(expr) == {"supplier_call_duration_seconds_bucket", "b_total"}
