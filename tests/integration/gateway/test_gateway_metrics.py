@@ -55,8 +55,9 @@ async def test_a_down_supplier_counts_errors_opens_its_circuit_and_its_po_waits(
             ),
         )
         assert errors(down, "server_error") >= errors(before, "server_error") + 5  # the breaker's threshold
-        attempts = down.total("supplier_call_duration_seconds_count", supplier_id="acme", operation="place")
-        assert attempts >= before.total("supplier_call_duration_seconds_count", supplier_id="acme") + 5
+        placements = {"supplier_id": "acme", "operation": "place"}
+        attempts = down.total("supplier_call_duration_seconds_count", **placements)
+        assert attempts >= before.total("supplier_call_duration_seconds_count", **placements) + 5
         assert down.value("purchase_orders", supplier_id="acme", state="requested") == 1
         waiting = await scraped_until(
             h.gateway, lambda s: (s.value("purchase_orders_oldest_requested_age_seconds", supplier_id="acme") or 0) > 0
