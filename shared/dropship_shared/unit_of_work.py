@@ -81,9 +81,10 @@ class SqlUnitOfWork:
             await self.session.close()
 
     def collect(self, aggregate: HasEvents) -> None:
-        """Called by a repository with an aggregate it saved: its new events are forwarded to the outbox of
-        this transaction on commit, under the correlation id in force when they were raised (an event emitted
-        by hand, or a change of correlation id, first forwards what the collected aggregates raised before)."""
+        """Called by a repository with an aggregate it saved (or loaded to change): its new events are
+        forwarded to the outbox of this transaction on commit, under the correlation id in force when they
+        were raised (an event emitted by hand, or a change of correlation id, first forwards what the
+        collected aggregates raised before)."""
         self._collected.setdefault(id(aggregate), aggregate)
 
     def forward_events(self) -> None:
@@ -114,10 +115,6 @@ class SqlUnitOfWork:
         (a redelivery: nothing to do)."""
         self.correlation_id = envelope.correlation_id
         return bool(await self.fresh_events(consumer, [envelope]))
-
-    async def claim_event(self, consumer: str, envelope: Envelope) -> bool:
-        """Record an incoming event as processed; False when it already was (a duplicate delivery)."""
-        return str(envelope.event_id) in await self.claim_events(consumer, [envelope])
 
     async def fresh_events(self, consumer: str, envelopes: Sequence[Envelope]) -> list[Envelope]:
         """The redelivery guard of a handler of events delivered together: they are recorded as processed by

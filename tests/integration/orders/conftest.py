@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dropship_shared.db import create_engine, session_factory
 from dropship_shared.migrations import upgrade_to_head
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.adapters.orm import inbox, outbox
 from orders.bootstrap import MIGRATIONS
 from orders.domain.model import Product
 from orders.service_layer import handlers
-from orders.service_layer.handlers import UnitOfWorkFactory
 from orders.service_layer.unit_of_work import MessageSetup, OrdersUnitOfWork
 
 CATALOG = [
@@ -39,13 +39,13 @@ async def journey_sessions(database_url: str) -> AsyncIterator[async_sessionmake
 
 
 @pytest.fixture
-def journey_uow(journey_sessions: async_sessionmaker[AsyncSession]) -> UnitOfWorkFactory:
+def journey_uow(journey_sessions: async_sessionmaker[AsyncSession]) -> UnitOfWorkFactory[OrdersUnitOfWork]:
     """Units of work on a migrated database with the catalog loaded; messages go to email and webhook."""
     return lambda: OrdersUnitOfWork(journey_sessions, outbox, inbox, messages=JOURNEY_MESSAGES)
 
 
 @pytest.fixture
-async def orders_database(database_url: str) -> AsyncIterator[tuple[UnitOfWorkFactory, AsyncEngine]]:
+async def orders_database(database_url: str) -> AsyncIterator[tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine]]:
     """Units of work on a migrated database with the catalog loaded, and their engine (to watch or dispose)."""
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     engine = create_engine(database_url)

@@ -19,9 +19,10 @@ from dropship_shared.events import (
     ShippedLine,
     utcnow,
 )
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.model import RequestedLine
 from orders.service_layer import event_handlers, handlers
-from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 LINES = 200
 
@@ -54,7 +55,7 @@ class Statements:
 
 
 async def test_events_of_a_200_line_order_lock_it_once_and_write_only_what_changed(
-    orders_database: tuple[UnitOfWorkFactory, AsyncEngine],
+    orders_database: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine],
 ) -> None:
     uow, engine = orders_database
     placed = await handlers.place_order(

@@ -21,15 +21,16 @@ from dropship_shared.events import (
     ShippedLine,
     utcnow,
 )
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.adapters.orm import consolation_credits, notifications, payment_ledger
 from orders.domain.model import RequestedLine
 from orders.service_layer import event_handlers, handlers, views
-from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
 
 
-async def deliver(uow: UnitOfWorkFactory, payload: Payload) -> None:
+async def deliver(uow: UnitOfWorkFactory[OrdersUnitOfWork], payload: Payload) -> None:
     """Deliver an event twice, as a redelivering broker may."""
     envelope = Envelope.wrap(payload, "test")
     await event_handlers.handle_event(uow, envelope)
@@ -49,7 +50,7 @@ def po_line(order_id: str, line_no: int, quantity: int) -> PurchaseOrderLine:
     )
 
 
-async def count(uow: UnitOfWorkFactory, table: object, **where: object) -> int:
+async def count(uow: UnitOfWorkFactory[OrdersUnitOfWork], table: object, **where: object) -> int:
     async with uow() as unit:
         query = select(func.count()).select_from(table)  # type: ignore[arg-type]
         for column, value in where.items():
@@ -57,7 +58,7 @@ async def count(uow: UnitOfWorkFactory, table: object, **where: object) -> int:
         return int(await unit.session.scalar(query) or 0)
 
 
-async def test_a_backorder_from_promise_to_delivery(journey_uow: UnitOfWorkFactory) -> None:
+async def test_a_backorder_from_promise_to_delivery(journey_uow: UnitOfWorkFactory[OrdersUnitOfWork]) -> None:
     uow = journey_uow
     placed = await handlers.place_order(
         uow,
@@ -198,7 +199,7 @@ async def test_a_backorder_from_promise_to_delivery(journey_uow: UnitOfWorkFacto
     assert "remaining 2 will follow" in shipped["body"]
 
 
-async def test_a_long_slip_issues_one_credit_recorded_once(journey_uow: UnitOfWorkFactory) -> None:
+async def test_a_long_slip_issues_one_credit_recorded_once(journey_uow: UnitOfWorkFactory[OrdersUnitOfWork]) -> None:
     uow = journey_uow
     placed = await handlers.place_order(
         uow, handlers.PlaceOrder("bob@example.com", SHIP_TO, [RequestedLine("TABLE", 2)]), "c"
@@ -230,7 +231,9 @@ async def test_a_long_slip_issues_one_credit_recorded_once(journey_uow: UnitOfWo
     assert "credited 100.00" in slips[0]["body"] and "credited" not in slips[1]["body"]
 
 
-async def test_a_refused_cancellation_keeps_the_line_and_its_money(journey_uow: UnitOfWorkFactory) -> None:
+async def test_a_refused_cancellation_keeps_the_line_and_its_money(
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
+) -> None:
     uow = journey_uow
     placed = await handlers.place_order(
         uow, handlers.PlaceOrder("c@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"

@@ -21,14 +21,15 @@ from dropship_shared.events import (
     ShippedLine,
     utcnow,
 )
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.adapters.orm import inbox, line_transitions, outbox, supplier_release_estimates
 from orders.domain.model import RequestedLine
 from orders.domain.promise import PromiseRules
 from orders.service_layer import event_handlers, handlers
-from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 
-async def place(uow: UnitOfWorkFactory, lines: int) -> str:
+async def place(uow: UnitOfWorkFactory[OrdersUnitOfWork], lines: int) -> str:
     command = handlers.PlaceOrder("ann@example.com", SHIP_TO, [RequestedLine("TABLE", 1)] * lines)
     return (await handlers.place_order(uow, command, "c")).order.order_id
 
@@ -69,7 +70,7 @@ def events_over(order_ids: list[str]) -> list[Envelope]:
 
 
 async def test_events_delivered_together_lock_and_read_their_orders_once_and_end_as_one_at_a_time(
-    orders_database: tuple[UnitOfWorkFactory, AsyncEngine],
+    orders_database: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine],
 ) -> None:
     uow, engine = orders_database
     together = [await place(uow, 2) for _ in range(3)]
@@ -100,7 +101,9 @@ async def test_events_delivered_together_lock_and_read_their_orders_once_and_end
     assert types == {"backorder.created": 12}
 
 
-async def test_a_poison_event_in_a_batch_fails_alone(orders_database: tuple[UnitOfWorkFactory, AsyncEngine]) -> None:
+async def test_a_poison_event_in_a_batch_fails_alone(
+    orders_database: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine],
+) -> None:
     uow, _ = orders_database
     order_ids = [await place(uow, 2) for _ in range(2)]
     good = events_over(order_ids)

@@ -18,10 +18,11 @@ from dropship_shared.events import (
     ShippedLine,
     utcnow,
 )
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.adapters.orm import inbox, supplier_release_estimates
 from orders.domain.model import RequestedLine
 from orders.service_layer import event_handlers, handlers
-from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 ORDERS = 6
 LINES_PER_ORDER = 3
@@ -40,7 +41,7 @@ async def deadlocks(database_url: str) -> int:
 
 
 async def test_concurrent_events_over_shared_orders_never_deadlock(
-    orders_database: tuple[UnitOfWorkFactory, AsyncEngine], database_url: str
+    orders_database: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine], database_url: str
 ) -> None:
     uow, engine = orders_database
     postgres = not database_url.startswith("sqlite")
@@ -95,7 +96,7 @@ async def test_concurrent_events_over_shared_orders_never_deadlock(
 
 
 async def test_a_shipment_handled_before_its_po_event_still_shows_the_po(
-    orders_database: tuple[UnitOfWorkFactory, AsyncEngine],
+    orders_database: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine],
 ) -> None:
     uow, _engine = orders_database
     placed = await handlers.place_order(

@@ -20,17 +20,18 @@ from dropship_shared.events import (
     ShippedLine,
     utcnow,
 )
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.adapters.orm import outbox
 from orders.domain.model import Order, RequestedLine
 from orders.domain.promise import PromiseRules
 from orders.service_layer import event_handlers, handlers, receiving, views
-from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 RULES = PromiseRules(transit_days=3, receiving_delay=timedelta(days=2))
 WAREHOUSE = Address(name="Warehouse", address_lines=["1 Dock"], city="Springfield", postal_code="62701", country="US")
 
 
-async def test_surplus_units_become_incoming_stock_once(journey_uow: UnitOfWorkFactory) -> None:
+async def test_surplus_units_become_incoming_stock_once(journey_uow: UnitOfWorkFactory[OrdersUnitOfWork]) -> None:
     request = Envelope.wrap(
         PurchaseOrderRequested(
             po_number="PO00000042",
@@ -81,12 +82,12 @@ def surplus_po(po_number: str, quantity: int, customer_line: str | None = None) 
     )
 
 
-async def order_tables(uow: UnitOfWorkFactory, quantity: int) -> Order:
+async def order_tables(uow: UnitOfWorkFactory[OrdersUnitOfWork], quantity: int) -> Order:
     command = handlers.PlaceOrder("ann@example.com", WAREHOUSE, [RequestedLine("TABLE", quantity)])
     return (await handlers.place_order(uow, command, "c", RULES)).order
 
 
-async def outbox_events(uow: UnitOfWorkFactory, event_type: str) -> list[dict[str, Any]]:
+async def outbox_events(uow: UnitOfWorkFactory[OrdersUnitOfWork], event_type: str) -> list[dict[str, Any]]:
     async with uow() as unit:
         bodies = await unit.session.scalars(
             select(outbox.c.body).where(outbox.c.event_type == event_type).order_by(outbox.c.id)
@@ -95,7 +96,7 @@ async def outbox_events(uow: UnitOfWorkFactory, event_type: str) -> list[dict[st
 
 
 async def test_incoming_surplus_promises_the_next_order_and_serves_it_when_received(
-    journey_uow: UnitOfWorkFactory,
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
 ) -> None:
     await event_handlers.handle_event(journey_uow, surplus_po("PO1", 4), RULES)
     before = await views.availability(journey_uow, "TABLE", RULES)
@@ -133,7 +134,7 @@ async def test_incoming_surplus_promises_the_next_order_and_serves_it_when_recei
 
 
 async def test_received_stock_asks_a_batch_line_out_and_serves_it_or_gives_the_units_back(
-    journey_uow: UnitOfWorkFactory,
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
 ) -> None:
     first = await order_tables(journey_uow, 2)
     second = await order_tables(journey_uow, 2)
@@ -156,7 +157,7 @@ async def test_received_stock_asks_a_batch_line_out_and_serves_it_or_gives_the_u
     assert stock is not None and stock.on_hand == 3  # 1 left + the 2 given back
 
 
-async def surplus_shipped_for_an_order(journey_uow: UnitOfWorkFactory, number: str) -> Order:
+async def surplus_shipped_for_an_order(journey_uow: UnitOfWorkFactory[OrdersUnitOfWork], number: str) -> Order:
     """3 surplus units on PO<number>, shipped 3 days ago (due), and an order of 3 waiting for them."""
     await event_handlers.handle_event(journey_uow, surplus_po(f"PO{number}", 3), RULES)
     order = await order_tables(journey_uow, 3)
@@ -174,7 +175,7 @@ async def surplus_shipped_for_an_order(journey_uow: UnitOfWorkFactory, number: s
 
 
 async def test_surplus_is_received_after_its_shipment_notice_and_the_receiving_delay(
-    journey_uow: UnitOfWorkFactory,
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
 ) -> None:
     order = await surplus_shipped_for_an_order(journey_uow, "7")
     assert await receiving.receive_due_incoming(journey_uow, RULES) == 1
@@ -184,7 +185,7 @@ async def test_surplus_is_received_after_its_shipment_notice_and_the_receiving_d
 
 
 async def test_two_replicas_receiving_the_same_surplus_at_once_count_it_in_once(
-    journey_uow: UnitOfWorkFactory,
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
 ) -> None:
     """The receiving loop runs in every orders replica: both find the same due surplus, the receipt's key lets
     one count it in and the other sees a duplicate (the product's lock orders them)."""

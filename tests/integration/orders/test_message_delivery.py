@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropship_shared.events import Address, utcnow
 from dropship_shared.signing import verify
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.adapters.channels import EmailChannel, WebhookChannel
 from orders.adapters.orm import inbox, outbox
 from orders.domain.model import RequestedLine
 from orders.service_layer import handlers, views
-from orders.service_layer.handlers import UnitOfWorkFactory
 from orders.service_layer.message_delivery import (
     DeliveryPolicy,
     MessageDelivery,
@@ -89,7 +89,7 @@ def webhook_receiver() -> Iterator[tuple[list[dict[str, Any]], str]]:
 
 
 async def test_messages_reach_smtp_and_webhook_once_and_are_marked_sent(
-    journey_uow: UnitOfWorkFactory,
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
     smtp_sink: tuple[MailSink, int],
     webhook_receiver: tuple[list[dict[str, Any]], str],
     closing: list[MessageChannel],
@@ -122,7 +122,7 @@ async def test_messages_reach_smtp_and_webhook_once_and_are_marked_sent(
 
 
 async def test_an_unreachable_smtp_server_is_retried_until_the_message_goes(
-    journey_uow: UnitOfWorkFactory, smtp_sink: tuple[MailSink, int], closing: list[MessageChannel]
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork], smtp_sink: tuple[MailSink, int], closing: list[MessageChannel]
 ) -> None:
     sink, smtp_port = smtp_sink
     placed = await handlers.place_order(
@@ -161,7 +161,9 @@ class SlowMailSink(MailSink):
         return await super().handle_DATA(server, session, envelope)
 
 
-async def test_messages_go_out_several_at_a_time_over_a_few_reused_connections(journey_uow: UnitOfWorkFactory) -> None:
+async def test_messages_go_out_several_at_a_time_over_a_few_reused_connections(
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
+) -> None:
     sink = SlowMailSink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
@@ -182,7 +184,7 @@ async def test_messages_go_out_several_at_a_time_over_a_few_reused_connections(j
 
 
 async def test_a_restarted_sender_sends_at_once_what_it_had_in_flight(
-    journey_uow: UnitOfWorkFactory, smtp_sink: tuple[MailSink, int], closing: list[MessageChannel]
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork], smtp_sink: tuple[MailSink, int], closing: list[MessageChannel]
 ) -> None:
     sink, smtp_port = smtp_sink
     placed = await handlers.place_order(
@@ -209,7 +211,9 @@ async def test_a_restarted_sender_sends_at_once_what_it_had_in_flight(
 
 
 async def test_the_sender_wakes_on_the_commit_that_stores_messages_and_streams_them(
-    journey_sessions: async_sessionmaker[AsyncSession], journey_uow: UnitOfWorkFactory, smtp_sink: tuple[MailSink, int]
+    journey_sessions: async_sessionmaker[AsyncSession],
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
+    smtp_sink: tuple[MailSink, int],
 ) -> None:
     sink, smtp_port = smtp_sink
     channel = EmailChannel("127.0.0.1", smtp_port, "orders@shop.example.com", connections=2)

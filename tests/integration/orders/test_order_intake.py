@@ -12,18 +12,18 @@ from sqlalchemy import func, select
 from dropship_shared.db import create_engine, session_factory
 from dropship_shared.events import Address, Envelope, ShipmentUpdated, ShippedLine, utcnow
 from dropship_shared.migrations import upgrade_to_head
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.adapters.orm import inbox, outbox, products
 from orders.bootstrap import MIGRATIONS
 from orders.domain.model import Product, RequestedLine
 from orders.service_layer import event_handlers, handlers
-from orders.service_layer.handlers import UnitOfWorkFactory
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
 
 
 @pytest.fixture
-async def uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
+async def uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory[OrdersUnitOfWork]]:
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     engine = create_engine(database_url)
     sessions = session_factory(engine)
@@ -31,12 +31,12 @@ async def uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
     await engine.dispose()
 
 
-async def outbox_types(factory: UnitOfWorkFactory) -> list[str]:
+async def outbox_types(factory: UnitOfWorkFactory[OrdersUnitOfWork]) -> list[str]:
     async with factory() as unit:
         return list(await unit.session.scalars(select(outbox.c.event_type).order_by(outbox.c.id)))
 
 
-async def test_concurrent_orders_never_oversell(uow: UnitOfWorkFactory) -> None:
+async def test_concurrent_orders_never_oversell(uow: UnitOfWorkFactory[OrdersUnitOfWork]) -> None:
     await handlers.upsert_products(
         uow, [Product("LAMP", "Lamp", "acme", "AC-L", Decimal("30"), Decimal("12.5"), on_hand=10)]
     )
@@ -55,7 +55,7 @@ async def test_concurrent_orders_never_oversell(uow: UnitOfWorkFactory) -> None:
     assert (await outbox_types(uow)).count("backorder.created") == 20
 
 
-async def test_idempotency_key_creates_the_order_once(uow: UnitOfWorkFactory) -> None:
+async def test_idempotency_key_creates_the_order_once(uow: UnitOfWorkFactory[OrdersUnitOfWork]) -> None:
     await handlers.upsert_products(uow, [Product("SOFA", "Sofa", "acme", "AC-S", Decimal("900"), Decimal("400"), 0)])
     command = handlers.PlaceOrder("ann@example.com", SHIP_TO, [RequestedLine("SOFA", 1)], idempotency_key="k-1")
     first = await handlers.place_order(uow, command, "c")
@@ -65,7 +65,7 @@ async def test_idempotency_key_creates_the_order_once(uow: UnitOfWorkFactory) ->
     assert await outbox_types(uow) == ["backorder.created"]
 
 
-async def test_shipment_update_applies_once_and_round_trips(uow: UnitOfWorkFactory) -> None:
+async def test_shipment_update_applies_once_and_round_trips(uow: UnitOfWorkFactory[OrdersUnitOfWork]) -> None:
     await handlers.upsert_products(uow, [Product("SOFA", "Sofa", "acme", "AC-S", Decimal("900"), Decimal("400"), 0)])
     placed = await handlers.place_order(
         uow, handlers.PlaceOrder("ann@example.com", SHIP_TO, [RequestedLine("SOFA", 2)]), "c"

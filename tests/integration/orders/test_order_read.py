@@ -13,10 +13,12 @@ from test_customer_journey_store import deliver
 from test_event_batches import events_over, place
 
 from dropship_shared.events import AcknowledgedLine, PurchaseOrderAcknowledged, utcnow
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.promise import PromiseRules
 from orders.entrypoints.schemas import OrderOut
 from orders.service_layer import event_handlers, handlers
-from orders.service_layer.handlers import OrderNotFound, UnitOfWorkFactory
+from orders.service_layer.handlers import OrderNotFound
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 
 def slipped(order_id: str, days: int) -> PurchaseOrderAcknowledged:
@@ -37,7 +39,7 @@ def slipped(order_id: str, days: int) -> PurchaseOrderAcknowledged:
 
 
 async def test_the_read_shows_what_the_full_load_shows_without_the_transitions(
-    orders_database: tuple[UnitOfWorkFactory, AsyncEngine],
+    orders_database: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine],
 ) -> None:
     uow, engine = orders_database
     order_ids = [await place(uow, 2) for _ in range(2)]
@@ -61,7 +63,9 @@ async def test_the_read_shows_what_the_full_load_shows_without_the_transitions(
     assert all(watched.ran[kind] == 1 for kind in watched.ran if kind.startswith("SELECT"))
 
 
-async def test_reading_an_unknown_order_is_not_found(orders_database: tuple[UnitOfWorkFactory, AsyncEngine]) -> None:
+async def test_reading_an_unknown_order_is_not_found(
+    orders_database: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine],
+) -> None:
     uow, _ = orders_database
     with pytest.raises(OrderNotFound):
         await handlers.get_order(uow, "no-such-order", history=False)

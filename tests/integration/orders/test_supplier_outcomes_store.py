@@ -21,20 +21,21 @@ from dropship_shared.events import (
     ShippedLine,
     utcnow,
 )
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.model import RequestedLine
 from orders.service_layer import event_handlers, handlers, views
-from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
 
 
-async def deliver_twice(uow: UnitOfWorkFactory, payload: Payload) -> None:
+async def deliver_twice(uow: UnitOfWorkFactory[OrdersUnitOfWork], payload: Payload) -> None:
     envelope = Envelope.wrap(payload, "test")
     await event_handlers.handle_event(uow, envelope)
     await event_handlers.handle_event(uow, envelope)
 
 
-async def order_on_po(uow: UnitOfWorkFactory, po_number: str, quantity: int) -> str:
+async def order_on_po(uow: UnitOfWorkFactory[OrdersUnitOfWork], po_number: str, quantity: int) -> str:
     placed = await handlers.place_order(
         uow, handlers.PlaceOrder("ann@example.com", SHIP_TO, [RequestedLine("TABLE", quantity)]), po_number
     )
@@ -56,12 +57,12 @@ async def order_on_po(uow: UnitOfWorkFactory, po_number: str, quantity: int) -> 
     return order_id
 
 
-async def emails(uow: UnitOfWorkFactory, order_id: str) -> list[dict[str, object]]:
+async def emails(uow: UnitOfWorkFactory[OrdersUnitOfWork], order_id: str) -> list[dict[str, object]]:
     return [m for m in await views.messages(uow, order_id) if m["channel"] == "email"]
 
 
 async def test_a_failed_po_rejects_the_lines_releases_the_money_and_tells_the_customer(
-    journey_uow: UnitOfWorkFactory,
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
 ) -> None:
     order_id = await order_on_po(journey_uow, "PO-F1", 2)
     failed = PurchaseOrderFailed(
@@ -79,7 +80,7 @@ async def test_a_failed_po_rejects_the_lines_releases_the_money_and_tells_the_cu
     assert "Item GX-9 is no longer manufactured" in str(rejected["body"])
 
 
-async def test_a_partial_acceptance_rejects_the_remainder(journey_uow: UnitOfWorkFactory) -> None:
+async def test_a_partial_acceptance_rejects_the_remainder(journey_uow: UnitOfWorkFactory[OrdersUnitOfWork]) -> None:
     order_id = await order_on_po(journey_uow, "PO-P1", 5)
     ack = PurchaseOrderAcknowledged(
         po_number="PO-P1",
@@ -107,7 +108,7 @@ async def test_a_partial_acceptance_rejects_the_remainder(journey_uow: UnitOfWor
 
 
 async def test_a_shipment_after_a_cancellation_we_believed_in_ships_and_captures(
-    journey_uow: UnitOfWorkFactory,
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
 ) -> None:
     order_id = await order_on_po(journey_uow, "PO-C1", 1)
     await handlers.cancel_order(journey_uow, order_id, "c")
@@ -135,7 +136,7 @@ async def test_a_shipment_after_a_cancellation_we_believed_in_ships_and_captures
     assert kinds == ["backorder_placed", "date_improved", "cancelled", "shipped"]
 
 
-async def test_a_late_supplier_moves_the_promise_once(journey_uow: UnitOfWorkFactory) -> None:
+async def test_a_late_supplier_moves_the_promise_once(journey_uow: UnitOfWorkFactory[OrdersUnitOfWork]) -> None:
     order_id = await order_on_po(journey_uow, "PO-L1", 1)
     before = (await handlers.get_order(journey_uow, order_id)).lines[0].promised_date
     assert before is not None

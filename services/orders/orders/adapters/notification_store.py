@@ -49,9 +49,11 @@ class NotificationStore:
     def follow_trace(self, order_id: str, correlation_id: str) -> None:
         """The order's messages written in this transaction go in the trace of the request or event with this
         correlation id (in a transaction of several, not the first one's); the first that changed the order wins."""
+        if order_id in self._traces:
+            return
         traceparent = traceparent_of(correlation_id)
         if traceparent is not None:
-            self._traces.setdefault(order_id, traceparent)
+            self._traces[order_id] = traceparent
 
     async def enqueue(self, messages: list[tuple[CustomerMessage, str]], now: datetime) -> None:
         """Each message (with its recipient) rendered, one row per channel, all in one statement; a message

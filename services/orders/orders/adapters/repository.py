@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropship_shared.events import Address
+from dropship_shared.unit_of_work import CollectEvents
 from orders.adapters.orm import (
     consolation_credits,
     incoming_stock,
@@ -403,8 +404,12 @@ def _line_rows(order: Order) -> list[dict[str, Any]]:
 
 
 class OrderRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """`collect` is the unit of work's: the new events of an order loaded (to be changed), added or saved go to
+    the outbox with the commit."""
+
+    def __init__(self, session: AsyncSession, collect: CollectEvents) -> None:
         self._session = session
+        self._collect = collect
         # The line rows as `get` read them, so `save` writes only what changed.
         self._loaded_lines: dict[str, dict[int, dict[str, Any]]] = {}
 
@@ -450,6 +455,8 @@ class OrderRepository:
         new_orders = [order for order, _ in placed]
         await self._session.execute(insert(order_lines), [row for order in new_orders for row in _line_rows(order)])
         await self._save_history(new_orders)
+        for order in new_orders:
+            self._collect(order)
 
     async def save(self, *changed: Order) -> None:
         """Write the lines that changed since `get` (a big order's event rewrites a few rows, not all): the
@@ -483,6 +490,8 @@ class OrderRepository:
             )
         await self._save_shipments(changed)
         await self._save_history(list(changed))
+        for order in changed:
+            self._collect(order)
 
     async def _save_shipments(self, changed: tuple[Order, ...]) -> None:
         """The shipments not stored yet, of all the orders at once (one read, one write)."""
@@ -608,7 +617,11 @@ class OrderRepository:
         if not order_rows:
             return {}
         line_rows = await self._rows(order_lines, [row["order_id"] for row in order_rows], order_lines.c.line_no)
-        return await self._assemble(order_rows, line_rows, with_transitions=True)
+        loaded = await self._assemble(order_rows, line_rows, with_transitions=True)
+        for order in loaded.values():
+            # What changes it from here on is forwarded under the correlation id in force at the time.
+            self._collect(order)
+        return loaded
 
     async def read(self, order_id: str) -> Order | None:
         """The order as its reader sees it, for requests that never change it: the order with its lines in one

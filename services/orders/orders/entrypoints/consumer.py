@@ -6,12 +6,15 @@ from functools import partial
 
 from dropship_shared.batching import EventBatcher
 from dropship_shared.messaging import Subscription
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.promise import PromiseRules
 from orders.service_layer import event_handlers, receiving
-from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 
-def subscription(queue: str, uow: UnitOfWorkFactory, rules: PromiseRules, max_batch: int) -> Subscription:
+def subscription(
+    queue: str, uow: UnitOfWorkFactory[OrdersUnitOfWork], rules: PromiseRules, max_batch: int
+) -> Subscription:
     # One transaction for the deliveries waiting together; each is acked after the commit that carried it.
     batcher = EventBatcher(partial(event_handlers.handle_events, uow, rules=rules), max_batch)
     handlers = dict.fromkeys(event_handlers.CONSUMED, batcher.handle)

@@ -8,13 +8,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.promise import PromiseRules
-from orders.service_layer.handlers import UnitOfWorkFactory
 from orders.service_layer.intake import OrderIntake
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 
-async def uow_factory(request: Request) -> UnitOfWorkFactory:
-    factory: UnitOfWorkFactory = request.app.state.uow_factory
+async def uow_factory(request: Request) -> UnitOfWorkFactory[OrdersUnitOfWork]:
+    factory: UnitOfWorkFactory[OrdersUnitOfWork] = request.app.state.uow_factory
     return factory
 
 
@@ -23,9 +24,9 @@ async def order_intake(request: Request) -> OrderIntake:
     return intake
 
 
-async def read_uow_factory(request: Request) -> UnitOfWorkFactory:
+async def read_uow_factory(request: Request) -> UnitOfWorkFactory[OrdersUnitOfWork]:
     """Units of work for requests that only read: on connections of their own (never behind the writers)."""
-    factory: UnitOfWorkFactory = request.app.state.read_uow_factory
+    factory: UnitOfWorkFactory[OrdersUnitOfWork] = request.app.state.read_uow_factory
     return factory
 
 
@@ -34,7 +35,7 @@ async def promise_rules(request: Request) -> PromiseRules:
     return rules
 
 
-Uow = Annotated[UnitOfWorkFactory, Depends(uow_factory)]
+Uow = Annotated[UnitOfWorkFactory[OrdersUnitOfWork], Depends(uow_factory)]
 Intake = Annotated[OrderIntake, Depends(order_intake)]
-ReadUow = Annotated[UnitOfWorkFactory, Depends(read_uow_factory)]
+ReadUow = Annotated[UnitOfWorkFactory[OrdersUnitOfWork], Depends(read_uow_factory)]
 Rules = Annotated[PromiseRules, Depends(promise_rules)]

@@ -23,9 +23,11 @@ from dropship_shared.events import (
     ShipmentUpdated,
     utcnow,
 )
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.model import Cause, Order, OrderError, Shipment
 from orders.domain.promise import PromiseRules, ReleaseEstimate
-from orders.service_layer.handlers import UnitOfWorkFactory, apply_consequences, emit_events
+from orders.service_layer.handlers import apply_consequences
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 CONSUMER = "orders"
 LineChange = Callable[[Order, int, Cause], None]
@@ -70,7 +72,9 @@ def _by_order(work: EventWork) -> dict[str, list[tuple[int, LineChange]]]:
     return by_order
 
 
-async def handle_events(uow_factory: UnitOfWorkFactory, envelopes: list[Envelope], rules: PromiseRules) -> None:
+async def handle_events(
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], envelopes: list[Envelope], rules: PromiseRules
+) -> None:
     """Events delivered together, in one transaction, with the effect of one at a time in delivery order.
 
     The events are claimed in one statement (a redelivered one changes nothing); the orders all of them
@@ -79,12 +83,11 @@ async def handle_events(uow_factory: UnitOfWorkFactory, envelopes: list[Envelope
     once, whatever number of events changed it; the derived rows are written last, in sorted order."""
     planned = [(envelope, _PLANNERS[envelope.type](envelope, rules)) for envelope in envelopes]
     async with uow_factory() as uow:
-        fresh = await uow.claim_events(CONSUMER, envelopes)
-        todo: list[tuple[Envelope, EventWork, dict[str, list[tuple[int, LineChange]]]]] = []
-        for envelope, work in planned:
-            if str(envelope.event_id) in fresh:
-                fresh.discard(str(envelope.event_id))  # the same event twice in a batch counts once
-                todo.append((envelope, work, _by_order(work)))
+        work_of = {id(envelope): work for envelope, work in planned}
+        todo = [
+            (envelope, work_of[id(envelope)], _by_order(work_of[id(envelope)]))
+            for envelope in await uow.fresh_events(CONSUMER, envelopes)
+        ]
         if not todo:
             return
         orders = await uow.orders.get_many(
@@ -95,7 +98,7 @@ async def handle_events(uow_factory: UnitOfWorkFactory, envelopes: list[Envelope
         incoming: dict[tuple[str, str], tuple[int, int, datetime]] = {}
         surplus_shipped: dict[tuple[str, int], datetime] = {}
         for envelope, work, by_order in todo:
-            uow.correlation_id = envelope.correlation_id
+            uow.correlation_id = envelope.correlation_id  # the orders' events raised from here on carry it
             for order_id, line_changes in by_order.items():
                 order = orders.get(order_id)
                 if order is None:
@@ -105,7 +108,6 @@ async def handle_events(uow_factory: UnitOfWorkFactory, envelopes: list[Envelope
                         change(order, line_no, work.cause)
                     except OrderError:
                         continue  # no such line here: not ours to track
-                emit_events(uow, order)  # under the correlation id of the event that caused them
                 changed[order_id] = order
             if work.release_estimate is not None:
                 supplier_id, estimate = work.release_estimate
@@ -133,7 +135,9 @@ async def handle_events(uow_factory: UnitOfWorkFactory, envelopes: list[Envelope
         await uow.commit()
 
 
-async def handle_event(uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None) -> None:
+async def handle_event(
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], envelope: Envelope, rules: PromiseRules | None = None
+) -> None:
     """One event in its own transaction (the consumer hands over the deliveries waiting together)."""
     await handle_events(uow_factory, [envelope], rules or PromiseRules())
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from dropship_shared.events import Address, utcnow
 from dropship_shared.inputs import MONEY_LIMIT
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.effects import MoneyMovement, MovementKind
 from orders.domain.model import Cause, Order, OrderError, Product, RequestedLine
 from orders.domain.promise import PromiseRules, ReleaseEstimate
 from orders.service_layer.ports import IdempotencyKeyTaken, PaymentCall, PaymentKind
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
-UnitOfWorkFactory = Callable[[], OrdersUnitOfWork]
 CATALOG_BATCH = 500
 
 
@@ -48,7 +48,7 @@ class PlacedOrder:
     created: bool  # False when the idempotency key named an order placed before
 
 
-async def upsert_products(uow_factory: UnitOfWorkFactory, items: list[Product]) -> None:
+async def upsert_products(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], items: list[Product]) -> None:
     """In transactions of CATALOG_BATCH products, so a big import never holds the database for long.
 
     Upserts repeat harmlessly: an import cut short is completed by sending it again."""
@@ -60,7 +60,10 @@ async def upsert_products(uow_factory: UnitOfWorkFactory, items: list[Product]) 
 
 
 async def place_order(
-    uow_factory: UnitOfWorkFactory, command: PlaceOrder, correlation_id: str, rules: PromiseRules | None = None
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork],
+    command: PlaceOrder,
+    correlation_id: str,
+    rules: PromiseRules | None = None,
 ) -> PlacedOrder:
     """Places the order once per idempotency key: a repeat (even a concurrent one) gets the order placed first.
 
@@ -76,7 +79,7 @@ async def place_order(
 
 
 async def placed_once(
-    uow_factory: UnitOfWorkFactory, command: PlaceOrder, place: Callable[[], Awaitable[PlacedOrder]]
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], command: PlaceOrder, place: Callable[[], Awaitable[PlacedOrder]]
 ) -> PlacedOrder:
     """`place`, or, when a concurrent request stored the same idempotency key first, the order it placed."""
     try:
@@ -104,7 +107,9 @@ def _placed_by(command: PlaceOrder, order: Order) -> Order:
 
 
 async def place_orders(
-    uow_factory: UnitOfWorkFactory, requests: list[tuple[PlaceOrder, str]], rules: PromiseRules | None = None
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork],
+    requests: list[tuple[PlaceOrder, str]],
+    rules: PromiseRules | None = None,
 ) -> list[PlacedOrder | OrderError]:
     """Place orders (each with its correlation id) in one transaction, each as if placed alone in turn.
 
@@ -135,7 +140,7 @@ async def place_orders(
             if placed.created:
                 new.append((placed.order, command.idempotency_key))
                 uow.correlation_id = correlation_id
-                emit_events(uow, placed.order)
+                uow.collect(placed.order)  # its events under its own request's correlation id
         if new:
             await uow.products.save_stock(stock.values())
             await uow.orders.add(new)
@@ -190,20 +195,11 @@ def _place(
     return PlacedOrder(order, created=True)
 
 
-def emit_events(uow: OrdersUnitOfWork, order: Order) -> None:
-    """The order's new events to the outbox of this transaction, under the unit of work's correlation id (whose
-    trace the order's customer messages of this transaction follow too)."""
-    for event in order.events:
-        uow.emit(event)
-    order.events.clear()
-    uow.notifications.follow_trace(order.order_id, uow.correlation_id)
-
-
 async def apply_consequences(uow: OrdersUnitOfWork, *changed: Order) -> None:
-    """Hand what the orders' changes ask for to the outside world, in the same transaction: events, then
-    the money movements of all of them in one call, then their customer messages in one statement."""
-    for order in changed:
-        emit_events(uow, order)
+    """Hand what the orders' changes ask for to the outside world, in the same transaction: events (forwarded
+    now rather than on commit, so each order's messages follow the trace of what changed it), then the money
+    movements of all of them in one call, then their customer messages in one statement."""
+    uow.forward_events()
     calls = [_payment_call(order, movement) for order in changed for movement in order.movements]
     if calls:
         await uow.payments.perform(calls)
@@ -226,7 +222,7 @@ def _payment_call(order: Order, movement: MoneyMovement) -> PaymentCall:
     return PaymentCall(kind, order.order_id, line_no, movement.amount, order.currency, movement.reference)
 
 
-async def get_order(uow_factory: UnitOfWorkFactory, order_id: str, history: bool = True) -> Order:
+async def get_order(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], order_id: str, history: bool = True) -> Order:
     """The order; without `history`, its lines' status transitions are left unread (GET /orders/{id} shows none)."""
     async with uow_factory() as uow:
         order = await (uow.orders.get(order_id) if history else uow.orders.read(order_id))
@@ -236,7 +232,10 @@ async def get_order(uow_factory: UnitOfWorkFactory, order_id: str, history: bool
 
 
 async def _change_order(
-    uow_factory: UnitOfWorkFactory, order_id: str, correlation_id: str, change: Callable[[Order], None]
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork],
+    order_id: str,
+    correlation_id: str,
+    change: Callable[[Order], None],
 ) -> Order:
     async with uow_factory() as uow:
         uow.correlation_id = correlation_id
@@ -250,18 +249,20 @@ async def _change_order(
         return order
 
 
-async def cancel_line(uow_factory: UnitOfWorkFactory, order_id: str, line_no: int, correlation_id: str) -> Order:
+async def cancel_line(
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], order_id: str, line_no: int, correlation_id: str
+) -> Order:
     cause = Cause(utcnow(), "customer_cancel")
     return await _change_order(uow_factory, order_id, correlation_id, lambda order: order.cancel_line(line_no, cause))
 
 
-async def cancel_order(uow_factory: UnitOfWorkFactory, order_id: str, correlation_id: str) -> Order:
+async def cancel_order(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], order_id: str, correlation_id: str) -> Order:
     cause = Cause(utcnow(), "customer_cancel_order")
     return await _change_order(uow_factory, order_id, correlation_id, lambda order: order.cancel(cause))
 
 
 async def confirm_delivery(
-    uow_factory: UnitOfWorkFactory, order_id: str, line_no: int, source: str, correlation_id: str
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], order_id: str, line_no: int, source: str, correlation_id: str
 ) -> Order:
     cause = Cause(utcnow(), f"delivered:{source}")
     return await _change_order(

@@ -12,9 +12,11 @@ from prometheus_client import Histogram
 
 from dropship_shared.batching import GroupCommit
 from dropship_shared.transient import retry_transient
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.model import OrderError
 from orders.domain.promise import PromiseRules
-from orders.service_layer.handlers import PlacedOrder, PlaceOrder, UnitOfWorkFactory, place_orders, placed_once
+from orders.service_layer.handlers import PlacedOrder, PlaceOrder, place_orders, placed_once
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 ORDERS_PER_TRANSACTION = Histogram(
     "orders_per_transaction",
@@ -24,7 +26,9 @@ ORDERS_PER_TRANSACTION = Histogram(
 
 
 class OrderIntake:
-    def __init__(self, uow_factory: UnitOfWorkFactory, rules: PromiseRules | None = None, max_batch: int = 64) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], rules: PromiseRules | None = None, max_batch: int = 64
+    ) -> None:
         self._uow_factory = uow_factory
         self._rules = rules
         self._group: GroupCommit[tuple[PlaceOrder, str], PlacedOrder] = GroupCommit(

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from dropship_shared.events import utcnow
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.adapters.orm import notifications, order_lines, orders, shipments
 from orders.domain.lifecycle import WAITING
-from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def _lines() -> Any:
     ).join(orders, orders.c.order_id == order_lines.c.order_id)
 
 
-async def find_lines(uow_factory: UnitOfWorkFactory, where: LineFilter) -> list[CustomerLine]:
+async def find_lines(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], where: LineFilter) -> list[CustomerLine]:
     """Newest orders first; the customer's email matches without regard to case."""
     query = _lines().order_by(orders.c.placed_at.desc(), order_lines.c.order_id, order_lines.c.line_no)
     if where.customer_email:
@@ -119,7 +120,9 @@ async def find_lines(uow_factory: UnitOfWorkFactory, where: LineFilter) -> list[
     ]
 
 
-async def lines_at_risk(uow_factory: UnitOfWorkFactory, within_days: int, limit: int) -> list[CustomerLine]:
+async def lines_at_risk(
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], within_days: int, limit: int
+) -> list[CustomerLine]:
     """Lines still waiting for their goods whose promised date is past or within `within_days`, most late first."""
     today = utcnow().date()
     query = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -16,6 +15,7 @@ from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
 from dropship_shared.tracing import continuing
 from dropship_shared.transient import retry_transient
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.service_layer.ports import MessageChannel, OutgoingMessage
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
@@ -29,8 +29,6 @@ MESSAGE_DELIVERY = Histogram(
     ["channel"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
 )
-
-UnitOfWorkFactory = Callable[[], OrdersUnitOfWork]
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ class DeliveryRecord:
     `linger_seconds` after it finished at most when nothing was being written: a group gathers that long
     first, since messages finish one by one over the channel's connections."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, linger_seconds: float = 0.0) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], linger_seconds: float = 0.0) -> None:
         self._uow_factory = uow_factory
         self._linger = linger_seconds
         self._outcomes: list[Outcome] = []
@@ -116,7 +114,7 @@ class DeliveryRecord:
 
 
 async def claim(
-    uow_factory: UnitOfWorkFactory, channel: MessageChannel, policy: DeliveryPolicy, limit: int
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], channel: MessageChannel, policy: DeliveryPolicy, limit: int
 ) -> list[OutgoingMessage]:
     async def claim_due() -> list[OutgoingMessage]:
         async with uow_factory() as uow:
@@ -151,7 +149,7 @@ async def send_one(channel: MessageChannel, message: OutgoingMessage, policy: De
 
 
 async def deliver_due_messages(
-    uow_factory: UnitOfWorkFactory, channels: list[MessageChannel], policy: DeliveryPolicy
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], channels: list[MessageChannel], policy: DeliveryPolicy
 ) -> int:
     """One pass over every channel, the channels side by side: claim up to a batch each, send it, record
     it; the number of messages sent."""
@@ -180,7 +178,11 @@ class ChannelSender:
     `poll_seconds` for retries come due."""
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, channel: MessageChannel, policy: DeliveryPolicy, record: DeliveryRecord
+        self,
+        uow_factory: UnitOfWorkFactory[OrdersUnitOfWork],
+        channel: MessageChannel,
+        policy: DeliveryPolicy,
+        record: DeliveryRecord,
     ) -> None:
         self._uow_factory = uow_factory
         self._channel = channel
@@ -222,7 +224,7 @@ class ChannelSender:
         await self._record.write(outcome)
 
 
-async def reconcile_in_flight(uow_factory: UnitOfWorkFactory, policy: DeliveryPolicy) -> int:
+async def reconcile_in_flight(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], policy: DeliveryPolicy) -> int:
     """At start-up: the messages this process was sending when it stopped may or may not have gone.
     They are sent again now, not after their lease, with the same Message-ID / X-Event-Id."""
     async with uow_factory() as uow:
@@ -233,7 +235,7 @@ async def reconcile_in_flight(uow_factory: UnitOfWorkFactory, policy: DeliveryPo
     return in_doubt
 
 
-async def record_backlog(uow_factory: UnitOfWorkFactory) -> None:
+async def record_backlog(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork]) -> None:
     async with uow_factory() as uow:
         unsent, oldest = await uow.notifications.backlog()
     MESSAGE_BACKLOG.set(unsent)
@@ -248,7 +250,9 @@ class MessageDelivery:
     `uow_factory` should have connections of its own (ServiceRuntime.own_sessions), so that claiming and
     recording do not queue behind the event handlers for one."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, channels: list[MessageChannel], policy: DeliveryPolicy) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], channels: list[MessageChannel], policy: DeliveryPolicy
+    ) -> None:
         self._uow_factory = uow_factory
         self._channels = channels
         self._policy = policy

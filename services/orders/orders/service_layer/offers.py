@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.model import OrderError, ProductOffer, UnknownSku
-from orders.service_layer.handlers import UnitOfWorkFactory
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 
 class OfferNotFound(OrderError):
@@ -16,14 +17,14 @@ class LastActiveOffer(OrderError):
     """A product keeps at least one active offer: its backorders must have somewhere to go."""
 
 
-async def list_offers(uow_factory: UnitOfWorkFactory, sku: str) -> list[ProductOffer]:
+async def list_offers(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], sku: str) -> list[ProductOffer]:
     async with uow_factory() as uow:
         if await uow.products.get(sku) is None:
             raise UnknownSku([sku])
         return await uow.offers.of_product(sku)
 
 
-async def put_offer(uow_factory: UnitOfWorkFactory, offer: ProductOffer) -> bool:
+async def put_offer(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], offer: ProductOffer) -> bool:
     """Add or change one supplier's offer of a product; True when it is new."""
     async with uow_factory() as uow:
         if await uow.products.lock(offer.sku) is None:
@@ -35,7 +36,9 @@ async def put_offer(uow_factory: UnitOfWorkFactory, offer: ProductOffer) -> bool
         return created
 
 
-async def deactivate_offer(uow_factory: UnitOfWorkFactory, sku: str, supplier_id: str) -> ProductOffer:
+async def deactivate_offer(
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], sku: str, supplier_id: str
+) -> ProductOffer:
     """The offer stays (lines routed to it still name it) but is never chosen again."""
     async with uow_factory() as uow:
         if await uow.products.lock(sku) is None:

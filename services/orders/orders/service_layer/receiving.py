@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from dropship_shared.events import BackorderWithdrawalRequested, BackorderWithdrawn, Envelope, utcnow
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.model import Cause, UnknownSku
 from orders.domain.promise import PromiseRules
 from orders.domain.receiving import plan_receipt
 from orders.service_layer.event_handlers import CONSUMER, split_backorder_line_id
-from orders.service_layer.handlers import UnitOfWorkFactory, apply_consequences
+from orders.service_layer.handlers import apply_consequences
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class ReceiptOutcome:
 
 
 async def receive_stock(
-    uow_factory: UnitOfWorkFactory, receipt: Receipt, rules: PromiseRules, correlation_id: str
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], receipt: Receipt, rules: PromiseRules, correlation_id: str
 ) -> ReceiptOutcome:
     """Count the units in, serve the waiting lines, set units aside for the batch lines to withdraw. The orders
     are locked before the product (the service's one lock order), so this never deadlocks with events."""
@@ -87,7 +89,7 @@ async def receive_stock(
 
 
 async def on_backorder_withdrawn(
-    uow_factory: UnitOfWorkFactory, envelope: Envelope, rules: PromiseRules | None = None
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], envelope: Envelope, rules: PromiseRules | None = None
 ) -> None:
     """The aggregator's answer: the line left its batch (served from the units set aside) or had already left
     (the units go back to stock for new orders)."""
@@ -95,9 +97,8 @@ async def on_backorder_withdrawn(
     rules = rules or PromiseRules()
     order_id, line_no = split_backorder_line_id(payload.backorder_line_id)
     async with uow_factory() as uow:
-        uow.correlation_id = envelope.correlation_id
         await uow.orders.lock([order_id])  # first, as every writer of orders does
-        if not await uow.claim_event(CONSUMER, envelope):
+        if not await uow.first_delivery(CONSUMER, envelope):
             return  # a redelivery
         set_aside = await uow.receipts.take_set_aside(payload.backorder_line_id)
         if set_aside is None:
@@ -119,7 +120,7 @@ async def on_backorder_withdrawn(
         await uow.commit()
 
 
-async def receive_due_incoming(uow_factory: UnitOfWorkFactory, rules: PromiseRules) -> int:
+async def receive_due_incoming(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], rules: PromiseRules) -> int:
     """Surplus whose shipment notice came in and whose receiving delay has passed becomes stock."""
     async with uow_factory() as uow:
         due = await uow.incoming.due(utcnow())
@@ -132,7 +133,9 @@ async def receive_due_incoming(uow_factory: UnitOfWorkFactory, rules: PromiseRul
 class Receiving:
     """The background loop receiving surplus as it comes due."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, rules: PromiseRules, interval: timedelta) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], rules: PromiseRules, interval: timedelta
+    ) -> None:
         self._uow_factory, self._rules, self._interval = uow_factory, rules, interval
 
     async def run(self) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dropship_shared.unit_of_work import SqlUnitOfWork
+from dropship_shared.unit_of_work import HasEvents, SqlUnitOfWork
 from orders.adapters.ledger_payments import LedgerPaymentProvider
 from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.notification_store import NotificationStore
@@ -21,6 +21,7 @@ from orders.adapters.repository import (
     ReleaseEstimateRepository,
     StockReceiptRepository,
 )
+from orders.domain.model import Order
 from orders.service_layer.ports import PaymentProvider
 
 
@@ -59,7 +60,7 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         self._messages_ready = messages_ready
 
     def _open(self) -> None:
-        self.orders = OrderRepository(self.session)
+        self.orders = OrderRepository(self.session, self.collect)
         self.products = ProductRepository(self.session)
         self.offers = OfferRepository(self.session)
         self.release_estimates = ReleaseEstimateRepository(self.session)
@@ -72,6 +73,12 @@ class OrdersUnitOfWork(SqlUnitOfWork):
             list(self._messages.channels),
             self._messages.tracking_url_template,
         )
+
+    def _forwarding(self, aggregate: HasEvents) -> None:
+        # The order's customer messages written in this transaction go in the trace of the request or event
+        # that first changed it (in a transaction of several, not the first one's).
+        if isinstance(aggregate, Order) and (aggregate.events or aggregate.messages):
+            self.notifications.follow_trace(aggregate.order_id, self.correlation_id)
 
     async def commit(self) -> None:
         await super().commit()

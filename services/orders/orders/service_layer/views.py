@@ -9,22 +9,24 @@ from typing import Any
 from sqlalchemy import func, literal, select
 
 from dropship_shared.events import utcnow
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.adapters.orm import consolation_credits, line_promises, line_transitions, order_lines, orders, products
 from orders.domain.backorder_figures import BackorderFigures, LineFacts, backorder_figures
 from orders.domain.lifecycle import LineStatus
 from orders.domain.promise import PromiseRules, delivery_after_release, delivery_after_ship_date, expected_release
-from orders.service_layer.handlers import OrderNotFound, UnitOfWorkFactory
+from orders.service_layer.handlers import OrderNotFound
 from orders.service_layer.ports import PaymentTotals
+from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 
-async def payments(uow_factory: UnitOfWorkFactory, order_id: str) -> PaymentTotals:
+async def payments(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], order_id: str) -> PaymentTotals:
     async with uow_factory() as uow:
         if await uow.orders.get(order_id) is None:
             raise OrderNotFound(f"order {order_id} not found")
         return await uow.payments.totals(order_id)
 
 
-async def messages(uow_factory: UnitOfWorkFactory, order_id: str) -> list[dict[str, Any]]:
+async def messages(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], order_id: str) -> list[dict[str, Any]]:
     async with uow_factory() as uow:
         return await uow.notifications.for_order(order_id)
 
@@ -40,7 +42,9 @@ class Availability:
     incoming_qty: int = 0  # case-pack surplus ordered for the merchant's warehouse
 
 
-async def availability(uow_factory: UnitOfWorkFactory, sku: str, rules: PromiseRules) -> Availability | None:
+async def availability(
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], sku: str, rules: PromiseRules
+) -> Availability | None:
     """What the storefront shows before the customer buys: in stock, or the date a backorder would arrive."""
     now = utcnow()
     async with uow_factory() as uow:
@@ -79,7 +83,7 @@ async def availability(uow_factory: UnitOfWorkFactory, sku: str, rules: PromiseR
 
 
 async def backorder_metrics(
-    uow_factory: UnitOfWorkFactory, start: datetime, end: datetime, group_by: str
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], start: datetime, end: datetime, group_by: str
 ) -> list[BackorderFigures]:
     """Figures over the orders placed in [start, end), per SKU, per supplier, per day placed or all together."""
     group_column = {"supplier": products.c.supplier_id, "all": literal("all"), "day": literal("day")}.get(
