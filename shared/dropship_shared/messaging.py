@@ -1,11 +1,19 @@
 """RabbitMQ plumbing on aio-pika: one topic exchange, quorum queues with dead-letter queues,
-publisher confirms, and the one consumer loop every service uses (ack only after commit)."""
+publisher confirms, and the one consumer loop every service uses (ack only after commit).
+
+A subscription may spread some of its events over partition queues by their partition key (the supplier):
+the consistent-hash exchange sends each key to one partition, and each partition queue has a single active
+consumer, so one replica at a time handles a key's events, in order, until it is gone (README "Replicas")."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import re
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
@@ -28,14 +36,68 @@ log = get_logger(__name__)
 EventHandler = Callable[[Envelope], Awaitable[None]]
 DEAD_LETTER_RECORDED = EVENT_TYPE_OF[DeadLetterRecorded]
 NOTICE_BODY_BYTES = 4000  # of a dead message, in its notice
+# The message header the consistent-hash exchange hashes on: the event's supplier (the first `supplier_id` of its
+# JSON: the payload's own, its envelope fields have none).
+PARTITION_KEY = "partition-key"
+_STORED_SUPPLIER = re.compile(r'"supplier_id":("(?:[^"\\]|\\.)*")')
+MAX_LEFTOVER_PARTITIONS = 256  # looked for beyond the configured count (drained after the count was lowered)
+
+
+def partition_key_in(envelope_json: str) -> str | None:
+    """The partition key of an envelope stored whole (an outbox row), found without parsing the whole JSON; the
+    same text `Envelope.payload["supplier_id"]` holds, so both ways of publishing hash the same."""
+    found = _STORED_SUPPLIER.search(envelope_json)
+    if found is None:
+        return None
+    key = json.loads(found.group(1))
+    return key if isinstance(key, str) else None
+
+
+def partition_key_of(envelope: Envelope) -> str | None:
+    key = envelope.payload.get("supplier_id")
+    return key if isinstance(key, str) else None
+
+
+@dataclass(frozen=True)
+class Partitions:
+    """Events of these types go to `count` partition queues `<queue>.p<n>` by their partition key instead of the
+    subscription's plain queue. Every replica consumes every partition; the broker lets one consumer of each take
+    its messages (single active consumer) and hands it to the next when that one is gone.
+
+    `on_delivery(key)` is told each key delivered from a partition (this replica is now its partition's active
+    consumer); `on_lost()` when this replica's consumers were lost (connection lost or re-opened): another replica
+    may be handling those keys from then on, so what is kept in memory about them is no longer known current."""
+
+    count: int
+    routing_keys: frozenset[str]
+    on_delivery: Callable[[str], None] = lambda _: None
+    on_lost: Callable[[], None] = lambda: None
+    # This process's rank for each partition (its consumer priority there): where the broker makes the
+    # highest-priority consumer the active one (RabbitMQ 4.0 on), partitions spread over the replicas whatever
+    # their start order (rendezvous hashing); before, the first consumer registered is the active one.
+    replica: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def priority(self, partition: int) -> int:
+        digest = hashlib.blake2b(f"{self.replica}/{partition}".encode(), digest_size=4).digest()
+        return int.from_bytes(digest) % 1_000_000
+
+
+def partition_queue(queue: str, partition: int) -> str:
+    return f"{queue}.p{partition}"
+
+
+def partition_exchange(queue: str) -> str:
+    """The consistent-hash exchange of a subscription's partitions, bound to the events exchange."""
+    return f"{queue}.partitions"
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """A service's queue: which event types it binds and who handles each."""
+    """A service's queue: which event types it binds and who handles each (some, maybe, over partitions)."""
 
     queue: str
     handlers: Mapping[str, EventHandler]
+    partitions: Partitions | None = None
 
 
 class Broker:
@@ -51,6 +113,7 @@ class Broker:
         self._exchange: AbstractExchange | None = None
         self._dead_letter_exchange: AbstractExchange | None = None
         self._consumer_channels: list[AbstractChannel] = []
+        self._restoring = False  # the connection was lost: channels and consumers are not back yet
 
     @property
     def dead_letter_exchange_name(self) -> str:
@@ -60,6 +123,9 @@ class Broker:
         # A robust connection re-opens channels, re-declares topology and resumes consumers after a broker
         # restart, on the next node of a cluster; unconfirmed publishes raise and the outbox relay retries them.
         self._connection = await connect_to_cluster(self._addresses)
+        self._restoring = False
+        self._connection.close_callbacks.add(self._on_lost)
+        self._connection.reconnect_callbacks.add(self._on_restored)
         self._publish_channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self._publish_channel.declare_exchange(
             self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
@@ -68,9 +134,25 @@ class Broker:
             self.dead_letter_exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
         )
 
+    def _on_lost(self, *_: object) -> None:
+        self._restoring = True
+
+    def _on_restored(self, *_: object) -> None:
+        self._restoring = False
+        log.info("broker connection restored", address=self.address)
+
     @property
     def connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        """Connected with every channel and consumer in place: false from the moment the connection is lost
+        until aio-pika has reconnected (maybe to another node) and restored them, so `/readyz` says not ready
+        meanwhile."""
+        connection = self._connection
+        return (
+            connection is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+            and not self._restoring
+        )
 
     @property
     def address(self) -> str | None:
@@ -92,13 +174,25 @@ class Broker:
         return self._exchange
 
     async def publish_raw(
-        self, routing_key: str, body: bytes, event_id: str, correlation_id: str, traceparent: str | None = None
+        self,
+        routing_key: str,
+        body: bytes,
+        event_id: str,
+        correlation_id: str,
+        traceparent: str | None = None,
+        partition_key: str | None = None,
     ) -> None:
         """Publish persistently and wait for the broker's confirm (raises if not confirmed); `traceparent` goes
-        in the W3C header of that name, where consumers continue the trace."""
+        in the W3C header of that name, where consumers continue the trace; `partition_key` (the supplier) in
+        the header partitioned subscriptions hash on."""
+        headers: dict[str, Any] = {}
+        if traceparent:
+            headers[TRACEPARENT] = traceparent
+        if partition_key is not None:
+            headers[PARTITION_KEY] = partition_key
         message = aio_pika.Message(
             body,
-            headers={TRACEPARENT: traceparent} if traceparent else None,
+            headers=headers or None,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=event_id,
@@ -110,44 +204,139 @@ class Broker:
 
     async def publish(self, envelope: Envelope) -> None:
         await self.publish_raw(
-            envelope.type, envelope.to_bytes(), str(envelope.event_id), envelope.correlation_id, envelope.traceparent
+            envelope.type,
+            envelope.to_bytes(),
+            str(envelope.event_id),
+            envelope.correlation_id,
+            envelope.traceparent,
+            partition_key_of(envelope),
         )
 
-    async def declare_queue(self, channel: AbstractChannel, queue: str, routing_keys: list[str]) -> Any:
+    async def declare_queue(
+        self, channel: AbstractChannel, queue: str, routing_keys: list[str], single_active_consumer: bool = False
+    ) -> Any:
         """A durable quorum queue bound to the routing keys, dead-lettering into `<queue>.dlq`."""
-        dead_letter_exchange = await channel.declare_exchange(
-            self.dead_letter_exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
-        )
-        dead_letters = await channel.declare_queue(f"{queue}.dlq", durable=True, arguments={"x-queue-type": "quorum"})
-        await dead_letters.bind(dead_letter_exchange, routing_key=queue)
-        declared = await channel.declare_queue(
-            queue,
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                "x-dead-letter-exchange": self.dead_letter_exchange_name,
-                "x-dead-letter-routing-key": queue,
-                "x-delivery-limit": self._delivery_limit,
-            },
-        )
+        declared = await self._declare_quorum_queue(channel, queue, queue, single_active_consumer)
         exchange = await channel.declare_exchange(self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
         for routing_key in routing_keys:
             await declared.bind(exchange, routing_key=routing_key)
         return declared
 
+    async def _declare_quorum_queue(
+        self, channel: AbstractChannel, queue: str, dead_letters_of: str, single_active_consumer: bool
+    ) -> Any:
+        """A durable quorum queue dead-lettering into `<dead_letters_of>.dlq` (partitions share their
+        subscription's: one place for an operator to look and replay from)."""
+        dead_letter_exchange = await channel.declare_exchange(
+            self.dead_letter_exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        dead_letters = await channel.declare_queue(
+            f"{dead_letters_of}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dead_letters.bind(dead_letter_exchange, routing_key=dead_letters_of)
+        arguments: dict[str, Any] = {
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": self.dead_letter_exchange_name,
+            "x-dead-letter-routing-key": dead_letters_of,
+            "x-delivery-limit": self._delivery_limit,
+        }
+        if single_active_consumer:
+            arguments["x-single-active-consumer"] = True
+        return await channel.declare_queue(queue, durable=True, arguments=arguments)
+
     async def subscribe(self, subscription: Subscription) -> None:
-        """Start consuming; each message is acked only after its handler returned (its transaction committed)."""
+        """Start consuming; each message is acked only after its handler returned (its transaction committed).
+
+        A partitioned subscription's events go to its partitions once those are bound; its plain queue keeps
+        the other events and is still consumed, so what it held from before (or from a replica not yet
+        partitioned) is drained, never lost. Partitions beyond the configured count (it was lowered) stop
+        receiving and are drained the same way."""
         if self._connection is None:
             raise RuntimeError("broker not connected")
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
         self._consumer_channels.append(channel)
-        queue = await self.declare_queue(channel, subscription.queue, list(subscription.handlers))
+        partitions = subscription.partitions
+        partitioned = partitions.routing_keys if partitions is not None else frozenset()
+        partition_queues = await self._declare_partitions(channel, subscription.queue, partitions)
+        plain = [key for key in subscription.handlers if key not in partitioned]
+        queue = await self.declare_queue(channel, subscription.queue, plain)
+        exchange = await channel.get_exchange(self._exchange_name)
+        for routing_key in sorted(partitioned):  # now routed to the partitions: the plain queue only drains them
+            await queue.unbind(exchange, routing_key=routing_key)
+        leftovers = await self._leftover_partitions(channel, subscription.queue, partitions)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             await self._deliver(subscription, message)
 
-        await queue.consume(on_message)
+        for draining in [queue, *leftovers]:
+            await draining.consume(on_message)
+        if partitions is None:
+            return
+
+        async def on_partition_message(message: AbstractIncomingMessage) -> None:
+            key = (message.headers or {}).get(PARTITION_KEY)
+            if isinstance(key, str):
+                partitions.on_delivery(key)
+            await self._deliver(subscription, message)
+
+        self._connection.close_callbacks.add(lambda *_: partitions.on_lost())
+        self._connection.reconnect_callbacks.add(lambda *_: partitions.on_lost())
+        # Highest rank first: replicas starting together each register first (and so become active) on their own
+        # top partitions; a broker from RabbitMQ 4.0 on also makes the highest-priority consumer the active one.
+        ranked = sorted(range(len(partition_queues)), key=partitions.priority, reverse=True)
+        for number in ranked:
+            await partition_queues[number].consume(
+                on_partition_message, arguments={"x-priority": partitions.priority(number)}
+            )
+
+    async def _declare_partitions(
+        self, channel: AbstractChannel, queue: str, partitions: Partitions | None
+    ) -> list[Any]:
+        """The consistent-hash exchange (hashing on the partition key header), bound to the events exchange for
+        the partitioned events, and the partition queues (single active consumer) bound to it with equal weight."""
+        if partitions is None or partitions.count < 1:
+            return []
+        try:
+            hashing = await channel.declare_exchange(
+                partition_exchange(queue), "x-consistent-hash", durable=True, arguments={"hash-header": PARTITION_KEY}
+            )
+        except aio_pika.exceptions.AMQPError as exc:
+            raise RuntimeError(
+                "the broker has no consistent-hash exchange: enable its plugin "
+                "(rabbitmq-plugins enable rabbitmq_consistent_hash_exchange) or set the partition count to 0"
+            ) from exc
+        declared = []
+        for number in range(partitions.count):
+            partition = await self._declare_quorum_queue(
+                channel, partition_queue(queue, number), queue, single_active_consumer=True
+            )
+            await partition.bind(hashing, routing_key="1")  # the weight: every partition takes an equal share
+            declared.append(partition)
+        events = await channel.get_exchange(self._exchange_name)
+        for routing_key in sorted(partitions.routing_keys):
+            await hashing.bind(events, routing_key=routing_key)
+        return declared
+
+    async def _leftover_partitions(
+        self, channel: AbstractChannel, queue: str, partitions: Partitions | None
+    ) -> list[Any]:
+        """Partition queues numbered from the configured count on, left from a larger count: unbound from the
+        hash exchange (no more events go there), to be drained."""
+        if self._connection is None:
+            raise RuntimeError("broker not connected")
+        found = []
+        for number in range(partitions.count if partitions is not None else 0, MAX_LEFTOVER_PARTITIONS):
+            name = partition_queue(queue, number)
+            async with self._connection.channel() as probe:  # a missing queue closes the channel that asked
+                try:
+                    await probe.declare_queue(name, passive=True)
+                except aio_pika.exceptions.ChannelNotFoundEntity:
+                    break
+            leftover = await channel.declare_queue(name, passive=True)
+            await leftover.unbind(partition_exchange(queue), routing_key="1")
+            found.append(leftover)
+        return found
 
     async def _deliver(self, subscription: Subscription, message: AbstractIncomingMessage) -> None:
         if message.redelivered:
@@ -306,9 +495,9 @@ async def _publish_again(exchange: AbstractExchange, message: AbstractIncomingMe
 
 
 def _trace_header(message: AbstractIncomingMessage) -> dict[str, Any]:
-    """A replayed message stays in the trace of the order it belongs to."""
-    traceparent = (message.headers or {}).get(TRACEPARENT)
-    return {TRACEPARENT: traceparent} if traceparent else {}
+    """A replayed message stays in the trace of the order it belongs to, and goes to its supplier's partition."""
+    headers = message.headers or {}
+    return {name: headers[name] for name in (TRACEPARENT, PARTITION_KEY) if headers.get(name)}
 
 
 def _dead_letter_notice(queue: str, message: AbstractIncomingMessage, error: str, reason: str) -> Envelope:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
-from dropship_shared.messaging import Broker
+from dropship_shared.messaging import Broker, partition_key_in
 from dropship_shared.metrics import age_seconds, gauge
 from dropship_shared.tracing import traceparent_in
 
@@ -94,7 +94,12 @@ class OutboxRelay:
         results = await asyncio.gather(
             *(
                 self._broker.publish_raw(
-                    row.event_type, row.body.encode(), row.event_id, row.correlation_id, traceparent_in(row.body)
+                    row.event_type,
+                    row.body.encode(),
+                    row.event_id,
+                    row.correlation_id,
+                    traceparent_in(row.body),
+                    partition_key_in(row.body),
                 )
                 for row in rows
             ),

@@ -107,9 +107,25 @@ class BrokerNamespace:
                 channel = await connection.channel()
                 with contextlib.suppress(Exception):
                     await channel.queue_delete(queue_name)
+                if not queue_name.endswith(".dlq"):
+                    await _delete_partitions(connection, queue_name)
             for exchange in (self.exchange, f"{self.exchange}.dlx"):
                 channel = await connection.channel()
                 with contextlib.suppress(Exception):
                     await channel.exchange_delete(exchange)
         finally:
             await connection.close()
+
+
+async def _delete_partitions(connection: aio_pika.abc.AbstractConnection, queue_name: str) -> None:
+    """The partition queues `<queue>.p<n>` a partitioned subscription declared, and their hash exchange."""
+    for number in range(256):
+        channel = await connection.channel()
+        try:
+            await channel.declare_queue(f"{queue_name}.p{number}", passive=True)
+        except Exception:
+            break
+        await channel.queue_delete(f"{queue_name}.p{number}")
+    channel = await connection.channel()
+    with contextlib.suppress(Exception):
+        await channel.exchange_delete(f"{queue_name}.partitions")

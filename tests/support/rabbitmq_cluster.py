@@ -1,5 +1,6 @@
 """A RabbitMQ cluster of its own on this machine, for failover tests: nodes on free ports with their own names,
-data, cookie and no plugins, joined with `rabbitmqctl join_cluster`. The shared broker is never touched."""
+data, cookie and only the plugin the services need (the consistent-hash exchange), joined with
+`rabbitmqctl join_cluster`. The shared broker is never touched."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class RabbitCluster:
         cookie = home / ".erlang.cookie"
         cookie.write_text(f"dropship{uuid.uuid4().hex}")
         cookie.chmod(0o400)
-        (workdir / "plugins").write_text("")
+        (workdir / "plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
         self._home = home
 
     def url(self, node: int) -> str:

@@ -44,7 +44,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
 
     service = Aggregator(
         uow_factory,
-        BatchCache(settings.default_max_wait_seconds),
+        BatchCache(settings.default_max_wait_seconds, partitioned=settings.supplier_partitions > 0),
         settings.merchant_warehouse,
         consolation=ConsolationTerms(settings.consolation_threshold_days, settings.consolation_percent),
     )
@@ -54,7 +54,14 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start(
-            [consumer.subscription(settings.queue_name("aggregator"), service, max_batch=settings.prefetch)],
+            [
+                consumer.subscription(
+                    settings.queue_name("aggregator"),
+                    service,
+                    max_batch=settings.prefetch,
+                    partitions=settings.supplier_partitions,
+                )
+            ],
             loops={"scheduler": lambda: run_scheduler(service, settings.scheduler_interval_seconds)},
         )
         yield

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pydantic import Field
+
 from dropship_shared.events import Address
 from dropship_shared.settings import ServiceSettings
 
@@ -13,6 +15,9 @@ class AggregatorSettings(ServiceSettings):
     http_port: int = 8002
     # How often the deadline/cut-off scheduler looks for batches whose next check is due.
     scheduler_interval_seconds: float = 1.0
+    # Backorder events are spread over this many partition queues by supplier, each consumed by one replica at a
+    # time (README "Replicas"); at most this many replicas share the work. 0: one plain queue for all.
+    supplier_partitions: int = Field(default=8, ge=0, le=256)
     # The policy of a supplier nobody configured yet: release every backorder at once
     # (no minimum), so an unconfigured supplier never strands a customer.
     default_max_wait_seconds: int = 24 * 3600

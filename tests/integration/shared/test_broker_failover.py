@@ -11,7 +11,7 @@ from dropship_shared.broker_cluster import connect_to_cluster
 from dropship_shared.messaging import Broker
 from support.broker_failover import cancelled, consumed, publish_until_confirmed
 from support.infrastructure import BrokerNamespace
-from support.polling import eventually
+from support.polling import eventually, stays
 from support.servers import free_port
 
 
@@ -70,3 +70,30 @@ async def test_scripts_connect_with_the_same_list(broker_namespace: BrokerNamesp
         assert f":{URL(broker_namespace.amqp_url).port}/" in str(connection)
     finally:
         await connection.close()
+
+
+async def test_not_connected_while_the_connection_is_being_re_established(broker_namespace: BrokerNamespace) -> None:
+    """`/readyz` reads `connected`: false from the moment the node is lost until the connection, its channels and
+    consumers are back (here the only address comes back later), true again after."""
+    real = URL(broker_namespace.amqp_url)
+    target = [(real.host or "127.0.0.1", real.port or 5672)]
+    proxy = RoundRobinProxy(target)
+    port = await proxy.start()
+    broker = Broker(via_port(broker_namespace.amqp_url, port), broker_namespace.exchange)
+    await broker.connect()
+    try:
+        seen = await consumed(broker, broker_namespace)
+        assert broker.connected
+
+        await proxy.kill()
+        await eventually(lambda: broker.connected, lambda connected: not connected)
+        await stays(lambda: broker.connected, lambda connected: not connected, seconds=2.0)  # still reconnecting
+
+        proxy = RoundRobinProxy(target)
+        await proxy.start(port=port)  # the node is back at its address
+        await eventually(lambda: broker.connected, lambda connected: connected)
+        await publish_until_confirmed(broker, cancelled("back"))
+        await eventually(lambda: list(seen), lambda lines: lines == ["back"])  # ready means consuming again
+    finally:
+        await broker.close()
+        await proxy.kill()

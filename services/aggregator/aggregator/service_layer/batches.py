@@ -4,6 +4,10 @@ The decision per incoming backorder must not rescan the pending lines. The proce
 supplier's PendingBatch in memory, stamped with the row's `batch_version`; after taking the row
 lock, a matching version proves no other replica changed the batch, so the cached one is used.
 Otherwise (first touch, another replica wrote, a rolled-back change) the lines are loaded again.
+
+With partitioned consumption (README "Replicas") a batch is kept only for the suppliers this replica is the
+active consumer for: those delivered to it from their partition since its consumers were last (re)started.
+Losing the consumers forgets them all; another replica may be taking their events from then on.
 """
 
 from __future__ import annotations
@@ -36,10 +40,26 @@ class OpenBatch:
 
 
 class BatchCache:
-    def __init__(self, default_max_wait_seconds: int) -> None:
+    def __init__(self, default_max_wait_seconds: int, partitioned: bool = False) -> None:
         self._batches: dict[str, tuple[int, PendingBatch]] = {}
         self._policies: dict[tuple[str, int], SupplierPolicy] = {}
         self._default_max_wait_seconds = default_max_wait_seconds
+        # partitioned: the suppliers whose partition this replica consumes now; else None (every supplier is ours)
+        self._owned: set[str] | None = set() if partitioned else None
+
+    def own(self, supplier_id: str) -> None:
+        """An event of this supplier was delivered from its partition: this replica is its active consumer."""
+        if self._owned is not None:
+            self._owned.add(supplier_id)
+
+    def forget_all(self) -> None:
+        """This replica's consumers were lost: no batch in memory is known current any more."""
+        if self._owned is not None:
+            self._owned.clear()
+        self._batches.clear()
+
+    def is_kept(self, supplier_id: str) -> bool:
+        return supplier_id in self._batches
 
     async def open(self, uow: AggregatorUnitOfWork, supplier_id: str) -> OpenBatch:
         """Lock the supplier's row (creating it if new) and return its current batch and policy."""
@@ -100,5 +120,6 @@ class BatchCache:
         return version
 
     def keep(self, supplier_id: str, version: int, batch: PendingBatch) -> None:
-        """After commit: the in-memory batch is the current one."""
-        self._batches[supplier_id] = (version, batch)
+        """After commit: the in-memory batch is the current one (kept if this replica consumes the supplier)."""
+        if self._owned is None or supplier_id in self._owned:
+            self._batches[supplier_id] = (version, batch)
