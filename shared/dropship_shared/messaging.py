@@ -40,6 +40,7 @@ NOTICE_BODY_BYTES = 4000  # of a dead message, in its notice
 # JSON: the payload's own, its envelope fields have none).
 PARTITION_KEY = "partition-key"
 _STORED_SUPPLIER = re.compile(r'"supplier_id":("(?:[^"\\]|\\.)*")')
+CONSISTENT_HASH = "x-consistent-hash"  # the exchange type of the rabbitmq_consistent_hash_exchange plugin
 MAX_LEFTOVER_PARTITIONS = 256  # looked for beyond the configured count (drained after the count was lowered)
 
 
@@ -299,7 +300,7 @@ class Broker:
             return []
         try:
             hashing = await channel.declare_exchange(
-                partition_exchange(queue), "x-consistent-hash", durable=True, arguments={"hash-header": PARTITION_KEY}
+                partition_exchange(queue), CONSISTENT_HASH, durable=True, arguments={"hash-header": PARTITION_KEY}
             )
         except aio_pika.exceptions.AMQPError as exc:
             raise RuntimeError(

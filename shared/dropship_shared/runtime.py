@@ -141,8 +141,14 @@ class ServiceRuntime:
                 log.warning("broker not reachable yet", error=repr(exc), retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-        for subscription in subscriptions:
-            await self.broker.subscribe(subscription)
+        try:
+            for subscription in subscriptions:
+                await self.broker.subscribe(subscription)
+        except Exception:
+            # e.g. a topology the broker refuses (a plugin missing): start over on a fresh connection, unready
+            with contextlib.suppress(Exception):
+                await self.broker.close()
+            raise
         self._subscribed = True
         log.info("broker connected", queues=[s.queue for s in subscriptions])
 

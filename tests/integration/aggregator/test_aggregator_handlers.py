@@ -321,3 +321,25 @@ async def test_the_periodic_check_releases_for_the_fee_when_the_fading_arrival_r
     [request] = await harness.events("purchase_order.requested")
     assert request["release_reason"] == "fee_cheaper_than_waiting" and request["release_figures"]["lines"] == "1"
     assert Decimal(request["release_figures"]["waiting_cost"]) > 30
+
+
+async def test_a_partitioned_replica_keeps_only_the_batches_of_the_suppliers_it_consumes(harness: Harness) -> None:
+    """Partitions (README "Replicas"): a batch stays in memory only while this replica is the active consumer of
+    its supplier's partition; without it, or after losing its consumers, the lines are read back, and the
+    decisions come out the same."""
+    await configure(harness, min_units=10)
+    cache = BatchCache(3600, partitioned=True)
+    service = Aggregator(harness.service.uow, cache, WAREHOUSE, clock=harness.clock)
+    await service.on_backorder_events([backorder("O1-1", 2)])
+    assert not cache.is_kept("acme")  # not (yet) delivered from its partition: not this replica's to keep
+    cache.own("acme")
+    await service.on_backorder_events([backorder("O2-1", 3)])
+    assert cache.is_kept("acme")
+    cache.forget_all()  # its connection was lost: another replica may be taking acme's events now
+    assert not cache.is_kept("acme")
+    await service.on_backorder_events([backorder("O3-1", 5)])
+    assert not cache.is_kept("acme")
+    requests = await harness.events("purchase_order.requested")
+    assert [[line["backorder_line_id"] for line in request["lines"]] for request in requests] == [
+        ["O1-1", "O2-1", "O3-1"]
+    ]

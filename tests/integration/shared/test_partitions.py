@@ -9,9 +9,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import aio_pika
+import pytest
 from round_robin_proxy import RoundRobinProxy
 from yarl import URL
 
+from dropship_shared import messaging
 from dropship_shared.events import BackorderCancelled, Envelope
 from dropship_shared.messaging import Broker, Partitions, Subscription, partition_key_in, partition_queue
 from support.infrastructure import BrokerNamespace
@@ -178,3 +180,16 @@ def test_the_outbox_and_an_envelope_give_the_same_partition_key() -> None:
         envelope = cancelled(supplier, "L1")
         assert partition_key_in(envelope.to_bytes().decode()) == supplier
     assert partition_key_in('{"type":"x","payload":{}}') is None
+
+
+async def test_a_broker_without_the_plugin_is_named_as_the_reason(
+    broker_namespace: BrokerNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messaging, "CONSISTENT_HASH", "x-no-such-exchange-type")  # as a broker without the plugin
+    replica = Replica("replica", Broker(broker_namespace.amqp_url, broker_namespace.exchange))
+    await replica.broker.connect()
+    try:
+        with pytest.raises(RuntimeError, match="rabbitmq_consistent_hash_exchange"):
+            await replica.subscribe(broker_namespace.queue("unpluggable"))
+    finally:
+        await replica.broker.close()
