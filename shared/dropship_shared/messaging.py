@@ -115,6 +115,7 @@ class Broker:
         self._dead_letter_exchange: AbstractExchange | None = None
         self._consumer_channels: list[AbstractChannel] = []
         self._restoring = False  # the connection was lost: channels and consumers are not back yet
+        self._partition_counts: dict[str, int] = {}  # subscription queue → its partitions
 
     @property
     def dead_letter_exchange_name(self) -> str:
@@ -260,6 +261,7 @@ class Broker:
         partitions = subscription.partitions
         partitioned = partitions.routing_keys if partitions is not None else frozenset()
         partition_queues = await self._declare_partitions(channel, subscription.queue, partitions)
+        self._partition_counts[subscription.queue] = len(partition_queues)
         plain = [key for key in subscription.handlers if key not in partitioned]
         queue = await self.declare_queue(channel, subscription.queue, plain)
         exchange = await channel.get_exchange(self._exchange_name)
@@ -408,12 +410,17 @@ class Broker:
         EVENTS_DEAD_LETTERED.labels(queue, reason).inc()
 
     async def queue_depth(self, queue: str) -> int:
-        """Messages ready in a queue (passive declare), for readiness and the dashboard."""
+        """Messages ready in a queue (passive declare), for readiness and the dashboard; for the queue of a
+        partitioned subscription of this process, with those in its partitions (the consumer's whole lag)."""
         if self._connection is None:
             raise RuntimeError("broker not connected")
+        names = [queue, *(partition_queue(queue, n) for n in range(self._partition_counts.get(queue, 0)))]
+        ready = 0
         async with self._connection.channel() as channel:
-            declared = await channel.declare_queue(queue, passive=True)
-            return int(declared.declaration_result.message_count or 0)
+            for name in names:
+                declared = await channel.declare_queue(name, passive=True)
+                ready += int(declared.declaration_result.message_count or 0)
+        return ready
 
     async def dead_letters(self, queue: str, limit: int = 50) -> list[DeadLetter]:
         """A look at the first messages of `<queue>.dlq` without taking them (they stay, in order)."""

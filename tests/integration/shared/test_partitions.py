@@ -193,3 +193,24 @@ async def test_a_broker_without_the_plugin_is_named_as_the_reason(
             await replica.subscribe(broker_namespace.queue("unpluggable"))
     finally:
         await replica.broker.close()
+
+
+async def test_the_queue_depth_of_a_partitioned_subscription_counts_its_partitions(
+    broker_namespace: BrokerNamespace,
+) -> None:
+    """Consumer lag (metrics, backlog, console): what waits in the partitions is waiting for this consumer too."""
+    queue = broker_namespace.queue("lagging")
+    remember_partitions(broker_namespace, queue)
+    publisher = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
+    replica = Replica("replica", Broker(broker_namespace.amqp_url, broker_namespace.exchange, prefetch=1))
+    await publisher.connect()
+    try:
+        await replica.broker.connect()
+        await replica.subscribe(queue)
+        replica.frozen = asyncio.Event()  # takes one delivery (prefetch 1) and hangs on it: the rest waits
+        await asyncio.gather(*(publisher.publish(cancelled("acme", f"L{n}")) for n in range(10)))
+        await eventually(lambda: replica.hanging, lambda hanging: hanging == 1)
+        assert await replica.broker.queue_depth(queue) == 9  # confirmed, so enqueued; one of ten taken
+    finally:
+        await replica.broker.close()
+        await publisher.close()
