@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Numeric, String, TypeDecorator, event, text
+from sqlalchemy import ColumnElement, DateTime, Dialect, Numeric, String, TypeDecorator, any_, event, literal, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -100,6 +102,17 @@ def create_reader_engine(url: str, pool_size: int = 8) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def among(session: AsyncSession, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column` among `values`. On PostgreSQL `= ANY($1)` with the values as one array: the same statement
+    text whatever their number, so asyncpg prepares it once per connection and SQLAlchemy renders nothing
+    per execution (an IN list is a new statement for each length, and batches come in every length). IN on
+    SQLite, which has no arrays."""
+    wanted = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(wanted, postgresql.ARRAY(column.type)))
+    return column.in_(wanted)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Row, Select, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dropship_shared.db import among
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
 from dropship_shared.messaging import Broker, partition_key_in
@@ -113,10 +114,14 @@ class OutboxRelay:
     async def _mark(self, session: AsyncSession, rows: Sequence[Row[Any]], confirmed: set[int]) -> None:
         outbox = self._outbox
         if confirmed:
-            await session.execute(update(outbox).where(outbox.c.id.in_(confirmed)).values(published_at=utcnow()))
+            await session.execute(
+                update(outbox).where(among(session, outbox.c.id, confirmed)).values(published_at=utcnow())
+            )
         failed = [row.id for row in rows if row.id not in confirmed]
         if failed:
-            await session.execute(update(outbox).where(outbox.c.id.in_(failed)).values(attempts=outbox.c.attempts + 1))
+            await session.execute(
+                update(outbox).where(among(session, outbox.c.id, failed)).values(attempts=outbox.c.attempts + 1)
+            )
 
     async def pending_count(self) -> int:
         return (await outbox_lag(self._sessions, self._outbox)).pending

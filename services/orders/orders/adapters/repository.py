@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropship_shared.db import among
 from dropship_shared.events import Address
 from dropship_shared.unit_of_work import CollectEvents
 from orders.adapters.orm import (
@@ -117,13 +118,20 @@ class ProductRepository:
         promise), in a fixed order, so concurrent orders cannot deadlock. A product with none is not changed
         by an order, so the orders of an out-of-stock SKU (a launch, a flash sale) do not queue on its row;
         one that reads it empty while stock arrives is simply backordered, as if placed a moment earlier."""
-        rows = (await self._session.execute(select(products).where(products.c.sku.in_(set(skus))))).mappings().all()
+        rows = (
+            (await self._session.execute(select(products).where(among(self._session, products.c.sku, set(skus)))))
+            .mappings()
+            .all()
+        )
         found = {row["sku"]: Product(**row) for row in rows}
         in_stock = sorted({sku for sku, product in found.items() if product.on_hand > 0} | (set(also) & set(found)))
         connection = await self._session.connection()
         if in_stock and connection.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already excludes writers
             locked = await self._session.execute(
-                select(products).where(products.c.sku.in_(in_stock)).order_by(products.c.sku).with_for_update()
+                select(products)
+                .where(among(self._session, products.c.sku, in_stock))
+                .order_by(products.c.sku)
+                .with_for_update()
             )
             found.update({row["sku"]: Product(**row) for row in locked.mappings()})
         self._locked_on_hand.update({sku: product.on_hand for sku, product in found.items()})
@@ -134,7 +142,7 @@ class ProductRepository:
         if not wanted:
             return {}
         rows = await self._session.execute(
-            select(products.c.sku, products.c.lead_time_days).where(products.c.sku.in_(wanted))
+            select(products.c.sku, products.c.lead_time_days).where(among(self._session, products.c.sku, wanted))
         )
         return {row[0]: row[1] for row in rows}
 
@@ -228,7 +236,7 @@ class ReleaseEstimateRepository:
         table = supplier_release_estimates
         rows = await self._session.execute(
             select(table.c.supplier_id, table.c.expected_release_at, table.c.first_line_wait_seconds).where(
-                table.c.supplier_id.in_(set(supplier_ids))
+                among(self._session, table.c.supplier_id, set(supplier_ids))
             )
         )
         return {row[0]: ReleaseEstimate(row[1], None if row[2] is None else timedelta(seconds=row[2])) for row in rows}
@@ -290,7 +298,7 @@ class IncomingStockRepository:
         remaining = incoming_stock.c.quantity - incoming_stock.c.received_qty
         rows = await self._session.execute(
             select(incoming_stock.c.sku, func.sum(remaining), func.max(incoming_stock.c.expected_at))
-            .where(incoming_stock.c.sku.in_(wanted), remaining > 0)
+            .where(among(self._session, incoming_stock.c.sku, wanted), remaining > 0)
             .group_by(incoming_stock.c.sku)
         )
         incoming = {row[0]: (int(row[1]), row[2]) for row in rows}
@@ -299,7 +307,7 @@ class IncomingStockRepository:
         promised = await self._session.execute(
             select(order_lines.c.sku, func.sum(order_lines.c.backordered_qty))
             .where(
-                order_lines.c.sku.in_(list(incoming)),
+                among(self._session, order_lines.c.sku, incoming),
                 order_lines.c.awaits_incoming.is_(True),
                 order_lines.c.status == LineStatus.BACKORDERED.value,
             )
@@ -422,7 +430,10 @@ class OrderRepository:
         if not wanted:
             return []
         result = await self._session.execute(
-            select(orders.c.order_id).where(orders.c.order_id.in_(wanted)).order_by(orders.c.order_id).with_for_update()
+            select(orders.c.order_id)
+            .where(among(self._session, orders.c.order_id, wanted))
+            .order_by(orders.c.order_id)
+            .with_for_update()
         )
         return list(result.scalars().all())
 
@@ -500,7 +511,7 @@ class OrderRepository:
             return  # nothing shipped yet (every new order): nothing to compare with what is stored
         rows = await self._session.execute(
             select(shipments.c.order_id, shipments.c.line_no, shipments.c.shipment_id).where(
-                shipments.c.order_id.in_([order.order_id for order in shipped])
+                among(self._session, shipments.c.order_id, [order.order_id for order in shipped])
             )
         )
         known = {(row[0], row[1], row[2]) for row in rows}
@@ -580,7 +591,9 @@ class OrderRepository:
         if not wanted:
             return {}
         rows = await self._session.execute(
-            select(orders.c.order_id, orders.c.idempotency_key).where(orders.c.idempotency_key.in_(wanted))
+            select(orders.c.order_id, orders.c.idempotency_key).where(
+                among(self._session, orders.c.idempotency_key, wanted)
+            )
         )
         key_of = {order_id: key for order_id, key in rows.all()}
         return {key_of[order_id]: order for order_id, order in (await self.get_many(key_of)).items()}
@@ -610,7 +623,7 @@ class OrderRepository:
         wanted = sorted(set(order_ids))
         if not wanted:
             return {}
-        query = select(orders).where(_of_orders(orders, wanted)).order_by(orders.c.order_id)
+        query = select(orders).where(_of_orders(self._session, orders, wanted)).order_by(orders.c.order_id)
         if for_update:
             query = query.with_for_update()
         order_rows = (await self._session.execute(query)).mappings().all()
@@ -728,13 +741,13 @@ class OrderRepository:
         }
 
     async def _rows(self, table: Table, order_ids: list[str], order_by: ColumnElement[Any]) -> list[RowMapping]:
-        query = select(table).where(_of_orders(table, order_ids)).order_by(order_by)
+        query = select(table).where(_of_orders(self._session, table, order_ids)).order_by(order_by)
         return list((await self._session.execute(query)).mappings().all())
 
 
-def _of_orders(table: Table, order_ids: list[str]) -> ColumnElement[bool]:
+def _of_orders(session: AsyncSession, table: Table, order_ids: list[str]) -> ColumnElement[bool]:
     """`order_id` among `order_ids`; for the usual single order an equality, whose SQL is compiled once and
     reused (an IN list is rendered again for each execution, with a cast per element on PostgreSQL)."""
     if len(order_ids) == 1:
         return table.c.order_id == order_ids[0]
-    return table.c.order_id.in_(order_ids)
+    return among(session, table.c.order_id, order_ids)
