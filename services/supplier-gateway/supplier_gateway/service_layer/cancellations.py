@@ -127,8 +127,8 @@ class LineCancellationResolver:
                 return "purchase order is being sent"
             if not po.cancellable_without_supplier:
                 return ""
-            po.cancel_line(request.backorder_line_id, request.quantity, now)
-            await self._record(uow, po, request, CancellationAnswer(accepted=True))
+            await record_cancellation_answer(uow, po, request, CancellationAnswer(accepted=True), now)
+            await uow.commit()
             return None
 
     async def _record_answer(self, request: LineCancellationRequest, answer: CancellationAnswer) -> str | None:
@@ -137,24 +137,11 @@ class LineCancellationResolver:
             if po is None:
                 return "purchase order vanished"
             try:
-                if answer.accepted:
-                    po.cancel_line(request.backorder_line_id, request.quantity, utcnow())
-                else:
-                    po.refuse_line_cancellation(request.backorder_line_id, answer.reason or "no reason given")
-            except PurchaseOrderError as exc:
+                await record_cancellation_answer(uow, po, request, answer, utcnow())
+            except PurchaseOrderError as exc:  # the PO's state refuses it: nothing was written
                 return str(exc)
-            await self._record(uow, po, request, answer)
+            await uow.commit()
             return None
-
-    async def _record(
-        self, uow: GatewayUnitOfWork, po: PurchaseOrder, request: LineCancellationRequest, answer: CancellationAnswer
-    ) -> None:
-        now = utcnow()
-        uow.correlation_id = po.correlation_id
-        await uow.purchase_orders.save(po)
-        await file_anomalies(uow, po, f"cancel request {request.request_event_id}", now, answer.reason)
-        await uow.cancellations.resolve(request.request_id, "cancelled" if answer.accepted else "refused", now)
-        await uow.commit()
 
     async def _postpone(self, request: LineCancellationRequest, reason: str, unanswered: bool = False) -> None:
         async with self._uow() as uow:
@@ -180,7 +167,8 @@ async def record_cancellation_answer(
     answer: CancellationAnswer,
     now: datetime,
 ) -> None:
-    """The supplier's answer to a cancel request, in the caller's transaction (an X12 865)."""
+    """The supplier's answer to a cancel request (or our own cancellation of a line not sent yet), in the
+    caller's transaction; a PurchaseOrderError, before anything is written, when the PO's state refuses it."""
     if answer.accepted:
         po.cancel_line(request.backorder_line_id, request.quantity, now)
     else:
