@@ -9,12 +9,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from test_gateway_http_flow import (  # the gateway + simulator harness
     fast_settings,
     harness_factory,
     observer,
     purchase_order,
+    serve_gateway,
+    wait_ready,
 )
 
 from dropship_shared.events import Envelope
@@ -147,3 +150,19 @@ async def test_a_consumer_stuck_behind_the_database_shows_as_queue_depth_then_dr
             await h.wait_for_state(f"PO-Q{number}", "shipped")
         drained = await scraped_until(h.gateway, lambda s: s.value("outbox_pending") == 0)
         assert drained.value("outbox_oldest_pending_age_seconds") == 0
+
+
+async def test_two_replicas_report_the_same_database_figures_so_max_over_replicas_is_the_truth(
+    harness_factory: Any, gateway_settings: GatewaySettings
+) -> None:
+    second = gateway_settings.model_copy(update={"instance_id": "gateway-second"})
+    async with harness_factory() as h:
+        with serve_gateway(second) as second_url:
+            async with httpx.AsyncClient(base_url=second_url, timeout=10) as other:
+                await wait_ready(other)
+                await h.request(purchase_order("PO-R1", 1, supplier_id="ghost"))  # one replica handles it
+                await h.wait_for_state("PO-R1", "failed")
+                both = [await scrape(replica) for replica in (h.gateway, other)]
+        for scraped in both:  # each replica reads the same rows: 1 failed PO, 1 open exception, not 1 each
+            assert scraped.value("purchase_orders", supplier_id="ghost", state="failed") == 1
+            assert scraped.value("supplier_exceptions_open", kind="supplier_not_registered") == 1
