@@ -82,9 +82,14 @@ class BatchOutlook:
     expected_release_at: datetime | None = None
     first_line_wait: timedelta | None = None
     complete_release_at: datetime | None = None
+    # False when orders has not heard the batch's standing (an aggregator older than these figures): then no
+    # line is taken to complete it, and the estimate alone counts.
+    standing_known: bool = True
 
     def completed_by(self, quantity: int, unit_cost: Decimal) -> bool:
         """Whether the batch meets its minimums once a line of `quantity` units at `unit_cost` joins it."""
+        if not self.standing_known:
+            return False
         units_ok = self.min_units is None or self.pending_units + quantity >= self.min_units
         value_ok = self.min_value is None or self.pending_value + quantity * unit_cost >= self.min_value
         return units_ok and value_ok
