@@ -38,7 +38,10 @@ class Address(Payload):
 
 
 class BackorderCreated(Payload):
-    """orders → aggregator: a customer order line (or part of it) could not be served from stock."""
+    """orders → aggregator: a customer order line (or part of it) could not be served from stock.
+
+    `backorder_line_id` is `<order>-<line>`; a line its supplier refused and orders moved to another offer
+    comes again as `<order>-<line>-r<n>` (a new backorder line: the PO that held the old id keeps it)."""
 
     backorder_line_id: str
     order_id: str
@@ -122,6 +125,13 @@ class BatchReleaseExpected(Payload):
     # The batch goes out by then at the latest (its oldest line's deadline): a promise an estimate has to move
     # later moves there at once, so estimates move it later once at most.
     latest_release_at: datetime | None = None
+    # Where the batch stands (issue 12's routing: a line that completes a batch leaves before one joining an
+    # empty one). Absent from an older aggregator: orders then takes the batch's minimums as unknown.
+    pending_units: int | None = Field(default=None, ge=0)
+    pending_value: Decimal | None = Field(default=None, ge=0)  # at catalog cost
+    min_units: int | None = Field(default=None, ge=0)  # the policy's minimums; 0: none
+    min_value: Decimal | None = Field(default=None, ge=0)
+    next_cutoff_at: datetime | None = None  # a batch completed now goes out then (None: at once)
 
 
 class BatchEscalated(Payload):

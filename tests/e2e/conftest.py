@@ -42,6 +42,21 @@ def make_system(broker_namespace: BrokerNamespace, tmp_path: Path) -> Iterator[S
         system.stop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_urls(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The services' databases on each engine: SQLite (each its own file), or fresh PostgreSQL databases."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    admin: str = request.getfixturevalue("postgres_admin_url")
+    names = {service: f"dropship_{uuid.uuid4().hex[:12]}" for service in ("orders", "aggregator", "supplier-gateway")}
+    for name in names.values():
+        create_database(admin, name)
+    yield {service: admin.rsplit("/", 1)[0] + f"/{name}" for service, name in names.items()}
+    for name in names.values():
+        drop_database(admin, name)
+
+
 @pytest.fixture
 def service_databases(postgres_admin_url: str) -> Iterator[dict[str, str]]:
     """One fresh PostgreSQL database per service (`make_system(database_urls=...)`), dropped afterwards."""

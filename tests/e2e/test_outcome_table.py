@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 
 from e2e.conftest import SystemFactory
 from support.adversarial_supplier import (
@@ -26,7 +24,6 @@ from support.adversarial_supplier import (
     AdversarialSupplier,
     serve_adversarial_supplier,
 )
-from support.infrastructure import create_database, drop_database
 from support.tokens import bearer
 
 T = TypeVar("T")
@@ -41,20 +38,6 @@ SHIP_TO = {
 SCENARIOS = ("refuse", "cancel-refused", "cancel-then-ship", "partial", "bad-part", "down", "held")
 # how each scenario's supplier is registered beyond protocol, URL and secret
 REGISTRATIONS: dict[str, dict[str, Any]] = {"down": {"give_up_attempts": 2}, "held": {"active": False}}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_urls(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    if request.param == "sqlite":
-        yield {}
-        return
-    admin: str = request.getfixturevalue("postgres_admin_url")
-    names = {service: f"dropship_{uuid.uuid4().hex[:12]}" for service in ("orders", "aggregator", "supplier-gateway")}
-    for name in names.values():
-        create_database(admin, name)
-    yield {service: admin.rsplit("/", 1)[0] + f"/{name}" for service, name in names.items()}
-    for name in names.values():
-        drop_database(admin, name)
 
 
 async def eventually(read: Callable[[], T], condition: Callable[[T], bool], timeout: float = 60.0) -> T:

@@ -64,6 +64,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     runtime = ServiceRuntime(settings, metadata, outbox, MIGRATIONS)
     rules = settings.promise_rules()
+    routing = settings.routing_setup()
     channels = message_channels(settings)
     message_setup = MessageSetup(
         channels=tuple(channel.name for channel in channels),
@@ -87,7 +88,13 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
 
     def uow_factory() -> OrdersUnitOfWork:
         return OrdersUnitOfWork(
-            runtime.sessions, outbox, inbox, runtime.outbox_ready, messages=message_setup, messages_ready=delivery.wake
+            runtime.sessions,
+            outbox,
+            inbox,
+            runtime.outbox_ready,
+            messages=message_setup,
+            messages_ready=delivery.wake,
+            routing=routing,
         )
 
     read_sessions = runtime.reader_sessions()

@@ -5,9 +5,14 @@ from __future__ import annotations
 import socket
 from datetime import timedelta
 from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field
 
 from dropship_shared.settings import ServiceSettings
 from orders.domain.promise import PromiseRules
+from orders.domain.routing import RoutingMode, RoutingPolicy
+from orders.service_layer.unit_of_work import RoutingSetup
 
 
 class OrdersSettings(ServiceSettings):
@@ -24,6 +29,15 @@ class OrdersSettings(ServiceSettings):
     # Receiving surplus into the warehouse: after its shipment notice plus this delay; looked at this often.
     receiving_delay_seconds: float = 2 * 86400
     receiving_interval_seconds: float = 60
+
+    # Routing a backorder among a product's offers (issue 12): the earliest delivery within a cost tolerance
+    # over the cheapest offer, or the cheapest delivering within the promise; a day's wait priced (optional);
+    # a line its supplier refuses moves on at once ("automatic") or waits for an operator ("operator").
+    routing_mode: RoutingMode = "earliest_within_tolerance"
+    routing_tolerance_percent: Decimal = Field(default=Decimal("10"), ge=0, le=1000)
+    routing_promise_days: int = Field(default=14, ge=0, le=365)
+    routing_delay_cost_per_line_day: Decimal | None = Field(default=None, ge=0)
+    reroute: Literal["automatic", "operator"] = "automatic"
 
     # Customer messages: comma-separated channels among "email" and "webhook" (empty: none)
     notify_channels: str = "email"
@@ -58,6 +72,15 @@ class OrdersSettings(ServiceSettings):
             slip_tolerance_days=self.slip_tolerance_days,
             receiving_delay=timedelta(seconds=self.receiving_delay_seconds),
         )
+
+    def routing_setup(self) -> RoutingSetup:
+        policy = RoutingPolicy(
+            self.routing_mode,
+            self.routing_tolerance_percent,
+            self.routing_promise_days,
+            self.routing_delay_cost_per_line_day,
+        )
+        return RoutingSetup(policy, automatic=self.reroute == "automatic")
 
     def channel_names(self) -> tuple[str, ...]:
         return tuple(name.strip() for name in self.notify_channels.split(",") if name.strip())

@@ -120,6 +120,10 @@ async def test_release_at_minimum_with_each_line_once_and_duplicates_ignored(har
         ([], 3600.0),
         ([], 3600.0),
     ]
+    # where the batch stands, for orders' routing: empty both times, the policy's minimums, no cut-off
+    assert {
+        (e["pending_units"], e["pending_value"], e["min_units"], e["min_value"], e["next_cutoff_at"]) for e in expected
+    } == {(0, "0", 5, "0", None)}
 
 
 async def test_cancel_before_release_leaves_the_batch_after_release_asks_the_supplier(harness: Harness) -> None:

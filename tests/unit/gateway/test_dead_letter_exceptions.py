@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dropship_shared.events import DeadLetterRecorded
-from supplier_gateway.domain.supplier_exception import ExceptionKind, SupplierException
+from supplier_gateway.domain.supplier_exception import ExceptionKind, SupplierException, order_of
 
 NOW = datetime(2026, 11, 29, 17, 0, tzinfo=UTC)
 
@@ -50,3 +50,7 @@ def test_an_unreadable_or_odd_dead_message_is_filed_naming_nothing(body: str) ->
     assert (found.supplier_id, found.po_number, found.order_id) == (None, None, None)
     assert found.received is not None and "\x00" not in found.received
     assert found.dead_letter is not None and found.dead_letter.message_id is None
+
+
+def test_a_rerouted_lines_id_names_its_order() -> None:
+    assert [order_of(i) for i in ("O1-2", "O1-2-r1", "O1", None)] == ["O1", "O1", None, None]

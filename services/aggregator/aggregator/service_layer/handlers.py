@@ -14,6 +14,7 @@ from aggregator.domain.arrival import leaving_share
 from aggregator.domain.errors import DomainError
 from aggregator.domain.line import PendingLine
 from aggregator.domain.release import PurchaseOrderDraft
+from aggregator.domain.schedule import next_cutoff
 from aggregator.domain.waiting import ConsolationTerms, WaitingOutlook
 from aggregator.service_layer.batches import BatchCache, OpenBatch
 from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
@@ -283,6 +284,7 @@ class Aggregator:
                     expected_release_at=now + wait,
                     backorder_line_ids=[],
                     first_line_wait_seconds=wait.total_seconds(),
+                    **_standing(opened, now),
                 )
             )
             return
@@ -304,6 +306,7 @@ class Aggregator:
                 expected_release_at=expected,
                 backorder_line_ids=[line.backorder_line_id for line in batch.lines],
                 latest_release_at=oldest.received_at + opened.policy.max_wait if oldest else None,
+                **_standing(opened, now),
             )
         )
 
@@ -394,6 +397,19 @@ def _leave(opened: OpenBatch, backorder_line_id: str, now: datetime) -> None:
     line = opened.batch.get(backorder_line_id)
     if line is not None and opened.batch.cancel(backorder_line_id):
         opened.departures.record(line.quantity, now)
+
+
+def _standing(opened: OpenBatch, now: datetime) -> dict[str, Any]:
+    """Where the batch stands, for orders' routing: its pending units and value, the policy's minimums, and
+    when a batch completed now would go (its next cut-off)."""
+    batch, policy = opened.batch, opened.policy
+    return {
+        "pending_units": batch.total_units,
+        "pending_value": batch.total_value,
+        "min_units": policy.min_units,
+        "min_value": policy.min_value,
+        "next_cutoff_at": next_cutoff(policy.cutoff, now) if policy.cutoff is not None else None,
+    }
 
 
 def _rate_observed(opened: OpenBatch, now: datetime) -> bool:

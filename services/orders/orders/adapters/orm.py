@@ -91,6 +91,13 @@ order_lines = Table(
     Column("delivered_at", UtcDateTime, nullable=True),
     # The line waits for units incoming to the merchant's warehouse (case-pack surplus), not in a supplier batch.
     Column("awaits_incoming", Boolean, nullable=False, default=False, server_default=false()),
+    # Routing (issue 12): how many times the line moved to another offer (its backorder line id's `-r<n>`),
+    # the suppliers it was sent to, the latest decision with its alternatives and numbers, and whether it
+    # waits for an operator to re-route or reject it.
+    Column("route_no", Integer, nullable=False, default=0, server_default="0"),
+    Column("tried_suppliers", JSON, nullable=True),
+    Column("routing", JSON, nullable=True),
+    Column("awaits_operator", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 shipments = Table(
@@ -147,6 +154,12 @@ supplier_release_estimates = Table(
     # Set while the batch is empty: a first backorder waits this long from its own arrival.
     Column("first_line_wait_seconds", Float, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Where the batch stood at that estimate (routing); null from an aggregator that does not tell it.
+    Column("pending_units", Integer, nullable=True),
+    Column("pending_value", Money, nullable=True),
+    Column("min_units", Integer, nullable=True),
+    Column("min_value", Money, nullable=True),
+    Column("next_cutoff_at", UtcDateTime, nullable=True),
 )
 
 # Surplus case-pack units the aggregator ordered for the merchant's own warehouse, until received.

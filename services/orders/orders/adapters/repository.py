@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, delete, func, insert, select, update
@@ -33,6 +34,7 @@ from orders.domain.lifecycle import LineStatus, Transition
 from orders.domain.model import Order, OrderLine, Product, ProductOffer, Shipment
 from orders.domain.promise import Promise, ReleaseEstimate
 from orders.domain.receiving import WaitingLine
+from orders.domain.routing import BatchOutlook
 from orders.service_layer.ports import IdempotencyKeyTaken
 
 
@@ -223,14 +225,31 @@ class ReleaseEstimateRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def record(self, supplier_id: str, estimate: ReleaseEstimate, now: datetime) -> None:
-        wait = estimate.first_line_wait
+    async def record(self, outlook: BatchOutlook, now: datetime) -> None:
+        """The supplier's latest estimate and, when the aggregator tells it, where its batch stands."""
+        wait = outlook.first_line_wait
+        known = outlook.standing_known
         values = {
-            "expected_release_at": estimate.expected_release_at,
+            "expected_release_at": outlook.expected_release_at or now,
             "first_line_wait_seconds": None if wait is None else wait.total_seconds(),
             "updated_at": now,
+            "pending_units": outlook.pending_units if known else None,
+            "pending_value": outlook.pending_value if known else None,
+            "min_units": outlook.min_units if known else None,
+            "min_value": outlook.min_value if known else None,
+            "next_cutoff_at": outlook.complete_release_at if known else None,
         }
-        await upsert(self._session, supplier_release_estimates, {"supplier_id": supplier_id}, values)
+        await upsert(self._session, supplier_release_estimates, {"supplier_id": outlook.supplier_id}, values)
+
+    async def outlooks(self, supplier_ids: Iterable[str]) -> dict[str, BatchOutlook]:
+        """Where each supplier's batch stood at the aggregator's latest word (for routing)."""
+        wanted = set(supplier_ids)
+        if not wanted:
+            return {}
+        rows = await self._session.execute(
+            select(supplier_release_estimates).where(supplier_release_estimates.c.supplier_id.in_(wanted))
+        )
+        return {row["supplier_id"]: outlook_of(row) for row in rows.mappings()}
 
     async def for_suppliers(self, supplier_ids: Iterable[str]) -> dict[str, ReleaseEstimate]:
         table = supplier_release_estimates
@@ -240,6 +259,23 @@ class ReleaseEstimateRepository:
             )
         )
         return {row[0]: ReleaseEstimate(row[1], None if row[2] is None else timedelta(seconds=row[2])) for row in rows}
+
+
+def outlook_of(row: RowMapping) -> BatchOutlook:
+    """A stored estimate as routing sees it: minimums of 0 are none; no standing told, none known."""
+    wait = row["first_line_wait_seconds"]
+    known = row["pending_units"] is not None
+    return BatchOutlook(
+        supplier_id=row["supplier_id"],
+        pending_units=row["pending_units"] or 0,
+        pending_value=row["pending_value"] or Decimal(0),
+        min_units=row["min_units"] or None,
+        min_value=row["min_value"] or None,
+        expected_release_at=row["expected_release_at"],
+        first_line_wait=None if wait is None else timedelta(seconds=wait),
+        complete_release_at=row["next_cutoff_at"],
+        standing_known=known,
+    )
 
 
 class IncomingStockRepository:
@@ -406,6 +442,10 @@ def _line_rows(order: Order) -> list[dict[str, Any]]:
             "status_reason": line.status_reason,
             "delivered_at": line.delivered_at,
             "awaits_incoming": line.awaits_incoming,
+            "route_no": line.route_no,
+            "tried_suppliers": line.tried_suppliers or None,
+            "routing": line.routing,
+            "awaits_operator": line.awaits_operator,
         }
         for line in order.lines
     ]
@@ -607,12 +647,16 @@ class OrderRepository:
                 order_lines.c.backordered_qty,
                 order_lines.c.awaits_incoming,
                 orders.c.placed_at,
+                order_lines.c.awaits_operator,
+                order_lines.c.route_no,
+                order_lines.c.supplier_id,
             )
             .join(orders, orders.c.order_id == order_lines.c.order_id)
             .where(order_lines.c.sku == sku, order_lines.c.status == LineStatus.BACKORDERED.value)
             .order_by(orders.c.placed_at)
         )
-        return [WaitingLine(row[0], row[1], row[2], row[4], row[3]) for row in rows]
+        # a line waiting for an operator is in no supplier batch either: served at once, like incoming units
+        return [WaitingLine(row[0], row[1], row[2], row[4], row[3] or row[5], row[6], row[7]) for row in rows]
 
     async def get(self, order_id: str, for_update: bool = False) -> Order | None:
         return (await self.get_many([order_id], for_update)).get(order_id)
@@ -726,6 +770,10 @@ class OrderRepository:
                     ],
                     credit=credit[0]["amount"] if credit else None,
                     awaits_incoming=line_row["awaits_incoming"],
+                    route_no=line_row["route_no"],
+                    tried_suppliers=list(line_row["tried_suppliers"] or []),
+                    routing=line_row["routing"],
+                    awaits_operator=line_row["awaits_operator"],
                 )
             )
         return {

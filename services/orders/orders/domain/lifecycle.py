@@ -47,12 +47,17 @@ ALLOWED: dict[LineStatus | None, frozenset[LineStatus]] = {
         # ALLOCATED: stock received for it in the warehouse before its batch left for the supplier
         {LineStatus.ON_PURCHASE_ORDER, LineStatus.CANCELLED, LineStatus.ALLOCATED} | SUPPLIER_ANSWERS | _SHIPPING
     ),
-    LineStatus.ON_PURCHASE_ORDER: SUPPLIER_ANSWERS | _SHIPPING | {LineStatus.CANCEL_REQUESTED},
-    LineStatus.ACKNOWLEDGED: SUPPLIER_ANSWERS - {LineStatus.ACKNOWLEDGED} | _SHIPPING | {LineStatus.CANCEL_REQUESTED},
+    # BACKORDERED again: the supplier refused it (or has it too late) and it moved to another offer's batch
+    LineStatus.ON_PURCHASE_ORDER: SUPPLIER_ANSWERS | _SHIPPING | {LineStatus.CANCEL_REQUESTED, LineStatus.BACKORDERED},
+    LineStatus.ACKNOWLEDGED: SUPPLIER_ANSWERS - {LineStatus.ACKNOWLEDGED}
+    | _SHIPPING
+    | {LineStatus.CANCEL_REQUESTED, LineStatus.BACKORDERED},
     LineStatus.BACKORDERED_AT_SUPPLIER: SUPPLIER_ANSWERS - {LineStatus.BACKORDERED_AT_SUPPLIER}
     | _SHIPPING
-    | {LineStatus.CANCEL_REQUESTED},
-    LineStatus.PARTIALLY_SHIPPED: frozenset({LineStatus.SHIPPED, LineStatus.CANCEL_REQUESTED, LineStatus.REJECTED}),
+    | {LineStatus.CANCEL_REQUESTED, LineStatus.BACKORDERED},
+    LineStatus.PARTIALLY_SHIPPED: frozenset(
+        {LineStatus.SHIPPED, LineStatus.CANCEL_REQUESTED, LineStatus.REJECTED, LineStatus.BACKORDERED}
+    ),
     LineStatus.CANCEL_REQUESTED: frozenset(
         {LineStatus.CANCELLED, LineStatus.ON_PURCHASE_ORDER, LineStatus.REJECTED} | SUPPLIER_ANSWERS | _SHIPPING
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from dropship_shared.events import Address, BackorderCancelled, BackorderCreated, Payload
 from orders.domain.effects import (
@@ -27,8 +28,11 @@ from orders.domain.promise import (
     expected_release,
     moves_promise,
 )
+from orders.domain.routing import Offer, RoutingDecision
+from orders.domain.sourcing import Sourcing
 
 DEFAULT_RULES = PromiseRules()
+WAITING_FOR_OPERATOR = "waiting for an operator: "
 
 __all__ = [
     "LineStatus",
@@ -100,6 +104,11 @@ class ProductOffer:
         """The offer a catalog import names with the product (its one supplier)."""
         return cls(product.sku, product.supplier_id, product.supplier_sku, product.cost, product.lead_time_days)
 
+    def for_routing(self) -> Offer:
+        return Offer(
+            self.supplier_id, self.supplier_sku, self.unit_cost, self.lead_time_days, self.priority, self.active
+        )
+
 
 @dataclass
 class Shipment:
@@ -133,6 +142,12 @@ class OrderLine:
     promises: list[Promise] = field(default_factory=list)
     credit: Decimal | None = None
     awaits_incoming: bool = False  # waits for units incoming to the warehouse, not in a supplier batch
+    # Routing: times the line moved to another offer, the suppliers it was sent to (each once), the latest
+    # decision with its alternatives and numbers, and whether a refused line waits for an operator.
+    route_no: int = 0
+    tried_suppliers: list[str] = field(default_factory=list)
+    routing: dict[str, Any] | None = None
+    awaits_operator: bool = False
 
     @property
     def shipped_qty(self) -> int:
@@ -149,13 +164,30 @@ class OrderLine:
         return self.promises[0].promised_date if self.promises else None
 
     def backorder_line_id(self, order_id: str) -> str:
-        return f"{order_id}-{self.line_no}"
+        """`<order>-<line>`, then `<order>-<line>-r<n>` once re-routed: the PO that held it before keeps its id."""
+        return backorder_line_id(order_id, self.line_no, self.route_no)
 
     def status_before_cancel_request(self) -> LineStatus:
         for transition in reversed(self.history):
             if transition.to_status == LineStatus.CANCEL_REQUESTED and transition.from_status is not None:
                 return transition.from_status
         return LineStatus.ON_PURCHASE_ORDER
+
+
+def backorder_line_id(order_id: str, line_no: int, route_no: int = 0) -> str:
+    return f"{order_id}-{line_no}" + (f"-r{route_no}" if route_no else "")
+
+
+def split_backorder_line_id(backorder_line_id: str) -> tuple[str, int, int]:
+    """(order id, line number, route number) of `<order>-<line>[-r<n>]`; ValueError for another system's id."""
+    head, _, last = backorder_line_id.rpartition("-")
+    route_no = 0
+    if last.startswith("r") and last[1:].isdigit():
+        route_no = int(last[1:])
+        head, _, last = head.rpartition("-")
+    if not head or not last.isdigit():
+        raise ValueError(f"not an order line: {backorder_line_id!r}")
+    return head, int(last), route_no
 
 
 @dataclass(frozen=True)
@@ -199,8 +231,12 @@ class Order:
         placed_at: datetime,
         rules: PromiseRules | None = None,
         release_estimates: dict[str, ReleaseEstimate] | None = None,
+        sourcing: Sourcing | None = None,
     ) -> Order:
-        """Serve each line from stock as far as it goes; every shortfall becomes a backorder with a promised date."""
+        """Serve each line from stock as far as it goes; every shortfall becomes a backorder with a promised date.
+
+        With `sourcing`, a backorder goes to the offer routing picks (its supplier, cost and lead time; its date
+        from that offer's batch as it stands); without, or with no active offer, to the product's supplier."""
         rules = rules or PromiseRules()
         unknown = sorted({line.sku for line in requested if line.sku not in products})
         if unknown:
@@ -234,23 +270,17 @@ class Order:
                 arrival = max(product.incoming_expected_at, placed_at).date()
                 order._promise(line, delivery_after_ship_date(arrival, rules), cause)
             elif short:
-                release = expected_release(placed_at, (release_estimates or {}).get(product.supplier_id), rules)
-                order._promise(line, delivery_after_release(release, line.lead_time_days, rules), cause)
-                order.events.append(
-                    BackorderCreated(
-                        backorder_line_id=line.backorder_line_id(order_id),
-                        order_id=order_id,
-                        line_no=line_no,
-                        sku=product.sku,
-                        supplier_id=product.supplier_id,
-                        supplier_sku=product.supplier_sku,
-                        quantity=short,
-                        unit_cost=product.cost,
-                        ship_to=ship_to,
-                        customer_ref=f"{order_id}/{line_no}",
-                        ordered_at=placed_at,
-                    )
-                )
+                decision = sourcing.route(product.sku, short, placed_at, rules) if sourcing else None
+                if sourcing is not None and decision is not None:
+                    order._send(line, decision, short, cause)
+                    sourcing.joined(decision.offer, short)
+                    order._promise(line, decision.expected_delivery, cause)
+                else:
+                    estimate = (release_estimates or {}).get(product.supplier_id)
+                    release = expected_release(placed_at, estimate, rules)
+                    order._promise(line, delivery_after_release(release, line.lead_time_days, rules), cause)
+                    catalog_offer = ProductOffer.of(product).for_routing()
+                    order.events.append(order._backorder(line, catalog_offer, short, placed_at))
         backordered = [line for line in order.lines if line.backordered_qty]
         if backordered:
             order.messages.append(
@@ -311,8 +341,9 @@ class Order:
             return
         if line.status == LineStatus.BACKORDERED:
             self._close_open_units(line, LineStatus.CANCELLED, cause, reason="customer_request")
-            if line.awaits_incoming:
-                return  # in no supplier batch: the incoming units are free again
+            if line.awaits_incoming or line.awaits_operator:
+                line.awaits_operator = False
+                return  # in no supplier batch (incoming units, now free again; or waiting for an operator)
         elif line.status in WAITING:
             self._move(line, LineStatus.CANCEL_REQUESTED, cause)
         else:
@@ -360,7 +391,7 @@ class Order:
             return False
         self._repromise(line, delivery_after_ship_date(cause.at.date(), rules), rules, cause, firm=True)
         line.allocated_qty += units
-        line.awaits_incoming = False
+        line.awaits_incoming = line.awaits_operator = False
         self._move(line, LineStatus.ALLOCATED, cause)
         self._capture(line, units, f"{self.order_id}-{line_no}-received-stock")
         return True
@@ -418,16 +449,34 @@ class Order:
         rules: PromiseRules,
         cause: Cause,
         rejected_quantity: int = 0,
+        sourcing: Sourcing | None = None,
     ) -> None:
         """The supplier accepted, backordered (with a date) or rejected the line; an acceptance of part of it
-        rejects the rest (`rejected_quantity`, the units refused in all)."""
+        rejects the rest (`rejected_quantity`, the units refused in all).
+
+        With `sourcing`, a rejected line moves to its next untried offer, and so does a line backordered at the
+        supplier beyond its promise when another offer delivers sooner (its PO line is cancelled)."""
         line = self.line(line_no)
         if line.status not in WAITING - {LineStatus.PARTIALLY_SHIPPED}:
             return
         line.po_number = line.po_number or po_number
         if answer == "rejected":
-            self._close_open_units(line, LineStatus.REJECTED, cause, reason=reason or "rejected by the supplier")
+            words = reason or "rejected by the supplier"
+            if sourcing is not None and self._move_on(line, words, sourcing, rules, cause):
+                return
+            self._close_open_units(line, LineStatus.REJECTED, cause, reason=words)
             return
+        if (
+            answer == "backordered"
+            and sourcing is not None
+            and expected_ship_date is not None
+            and not rejected_quantity
+        ):
+            supplier_date = delivery_after_ship_date(expected_ship_date, rules)
+            if line.promised_date is not None and supplier_date > line.promised_date:
+                words = f"our supplier has it on backorder until {expected_ship_date}"
+                if self._move_on(line, words, sourcing, rules, cause, sooner_than=supplier_date):
+                    return
         if rejected_quantity > line.rejected_qty:
             self._reject_part(line, rejected_quantity - line.rejected_qty, reason, cause)
             if line.status in CLOSED or line.open_qty == 0:
@@ -476,14 +525,25 @@ class Order:
         )
         return True
 
-    def purchase_order_failed(self, line_no: int, po_number: str, reason: str, cause: Cause) -> None:
-        """The supplier refused the PO at placement, or it could not be placed: the line is rejected, its
-        money released, the customer told why."""
+    def purchase_order_failed(
+        self,
+        line_no: int,
+        po_number: str,
+        reason: str,
+        cause: Cause,
+        sourcing: Sourcing | None = None,
+        rules: PromiseRules = DEFAULT_RULES,
+    ) -> None:
+        """The supplier refused the PO at placement, or it could not be placed (unreachable past its give-up):
+        with `sourcing`, the line moves to its next untried offer (or waits for an operator); else, or with no
+        offer left, it is rejected, its money released, the customer told why."""
         line = self.line(line_no)
         if line.status not in WAITING or line.po_number not in (None, po_number):
             return
         line.po_number = po_number
         words = f"our supplier could not take the order ({reason})"
+        if sourcing is not None and self._move_on(line, words, sourcing, rules, cause):
+            return
         self._close_open_units(line, LineStatus.REJECTED, cause, reason=words)
 
     def purchase_order_cancelled(self, line_no: int, po_number: str, reason: str, cause: Cause) -> None:
@@ -533,7 +593,118 @@ class Order:
             )
         )
 
+    def reroute_by_operator(
+        self, line_no: int, sourcing: Sourcing, rules: PromiseRules, cause: Cause, supplier_id: str | None = None
+    ) -> None:
+        """An operator sends a line waiting for them to its next untried offer, or to `supplier_id` (even one
+        tried before: the operator says otherwise)."""
+        line = self.line(line_no)
+        if not line.awaits_operator:
+            raise OrderError(f"line {line_no} is not waiting for an operator")
+        tried = frozenset(line.tried_suppliers) | {line.supplier_id or ""}
+        if supplier_id is not None:
+            tried = frozenset(offer.supplier_id for offer in sourcing.offers.get(line.sku, ())) - {supplier_id}
+        decision = sourcing.route(line.sku, line.open_qty, cause.at, rules, tried)
+        if decision is None:
+            named = f"supplier {supplier_id}" if supplier_id else "an untried offer"
+            raise OrderError(f"line {line_no} has no active offer from {named}")
+        why = (line.status_reason or "").removeprefix(WAITING_FOR_OPERATOR) or "an operator's decision"
+        self._reroute(line, decision, f"{why} (re-routed by an operator)", rules, cause)
+
+    def reject_by_operator(self, line_no: int, reason: str, cause: Cause) -> None:
+        """An operator rejects a line waiting for them: its money released, the customer told why."""
+        line = self.line(line_no)
+        if not line.awaits_operator:
+            raise OrderError(f"line {line_no} is not waiting for an operator")
+        line.awaits_operator = False
+        self._close_open_units(line, LineStatus.REJECTED, cause, reason=reason)
+
     # -- the rules behind the steps ---------------------------------------------------
+
+    def _move_on(
+        self,
+        line: OrderLine,
+        why: str,
+        sourcing: Sourcing,
+        rules: PromiseRules,
+        cause: Cause,
+        sooner_than: date | None = None,
+    ) -> bool:
+        """The line's supplier will not (or not in time) supply it: it moves to the next untried offer, or waits
+        for an operator (per setting). False when no offer is left (or none delivers before `sooner_than`):
+        the caller goes on as without routing. A line the customer asked to cancel is not moved."""
+        if line.status == LineStatus.CANCEL_REQUESTED or line.open_qty == 0:
+            return False
+        tried = frozenset(line.tried_suppliers) | {line.supplier_id or ""}
+        decision = sourcing.route(line.sku, line.open_qty, cause.at, rules, tried)
+        if decision is None or (sooner_than is not None and decision.expected_delivery >= sooner_than):
+            return False
+        if sooner_than is not None:
+            # still on the supplier's PO: its line is cancelled there (the answer about it is for the old id)
+            self.events.append(
+                BackorderCancelled(
+                    backorder_line_id=line.backorder_line_id(self.order_id),
+                    supplier_id=line.supplier_id or "",
+                    reason="rerouted",
+                )
+            )
+        if not sourcing.automatic:
+            line.awaits_operator = True
+            line.status_reason = f"{WAITING_FOR_OPERATOR}{why}"
+            line.route_no += 1  # whatever the operator decides, the old PO keeps the old id
+            line.po_number = None
+            if line.status != LineStatus.BACKORDERED:
+                self._move(line, LineStatus.BACKORDERED, cause)
+            return True
+        self._reroute(line, decision, why, rules, cause, new_id=True)
+        return True
+
+    def _reroute(
+        self,
+        line: OrderLine,
+        decision: RoutingDecision,
+        why: str,
+        rules: PromiseRules,
+        cause: Cause,
+        new_id: bool = False,
+    ) -> None:
+        """The line goes to the chosen offer under a new backorder line id (the old PO's record stays true); its
+        payment authorization is kept, its promise comes from the new offer, told only if the date changes."""
+        if new_id:
+            line.route_no += 1
+        line.po_number = None
+        line.status_reason = f"re-routed to {decision.offer.supplier_id}: {why}"
+        if line.status != LineStatus.BACKORDERED:
+            self._move(line, LineStatus.BACKORDERED, cause)
+        self._send(line, decision, line.open_qty, cause, why)
+        self._repromise(line, decision.expected_delivery, rules, cause, firm=True, tell=True)
+
+    def _backorder(self, line: OrderLine, offer: Offer, units: int, at: datetime) -> BackorderCreated:
+        return BackorderCreated(
+            backorder_line_id=line.backorder_line_id(self.order_id),
+            order_id=self.order_id,
+            line_no=line.line_no,
+            sku=line.sku,
+            supplier_id=offer.supplier_id,
+            supplier_sku=offer.supplier_sku,
+            quantity=units,
+            unit_cost=offer.unit_cost,
+            ship_to=self.ship_to,
+            customer_ref=f"{self.order_id}/{line.line_no}",
+            ordered_at=at,
+        )
+
+    def _send(
+        self, line: OrderLine, decision: RoutingDecision, units: int, cause: Cause, why: str | None = None
+    ) -> None:
+        """The line's open units go to the chosen offer's batch: its supplier, lead time and decision recorded."""
+        offer = decision.offer
+        line.supplier_id = offer.supplier_id
+        line.lead_time_days = offer.lead_time_days
+        line.tried_suppliers = [*line.tried_suppliers, offer.supplier_id]
+        line.routing = decision.as_record() | ({"rerouted_because": why} if why else {})
+        line.awaits_operator = False
+        self.events.append(self._backorder(line, offer, units, cause.at))
 
     def _move(self, line: OrderLine, to_status: LineStatus, cause: Cause) -> None:
         if not can_move(line.status, to_status):
@@ -610,10 +781,13 @@ class Order:
         line.promises.append(promise)
         self.new_promises.append(promise)
 
-    def _repromise(self, line: OrderLine, promised: date, rules: PromiseRules, cause: Cause, firm: bool) -> None:
+    def _repromise(
+        self, line: OrderLine, promised: date, rules: PromiseRules, cause: Cause, firm: bool, tell: bool = False
+    ) -> None:
         """A new date: moved only past the hysteresis (see `moves_promise`), kept in the history, and told
-        once: a delay with an apology (unless the goods still leave within the quick-ship window), an
-        earlier date as good news; a long slip against the first promise is consoled, once per line."""
+        once: a delay with an apology (unless the goods still leave within the quick-ship window and not `tell`:
+        the line moved to another supplier, a move the customer hears of), an earlier date as good news; a long
+        slip against the first promise is consoled, once per line."""
         previous = line.promised_date
         if previous is None:
             self._promise(line, promised, cause)
@@ -632,7 +806,7 @@ class Order:
             self.credits.append(
                 ConsolationCredit(self.order_id, line.line_no, credit, f"promise slipped from {first} to {promised}")
             )
-        if credit is not None or deserves_delay_notice(promised, previous, cause.at.date(), rules):
+        if tell or credit is not None or deserves_delay_notice(promised, previous, cause.at.date(), rules):
             self._tell_date(MessageKind.DATE_MOVED, line, previous, {"credit": None if credit is None else str(credit)})
 
     def _tell_date(self, kind: MessageKind, line: OrderLine, previous: date, extra: dict[str, str | None]) -> None:

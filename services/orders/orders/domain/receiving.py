@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from orders.domain.model import backorder_line_id
+
 
 @dataclass(frozen=True)
 class WaitingLine:
@@ -14,11 +16,13 @@ class WaitingLine:
     line_no: int
     quantity: int  # the units it still waits for
     placed_at: datetime
-    awaits_incoming: bool  # promised from these incoming units (else: waiting in a supplier batch)
+    awaits_incoming: bool  # promised from these incoming units, or waiting for an operator: in no supplier batch
+    route_no: int = 0  # times re-routed (its backorder line id's suffix)
+    supplier_id: str | None = None  # whose batch it waits in
 
     @property
     def backorder_line_id(self) -> str:
-        return f"{self.order_id}-{self.line_no}"
+        return backorder_line_id(self.order_id, self.line_no, self.route_no)
 
 
 @dataclass(frozen=True)

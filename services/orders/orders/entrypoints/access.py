@@ -20,6 +20,8 @@ ORDERS_ACCESS: AccessPolicy = {
     "GET /metrics/backorders": OPERATIONS,
     "GET /order-lines": OPERATIONS,
     "GET /order-lines/at-risk": OPERATIONS,
+    "POST /order-lines/{order_id}/{line_no}/reroute": OPERATIONS,
+    "POST /order-lines/{order_id}/{line_no}/reject": OPERATIONS,
     "PUT /products": ADMIN,
     "GET /products/{sku}/offers": OPERATIONS,
     "PUT /products/{sku}/offers/{supplier_id}": ADMIN,

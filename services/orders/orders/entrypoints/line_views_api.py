@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import asdict
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from pydantic import BaseModel, Field
 
-from orders.entrypoints.deps import ReadUow
+from dropship_shared.audit import Audit
+from dropship_shared.inputs import IDENTIFIER, NO_NUL, StrictBody
+from dropship_shared.problems import problem_responses
+from dropship_shared.web import correlation_id_of
+from orders.domain.model import Order, OrderError
+from orders.entrypoints.api import LineNo
+from orders.entrypoints.deps import ReadUow, Rules, Uow
+from orders.entrypoints.schemas import OrderLineOut
+from orders.service_layer import handlers
 from orders.service_layer.line_views import LineFilter, find_lines, lines_at_risk
 
 router = APIRouter(prefix="/order-lines", tags=["operations"])
+OrderId = Annotated[str, Path(min_length=1, max_length=40, pattern=IDENTIFIER)]
 
 
 class SentMessageOut(BaseModel):
@@ -43,6 +53,9 @@ class CustomerLineOut(BaseModel):
     supplier_id: str | None
     po_number: str | None
     promised_date: date | None
+    routing: dict[str, Any] | None = None
+    tried_suppliers: list[str] | None = None
+    awaits_operator: bool = False
     days_to_promise: int | None = None
     messages: list[SentMessageOut] = []
     shipments: list[LineShipmentOut] = []
@@ -73,3 +86,63 @@ async def at_risk(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[CustomerLineOut]:
     return [CustomerLineOut.model_validate(asdict(line)) for line in await lines_at_risk(uow, within_days, limit)]
+
+
+class RerouteIn(StrictBody):
+    supplier_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=IDENTIFIER,
+        description="the offer to send the line to (even one tried before); absent: the next untried one",
+    )
+
+
+class RejectIn(StrictBody):
+    reason: str = Field(min_length=1, max_length=300, pattern=NO_NUL, description="told to the customer")
+
+
+@router.post(
+    "/{order_id}/{line_no}/reroute",
+    summary="Send a line waiting for an operator (refused by its supplier) to another offer",
+    responses=problem_responses(404, 409),
+)
+async def reroute(
+    order_id: OrderId, line_no: LineNo, body: RerouteIn, request: Request, uow: Uow, rules: Rules, audit: Audit
+) -> OrderLineOut:
+    order = await _operator_change(
+        handlers.reroute_line(uow, order_id, line_no, correlation_id_of(request), rules, body.supplier_id)
+    )
+    line = order.line(line_no)
+    await audit.record(
+        request,
+        "line.reroute",
+        line.backorder_line_id(order_id),
+        {"supplier_id": line.supplier_id, "asked": body.supplier_id},
+    )
+    return OrderLineOut.of(order_id, line)
+
+
+@router.post(
+    "/{order_id}/{line_no}/reject",
+    summary="Reject a line waiting for an operator (refused by its supplier): its money released, the customer told",
+    responses=problem_responses(404, 409),
+)
+async def reject(
+    order_id: OrderId, line_no: LineNo, body: RejectIn, request: Request, uow: Uow, audit: Audit
+) -> OrderLineOut:
+    order = await _operator_change(
+        handlers.reject_line(uow, order_id, line_no, body.reason, correlation_id_of(request))
+    )
+    line = order.line(line_no)
+    await audit.record(request, "line.reject", line.backorder_line_id(order_id), {"reason": body.reason})
+    return OrderLineOut.of(order_id, line)
+
+
+async def _operator_change(change: Awaitable[Order]) -> Order:
+    try:
+        return await change
+    except handlers.OrderNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except OrderError as exc:  # no such line, not waiting for an operator, no offer left
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, EmailStr, Field
 
@@ -105,6 +106,11 @@ class OrderLineOut(BaseModel):
     first_promised_date: date | None
     delivered_at: datetime | None
     consolation_credit: Decimal | None
+    routing: dict[str, Any] | None = Field(
+        description="the latest routing decision: the offer chosen, why, and every offer weighed with its numbers"
+    )
+    tried_suppliers: list[str] = Field(description="the suppliers the line was sent to, each once")
+    awaits_operator: bool = Field(description="refused by its supplier, it waits for an operator's decision")
 
     @classmethod
     def of(cls, order_id: str, line: OrderLine) -> OrderLineOut:
@@ -129,6 +135,9 @@ class OrderLineOut(BaseModel):
             first_promised_date=line.first_promised_date,
             delivered_at=line.delivered_at,
             consolation_credit=line.credit,
+            routing=line.routing,
+            tried_suppliers=line.tried_suppliers,
+            awaits_operator=line.awaits_operator,
         )
 
 

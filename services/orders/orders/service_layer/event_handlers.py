@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from dropship_shared.events import (
     AcknowledgedLine,
@@ -24,9 +25,11 @@ from dropship_shared.events import (
     utcnow,
 )
 from dropship_shared.unit_of_work import UnitOfWorkFactory
-from orders.domain.model import Cause, Order, OrderError, Shipment
-from orders.domain.promise import PromiseRules, ReleaseEstimate
-from orders.service_layer.handlers import apply_consequences
+from orders.domain.model import Cause, Order, OrderError, Shipment, split_backorder_line_id
+from orders.domain.promise import PromiseRules
+from orders.domain.routing import BatchOutlook
+from orders.domain.sourcing import Sourcing
+from orders.service_layer.handlers import apply_consequences, load_sourcing
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 CONSUMER = "orders"
@@ -40,36 +43,66 @@ class EventWork:
 
     cause: Cause
     changes: list[tuple[str | None, LineChange]]
-    release_estimate: tuple[str, ReleaseEstimate] | None = None
+    release_estimate: BatchOutlook | None = None
     incoming: list[tuple[str, str, int, int]] = field(default_factory=list)  # PO number, SKU, quantity, PO line
     # Surplus the supplier shipped to the warehouse: PO number, PO line, when it shipped.
     surplus_shipped: list[tuple[str, int, datetime]] = field(default_factory=list)
+    # The event may move lines to another offer: routing's inputs are loaded for them before the changes run.
+    rerouting: SourcingSlot | None = None
+    # Applies to a line under any of its backorder line ids (goods that shipped count even from a supplier the
+    # line left); other events about an id the line has left (a re-routed line) change nothing.
+    any_route: bool = False
+
+
+@dataclass
+class SourcingSlot:
+    """Filled with routing's inputs once the event's orders are loaded, read by its changes."""
+
+    sourcing: Sourcing | None = None
 
 
 Planner = Callable[[Envelope, PromiseRules], EventWork]
-
-
-def split_backorder_line_id(backorder_line_id: str) -> tuple[str, int]:
-    order_id, _, line_no = backorder_line_id.rpartition("-")
-    return order_id, int(line_no)
 
 
 def _cause(envelope: Envelope) -> Cause:
     return Cause(utcnow(), envelope.type, str(envelope.event_id))
 
 
-def _by_order(work: EventWork) -> dict[str, list[tuple[int, LineChange]]]:
-    """The event's changes per order; lines of other systems (ids that are not ours) are skipped."""
-    by_order: dict[str, list[tuple[int, LineChange]]] = defaultdict(list)
+def _by_order(work: EventWork) -> dict[str, list[tuple[int, int, LineChange]]]:
+    """The event's changes per order (line, route number, change); lines of other systems are skipped."""
+    by_order: dict[str, list[tuple[int, int, LineChange]]] = defaultdict(list)
     for backorder_line_id, change in work.changes:
         if backorder_line_id is None:
             continue
         try:
-            order_id, line_no = split_backorder_line_id(backorder_line_id)
+            order_id, line_no, route_no = split_backorder_line_id(backorder_line_id)
         except ValueError:
             continue
-        by_order[order_id].append((line_no, change))
+        by_order[order_id].append((line_no, route_no, change))
     return by_order
+
+
+async def _fill_sourcing(
+    uow: OrdersUnitOfWork,
+    todo: list[tuple[Envelope, EventWork, dict[str, list[tuple[int, int, LineChange]]]]],
+    orders: dict[str, Order],
+) -> None:
+    """Routing's inputs for the lines of the events that may re-route them (one load for the whole batch)."""
+    slots = [work.rerouting for _, work, _ in todo if work.rerouting is not None]
+    if not slots:
+        return
+    skus = {
+        line.sku
+        for _, work, by_order in todo
+        if work.rerouting is not None
+        for order_id, changes in by_order.items()
+        if order_id in orders
+        for line in orders[order_id].lines
+        if line.line_no in {line_no for line_no, _, _ in changes}
+    }
+    sourcing = await load_sourcing(uow, skus)
+    for slot in slots:
+        slot.sourcing = sourcing
 
 
 async def handle_events(
@@ -93,8 +126,9 @@ async def handle_events(
         orders = await uow.orders.get_many(
             await uow.orders.lock(order_id for _, _, by_order in todo for order_id in by_order)
         )
+        await _fill_sourcing(uow, todo, orders)
         changed: dict[str, Order] = {}
-        estimates: dict[str, tuple[ReleaseEstimate, datetime]] = {}
+        estimates: dict[str, tuple[BatchOutlook, datetime]] = {}
         incoming: dict[tuple[str, str], tuple[int, int, datetime]] = {}
         surplus_shipped: dict[tuple[str, int], datetime] = {}
         for envelope, work, by_order in todo:
@@ -103,15 +137,16 @@ async def handle_events(
                 order = orders.get(order_id)
                 if order is None:
                     continue
-                for line_no, change in line_changes:
+                for line_no, route_no, change in line_changes:
                     try:
+                        if route_no != order.line(line_no).route_no and not work.any_route:
+                            continue  # about a PO the line has left (re-routed): its record there stands
                         change(order, line_no, work.cause)
                     except OrderError:
                         continue  # no such line here: not ours to track
                 changed[order_id] = order
             if work.release_estimate is not None:
-                supplier_id, estimate = work.release_estimate
-                estimates[supplier_id] = (estimate, work.cause.at)  # the latest word wins
+                estimates[work.release_estimate.supplier_id] = (work.release_estimate, work.cause.at)  # latest wins
             for po_number, sku, quantity, line_no in work.incoming:
                 incoming.setdefault((po_number, sku), (quantity, line_no, work.cause.at))
             for po_number, line_no, shipped_at in work.surplus_shipped:
@@ -123,8 +158,8 @@ async def handle_events(
         await apply_consequences(uow, *changed.values())
         # Last, after the orders: a supplier's estimate row is hot (every event of the supplier writes it),
         # so it is held only for the commit, and always after the order locks (one lock order).
-        for supplier_id, (estimate, at) in sorted(estimates.items()):
-            await uow.release_estimates.record(supplier_id, estimate, at)
+        for _, (outlook, at) in sorted(estimates.items()):
+            await uow.release_estimates.record(outlook, at)
         lead_times = await uow.products.lead_times(sku for _, sku in incoming)
         for (po_number, sku), (quantity, line_no, at) in sorted(incoming.items()):
             # Due in the warehouse once the supplier's lead time and the receiving delay have passed.
@@ -142,10 +177,18 @@ async def handle_event(
     await handle_events(uow_factory, [envelope], rules or PromiseRules())
 
 
-def _acknowledge(po_number: str, ack: AcknowledgedLine, rules: PromiseRules) -> LineChange:
+def _acknowledge(po_number: str, ack: AcknowledgedLine, rules: PromiseRules, slot: SourcingSlot) -> LineChange:
     def change(order: Order, line_no: int, cause: Cause) -> None:
         order.acknowledge(
-            line_no, po_number, ack.status, ack.expected_ship_date, ack.reason, rules, cause, ack.rejected_quantity
+            line_no,
+            po_number,
+            ack.status,
+            ack.expected_ship_date,
+            ack.reason,
+            rules,
+            cause,
+            ack.rejected_quantity,
+            slot.sourcing,
         )
 
     return change
@@ -196,20 +239,33 @@ def _batch_release_expected(envelope: Envelope, rules: PromiseRules) -> EventWor
     return EventWork(
         _cause(envelope),
         [(line_id, expect) for line_id in payload.backorder_line_ids],
-        release_estimate=(payload.supplier_id, _estimate_of(payload)),
+        release_estimate=_outlook_of(payload),
     )
 
 
-def _estimate_of(payload: BatchReleaseExpected) -> ReleaseEstimate:
+def _outlook_of(payload: BatchReleaseExpected) -> BatchOutlook:
+    """The estimate and, when the aggregator tells it, where the batch stands (minimums of 0 are none)."""
     wait = payload.first_line_wait_seconds
-    return ReleaseEstimate(payload.expected_release_at, None if wait is None else timedelta(seconds=wait))
+    return BatchOutlook(
+        supplier_id=payload.supplier_id,
+        pending_units=payload.pending_units or 0,
+        pending_value=payload.pending_value or Decimal(0),
+        min_units=payload.min_units or None,
+        min_value=payload.min_value or None,
+        expected_release_at=payload.expected_release_at,
+        first_line_wait=None if wait is None else timedelta(seconds=wait),
+        complete_release_at=payload.next_cutoff_at,
+        standing_known=payload.pending_units is not None,
+    )
 
 
 def _purchase_order_acknowledged(envelope: Envelope, rules: PromiseRules) -> EventWork:
     payload = envelope.payload_as(PurchaseOrderAcknowledged)
+    slot = SourcingSlot()
     return EventWork(
         _cause(envelope),
-        [(ack.backorder_line_id, _acknowledge(payload.po_number, ack, rules)) for ack in payload.lines],
+        [(ack.backorder_line_id, _acknowledge(payload.po_number, ack, rules, slot)) for ack in payload.lines],
+        rerouting=slot if any(ack.status in ("rejected", "backordered") for ack in payload.lines) else None,
     )
 
 
@@ -235,6 +291,7 @@ def _shipment_updated(envelope: Envelope, rules: PromiseRules) -> EventWork:
             )
             for shipped in payload.lines
         ],
+        any_route=True,
         # surplus shipped to the merchant's warehouse: received after the receiving delay
         surplus_shipped=[
             (payload.po_number, shipped.line_no, payload.shipped_at)
@@ -254,8 +311,15 @@ def _line_cancellation_resolved(envelope: Envelope, rules: PromiseRules) -> Even
 
 
 def _purchase_order_failed(envelope: Envelope, rules: PromiseRules) -> EventWork:
-    """The PO will not be placed (refused by the supplier, unknown supplier, given up): its lines are rejected."""
-    return _close_lines_of_po(envelope, envelope.payload_as(PurchaseOrderFailed), Order.purchase_order_failed)
+    """The PO will not be placed (refused by the supplier, unknown supplier, given up): its lines move to their
+    next offer, or are rejected when none is left."""
+    payload = envelope.payload_as(PurchaseOrderFailed)
+    slot = SourcingSlot()
+
+    def move_on(order: Order, line_no: int, c: Cause) -> None:
+        order.purchase_order_failed(line_no, payload.po_number, payload.reason, c, slot.sourcing, rules)
+
+    return EventWork(_cause(envelope), [(line_id, move_on) for line_id in payload.backorder_line_ids], rerouting=slot)
 
 
 def _purchase_order_cancelled(envelope: Envelope, rules: PromiseRules) -> EventWork:

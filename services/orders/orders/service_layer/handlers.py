@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from dropship_shared.events import Address, utcnow
@@ -12,6 +13,7 @@ from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.effects import MoneyMovement, MovementKind
 from orders.domain.model import Cause, Order, OrderError, Product, RequestedLine
 from orders.domain.promise import PromiseRules, ReleaseEstimate
+from orders.domain.sourcing import Sourcing
 from orders.service_layer.ports import IdempotencyKeyTaken, PaymentCall, PaymentKind
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
@@ -128,11 +130,18 @@ async def place_orders(
                 if sku in stock:
                     stock[sku].incoming_free, stock[sku].incoming_expected_at = free, due
         estimates = await uow.release_estimates.for_suppliers(product.supplier_id for product in stock.values())
+        # Routing only for the products some order of the batch may backorder (not enough in stock for all).
+        wanted: dict[str, int] = defaultdict(int)
+        for line in (line for command, _ in requests for line in command.lines):
+            wanted[line.sku] += line.quantity
+        sourcing = await load_sourcing(
+            uow, [sku for sku, units in wanted.items() if sku in stock and stock[sku].on_hand < units]
+        )
         outcomes: list[PlacedOrder | OrderError] = []
         new: list[tuple[Order, str | None]] = []
         for command, correlation_id in requests:
             try:
-                placed = _place(command, known, stock, estimates, rules)
+                placed = _place(command, known, stock, estimates, rules, sourcing)
             except OrderError as refused:
                 outcomes.append(refused)
                 continue
@@ -168,6 +177,7 @@ def _place(
     stock: dict[str, Product],
     estimates: dict[str, ReleaseEstimate],
     rules: PromiseRules | None,
+    sourcing: Sourcing,
 ) -> PlacedOrder:
     """One order of a batch, in memory: `known` (orders by idempotency key) and `stock` carry what the
     orders before it in the batch did."""
@@ -185,6 +195,7 @@ def _place(
         placed_at=utcnow(),
         rules=rules,
         release_estimates=estimates,
+        sourcing=sourcing,
     )
     if order.total >= MONEY_LIMIT:
         for sku, (units, incoming) in on_hand.items():
@@ -193,6 +204,19 @@ def _place(
     if key is not None:
         known[key] = order  # a repeat of the key later in the batch gets this order
     return PlacedOrder(order, created=True)
+
+
+async def load_sourcing(uow: OrdersUnitOfWork, skus: Iterable[str]) -> Sourcing:
+    """What routing needs for these products: their active offers, where their suppliers' batches stand, and the
+    merchant's setting (two statements)."""
+    offers = await uow.offers.of_products(skus)
+    outlooks = await uow.release_estimates.outlooks({offer.supplier_id for found in offers.values() for offer in found})
+    return Sourcing(
+        {sku: [offer.for_routing() for offer in found] for sku, found in offers.items()},
+        outlooks,
+        uow.routing.policy,
+        uow.routing.automatic,
+    )
 
 
 async def apply_consequences(uow: OrdersUnitOfWork, *changed: Order) -> None:
@@ -267,4 +291,37 @@ async def confirm_delivery(
     cause = Cause(utcnow(), f"delivered:{source}")
     return await _change_order(
         uow_factory, order_id, correlation_id, lambda order: order.confirm_delivery(line_no, cause)
+    )
+
+
+async def reroute_line(
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork],
+    order_id: str,
+    line_no: int,
+    correlation_id: str,
+    rules: PromiseRules,
+    supplier_id: str | None = None,
+) -> Order:
+    """An operator sends a line waiting for them to its next untried offer, or to `supplier_id`."""
+    cause = Cause(utcnow(), "operator_reroute")
+    async with uow_factory() as uow:
+        uow.correlation_id = correlation_id
+        order = await uow.orders.get(order_id, for_update=True)
+        if order is None:
+            raise OrderNotFound(f"order {order_id} not found")
+        sourcing = await load_sourcing(uow, [order.line(line_no).sku])
+        order.reroute_by_operator(line_no, sourcing, rules, cause, supplier_id)
+        await uow.orders.save(order)
+        await apply_consequences(uow, order)
+        await uow.commit()
+        return order
+
+
+async def reject_line(
+    uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], order_id: str, line_no: int, reason: str, correlation_id: str
+) -> Order:
+    """An operator rejects a line waiting for them (no offer will do): its money released, the customer told."""
+    cause = Cause(utcnow(), "operator_reject")
+    return await _change_order(
+        uow_factory, order_id, correlation_id, lambda order: order.reject_by_operator(line_no, reason, cause)
     )

@@ -58,6 +58,9 @@ class CustomerLine:
     supplier_id: str | None
     po_number: str | None
     promised_date: date | None
+    routing: dict[str, Any] | None = None  # the latest routing decision, its alternatives and numbers
+    tried_suppliers: list[str] | None = None
+    awaits_operator: bool = False  # refused by its supplier: waits for an operator to re-route or reject it
     days_to_promise: int | None = None  # negative: the promise has slipped by that many days
     messages: list[SentMessage] = field(default_factory=list)
     shipments: list[LineShipment] = field(default_factory=list)
@@ -77,6 +80,9 @@ def _lines() -> Any:
         order_lines.c.supplier_id,
         order_lines.c.po_number,
         order_lines.c.promised_date,
+        order_lines.c.routing,
+        order_lines.c.tried_suppliers,
+        order_lines.c.awaits_operator,
     ).join(orders, orders.c.order_id == order_lines.c.order_id)
 
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from dropship_shared.events import BackorderWithdrawalRequested, BackorderWithdrawn, Envelope, utcnow
 from dropship_shared.unit_of_work import UnitOfWorkFactory
-from orders.domain.model import Cause, UnknownSku
+from orders.domain.model import Cause, UnknownSku, split_backorder_line_id
 from orders.domain.promise import PromiseRules
 from orders.domain.receiving import plan_receipt
-from orders.service_layer.event_handlers import CONSUMER, split_backorder_line_id
+from orders.service_layer.event_handlers import CONSUMER
 from orders.service_layer.handlers import apply_consequences
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
@@ -79,7 +79,9 @@ async def receive_stock(
             await uow.receipts.set_aside(line.backorder_line_id, receipt.sku, line.quantity, now)
             uow.emit(
                 BackorderWithdrawalRequested(
-                    backorder_line_id=line.backorder_line_id, supplier_id=product.supplier_id, quantity=line.quantity
+                    backorder_line_id=line.backorder_line_id,
+                    supplier_id=line.supplier_id or product.supplier_id,
+                    quantity=line.quantity,
                 )
             )
             withdrawing.append(line.backorder_line_id)
@@ -95,7 +97,7 @@ async def on_backorder_withdrawn(
     (the units go back to stock for new orders)."""
     payload = envelope.payload_as(BackorderWithdrawn)
     rules = rules or PromiseRules()
-    order_id, line_no = split_backorder_line_id(payload.backorder_line_id)
+    order_id, line_no, _ = split_backorder_line_id(payload.backorder_line_id)
     async with uow_factory() as uow:
         await uow.orders.lock([order_id])  # first, as every writer of orders does
         if not await uow.first_delivery(CONSUMER, envelope):

@@ -22,6 +22,7 @@ from orders.adapters.repository import (
     StockReceiptRepository,
 )
 from orders.domain.model import Order
+from orders.domain.routing import RoutingPolicy
 from orders.service_layer.ports import PaymentProvider
 
 
@@ -32,6 +33,15 @@ class MessageSetup:
     channels: tuple[str, ...] = ("email",)
     templates: MessageTemplates = field(default_factory=MessageTemplates)
     tracking_url_template: str = "https://track.example.com/{carrier}/{tracking_number}"
+
+
+@dataclass(frozen=True)
+class RoutingSetup:
+    """The merchant's routing setting: how a backorder's offer is chosen, and whether a line its supplier
+    refused moves to the next offer at once (`automatic`) or waits for an operator."""
+
+    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    automatic: bool = True
 
 
 class OrdersUnitOfWork(SqlUnitOfWork):
@@ -53,8 +63,10 @@ class OrdersUnitOfWork(SqlUnitOfWork):
         messages: MessageSetup | None = None,
         payments: Callable[[AsyncSession], PaymentProvider] = LedgerPaymentProvider,
         messages_ready: Callable[[], None] | None = None,
+        routing: RoutingSetup | None = None,
     ) -> None:
         super().__init__(sessions, outbox, inbox, outbox_ready)
+        self.routing = routing or RoutingSetup()
         self._messages = messages or MessageSetup()
         self._payments = payments
         self._messages_ready = messages_ready

@@ -14,7 +14,7 @@ from orders.adapters.orm import consolation_credits, line_promises, line_transit
 from orders.domain.backorder_figures import BackorderFigures, LineFacts, backorder_figures
 from orders.domain.lifecycle import LineStatus
 from orders.domain.promise import PromiseRules, delivery_after_release, delivery_after_ship_date, expected_release
-from orders.service_layer.handlers import OrderNotFound
+from orders.service_layer.handlers import OrderNotFound, load_sourcing
 from orders.service_layer.ports import PaymentTotals
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
@@ -54,6 +54,7 @@ async def availability(
         estimates = await uow.release_estimates.for_suppliers([product.supplier_id])
         incoming = await uow.incoming.units(sku)
         free, due = (await uow.incoming.free([sku])).get(sku, (0, None))
+        decision = None if product.on_hand > 0 else (await load_sourcing(uow, [sku])).route(sku, 1, now, rules)
     if product.on_hand > 0:
         return Availability(
             sku,
@@ -69,16 +70,18 @@ async def availability(
         return Availability(
             sku, 0, False, product.supplier_id, arrival, delivery_after_ship_date(arrival, rules), incoming
         )
-    release = expected_release(now, estimates.get(product.supplier_id), rules)
-    ships = (release + timedelta(days=product.lead_time_days)).date()
+    if decision is not None:  # as an order of one unit would be routed now
+        supplier_id, lead_time_days, release = (
+            decision.offer.supplier_id,
+            decision.offer.lead_time_days,
+            decision.expected_release_at,
+        )
+    else:
+        supplier_id, lead_time_days = product.supplier_id, product.lead_time_days
+        release = expected_release(now, estimates.get(product.supplier_id), rules)
+    ships = (release + timedelta(days=lead_time_days)).date()
     return Availability(
-        sku,
-        0,
-        False,
-        product.supplier_id,
-        ships,
-        delivery_after_release(release, product.lead_time_days, rules),
-        incoming,
+        sku, 0, False, supplier_id, ships, delivery_after_release(release, lead_time_days, rules), incoming
     )
 
 

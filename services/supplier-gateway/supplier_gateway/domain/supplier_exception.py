@@ -56,10 +56,14 @@ class Anomaly:
 
 
 def order_of(backorder_line_id: str | None) -> str | None:
-    """The customer order a backorder line belongs to (the orders service names lines `<order>-<line>`)."""
+    """The customer order a backorder line belongs to (the orders service names lines `<order>-<line>`, and
+    `<order>-<line>-r<n>` once a line moved to another supplier)."""
     if not backorder_line_id or "-" not in backorder_line_id:
         return None
-    return backorder_line_id.rpartition("-")[0]
+    head, _, last = backorder_line_id.rpartition("-")
+    if last.startswith("r") and last[1:].isdigit() and "-" in head:
+        head = head.rpartition("-")[0]
+    return head
 
 
 @dataclass
