@@ -160,6 +160,8 @@ async def test_a_refused_line_moves_to_the_other_offer_and_keeps_its_money(
     payments = (await http.get(f"/orders/{order_id}/payments")).json()
     assert (Decimal(payments["released"]), Decimal(payments["captured"])) == (Decimal(0), Decimal(0))
     assert await kinds(http, order_id) == [*told_before, "date_moved"]  # one message about the move
+    figures = (await http.get("/metrics/backorders", params={"group_by": "supplier"})).json()["groups"]
+    assert [(group["group"], group["backordered_lines"]) for group in figures] == [("acme", 1)]  # where it went
     found = (await http.get("/order-lines", params={"order_id": order_id})).json()
     assert found[0]["routing"]["supplier_id"] == "acme" and found[0]["awaits_operator"] is False
     # acme refuses too: no offer left, the line is rejected and its money released

@@ -11,6 +11,7 @@ import pytest
 from orders_factories import NOW, RULES, later, place, shipment
 
 from dropship_shared.events import BackorderCancelled, BackorderCreated
+from orders.config import OrdersSettings
 from orders.domain.effects import MessageKind, MovementKind
 from orders.domain.model import LineStatus, Order, OrderError, RequestedLine, split_backorder_line_id
 from orders.domain.routing import BatchOutlook, Offer
@@ -193,3 +194,20 @@ def test_backorder_line_ids_name_the_order_line_and_route(line_id: str, parts: t
 def test_ids_of_other_systems_are_not_order_lines(line_id: str) -> None:
     with pytest.raises(ValueError):
         split_backorder_line_id(line_id)
+
+
+def test_the_merchants_routing_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROUTING_MODE", "cheapest_within_promise")
+    monkeypatch.setenv("ROUTING_TOLERANCE_PERCENT", "5")
+    monkeypatch.setenv("ROUTING_DELAY_COST_PER_LINE_DAY", "1.50")
+    monkeypatch.setenv("REROUTE", "operator")
+    setup = OrdersSettings().routing_setup()
+    assert (setup.policy.mode, setup.policy.tolerance_percent, setup.policy.delay_cost_per_line_day) == (
+        "cheapest_within_promise",
+        Decimal("5"),
+        Decimal("1.50"),
+    )
+    assert setup.automatic is False
+    monkeypatch.setenv("REROUTE", "sometimes")
+    with pytest.raises(ValueError):
+        OrdersSettings()

@@ -89,7 +89,9 @@ async def backorder_metrics(
     uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], start: datetime, end: datetime, group_by: str
 ) -> list[BackorderFigures]:
     """Figures over the orders placed in [start, end), per SKU, per supplier, per day placed or all together."""
-    group_column = {"supplier": products.c.supplier_id, "all": literal("all"), "day": literal("day")}.get(
+    # a backordered line counts under the supplier it was routed to (last), a line from stock under the product's
+    by_supplier = func.coalesce(order_lines.c.supplier_id, products.c.supplier_id)
+    group_column = {"supplier": by_supplier, "all": literal("all"), "day": literal("day")}.get(
         group_by, order_lines.c.sku
     )
     shipped_at = (
