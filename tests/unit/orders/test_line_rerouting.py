@@ -10,12 +10,12 @@ from decimal import Decimal
 import pytest
 from orders_factories import NOW, RULES, later, place, shipment
 
-from dropship_shared.events import BackorderCancelled, BackorderCreated
+from dropship_shared.events import BackorderCancelled, BackorderCreated, BatchReleaseExpected
 from orders.config import OrdersSettings
 from orders.domain.effects import MessageKind, MovementKind
 from orders.domain.model import LineStatus, Order, OrderError, RequestedLine, split_backorder_line_id
 from orders.domain.routing import BatchOutlook, Offer
-from orders.domain.sourcing import Sourcing
+from orders.domain.sourcing import Sourcing, told_outlook
 
 # TABLE: globex is cheaper but slow, initech dearer (within 10 %) and quick.
 GLOBEX = Offer("globex", "GX-9", Decimal("210"), 10)
@@ -211,3 +211,14 @@ def test_the_merchants_routing_setting_comes_from_the_environment(monkeypatch: p
     monkeypatch.setenv("REROUTE", "sometimes")
     with pytest.raises(ValueError):
         OrdersSettings()
+
+
+def test_an_older_aggregators_estimate_leaves_the_batch_standing_unknown() -> None:
+    older = BatchReleaseExpected(supplier_id="acme", expected_release_at=NOW, backorder_line_ids=[])
+    outlook = told_outlook(older.model_dump())
+    assert (outlook.standing_known, outlook.completed_by(1_000, Decimal("1000"))) == (False, False)
+    told = older.model_copy(
+        update={"pending_units": 4, "pending_value": Decimal("40"), "min_units": 5, "min_value": Decimal(0)}
+    )
+    outlook = told_outlook(told.model_dump())
+    assert (outlook.min_units, outlook.min_value, outlook.completed_by(1, Decimal("1"))) == (5, None, True)

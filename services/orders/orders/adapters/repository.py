@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, delete, func, insert, select, update
@@ -35,6 +34,7 @@ from orders.domain.model import Order, OrderLine, Product, ProductOffer, Shipmen
 from orders.domain.promise import Promise, ReleaseEstimate
 from orders.domain.receiving import WaitingLine
 from orders.domain.routing import BatchOutlook
+from orders.domain.sourcing import told_outlook
 from orders.service_layer.ports import IdempotencyKeyTaken
 
 
@@ -249,7 +249,7 @@ class ReleaseEstimateRepository:
         rows = await self._session.execute(
             select(supplier_release_estimates).where(supplier_release_estimates.c.supplier_id.in_(wanted))
         )
-        return {row["supplier_id"]: outlook_of(row) for row in rows.mappings()}
+        return {row["supplier_id"]: told_outlook(dict(row)) for row in rows.mappings()}
 
     async def for_suppliers(self, supplier_ids: Iterable[str]) -> dict[str, ReleaseEstimate]:
         table = supplier_release_estimates
@@ -259,23 +259,6 @@ class ReleaseEstimateRepository:
             )
         )
         return {row[0]: ReleaseEstimate(row[1], None if row[2] is None else timedelta(seconds=row[2])) for row in rows}
-
-
-def outlook_of(row: RowMapping) -> BatchOutlook:
-    """A stored estimate as routing sees it: minimums of 0 are none; no standing told, none known."""
-    wait = row["first_line_wait_seconds"]
-    known = row["pending_units"] is not None
-    return BatchOutlook(
-        supplier_id=row["supplier_id"],
-        pending_units=row["pending_units"] or 0,
-        pending_value=row["pending_value"] or Decimal(0),
-        min_units=row["min_units"] or None,
-        min_value=row["min_value"] or None,
-        expected_release_at=row["expected_release_at"],
-        first_line_wait=None if wait is None else timedelta(seconds=wait),
-        complete_release_at=row["next_cutoff_at"],
-        standing_known=known,
-    )
 
 
 class IncomingStockRepository:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from orders.domain.promise import PromiseRules
 from orders.domain.routing import BatchOutlook, Offer, RoutingDecision, RoutingPolicy, route
@@ -37,3 +39,20 @@ class Sourcing:
             pending_units=outlook.pending_units + quantity,
             pending_value=outlook.pending_value + quantity * offer.unit_cost,
         )
+
+
+def told_outlook(told: Mapping[str, Any]) -> BatchOutlook:
+    """A supplier's batch as the aggregator told it (`batch.release_expected`'s fields, or the row that keeps
+    them): minimums of 0 are none; without its pending units (an older aggregator) its standing is unknown."""
+    wait = told["first_line_wait_seconds"]
+    return BatchOutlook(
+        supplier_id=told["supplier_id"],
+        pending_units=told["pending_units"] or 0,
+        pending_value=told["pending_value"] or Decimal(0),
+        min_units=told["min_units"] or None,
+        min_value=told["min_value"] or None,
+        expected_release_at=told["expected_release_at"],
+        first_line_wait=None if wait is None else timedelta(seconds=wait),
+        complete_release_at=told["next_cutoff_at"],
+        standing_known=told["pending_units"] is not None,
+    )

@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from dropship_shared.events import (
     AcknowledgedLine,
@@ -28,7 +27,7 @@ from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.model import Cause, Order, OrderError, Shipment, split_backorder_line_id
 from orders.domain.promise import PromiseRules
 from orders.domain.routing import BatchOutlook
-from orders.domain.sourcing import Sourcing
+from orders.domain.sourcing import Sourcing, told_outlook
 from orders.service_layer.handlers import apply_consequences, load_sourcing
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
@@ -239,23 +238,7 @@ def _batch_release_expected(envelope: Envelope, rules: PromiseRules) -> EventWor
     return EventWork(
         _cause(envelope),
         [(line_id, expect) for line_id in payload.backorder_line_ids],
-        release_estimate=_outlook_of(payload),
-    )
-
-
-def _outlook_of(payload: BatchReleaseExpected) -> BatchOutlook:
-    """The estimate and, when the aggregator tells it, where the batch stands (minimums of 0 are none)."""
-    wait = payload.first_line_wait_seconds
-    return BatchOutlook(
-        supplier_id=payload.supplier_id,
-        pending_units=payload.pending_units or 0,
-        pending_value=payload.pending_value or Decimal(0),
-        min_units=payload.min_units or None,
-        min_value=payload.min_value or None,
-        expected_release_at=payload.expected_release_at,
-        first_line_wait=None if wait is None else timedelta(seconds=wait),
-        complete_release_at=payload.next_cutoff_at,
-        standing_known=payload.pending_units is not None,
+        release_estimate=told_outlook(payload.model_dump()),
     )
 
 
