@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    RowMapping,
+    Select,
+    String,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dropship_shared.db import among
+from dropship_shared.db import Money, among
 from dropship_shared.events import Address
 from dropship_shared.unit_of_work import CollectEvents
 from orders.adapters.orm import (
@@ -665,8 +683,8 @@ class OrderRepository:
 
     async def read(self, order_id: str) -> Order | None:
         """The order as its reader sees it, for requests that never change it: the order with its lines in one
-        statement, their shipments, promises and credits, without the lines' status transitions (`history`
-        stays empty) and without keeping the lines to compare on save: four statements, not six. A read runs
+        statement, their shipments, promises and credits in a second (UNION ALL), without the transitions (`history`
+        stays empty) and without keeping the lines to compare on save: two statements, not six. A read runs
         on the loop that handles the events, so each statement it saves is time given back to both."""
         line_columns = [column for column in order_lines.columns if column.name != "order_id"]
         query = (
@@ -686,16 +704,18 @@ class OrderRepository:
         """The orders of `order_rows` built from their rows (`line_rows` in line order) and their lines'
         shipments, promises, credits and, `with_transitions`, status transitions (one statement each)."""
         found = [row["order_id"] for row in order_rows]
-        by_line: dict[str, dict[tuple[str, int], list[RowMapping]]] = defaultdict(dict)
+        by_line: dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]] = defaultdict(dict)
+        if not with_transitions:  # a reader's: one statement for the three
+            by_line.update(await self._details(found))
         for name, table, order_by in (
             ("shipments", shipments, shipments.c.id),
             ("transitions", line_transitions, line_transitions.c.id),
             ("promises", line_promises, line_promises.c.id),
             ("credits", consolation_credits, consolation_credits.c.line_no),
         ):
-            if name == "transitions" and not with_transitions:
+            if name in by_line or (name == "transitions" and not with_transitions):
                 continue
-            grouped: dict[tuple[str, int], list[RowMapping]] = defaultdict(list)
+            grouped: dict[tuple[str, int], list[Mapping[Any, Any]]] = defaultdict(list)
             for row in await self._rows(table, found, order_by):
                 grouped[(row["order_id"], row["line_no"])].append(row)
             by_line[name] = grouped
@@ -770,6 +790,68 @@ class OrderRepository:
             )
             for row in order_rows
         }
+
+    async def _details(self, order_ids: list[str]) -> dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]]:
+        """The lines' shipments, promises and credits in one statement (UNION ALL, in that order, each in its own
+        order) instead of three: a read under load waits for a turn of the busy loop per round trip."""
+        typed = {"text": String(500), "number": Integer(), "day": Date(), "amount": Money()}
+
+        def part(kind: int, table: Table, seq: ColumnElement[Any], **columns: ColumnElement[Any]) -> Select[Any]:
+            def column(name: str, type_: Any = None) -> ColumnElement[Any]:
+                found = columns.get(name)
+                return (found if found is not None else cast(null(), type_)).label(name)
+
+            return select(
+                literal(kind, Integer).label("kind"),
+                table.c.order_id,
+                table.c.line_no,
+                seq.label("seq"),
+                *(column(f"text{n}", typed["text"]) for n in range(1, 5)),
+                column("number", typed["number"]),
+                column("moment", shipments.c.shipped_at.type),
+                column("day", typed["day"]),
+                column("amount", typed["amount"]),
+            ).where(_of_orders(self._session, table, order_ids))
+
+        s, p, c = shipments.c, line_promises.c, consolation_credits.c
+        query = union_all(
+            part(
+                0,
+                shipments,
+                s.id,
+                text1=s.shipment_id,
+                text2=s.carrier,
+                text3=s.tracking_number,
+                text4=s.tracking_url,
+                number=s.quantity,
+                moment=s.shipped_at,
+            ),
+            part(1, line_promises, p.id, text1=p.cause, text2=p.event_id, moment=p.at, day=p.promised_date),
+            part(2, consolation_credits, c.line_no, amount=c.amount),
+        ).order_by("kind", "seq")
+        found: dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]] = {
+            name: defaultdict(list) for name in ("shipments", "promises", "credits")
+        }
+        for row in (await self._session.execute(query)).mappings():
+            key = (row["order_id"], row["line_no"])
+            if row["kind"] == 0:
+                found["shipments"][key].append(
+                    {
+                        "shipment_id": row["text1"],
+                        "carrier": row["text2"],
+                        "tracking_number": row["text3"],
+                        "tracking_url": row["text4"],
+                        "quantity": row["number"],
+                        "shipped_at": row["moment"],
+                    }
+                )
+            elif row["kind"] == 1:
+                found["promises"][key].append(
+                    {"cause": row["text1"], "event_id": row["text2"], "at": row["moment"], "promised_date": row["day"]}
+                )
+            else:
+                found["credits"][key].append({"amount": row["amount"]})
+        return found
 
     async def _rows(self, table: Table, order_ids: list[str], order_by: ColumnElement[Any]) -> list[RowMapping]:
         query = select(table).where(_of_orders(self._session, table, order_ids)).order_by(order_by)
