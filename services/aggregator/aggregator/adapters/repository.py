@@ -22,6 +22,7 @@ from aggregator.adapters.orm import (
 )
 from aggregator.domain.line import PendingLine
 from aggregator.domain.release import PurchaseOrderDraft
+from dropship_shared.db import among
 
 
 @dataclass
@@ -215,7 +216,7 @@ class BackorderLineRepository:
         the trace context each arrived in (None untraced), for the release to link."""
         rows = await self._session.execute(
             select(backorder_lines.c.backorder_line_id, backorder_lines.c.details, backorder_lines.c.traceparent).where(
-                backorder_lines.c.backorder_line_id.in_(backorder_line_ids)
+                among(self._session, backorder_lines.c.backorder_line_id, backorder_line_ids)
             )
         )
         return {row[0]: (row[1], row[2]) for row in rows}
