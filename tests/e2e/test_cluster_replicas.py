@@ -48,10 +48,9 @@ async def test_a_broker_node_and_a_replica_of_each_service_die_while_orders_stre
         database_urls=service_databases,
         ports={name: free_port() for name in SERVICES},
         extra_env={
+            # the gateway runs with its default lease (30 s, renewed while a PO is being sent): a PO the killed
+            # replica was sending is taken over within the test
             "supplier-simulator": {"SIMULATOR_AUTO_SHIP_AFTER_SECONDS": "0.5"},
-            # A PO the killed gateway replica was sending is taken over after 30 s, not the default 5 minutes
-            # (still three supplier timeouts: a slow answer is not sent twice).
-            "supplier-gateway": {"DISPATCH_LEASE_SECONDS": "30"},
         },
         identity=IDENTITY,
         replicas=2,

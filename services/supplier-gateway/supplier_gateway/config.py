@@ -17,7 +17,9 @@ class GatewaySettings(ServiceSettings):
 
     # dispatcher: how often due POs are looked for, how long a replica holds one, retries of a down supplier
     dispatch_interval_seconds: float = 1.0
-    dispatch_lease_seconds: float = 300.0
+    # a PO's lease, renewed every third of it while it is being sent: a dead replica's POs wait this long; also
+    # the (unrenewed) lease of a line cancellation or an X12 acknowledgement being sent
+    dispatch_lease_seconds: float = 30.0
     dispatch_batch_size: int = 20
     dispatch_concurrency_per_supplier: int = 4
     dispatch_retry_base_seconds: float = 2.0

@@ -3,6 +3,7 @@ later when their supplier is away (columns of the purchase_orders table, apart f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropship_shared.db import among
 from supplier_gateway.adapters.orm import purchase_orders
 from supplier_gateway.domain.purchase_order import PurchaseOrderState
 
@@ -108,6 +110,30 @@ class DispatchQueue:
                 )
             )
         return numbers
+
+    async def renew(self, owner: str, po_numbers: Iterable[str], until: datetime) -> set[str]:
+        """Extend `owner`'s leases on these POs to `until`, all in one statement (a replica's heartbeat). The
+        answer leaves out the POs it no longer holds: taken over by another replica after its lease ran out, or
+        no longer requested (failed or cancelled meanwhile)."""
+        renewed = await self._session.scalars(
+            update(purchase_orders)
+            .where(
+                among(self._session, purchase_orders.c.po_number, po_numbers),
+                purchase_orders.c.lease_owner == owner,
+                purchase_orders.c.state == PurchaseOrderState.REQUESTED.value,
+            )
+            .values(lease_expires_at=until)
+            .returning(purchase_orders.c.po_number)
+        )
+        return set(renewed.all())
+
+    async def holds(self, po_number: str, owner: str) -> bool:
+        """Lock the PO's row and tell whether `owner` still holds its lease: what it learnt while sending may be
+        recorded only then (another replica that took the PO over records its own attempt)."""
+        lease_owner = await self._session.scalar(
+            select(purchase_orders.c.lease_owner).where(purchase_orders.c.po_number == po_number).with_for_update()
+        )
+        return lease_owner is not None and lease_owner == owner
 
     async def release(
         self, po_number: str, owner: str, next_attempt_at: datetime | None = None, error: str | None = None
