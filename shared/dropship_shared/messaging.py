@@ -283,6 +283,8 @@ class Broker:
                 partitions.on_delivery(key)
             await self._deliver(subscription, message)
 
+        # The consumers go with their channel or connection; re-opened, they queue up behind the others again.
+        channel.close_callbacks.add(lambda *_: partitions.on_lost())
         self._connection.close_callbacks.add(lambda *_: partitions.on_lost())
         self._connection.reconnect_callbacks.add(lambda *_: partitions.on_lost())
         # Highest rank first: replicas starting together each register first (and so become active) on their own

@@ -148,8 +148,11 @@ async def test_what_the_plain_queue_held_is_drained_and_new_events_go_to_the_par
         await connection.close()
 
 
-async def test_partitions_beyond_a_lowered_count_are_drained(broker_namespace: BrokerNamespace) -> None:
-    queue = broker_namespace.queue("shrinking")
+@pytest.mark.parametrize("count", [1, 0], ids=["lowered", "turned-off"])
+async def test_partitions_beyond_a_lowered_count_are_drained(broker_namespace: BrokerNamespace, count: int) -> None:
+    """What waits in partitions the new count no longer has (all of them at 0) is drained by the replicas on the
+    new count; new events go to the partitions left (or the plain queue)."""
+    queue = broker_namespace.queue(f"shrinking{count}")
     remember_partitions(broker_namespace, queue)
     publisher = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
     await publisher.connect()
@@ -165,7 +168,10 @@ async def test_partitions_beyond_a_lowered_count_are_drained(broker_namespace: B
         await before.broker.close()
 
         await after.broker.connect()
-        await after.subscribe(queue, count=1)
+        if count:
+            await after.subscribe(queue, count=count)
+        else:
+            await after.broker.subscribe(Subscription(queue, {"backorder.cancelled": after.handle}))
         later = [(supplier, f"{supplier}/later") for supplier in SUPPLIERS]
         await asyncio.gather(*(publisher.publish(cancelled(supplier, line)) for supplier, line in later))
         await eventually(lambda: Counter(after.handled), lambda seen: seen == Counter(waiting + later))
