@@ -28,9 +28,12 @@ from supplier_gateway.adapters.http_channel import HttpPurchaseOrderChannel
 from supplier_gateway.adapters.http_supplier import HttpSupplierClient, HttpSupplierConfig
 from supplier_gateway.adapters.orm import inbox, outbox, purchase_orders
 from supplier_gateway.adapters.secret_box import SecretBox
+from supplier_gateway.adapters.x12_transport import HttpDocumentChannel
 from supplier_gateway.domain.purchase_order import PurchaseOrder
-from supplier_gateway.domain.supplier import Supplier, SupplierProtocol
+from supplier_gateway.domain.supplier import Supplier, SupplierProtocol, TradingPartner
+from supplier_gateway.service_layer.cancellations import CancellationPolicy, LineCancellationResolver
 from supplier_gateway.service_layer.dispatcher import DispatchPolicy, PurchaseOrderDispatcher
+from supplier_gateway.service_layer.edi_outbound import OurX12Identity, X12LineCancellation
 from supplier_gateway.service_layer.supplier_port import Placement
 from supplier_gateway.service_layer.unit_of_work import GatewayUnitOfWork
 from supplier_simulator.app import create_app as create_simulator
@@ -226,3 +229,52 @@ async def test_a_replica_whose_po_was_taken_over_stops_and_records_nothing(
         1,
         0,
     )
+
+
+async def test_a_line_cancellation_answered_to_two_replicas_is_recorded_once(
+    uow_factory: UnitOfWorkFactory[GatewayUnitOfWork],
+    replicas: dict[str, PurchaseOrderDispatcher],
+    supplier: httpx.AsyncClient,
+) -> None:
+    """A cancel request's lease is not renewed: a supplier call longer than it lets a second replica ask again.
+    The supplier answers both from the first receipt of the request's Idempotency-Key; the gateway records
+    the answer once (one unit cancelled of two, one event), whichever replica comes second."""
+    await replicas["replica-a"].drain()
+    assert (await dispatch(uow_factory)).state == "sent"
+    line = REQUESTED.lines[0]
+    async with uow_factory() as uow:
+        assert line.backorder_line_id is not None
+        await uow.cancellations.add(
+            PO_NUMBER, "acme", line.backorder_line_id, line.line_no, 1, "cancel-event-1", utcnow()
+        )
+        [request] = await uow.cancellations.claim_due(utcnow(), timedelta(seconds=LEASE_SECONDS), 10)
+        await uow.commit()
+    client = HttpSupplierClient(config=HttpSupplierConfig(timeout=30.0))
+    us = OurX12Identity(TradingPartner("ZZ", "DROPSHIPBUYER", "DROPSHIPBUYER"), "Dropship")
+    resolver = LineCancellationResolver(
+        uow_factory,
+        HttpPurchaseOrderChannel(client),
+        CancellationPolicy(),
+        X12LineCancellation(uow_factory, HttpDocumentChannel(client), us),
+    )
+    try:
+        for _replica in ("replica-a", "replica-b"):  # each with the request as it claimed it
+            await resolver.resolve(request)
+    finally:
+        await client.aclose()
+    asked = [
+        entry
+        for entry in (await supplier.get("/admin/requests")).json()["requests"]
+        if entry["idempotency_key"] == f"{PO_NUMBER}:cancel:cancel-event-1"
+    ]
+    assert len(asked) <= 2  # the second replica may ask again; never a third time
+    async with uow_factory() as uow:
+        po = await uow.purchase_orders.get(PO_NUMBER)
+        resolved = await uow.session.scalar(
+            select(func.count())
+            .select_from(outbox)
+            .where(outbox.c.event_type == "purchase_order.line_cancellation_resolved")
+        )
+    assert po is not None
+    assert po.lines[0].cancelled_qty == 1
+    assert resolved == 1

@@ -91,6 +91,14 @@ class CancellationRepository:
         )
         return [_request(row) for row in rows]
 
+    async def still_pending(self, request_id: int) -> bool:
+        """Lock the request's row and tell whether it still waits for its answer: another replica that took it
+        over after its lease ran out (a slow supplier call) may have recorded the answer meanwhile."""
+        state = await self._session.scalar(
+            select(line_cancellations.c.state).where(line_cancellations.c.id == request_id).with_for_update()
+        )
+        return state == "pending"
+
     async def resolve(self, request_id: int, outcome: str, at: datetime) -> None:
         await self._session.execute(
             update(line_cancellations)

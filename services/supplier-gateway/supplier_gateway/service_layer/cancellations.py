@@ -121,6 +121,8 @@ class LineCancellationResolver:
             status = await uow.dispatch.status(request.po_number)
             if po is None or status is None:
                 return "purchase order not known yet"
+            if not await uow.cancellations.still_pending(request.request_id):
+                return None  # answered meanwhile (an 865, or another replica that took the request over)
             if po.state is PurchaseOrderState.REQUESTED and (status.send_attempts or status.leased(now)):
                 # it may be at the supplier already (an attempt whose answer we never got): ask the supplier
                 # once the PO is recorded as placed, or cancel here if the supplier refuses the PO
@@ -136,6 +138,11 @@ class LineCancellationResolver:
             po = await uow.purchase_orders.get(request.po_number, for_update=True)
             if po is None:
                 return "purchase order vanished"
+            if not await uow.cancellations.still_pending(request.request_id):
+                # recorded by another replica (its lease is not renewed): the supplier answered both of them
+                # from the first receipt of the request's Idempotency-Key; recording it twice would cancel twice
+                log.info("line cancellation already resolved", po_number=request.po_number, line_no=request.line_no)
+                return None
             try:
                 await record_cancellation_answer(uow, po, request, answer, utcnow())
             except PurchaseOrderError as exc:  # the PO's state refuses it: nothing was written
