@@ -1,7 +1,8 @@
 """The operations console in a real Chromium (Debian's, driven by Playwright; `make browser` installs it) against
 the whole system as processes: a batch fills live and its Release button makes a PO, a PO is found by the
 customer's email, an exception is resolved from the inbox, a supplier outage shows with its error, markup in a
-supplier's name stays text, and a signed-out visitor gets the sign-in page. Screenshots of every page go to
+supplier's name stays text, a line refused by its supplier is re-routed by an operator, and a signed-out visitor
+gets the sign-in page. Screenshots of every page go to
 test-output/console/."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import pytest
 
 from dropship_shared.messaging import Broker
 from e2e.conftest import SystemFactory
+from e2e.test_rerouting import two_suppliers
+from support.adversarial_supplier import PROBLEM_DETAILS, serve_adversarial_supplier
 from support.infrastructure import BrokerNamespace
 from support.tokens import bearer
 
@@ -32,6 +35,7 @@ SHIP_TO = {
     "postal_code": "62701",
     "country": "US",
 }
+REROUTE_SECRET = "console-rerouting-secret-0123456789"
 MARKUP_NAME = '<img src=x onerror="document.title=\'owned\'">Tom\'s "Tables" & <b>Co</b>'
 
 
@@ -313,3 +317,51 @@ async def test_a_supplier_outage_shows_with_its_error_within_seconds(
     await expect(page.locator("#po-lines")).to_contain_text("dee@example.com")
     await expect(page.locator("#po-lines")).to_contain_text(re.compile(r"1 shipped by \S+, tracking \S+"))
     await expect(page.locator("#po-facts")).to_contain_text("shipped")
+
+
+async def test_an_operator_reroutes_a_refused_line_from_the_console(make_system: SystemFactory, page: Page) -> None:
+    """REROUTE=operator: the first supplier refuses the PO; the line waits on the Re-routing page with its offers,
+    dates and costs; the operator sends it to the second supplier with one click, and the activity says who."""
+    system = make_system(extra_env={"orders": {"REROUTE": "operator"}})
+    system.start("orders", "aggregator", "supplier-gateway")
+    aggregator_url, orders_url, gateway_url = (
+        system.url(name) for name in ("aggregator", "orders", "supplier-gateway")
+    )
+    with (
+        serve_adversarial_supplier(REROUTE_SECRET) as (double, double_url),
+        httpx.Client(timeout=30, headers=bearer()) as admin,
+        httpx.Client(base_url=gateway_url, timeout=30, headers=bearer()) as gateway,
+        httpx.Client(base_url=aggregator_url, timeout=30, headers=bearer()) as aggregator,
+        httpx.Client(base_url=orders_url, timeout=30, headers=bearer()) as orders,
+    ):
+        two_suppliers(gateway, aggregator, orders, double_url, REROUTE_SECRET)
+        double.script("first").placements.append(PROBLEM_DETAILS)
+        placed = order(orders_url, "ann@example.com", "SOFA", 1)
+        order_id = str(placed["order_id"])
+
+        await sign_in(page, aggregator_url)
+        await page.get_by_role("link", name="Re-routing").click()
+        row = page.locator(f'#awaiting tr[data-key="{order_id}-1"]')
+        await expect(row).to_contain_text("first")  # refused by
+        await expect(row).to_contain_text("refused")
+        await expect(row).to_contain_text("42.00")  # the second offer's cost, with its lead time and date
+        await expect(row).to_contain_text("5 d lead time")
+        await expect(row.get_by_role("button", name="Re-route to first")).to_have_count(0)  # not back to it
+        await shot(page, "rerouting")
+
+        await row.get_by_role("button", name="Reject").click()  # no reason yet: nothing is sent
+        await expect(page.locator("#toasts")).to_contain_text("reason the customer will be told")
+        await row.get_by_role("button", name="Re-route to second").click()
+        await expect(page.locator("#toasts")).to_contain_text(f"{order_id} / 1: sent to second")
+        await expect(row).to_have_count(0)
+        line = admin.get(f"{orders_url}/orders/{order_id}").json()["lines"][0]
+        assert (line["supplier_id"], line["awaits_operator"], line["tried_suppliers"]) == (
+            "second",
+            False,
+            ["first", "second"],
+        )
+
+        await page.get_by_role("link", name="Activity").click()
+        done = page.locator("#activity tbody tr", has_text="line.reroute")
+        await expect(done).to_contain_text(f"{order_id}-1-r1")
+        await expect(done).to_contain_text("orders")

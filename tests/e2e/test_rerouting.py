@@ -31,6 +31,25 @@ SOFA = {
 SECOND = {"supplier_sku": "S-SOFA", "unit_cost": "42", "lead_time_days": 5}
 
 
+def two_suppliers(
+    gateway: httpx.Client, aggregator: httpx.Client, orders: httpx.Client, double_url: str, secret: str
+) -> None:
+    """SOFA from "first" (the catalog's) and "second", both the supplier double over HTTP, each batch leaving
+    with its first line."""
+    for supplier_id in ("second", "first"):
+        gateway.put(
+            f"/suppliers/{supplier_id}",
+            json={"protocol": "http", "base_url": f"{double_url}/{supplier_id}", "signing_secret": secret},
+        ).raise_for_status()
+        aggregator.put(f"/suppliers/{supplier_id}", json={"name": supplier_id}).raise_for_status()
+        # a minimum of one unit: a line completes its batch and leaves at once
+        aggregator.put(
+            f"/suppliers/{supplier_id}/policy", json={"min_units": 1, "max_wait_seconds": 3600}
+        ).raise_for_status()
+    orders.put("/products", json=[SOFA]).raise_for_status()
+    orders.put("/products/SOFA/offers/second", json=SECOND).raise_for_status()
+
+
 async def po_of(double: AdversarialSupplier, supplier_id: str) -> dict[str, Any]:
     script = double.script(supplier_id)
     await eventually(lambda: script.received, bool)
@@ -49,18 +68,7 @@ async def test_a_line_refused_by_its_first_supplier_ships_from_the_second(
         httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer()) as aggregator,
         httpx.Client(base_url=gateway_url, timeout=10, headers=bearer()) as gateway,
     ):
-        for supplier_id in ("second", "first"):
-            gateway.put(
-                f"/suppliers/{supplier_id}",
-                json={"protocol": "http", "base_url": f"{double_url}/{supplier_id}", "signing_secret": SECRET},
-            ).raise_for_status()
-            aggregator.put(f"/suppliers/{supplier_id}", json={"name": supplier_id}).raise_for_status()
-            # a minimum of one unit: a line completes its batch and leaves at once
-            aggregator.put(
-                f"/suppliers/{supplier_id}/policy", json={"min_units": 1, "max_wait_seconds": 3600}
-            ).raise_for_status()
-        orders.put("/products", json=[SOFA]).raise_for_status()
-        orders.put("/products/SOFA/offers/second", json=SECOND).raise_for_status()
+        two_suppliers(gateway, aggregator, orders, double_url, SECRET)
         # orders has heard where both batches stand (second's word was published before first's)
         today = date.today()
         await eventually(

@@ -58,7 +58,7 @@ async def test_without_the_other_services_the_console_shows_its_own_part(alone: 
     assert alone.get("/dashboard/purchase-orders/PO00000001").status_code == 404
     dead = alone.get("/dashboard/dead-letters").json()
     assert dead["aggregator"]["messages"] == [] and dead["orders"] is None and dead["supplier-gateway"] is None
-    for path in ("/dashboard/exceptions", "/dashboard/customers-at-risk"):
+    for path in ("/dashboard/exceptions", "/dashboard/customers-at-risk", "/dashboard/lines-awaiting-operator"):
         answer = alone.get(path)
         assert answer.status_code == 502 and answer.headers["content-type"] == "application/problem+json"
     for path, body in (
@@ -68,6 +68,8 @@ async def test_without_the_other_services_the_console_shows_its_own_part(alone: 
         ("/dashboard/suppliers/acme/send-now", None),
         ("/dashboard/exceptions/e-1/resolve", {"note": "done"}),
         ("/dashboard/dead-letters/orders/replay", None),
+        ("/dashboard/order-lines/O1/1/reroute", {}),
+        ("/dashboard/order-lines/O1/1/reject", {"reason": "no supplier has it"}),
     ):
         assert alone.post(path, json=body).status_code == 502, path
     assert alone.post("/dashboard/exceptions/e-1/resolve", json={"note": ""}).status_code == 422

@@ -195,6 +195,9 @@ async def test_with_an_operator_a_refused_line_waits_for_their_decision(
         "initech",
     )
     assert await backorders_sent(app) and len(await backorders_sent(app)) == 2  # nothing sent for the waiting lines
+    waiting = (await http.get("/order-lines", params={"awaits_operator": "true"})).json()
+    assert sorted(found["order_id"] for found in waiting) == sorted(order_ids)
+    assert all(found["routing"]["alternatives"] for found in waiting)  # what the operator decides from
     refused = await http.post(f"/order-lines/{first}/1/reroute", json={}, headers=bearer("storefront"))
     assert refused.status_code == 403
     assert (await http.post(f"/order-lines/{first}/1/reroute", json={"supplier_id": "bad id"})).status_code == 422
@@ -204,9 +207,12 @@ async def test_with_an_operator_a_refused_line_waits_for_their_decision(
     assert (await backorders_sent(app))[-1]["backorder_line_id"] == f"{first}-1-r1"
     again = await http.post(f"/order-lines/{first}/1/reroute", json={})
     assert again.status_code == 409 and again.headers["content-type"].startswith("application/problem+json")
+    waiting = (await http.get("/order-lines", params={"awaits_operator": "true"})).json()
+    assert [found["order_id"] for found in waiting] == [second]
     rejected = await http.post(f"/order-lines/{second}/1/reject", json={"reason": "no supplier has it"})
     assert rejected.json()["status"] == "rejected"
     assert (await http.post("/order-lines/NOPE/1/reject", json={"reason": "x"})).status_code == 404
+    assert (await http.get("/order-lines", params={"awaits_operator": "true"})).json() == []
     log = (await http.get("/admin/audit", params={"limit": 5})).json()
     assert [entry["action"] for entry in log][:2] == ["line.reject", "line.reroute"]
 

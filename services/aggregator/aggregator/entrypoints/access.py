@@ -38,4 +38,7 @@ AGGREGATOR_ACCESS: AccessPolicy = {
     "POST /dashboard/purchase-orders/{po_number}/cancel": OPERATIONS,
     "POST /dashboard/suppliers/{supplier_id}/send-now": OPERATIONS,
     "POST /dashboard/exceptions/{exception_id}/resolve": OPERATIONS,
+    "GET /dashboard/lines-awaiting-operator": OPERATIONS,
+    "POST /dashboard/order-lines/{order_id}/{line_no}/reroute": OPERATIONS,
+    "POST /dashboard/order-lines/{order_id}/{line_no}/reject": OPERATIONS,
 }

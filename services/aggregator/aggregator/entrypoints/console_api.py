@@ -25,6 +25,8 @@ from dropship_shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/dashboard", tags=["operations console"])
 Identifier = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=IDENTIFIER)]
+OrderId = Annotated[str, PathParameter(min_length=1, max_length=40, pattern=IDENTIFIER)]
+LineNo = Annotated[int, PathParameter(ge=1, le=10_000)]
 ServiceName = Literal["orders", "aggregator", "supplier-gateway"]
 FORWARDED = problem_responses(404, 409, 422, 502)
 
@@ -35,6 +37,16 @@ class FailureReason(StrictBody):
 
 class ResolutionNote(StrictBody):
     note: str = Field(min_length=1, max_length=1000, pattern=NO_NUL)
+
+
+class RerouteChoice(StrictBody):
+    supplier_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=IDENTIFIER,
+        description="the offer to send the line to (even one tried before); absent: the next untried offer",
+    )
 
 
 def peers_of(request: Request) -> PeerServices:
@@ -144,6 +156,37 @@ async def customers_at_risk(
     if found is None:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail="the orders service did not answer")
     return list(found)
+
+
+@router.get(
+    "/lines-awaiting-operator",
+    summary="Customer lines refused by their supplier, waiting for an operator, with the offers and their numbers",
+    responses=problem_responses(502),
+)
+async def lines_awaiting_operator(request: Request) -> list[dict[str, Any]]:
+    found = await console_views.lines_awaiting_operator(peers_of(request))
+    if found is None:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail="the orders service did not answer")
+    return found
+
+
+@router.post(
+    "/order-lines/{order_id}/{line_no}/reroute",
+    summary="Send a line waiting for an operator to the next untried offer, or to the supplier named",
+    responses=FORWARDED,
+)
+async def reroute_line(order_id: OrderId, line_no: LineNo, choice: RerouteChoice, request: Request) -> Response:
+    body = choice.model_dump(exclude_none=True)
+    return await _forward(request, ORDERS, f"/order-lines/{order_id}/{line_no}/reroute", body)
+
+
+@router.post(
+    "/order-lines/{order_id}/{line_no}/reject",
+    summary="Reject a line waiting for an operator (its money released, the customer told the reason)",
+    responses=FORWARDED,
+)
+async def reject_line(order_id: OrderId, line_no: LineNo, rejection: FailureReason, request: Request) -> Response:
+    return await _forward(request, ORDERS, f"/order-lines/{order_id}/{line_no}/reject", rejection.model_dump())
 
 
 @router.get("/dead-letters", summary="Every service's dead letters with the reason (None: it did not answer)")

@@ -337,3 +337,51 @@ async def customers_at_risk(service: Aggregator, peers: PeerServices, within_day
         }
         for line in lines
     ]
+
+
+async def lines_awaiting_operator(peers: PeerServices) -> list[dict[str, Any]] | None:
+    """The customer lines refused by their supplier and waiting for an operator (orders runs REROUTE=operator),
+    oldest order first, each with the offers the operator may send it to (None: orders did not answer)."""
+    lines = await peers.read(ORDERS, "/order-lines", {"awaits_operator": "true", "limit": 200})
+    if lines is None:
+        return None
+    return [_awaiting(line) for line in reversed(lines)]
+
+
+def _awaiting(line: dict[str, Any]) -> dict[str, Any]:
+    """A waiting line as the console shows it: why it waits and, from its latest routing decision, every offer
+    with its dates and costs then, whether it was tried and whether it is the supplier that refused."""
+    routing = line.get("routing") or {}
+    tried = set(line.get("tried_suppliers") or [])
+    refused_by = line.get("supplier_id")
+    offers = [
+        {
+            "supplier_id": offer["supplier_id"],
+            "supplier_sku": offer.get("supplier_sku"),
+            "unit_cost": offer.get("unit_cost"),
+            "line_cost": offer.get("line_cost"),
+            "lead_time_days": offer.get("lead_time_days"),
+            "expected_delivery": offer.get("expected_delivery"),
+            "outcome": offer.get("outcome"),
+            "tried": offer["supplier_id"] in tried,
+            "refused": offer["supplier_id"] == refused_by,
+        }
+        for offer in routing.get("alternatives") or []
+        if offer.get("supplier_id")
+    ]
+    reason = str(line.get("status_reason") or "")
+    return {
+        "order_id": line["order_id"],
+        "line_no": line["line_no"],
+        "customer_email": line.get("customer_email"),
+        "placed_at": line.get("placed_at"),
+        "sku": line.get("sku"),
+        "open_qty": line.get("backordered_qty"),
+        "promised_date": line.get("promised_date"),
+        "refused_by": refused_by,
+        "why": reason.removeprefix("waiting for an operator: ") or reason,
+        "tried_suppliers": line.get("tried_suppliers") or [],
+        "routed": {key: routing.get(key) for key in ("supplier_id", "reason", "mode", "cheapest_cost", "line_cost")},
+        "offers": offers,
+        "untried_left": any(not offer["tried"] and offer["outcome"] != "inactive" for offer in offers),
+    }

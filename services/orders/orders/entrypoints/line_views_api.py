@@ -61,7 +61,11 @@ class CustomerLineOut(BaseModel):
     shipments: list[LineShipmentOut] = []
 
 
-@router.get("", summary="Customer lines, newest orders first, by customer email, SKU, order, PO or supplier")
+@router.get(
+    "",
+    summary="Customer lines, newest orders first, by customer email, SKU, order, PO or supplier, or those waiting "
+    "for an operator (awaits_operator=true)",
+)
 async def search_lines(
     uow: ReadUow,
     customer_email: Annotated[str | None, Query(max_length=254)] = None,
@@ -71,8 +75,9 @@ async def search_lines(
     supplier_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    awaits_operator: bool | None = None,
 ) -> list[CustomerLineOut]:
-    where = LineFilter(customer_email, sku, order_id, po_number, supplier_id, limit, offset)
+    where = LineFilter(customer_email, sku, order_id, po_number, supplier_id, limit, offset, awaits_operator)
     return [CustomerLineOut.model_validate(asdict(line)) for line in await find_lines(uow, where)]
 
 

@@ -25,6 +25,7 @@ class LineFilter:
     supplier_id: str | None = None
     limit: int = 100
     offset: int = 0
+    awaits_operator: bool | None = None  # True: only the lines refused by their supplier, waiting for an operator
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ async def find_lines(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], where: Li
     ):
         if value:
             query = query.where(column == value)
+    if where.awaits_operator is not None:
+        query = query.where(order_lines.c.awaits_operator.is_(where.awaits_operator))
     async with uow_factory() as uow:
         rows = (await uow.session.execute(query.limit(where.limit).offset(where.offset))).mappings().all()
         order_ids = sorted({row["order_id"] for row in rows})

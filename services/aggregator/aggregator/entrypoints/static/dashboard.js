@@ -507,6 +507,34 @@ views.customers = {
   },
 };
 
+// Lines refused by their supplier while orders runs REROUTE=operator: why each waits, the offers of its latest
+// routing decision with their dates and costs then, and the operator's choices (orders records each, by name).
+views.rerouting = {
+  title: "Re-routing",
+  build() {
+    return [h("h2", {}, "Lines waiting for an operator"),
+      h("p", {class: "muted"}, "Refused by their supplier: send each to another offer, or reject it (the customer is told the reason and the money is released)."),
+      table(["Order", "Customer", "SKU", "Units", "Refused by", "Why", "Promised", "Offers (when routed)", "Actions"], "awaiting")];
+  },
+  async refresh() {
+    const list = await get("/dashboard/lines-awaiting-operator");
+    patchRows(document.querySelector("#awaiting tbody"), list, l => `${l.order_id}-${l.line_no}`, l => {
+      const on = {order: l.order_id, line: String(l.line_no)};
+      const offer = o => h("li", {}, h("strong", {}, o.supplier_id), ` ${money(o.line_cost)} (${money(o.unit_cost)} a unit), ${o.lead_time_days} d lead time, delivery ${show(o.expected_delivery)}`,
+        o.refused ? [" ", badge("refused", "late")] : o.tried ? [" ", badge("tried", "closed")] : "", o.outcome && o.outcome !== "chosen" ? h("small", {class: "muted"}, ` ${o.outcome.replaceAll("_", " ")}`) : "");
+      const elsewhere = l.offers.filter(o => !o.refused && o.outcome !== "inactive");
+      return [`${l.order_id} / ${l.line_no}`, [show(l.customer_email), h("div", {}, h("small", {}, `placed ${when(l.placed_at)}`))], l.sku,
+        td(show(l.open_qty), "num"), show(l.refused_by), show(l.why), show(l.promised_date),
+        l.offers.length ? h("ul", {class: "offers"}, l.offers.map(offer)) : h("span", {class: "muted"}, "no decision recorded"),
+        [l.untried_left ? button("Re-route to next offer", "reroute", l.order_id, {...on, class: "primary"}) : "",
+          elsewhere.map(o => button(`Re-route to ${o.supplier_id}`, "reroute", l.order_id, {...on, supplier: o.supplier_id})),
+          h("label", {class: "muted"}, h("span", {class: "skip"}, "Reason for the customer"),
+            h("input", {name: "reason", placeholder: "reason told to the customer", size: 18, dataset: {reason: `${l.order_id}/${l.line_no}`}})),
+          button("Reject", "reject", l.order_id, on)]];
+    });
+  },
+};
+
 views["dead-letters"] = {
   title: "Dead letters",
   build() { return [h("h2", {}, "Dead letters"), h("div", {id: "dead-letters"})]; },
@@ -611,6 +639,16 @@ document.addEventListener("click", async event => {
       const note = input && input.value.trim();
       if (!note) { toast("Write a note saying what was decided first.", true); if (input) input.focus(); }
       else await act(`/dashboard/exceptions/${id}/resolve`, {note}, () => "Exception resolved");
+    } else if (action === "reroute") {
+      const {order, line, supplier} = b.dataset;
+      const path = `/dashboard/order-lines/${encodeURIComponent(order)}/${encodeURIComponent(line)}/reroute`;
+      await act(path, supplier ? {supplier_id: supplier} : {}, a => `${order} / ${line}: sent to ${a.supplier_id}, promised ${show(a.promised_date)}`);
+    } else if (action === "reject") {
+      const {order, line} = b.dataset;
+      const input = document.querySelector(`input[data-reason="${CSS.escape(`${order}/${line}`)}"]`);
+      const reason = input && input.value.trim();
+      if (!reason) { toast("Write the reason the customer will be told first.", true); if (input) input.focus(); }
+      else await act(`/dashboard/order-lines/${encodeURIComponent(order)}/${encodeURIComponent(line)}/reject`, {reason}, () => `${order} / ${line}: rejected`);
     } else if (action === "replay") await act(`/dashboard/dead-letters/${id}/replay`, undefined, a => `Replayed ${a.replayed} message(s) of ${target}`);
   } finally {
     b.disabled = false;
