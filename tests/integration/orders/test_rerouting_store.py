@@ -16,12 +16,16 @@ import pytest
 from fastapi import FastAPI
 
 from dropship_shared.events import (
+    AcknowledgedLine,
     BatchReleaseExpected,
     Envelope,
     Payload,
+    PurchaseOrderAcknowledged,
     PurchaseOrderFailed,
     PurchaseOrderLine,
     PurchaseOrderRequested,
+    ShipmentUpdated,
+    ShippedLine,
     utcnow,
 )
 from orders.adapters.orm import outbox
@@ -215,6 +219,66 @@ async def test_with_an_operator_a_refused_line_waits_for_their_decision(
     assert (await http.get("/order-lines", params={"awaits_operator": "true"})).json() == []
     log = (await http.get("/admin/audit", params={"limit": 5})).json()
     assert [entry["action"] for entry in log][:2] == ["line.reject", "line.reroute"]
+
+
+async def events_sent(app: FastAPI, event_type: str) -> list[dict[str, Any]]:
+    async with app.state.uow_factory() as uow:
+        rows = await uow.session.execute(outbox.select().where(outbox.c.event_type == event_type).order_by(outbox.c.id))
+        return [json.loads(row.body)["payload"] for row in rows]
+
+
+def shipped(po_number: str, supplier: str, line_id: str, shipment_id: str) -> ShipmentUpdated:
+    return ShipmentUpdated(
+        shipment_id=shipment_id,
+        po_number=po_number,
+        supplier_id=supplier,
+        shipped_at=utcnow(),
+        carrier_name="UPS",
+        tracking_number=f"1Z{shipment_id}",
+        lines=[ShippedLine(backorder_line_id=line_id, line_no=1, quantity=1)],
+    )
+
+
+async def test_a_supplier_the_line_left_ships_anyway_the_customer_gets_it_once_and_pays_once(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """initech backorders the line past its promise: it moves to acme (initech asked to cancel); initech refuses
+    the cancellation and ships. Its goods count, acme's backorder is cancelled so the customer does not get the
+    sofa twice, and the money is captured once, even when acme ships too."""
+    app, http = app_client
+    order_id = (await place(http))["order_id"]
+    await on_po(app, order_id, f"{order_id}-1", "initech", "PO-1")
+    late = AcknowledgedLine(
+        backorder_line_id=f"{order_id}-1",
+        line_no=1,
+        status="backordered",
+        quantity=1,
+        expected_ship_date=utcnow().date() + timedelta(days=60),
+    )
+    await deliver(
+        app, PurchaseOrderAcknowledged(po_number="PO-1", supplier_id="initech", status="partial", lines=[late])
+    )
+    line = (await http.get(f"/orders/{order_id}")).json()["lines"][0]
+    assert (line["supplier_id"], line["backorder_line_id"]) == ("acme", f"{order_id}-1-r1")
+    assert [(c["backorder_line_id"], c["reason"]) for c in await events_sent(app, "backorder.cancelled")] == [
+        (f"{order_id}-1", "rerouted")
+    ]
+    await on_po(app, order_id, f"{order_id}-1-r1", "acme", "PO-2")
+
+    await deliver(app, shipped("PO-1", "initech", f"{order_id}-1", "S-1"))  # it refused to cancel and shipped
+    line = (await http.get(f"/orders/{order_id}")).json()["lines"][0]
+    assert (line["status"], line["shipped_qty"], line["po_number"]) == ("shipped", 1, "PO-2")
+    assert [
+        (c["backorder_line_id"], c["supplier_id"], c["reason"]) for c in await events_sent(app, "backorder.cancelled")
+    ][1:] == [(f"{order_id}-1-r1", "acme", "shipped_by_previous_supplier")]
+    payments = (await http.get(f"/orders/{order_id}/payments")).json()
+    assert (Decimal(payments["captured"]), Decimal(payments["released"])) == (Decimal(800), Decimal(0))
+
+    # acme shipped before it heard: the customer has two sofas, the card is charged for one
+    await deliver(app, shipped("PO-2", "acme", f"{order_id}-1-r1", "S-2"))
+    payments = (await http.get(f"/orders/{order_id}/payments")).json()
+    assert (Decimal(payments["captured"]), payments["reconciled"]) == (Decimal(800), True)
+    assert len(await events_sent(app, "backorder.cancelled")) == 2  # nothing more to cancel
 
 
 def _with_routing(factory: Any, routing: RoutingSetup) -> Any:

@@ -33,6 +33,8 @@ from orders.domain.sourcing import Sourcing
 
 DEFAULT_RULES = PromiseRules()
 WAITING_FOR_OPERATOR = "waiting for an operator: "
+# a re-routed line's current backorder, cancelled because the supplier it left shipped the goods after all
+SHIPPED_BY_PREVIOUS_SUPPLIER = "shipped_by_previous_supplier"
 
 __all__ = [
     "LineStatus",
@@ -524,6 +526,29 @@ class Order:
             )
         )
         return True
+
+    def record_shipment_from_left_route(
+        self, line_no: int, shipment: Shipment, rules: PromiseRules, cause: Cause
+    ) -> None:
+        """Goods from a supplier the line was re-routed away from (it refused our cancel request, or shipped
+        before it heard of it): they count, and are captured only up to what was still open (never twice).
+        When they cover the line, its current backorder is cancelled (`shipped_by_previous_supplier`: taken
+        out of its batch, or a cancel request to the new supplier, whose refusal the gateway files for
+        operations), so the customer does not get it twice; a line waiting for an operator stops waiting."""
+        line = self.line(line_no)
+        open_before = line.open_qty
+        if not self.record_shipment(line_no, shipment, rules, cause) or not open_before or line.open_qty:
+            return
+        if line.awaits_operator:  # nothing was sent under the new id
+            line.awaits_operator = False
+            return
+        self.events.append(
+            BackorderCancelled(
+                backorder_line_id=line.backorder_line_id(self.order_id),
+                supplier_id=line.supplier_id or "",
+                reason=SHIPPED_BY_PREVIOUS_SUPPLIER,
+            )
+        )
 
     def purchase_order_failed(
         self,

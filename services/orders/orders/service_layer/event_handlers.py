@@ -81,6 +81,13 @@ def _by_order(work: EventWork) -> dict[str, list[tuple[int, int, LineChange]]]:
     return by_order
 
 
+def _route_of(backorder_line_id: str | None) -> int | None:
+    try:
+        return split_backorder_line_id(backorder_line_id)[2] if backorder_line_id else None
+    except ValueError:
+        return None
+
+
 async def _fill_sourcing(
     uow: OrdersUnitOfWork,
     todo: list[tuple[Envelope, EventWork, dict[str, list[tuple[int, int, LineChange]]]]],
@@ -193,8 +200,13 @@ def _acknowledge(po_number: str, ack: AcknowledgedLine, rules: PromiseRules, slo
     return change
 
 
-def _ship(po_number: str, shipment: Shipment, rules: PromiseRules) -> LineChange:
+def _ship(po_number: str, shipment: Shipment, rules: PromiseRules, backorder_line_id: str | None) -> LineChange:
+    route_no = _route_of(backorder_line_id)
+
     def change(order: Order, line_no: int, cause: Cause) -> None:
+        if route_no != order.line(line_no).route_no:  # from a supplier the line was re-routed away from
+            order.record_shipment_from_left_route(line_no, shipment, rules, cause)
+            return
         order.learn_purchase_order(line_no, po_number)
         order.record_shipment(line_no, shipment, rules, cause)
 
@@ -270,6 +282,7 @@ def _shipment_updated(envelope: Envelope, rules: PromiseRules) -> EventWork:
                         shipped_at=payload.shipped_at,
                     ),
                     rules,
+                    shipped.backorder_line_id,
                 ),
             )
             for shipped in payload.lines
