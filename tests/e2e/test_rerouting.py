@@ -13,7 +13,12 @@ import httpx
 
 from e2e.conftest import SystemFactory
 from e2e.test_outcome_table import SHIP_TO, eventually
-from support.adversarial_supplier import PROBLEM_DETAILS, AdversarialSupplier, serve_adversarial_supplier
+from support.adversarial_supplier import (
+    CANCEL_REFUSALS,
+    PROBLEM_DETAILS,
+    AdversarialSupplier,
+    serve_adversarial_supplier,
+)
 from support.tokens import bearer
 
 SECRET = "rerouting-secret-0123456789"
@@ -125,3 +130,60 @@ async def test_a_line_refused_by_its_first_supplier_ships_from_the_second(
         assert kinds == ["backorder_placed", "date_moved", "shipped"], kinds
         (moved,) = [m for m in messages if m["kind"] == "date_moved"]
         assert first_promise in moved["body"]
+
+
+async def test_a_supplier_the_line_left_ships_anyway_and_the_customer_gets_it_once(
+    make_system: SystemFactory, database_urls: dict[str, str]
+) -> None:
+    """The first supplier backorders the line far past its promise: the line moves to the second and the first is
+    asked to cancel; it refuses (operations get a cancel_refused exception) and ships. Its goods count, the
+    second supplier is asked to cancel its line, and the payment is captured once."""
+    system = make_system(database_urls)
+    system.start("orders", "aggregator", "supplier-gateway")
+    gateway_url = system.url("supplier-gateway")
+    with (
+        serve_adversarial_supplier(SECRET) as (double, double_url),
+        httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer()) as orders,
+        httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer()) as aggregator,
+        httpx.Client(base_url=gateway_url, timeout=10, headers=bearer()) as gateway,
+    ):
+        two_suppliers(gateway, aggregator, orders, double_url, SECRET)
+        double.script("first").cancel_default = CANCEL_REFUSALS["409 already shipped"]
+        placed = orders.post(
+            "/orders",
+            json={"customer_email": "ann@example.com", "ship_to": SHIP_TO, "lines": [{"sku": "SOFA", "quantity": 1}]},
+        )
+        assert placed.status_code == 201, placed.text
+        order_id = placed.json()["order_id"]
+        assert placed.json()["lines"][0]["supplier_id"] == "first"
+
+        def current() -> dict[str, Any]:
+            return dict(orders.get(f"/orders/{order_id}").json()["lines"][0])
+
+        first_po = (await po_of(double, "first"))["po_number"]
+        await eventually(current, lambda line: line["po_number"] == first_po, timeout=90)
+        late = {
+            "line_no": 1,
+            "status": "backordered",
+            "qty": 1,
+            "expected_ship_date": str(date.today() + timedelta(60)),
+        }
+        acked = await double.post_signed(
+            gateway_url, "first", "acknowledgement", double.acknowledgement(first_po, "partial", late)
+        )
+        assert acked.status_code == 200, acked.text
+        line = await eventually(current, lambda found: found["supplier_id"] == "second", timeout=90)
+        assert line["backorder_line_id"] == f"{order_id}-1-r1"
+        refused = await eventually(
+            lambda: gateway.get("/exceptions", params={"kind": "cancel_refused"}).json(), bool, timeout=90
+        )
+        assert refused[0]["po_number"] == first_po  # operations hear that the first supplier will not cancel
+        await po_of(double, "second")
+
+        shipped = await double.post_signed(gateway_url, "first", "shipment", double.shipment(first_po, (1, 1)))
+        assert shipped.json()["status"] == "applied", shipped.text
+        line = await eventually(current, lambda found: found["status"] == "shipped", timeout=90)
+        # the second supplier is asked to cancel its line: the customer does not get the sofa twice
+        await eventually(lambda: double.script("second").cancel_calls, bool, timeout=90)
+        payments = orders.get(f"/orders/{order_id}/payments").json()
+        assert (Decimal(payments["captured"]), Decimal(payments["released"])) == (Decimal(100), Decimal(0))
