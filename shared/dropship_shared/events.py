@@ -58,7 +58,11 @@ class BackorderCreated(Payload):
 
 
 class BackorderCancelled(Payload):
-    """orders → aggregator: the customer cancelled a backordered line."""
+    """orders → aggregator: a backordered line is not wanted from this supplier any more: out of its batch, or a
+    cancel request to the supplier once on a PO.
+
+    `reason`: customer_request (the customer cancelled), rerouted (the line moved to another offer),
+    shipped_by_previous_supplier (a supplier the line had left shipped it after all)."""
 
     backorder_line_id: str
     supplier_id: str
