@@ -83,6 +83,14 @@ class Partitions:
         return int.from_bytes(digest) % 1_000_000
 
 
+def consumer_tag(queue: str) -> str:
+    """A tag of our own for a consumer (the queue's name, for `rabbitmqctl list_consumers`, and 128 bits of
+    urandom): aiormq's default draws from Python's global `random`, which a test framework reseeds (Hypothesis
+    does, per example, with a served app in the same process), so two consumers of one channel got the same
+    tag and the second was refused (DuplicateConsumerTag)."""
+    return f"{queue}.{uuid.uuid4().hex}"
+
+
 def partition_queue(queue: str, partition: int) -> str:
     return f"{queue}.p{partition}"
 
@@ -273,7 +281,7 @@ class Broker:
             await self._deliver(subscription, message)
 
         for draining in [queue, *leftovers]:
-            await draining.consume(on_message)
+            await draining.consume(on_message, consumer_tag=consumer_tag(draining.name))
         if partitions is None:
             return
 
@@ -291,8 +299,11 @@ class Broker:
         # top partitions; a broker from RabbitMQ 4.0 on also makes the highest-priority consumer the active one.
         ranked = sorted(range(len(partition_queues)), key=partitions.priority, reverse=True)
         for number in ranked:
-            await partition_queues[number].consume(
-                on_partition_message, arguments={"x-priority": partitions.priority(number)}
+            partition = partition_queues[number]
+            await partition.consume(
+                on_partition_message,
+                arguments={"x-priority": partitions.priority(number)},
+                consumer_tag=consumer_tag(partition.name),
             )
 
     async def _declare_partitions(

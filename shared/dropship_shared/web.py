@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -100,14 +101,23 @@ class CorrelationIdMiddleware:
 
 @contextlib.asynccontextmanager
 async def broker_needed() -> AsyncIterator[None]:
-    """A broker that is away (restarting, unreachable) is a 503 the operator can retry, not a 500."""
+    """A broker that is away (restarting, unreachable) is a 503 the operator can retry, not a 500; so is a channel
+    closed under the request (aiormq fails its pending calls with a CancelledError). A cancellation of the
+    request's own task (the client went away, shutdown) is not the broker's and goes on."""
     try:
         yield
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        raise _broker_unavailable(exc) from exc
     except Exception as exc:
-        structlog.get_logger(__name__).warning("dead_letters_unavailable", error=str(exc))
-        raise ProblemError(
-            503, "the message broker is not reachable; retry shortly", headers={"Retry-After": "5"}
-        ) from exc
+        raise _broker_unavailable(exc) from exc
+
+
+def _broker_unavailable(exc: BaseException) -> ProblemError:
+    structlog.get_logger(__name__).warning("dead_letters_unavailable", error=repr(exc))
+    return ProblemError(503, "the message broker is not reachable; retry shortly", headers={"Retry-After": "5"})
 
 
 def install_dead_letter_routes(

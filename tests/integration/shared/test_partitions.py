@@ -5,6 +5,7 @@ that replica dies. What a plain queue held from before partitioning is drained, 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -220,3 +221,27 @@ async def test_the_queue_depth_of_a_partitioned_subscription_counts_its_partitio
     finally:
         await replica.broker.close()
         await publisher.close()
+
+
+async def test_subscribing_while_the_global_random_generator_is_reseeded(broker_namespace: BrokerNamespace) -> None:
+    """Hypothesis reseeds Python's global `random` for each example, and a server under test (the fuzz tests)
+    runs in the same process: aiormq draws a consumer's default tag from that generator, so two consumers of
+    one channel got the same tag (DuplicateConsumerTag, the broker loop crashed). Our tags come from urandom."""
+    queue = broker_namespace.queue("reseeded")
+    remember_partitions(broker_namespace, queue)
+    replica = Replica("replica", Broker(broker_namespace.amqp_url, broker_namespace.exchange))
+    saved = random.getstate()
+
+    async def reseed_all_the_time() -> None:
+        while True:
+            random.seed(0)
+            await asyncio.sleep(0)
+
+    reseeding = asyncio.create_task(reseed_all_the_time())
+    await replica.broker.connect()
+    try:
+        await replica.subscribe(queue)  # the plain queue and four partitions consumed on one channel
+    finally:
+        reseeding.cancel()
+        random.setstate(saved)
+        await replica.broker.close()
