@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install browser promtool run run-postgres test lint bench
+.PHONY: install browser promtool broker-plugins run run-postgres test lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -32,13 +32,25 @@ promtool:
 	@test -x $(PROMTOOL) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
 		|| echo "promtool could not be installed: the promtool checks will be skipped"
 
-run: install
+# The aggregator's partitions need RabbitMQ's consistent-hash exchange (README "Replicas"): enabled on the local
+# node when rabbitmq-plugins is here (nothing to do when it already is); otherwise said, and left to the operator.
+broker-plugins:
+	@if ! command -v rabbitmq-plugins >/dev/null 2>&1; then \
+		echo "rabbitmq-plugins not found: enable rabbitmq_consistent_hash_exchange on the broker (or set SUPPLIER_PARTITIONS=0)"; \
+	elif rabbitmq-plugins -q is_enabled rabbitmq_consistent_hash_exchange >/dev/null 2>&1; then \
+		:; \
+	else \
+		rabbitmq-plugins -q enable rabbitmq_consistent_hash_exchange >/dev/null \
+			|| { echo "could not enable rabbitmq_consistent_hash_exchange (is RabbitMQ running, are you allowed?)"; exit 1; }; \
+	fi
+
+run: install broker-plugins
 	$(BIN)/python scripts/devstack.py
 
-run-postgres: install
+run-postgres: install broker-plugins
 	$(BIN)/python scripts/devstack.py --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
-test: install browser promtool
+test: install browser promtool broker-plugins
 	$(BIN)/pytest
 
 lint:
