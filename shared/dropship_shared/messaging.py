@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,7 @@ PARTITION_KEY = "partition-key"
 _STORED_SUPPLIER = re.compile(r'"supplier_id":("(?:[^"\\]|\\.)*")')
 CONSISTENT_HASH = "x-consistent-hash"  # the exchange type of the rabbitmq_consistent_hash_exchange plugin
 MAX_LEFTOVER_PARTITIONS = 256  # looked for beyond the configured count (drained after the count was lowered)
+MAX_DEAD_LETTERS_SEARCHED = 100_000  # for one message id, in a dead-letter queue
 
 
 def partition_key_in(envelope_json: str) -> str | None:
@@ -443,11 +444,7 @@ class Broker:
         channel = await self._connection.channel()
         try:
             dead_letters = await channel.declare_queue(f"{queue}.dlq", passive=True)
-            for _ in range(limit):
-                message = await dead_letters.get(no_ack=False, fail=False)
-                if message is None:
-                    break
-                found.append(DeadLetter.of(message))
+            found = [DeadLetter.of(message) async for message in _waiting(dead_letters, limit)]
         finally:
             await channel.close()  # unacknowledged: every message goes back to the queue
         return found
@@ -461,12 +458,14 @@ class Broker:
         try:
             dead_letters = await channel.declare_queue(f"{queue}.dlq", passive=True)
             exchange = await channel.get_exchange(self._exchange_name)
-            # Only what is there now: a message that fails again comes back and must not loop.
-            waiting = int(dead_letters.declaration_result.message_count or 0)
-            for _ in range(min(limit, waiting)):
-                message = await dead_letters.get(no_ack=False, fail=False)
-                if message is None:
-                    break
+            # Only what is there now: a message that fails again comes back (same message id) and must not loop;
+            # taken again, it stays unacknowledged and goes back when the channel closes.
+            seen: set[str] = set()
+            async for message in _waiting(dead_letters, limit):
+                if message.message_id is not None:
+                    if message.message_id in seen:
+                        break
+                    seen.add(message.message_id)
                 await _publish_again(exchange, message)
                 replayed += 1
         finally:
@@ -485,10 +484,7 @@ class Broker:
             except aio_pika.exceptions.ChannelNotFoundEntity:
                 return False  # no such queue (any more): nothing to replay
             exchange = await channel.get_exchange(self._exchange_name)
-            for _ in range(int(dead_letters.declaration_result.message_count or 0)):
-                message = await dead_letters.get(no_ack=False, fail=False)
-                if message is None:
-                    break
+            async for message in _waiting(dead_letters, MAX_DEAD_LETTERS_SEARCHED):
                 if message.message_id != message_id:
                     continue  # unacknowledged: back in the queue when the channel closes
                 await _publish_again(exchange, message)
@@ -497,6 +493,18 @@ class Broker:
         finally:
             if not channel.is_closed:
                 await channel.close()
+
+
+async def _waiting(dead_letters: Any, limit: int) -> AsyncIterator[AbstractIncomingMessage]:
+    """The messages of a queue, first to last, taken unacknowledged (each comes once per channel) until it has
+    no more or `limit` were taken. Not bounded by the queue's message count: a quorum queue's count lags the
+    messages a closed channel just gave back (a look at the dead letters, then a replay: the count said 0
+    while the message was there to take)."""
+    for _ in range(limit):
+        message = await dead_letters.get(no_ack=False, fail=False)
+        if message is None:
+            return
+        yield message
 
 
 async def _publish_again(exchange: AbstractExchange, message: AbstractIncomingMessage) -> None:
