@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dropship_shared.settings import ServiceSettings
 from orders.domain.promise import PromiseRules
@@ -38,6 +38,12 @@ class OrdersSettings(ServiceSettings):
     routing_promise_days: int = Field(default=14, ge=0, le=365)
     routing_delay_cost_per_line_day: Decimal | None = Field(default=None, ge=0)
     reroute: Literal["automatic", "operator"] = "automatic"
+
+    @field_validator("routing_delay_cost_per_line_day", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """`ROUTING_DELAY_COST_PER_LINE_DAY=` (empty, as in an env file) means no delay cost, as unset does."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     # Customer messages: comma-separated channels among "email" and "webhook" (empty: none)
     notify_channels: str = "email"

@@ -213,6 +213,15 @@ def test_the_merchants_routing_setting_comes_from_the_environment(monkeypatch: p
         OrdersSettings()
 
 
+def test_an_empty_delay_cost_in_the_environment_is_no_delay_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's default is "empty": `ROUTING_DELAY_COST_PER_LINE_DAY=` in an env file starts the service."""
+    monkeypatch.setenv("ROUTING_DELAY_COST_PER_LINE_DAY", "")
+    assert OrdersSettings().routing_setup().policy.delay_cost_per_line_day is None
+    monkeypatch.setenv("ROUTING_DELAY_COST_PER_LINE_DAY", "-1")
+    with pytest.raises(ValueError):
+        OrdersSettings()
+
+
 def test_an_older_aggregators_estimate_leaves_the_batch_standing_unknown() -> None:
     older = BatchReleaseExpected(supplier_id="acme", expected_release_at=NOW, backorder_line_ids=[])
     outlook = told_outlook(older.model_dump())
