@@ -276,6 +276,17 @@ def test_every_variable_is_a_setting_of_its_service_and_every_reference_resolves
             assert set(env) <= known, f"{name} does not read {sorted(set(env) - known)}"
 
 
+def test_each_service_reads_its_deployments_environment(
+    overlay: tuple[str, list[Manifest]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The values as well as the names: an empty `VAR=` in an env file is what the service then reads."""
+    _, manifests = overlay
+    for name, deployment in services_of(manifests).items():
+        for key, value in environment(manifests, deployment).items():
+            monkeypatch.setenv(key, value)
+        SERVICES[name].settings()  # a value the setting refuses stops the replica from starting
+
+
 def test_orders_and_the_aggregator_apply_one_consolation_rule(overlay: tuple[str, list[Manifest]]) -> None:
     _, manifests = overlay
     deployments = services_of(manifests)
