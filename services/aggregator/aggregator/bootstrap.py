@@ -21,7 +21,7 @@ from aggregator.entrypoints.access import AGGREGATOR_ACCESS
 from aggregator.entrypoints.dashboard_session import DashboardSessions
 from aggregator.entrypoints.scheduler import run_scheduler
 from aggregator.service_layer.batches import BatchCache
-from aggregator.service_layer.handlers import Aggregator
+from aggregator.service_layer.handlers import MerchantTerms
 from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
 from dropship_shared.audit import install_audit_log
 from dropship_shared.auth import install_authorization
@@ -42,11 +42,10 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     def uow_factory() -> AggregatorUnitOfWork:
         return AggregatorUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready)
 
-    service = Aggregator(
-        uow_factory,
-        BatchCache(settings.default_max_wait_seconds, partitioned=settings.supplier_partitions > 0),
+    batches = BatchCache(settings.default_max_wait_seconds, partitioned=settings.supplier_partitions > 0)
+    terms = MerchantTerms(
         settings.merchant_warehouse,
-        consolation=ConsolationTerms(settings.consolation_threshold_days, settings.consolation_percent),
+        ConsolationTerms(settings.consolation_threshold_days, settings.consolation_percent),
     )
 
     runtime.figures.add("batches", lambda: operations_figures.batch_figures(runtime.figure_sessions))
@@ -57,12 +56,16 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
             [
                 consumer.subscription(
                     settings.queue_name("aggregator"),
-                    service,
+                    uow_factory,
+                    batches,
+                    terms,
                     max_batch=settings.prefetch,
                     partitions=settings.supplier_partitions,
                 )
             ],
-            loops={"scheduler": lambda: run_scheduler(service, settings.scheduler_interval_seconds)},
+            loops={
+                "scheduler": lambda: run_scheduler(uow_factory, batches, terms, settings.scheduler_interval_seconds)
+            },
         )
         yield
         await runtime.stop()
@@ -85,7 +88,9 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
         settings.oidc_scope,
     )
     app.state.dev_sign_in = settings.dashboard_dev_sign_in
-    app.state.aggregator = service
+    app.state.uow_factory = uow_factory
+    app.state.batches = batches
+    app.state.merchant_terms = terms
     peers = PeerServices(
         settings.orders_url,
         settings.gateway_url,

@@ -4,7 +4,7 @@ cancellations before and after release, deadlines that survive a restart, escala
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,16 +15,19 @@ from sqlalchemy import select
 
 from aggregator.adapters.orm import inbox, outbox
 from aggregator.bootstrap import MIGRATIONS
+from aggregator.service_layer import handlers
 from aggregator.service_layer.batches import BatchCache
-from aggregator.service_layer.handlers import Aggregator
+from aggregator.service_layer.handlers import MerchantTerms
 from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
 from dropship_shared.db import create_engine, session_factory
 from dropship_shared.events import Address, BackorderCancelled, BackorderCreated, BackorderWithdrawalRequested, Envelope
 from dropship_shared.migrations import upgrade_to_head
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
 WAREHOUSE = Address(name="Warehouse", address_lines=["1 Dock"], city="Springfield", postal_code="62701", country="US")
+TERMS = MerchantTerms(WAREHOUSE)
 
 
 @dataclass
@@ -37,12 +40,14 @@ class Clock:
 
 @dataclass
 class Harness:
-    make: Callable[[], Aggregator]
-    service: Aggregator
+    """The handlers over one database, with the process's batches (replaced by a restart) and a test clock."""
+
+    uow: UnitOfWorkFactory[AggregatorUnitOfWork]
+    batches: BatchCache
     clock: Clock
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
-        async with self.service.uow() as uow:
+        async with self.uow() as uow:
             bodies = await uow.session.scalars(
                 select(outbox.c.body).where(outbox.c.event_type == event_type).order_by(outbox.c.id)
             )
@@ -50,7 +55,25 @@ class Harness:
 
     def restart(self) -> None:
         """A new process: nothing in memory survives, only the database."""
-        self.service = self.make()
+        self.batches = BatchCache(3600)
+
+    async def on_backorder_events(self, envelopes: list[Envelope]) -> None:
+        await handlers.on_backorder_events(self.uow, self.batches, TERMS, envelopes, self.clock)
+
+    async def review_due_batches(self) -> int:
+        return await handlers.review_due_batches(self.uow, self.batches, TERMS, self.clock)
+
+    async def register_supplier(self, supplier_id: str, name: str) -> None:
+        await handlers.register_supplier(self.uow, supplier_id, name)
+
+    async def set_policy(self, supplier_id: str, data: dict[str, Any]) -> int:
+        return await handlers.set_policy(self.uow, self.batches, TERMS, supplier_id, data, self.clock)
+
+    async def release_now(self, supplier_id: str, correlation_id: str) -> list[str]:
+        return await handlers.release_now(self.uow, self.batches, TERMS, supplier_id, correlation_id, self.clock)
+
+    async def set_held(self, supplier_id: str, held: bool) -> None:
+        await handlers.set_held(self.uow, self.batches, TERMS, supplier_id, held, self.clock)
 
 
 @pytest.fixture
@@ -58,14 +81,7 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    clock = Clock()
-
-    def make() -> Aggregator:
-        return Aggregator(
-            lambda: AggregatorUnitOfWork(sessions, outbox, inbox), BatchCache(3600), WAREHOUSE, clock=clock
-        )
-
-    yield Harness(make, make(), clock)
+    yield Harness(lambda: AggregatorUnitOfWork(sessions, outbox, inbox), BatchCache(3600), Clock())
     await engine.dispose()
 
 
@@ -93,18 +109,18 @@ def cancellation(line_id: str, supplier: str = "acme") -> Envelope:
 
 
 async def configure(h: Harness, **policy: Any) -> None:
-    await h.service.register_supplier("acme", "ACME")
-    await h.service.set_policy("acme", {"max_wait_seconds": 3600, **policy})
+    await h.register_supplier("acme", "ACME")
+    await h.set_policy("acme", {"max_wait_seconds": 3600, **policy})
 
 
 async def test_release_at_minimum_with_each_line_once_and_duplicates_ignored(harness: Harness) -> None:
     await configure(harness, min_units=5)
     first = backorder("O1-1", 2)
-    await harness.service.on_backorder_events([first])
-    await harness.service.on_backorder_events([first])  # redelivered
-    await harness.service.on_backorder_events([backorder("O1-1", 2)])  # republished under a new event id
+    await harness.on_backorder_events([first])
+    await harness.on_backorder_events([first])  # redelivered
+    await harness.on_backorder_events([backorder("O1-1", 2)])  # republished under a new event id
     assert await harness.events("purchase_order.requested") == []
-    await harness.service.on_backorder_events([backorder("O2-1", 3)])
+    await harness.on_backorder_events([backorder("O2-1", 3)])
     requests = await harness.events("purchase_order.requested")
     assert len(requests) == 1
     assert [(line["backorder_line_id"], line["quantity"]) for line in requests[0]["lines"]] == [
@@ -128,70 +144,70 @@ async def test_release_at_minimum_with_each_line_once_and_duplicates_ignored(har
 
 async def test_cancel_before_release_leaves_the_batch_after_release_asks_the_supplier(harness: Harness) -> None:
     await configure(harness, min_units=3)
-    await harness.service.on_backorder_events([backorder("O1-1", 2)])
-    await harness.service.on_backorder_events([cancellation("O1-1")])
-    await harness.service.on_backorder_events([backorder("O2-1", 2)])
+    await harness.on_backorder_events([backorder("O1-1", 2)])
+    await harness.on_backorder_events([cancellation("O1-1")])
+    await harness.on_backorder_events([backorder("O2-1", 2)])
     assert await harness.events("purchase_order.requested") == []  # 2 units pending, not 4
-    await harness.service.on_backorder_events([backorder("O3-1", 1)])
+    await harness.on_backorder_events([backorder("O3-1", 1)])
     [request] = await harness.events("purchase_order.requested")
     assert [line["backorder_line_id"] for line in request["lines"]] == ["O2-1", "O3-1"]
-    await harness.service.on_backorder_events([cancellation("O3-1")])
+    await harness.on_backorder_events([cancellation("O3-1")])
     [cancel] = await harness.events("purchase_order.cancel_requested")
     assert (cancel["po_number"], cancel["line_no"], cancel["quantity"]) == (request["po_number"], 2, 1)
 
 
 async def test_a_cancellation_that_overtakes_its_backorder_wins(harness: Harness) -> None:
     await configure(harness, min_units=1)
-    await harness.service.on_backorder_events([cancellation("O1-1")])
-    await harness.service.on_backorder_events([backorder("O1-1", 5)])
+    await harness.on_backorder_events([cancellation("O1-1")])
+    await harness.on_backorder_events([backorder("O1-1", 5)])
     assert await harness.events("purchase_order.requested") == []
 
 
 async def test_deadline_survives_a_restart_and_releases_below_minimum(harness: Harness) -> None:
     await configure(harness, min_units=100, max_wait_seconds=600)
-    await harness.service.on_backorder_events([backorder("O1-1", 2)])
+    await harness.on_backorder_events([backorder("O1-1", 2)])
     harness.restart()
     harness.clock.now = T0 + timedelta(seconds=599)
-    assert await harness.service.review_due_batches() == 0
+    assert await harness.review_due_batches() == 0
     harness.clock.now = T0 + timedelta(hours=5)  # the service was down at the deadline
-    assert await harness.service.review_due_batches() == 1
+    assert await harness.review_due_batches() == 1
     [request] = await harness.events("purchase_order.requested")
     assert request["release_reason"] == "deadline" and request["below_minimum"]
 
 
 async def test_escalation_at_deadline_is_visible_once_and_nothing_is_released(harness: Harness) -> None:
     await configure(harness, min_units=100, max_wait_seconds=600, on_deadline="escalate")
-    await harness.service.on_backorder_events([backorder("O1-1", 2)])
+    await harness.on_backorder_events([backorder("O1-1", 2)])
     harness.clock.now = T0 + timedelta(seconds=601)
-    await harness.service.review_due_batches()
-    await harness.service.review_due_batches()
+    await harness.review_due_batches()
+    await harness.review_due_batches()
     assert [e["backorder_line_ids"] for e in await harness.events("batch.escalated")] == [["O1-1"]]
     assert await harness.events("purchase_order.requested") == []
-    async with harness.service.uow() as uow:
+    async with harness.uow() as uow:
         record = await uow.suppliers.get("acme")
     assert record is not None and record.escalated_at is not None
 
 
 async def test_hold_blocks_release_operator_release_and_resume(harness: Harness) -> None:
     await configure(harness, min_units=3)
-    await harness.service.set_held("acme", True)
-    await harness.service.on_backorder_events([backorder("O1-1", 5)])
+    await harness.set_held("acme", True)
+    await harness.on_backorder_events([backorder("O1-1", 5)])
     assert await harness.events("purchase_order.requested") == []
     harness.restart()  # the hold is stored, not only in memory
-    await harness.service.on_backorder_events([backorder("O2-1", 1)])
+    await harness.on_backorder_events([backorder("O2-1", 1)])
     assert await harness.events("purchase_order.requested") == []
-    await harness.service.set_held("acme", False)
+    await harness.set_held("acme", False)
     [request] = await harness.events("purchase_order.requested")
     assert len(request["lines"]) == 2
-    await harness.service.on_backorder_events([backorder("O3-1", 1)])
-    assert await harness.service.release_now("acme", "ops") != []
+    await harness.on_backorder_events([backorder("O3-1", 1)])
+    assert await harness.release_now("acme", "ops") != []
     requests = await harness.events("purchase_order.requested")
     assert requests[-1]["release_reason"] == "operator" and requests[-1]["below_minimum"]
 
 
 async def test_case_pack_round_up_ships_the_surplus_to_the_warehouse(harness: Harness) -> None:
     await configure(harness, min_units=1, sku_rules={"AC-1": {"case_pack": 6, "remainder": "round_up"}})
-    await harness.service.on_backorder_events([backorder("O1-1", 4)])
+    await harness.on_backorder_events([backorder("O1-1", 4)])
     [request] = await harness.events("purchase_order.requested")
     quantities = [(line["backorder_line_id"], line["quantity"], line["ship_to"]["name"]) for line in request["lines"]]
     assert quantities == [("O1-1", 4, "Ann"), (None, 2, "Warehouse")]
@@ -199,18 +215,18 @@ async def test_case_pack_round_up_ships_the_surplus_to_the_warehouse(harness: Ha
 
 async def test_policy_versions_are_kept(harness: Harness) -> None:
     await configure(harness, min_units=3)
-    await harness.service.set_policy("acme", {"max_wait_seconds": 60, "min_units": 9})
-    async with harness.service.uow() as uow:
+    await harness.set_policy("acme", {"max_wait_seconds": 60, "min_units": 9})
+    async with harness.uow() as uow:
         versions = await uow.suppliers.policy_versions("acme")
     assert [(v["version"], v["policy"]["min_units"]) for v in versions] == [(1, 3), (2, 9)]
 
 
 async def test_events_delivered_together_have_the_effect_of_one_at_a_time(harness: Harness) -> None:
     await configure(harness, min_units=5)
-    await harness.service.register_supplier("zeta", "Zeta")
-    await harness.service.set_policy("zeta", {"max_wait_seconds": 3600, "min_units": 100})
+    await harness.register_supplier("zeta", "Zeta")
+    await harness.set_policy("zeta", {"max_wait_seconds": 3600, "min_units": 100})
     first = backorder("O1-1", 2)
-    await harness.service.on_backorder_events(
+    await harness.on_backorder_events(
         [
             first,
             first,  # redelivered inside the same batch
@@ -224,7 +240,7 @@ async def test_events_delivered_together_have_the_effect_of_one_at_a_time(harnes
     [request] = await harness.events("purchase_order.requested")
     assert [(line["backorder_line_id"], line["quantity"]) for line in request["lines"]] == [("O1-1", 2), ("O4-1", 3)]
     harness.restart()  # what was written, not only the memory of this process
-    async with harness.service.uow() as uow:
+    async with harness.uow() as uow:
         acme, zeta = await uow.suppliers.get("acme"), await uow.suppliers.get("zeta")
         statuses = [await uow.lines.status_of(line_id) for line_id in ("O3-1", "O5-1", "O2-1")]
     assert acme is not None and (acme.pending_lines, acme.pending_units) == (1, 1)
@@ -240,15 +256,15 @@ def withdrawal(line_id: str, quantity: int = 2) -> Envelope:
 
 async def test_a_withdrawn_line_leaves_its_batch_unless_it_already_left(harness: Harness) -> None:
     await configure(harness, min_units=4)
-    await harness.service.on_backorder_events([backorder("O1-1", 2)])
-    await harness.service.on_backorder_events([withdrawal("O1-1")])
-    await harness.service.on_backorder_events([withdrawal("O9-1")])  # before its backorder: that one is ignored
-    await harness.service.on_backorder_events([backorder("O9-1", 2), backorder("O2-1", 2)])
+    await harness.on_backorder_events([backorder("O1-1", 2)])
+    await harness.on_backorder_events([withdrawal("O1-1")])
+    await harness.on_backorder_events([withdrawal("O9-1")])  # before its backorder: that one is ignored
+    await harness.on_backorder_events([backorder("O9-1", 2), backorder("O2-1", 2)])
     assert await harness.events("purchase_order.requested") == []  # 2 units pending, not 6
-    await harness.service.on_backorder_events([backorder("O3-1", 2)])
+    await harness.on_backorder_events([backorder("O3-1", 2)])
     [request] = await harness.events("purchase_order.requested")
     assert [line["backorder_line_id"] for line in request["lines"]] == ["O2-1", "O3-1"]
-    await harness.service.on_backorder_events([withdrawal("O3-1")])  # on its PO already
+    await harness.on_backorder_events([withdrawal("O3-1")])  # on its PO already
     answers = await harness.events("backorder.withdrawn")
     assert [(a["backorder_line_id"], a["withdrawn"]) for a in answers] == [
         ("O1-1", True),
@@ -260,19 +276,19 @@ async def test_a_withdrawn_line_leaves_its_batch_unless_it_already_left(harness:
 
 async def test_an_empty_batchs_first_line_wait_follows_the_fading_arrival_rate(harness: Harness) -> None:
     await configure(harness, min_units=20, max_wait_seconds=10 * 86400)
-    await harness.service.on_backorder_events([backorder(f"O{n}-1", 5) for n in range(4)])
+    await harness.on_backorder_events([backorder(f"O{n}-1", 5) for n in range(4)])
     assert len(await harness.events("purchase_order.requested")) == 1  # released: empty again
     waits = [e["first_line_wait_seconds"] for e in await harness.events("batch.release_expected")]
     assert waits[0] == 10 * 86400  # no arrivals seen yet: the max wait
     assert waits[-1] == pytest.approx(6 * 3600)  # 20 units at 20/6 units an hour (6-hour time constant)
     harness.clock.now = T0 + timedelta(hours=1)
-    assert await harness.service.review_due_batches() == 1  # looked at again while a rate is observed
+    assert await harness.review_due_batches() == 1  # looked at again while a rate is observed
     harness.clock.now = T0 + timedelta(hours=40)
-    await harness.service.review_due_batches()
+    await harness.review_due_batches()
     later = [e["first_line_wait_seconds"] for e in await harness.events("batch.release_expected")][len(waits) :]
     assert later[0] > 6 * 3600 and later[-1] == 10 * 86400  # the rate faded: back to the max wait
     harness.clock.now = T0 + timedelta(hours=42)
-    assert await harness.service.review_due_batches() == 0  # the rate no longer matters: not looked at again
+    assert await harness.review_due_batches() == 0  # the rate no longer matters: not looked at again
 
 
 async def test_a_batch_below_its_minimum_is_released_when_the_fee_is_cheaper_than_waiting(harness: Harness) -> None:
@@ -281,13 +297,13 @@ async def test_a_batch_below_its_minimum_is_released_when_the_fee_is_cheaper_tha
     await configure(
         harness, min_units=100, max_wait_seconds=5 * 86400, small_order_fee="12", delay_cost_per_line_day="1"
     )
-    await harness.service.on_backorder_events([backorder("O1-1"), backorder("O2-1")])  # 2 lines x 5 days = 10
-    await harness.service.on_backorder_events([cancellation("O2-1")])
+    await harness.on_backorder_events([backorder("O1-1"), backorder("O2-1")])  # 2 lines x 5 days = 10
+    await harness.on_backorder_events([cancellation("O2-1")])
     harness.restart()  # the departures survive in the database
-    await harness.service.on_backorder_events([backorder("O3-1"), backorder("O4-1")])  # 15 x (1 - 1/4) = 11.25
+    await harness.on_backorder_events([backorder("O3-1"), backorder("O4-1")])  # 15 x (1 - 1/4) = 11.25
     assert await harness.events("purchase_order.requested") == []
     # 4 lines; 96 units short at 5/6 units an hour: 4.8 days; 4 x 4.8 x (1 - 1/5) = 15.36
-    await harness.service.on_backorder_events([backorder("O5-1")])
+    await harness.on_backorder_events([backorder("O5-1")])
     [request] = await harness.events("purchase_order.requested")
     assert request["release_reason"] == "fee_cheaper_than_waiting" and request["below_minimum"]
     assert [line["backorder_line_id"] for line in request["lines"]] == ["O1-1", "O3-1", "O4-1", "O5-1"]
@@ -301,7 +317,7 @@ async def test_a_batch_below_its_minimum_is_released_when_the_fee_is_cheaper_tha
         "waiting_cost": "15.36",
         "small_order_fee": "12",
     }
-    async with harness.service.uow() as uow:
+    async with harness.uow() as uow:
         stored = await uow.purchase_orders.get(request["po_number"])
     assert stored is not None and stored["release_figures"] == request["release_figures"]
 
@@ -314,14 +330,14 @@ async def test_the_periodic_check_releases_for_the_fee_when_the_fading_arrival_r
     await configure(
         harness, min_units=100, max_wait_seconds=10 * 86400, small_order_fee="30", delay_cost_per_line_day="10"
     )
-    await harness.service.on_backorder_events([backorder("O1-1", 20)])
+    await harness.on_backorder_events([backorder("O1-1", 20)])
     harness.clock.now = T0 + timedelta(minutes=59)
-    assert await harness.service.review_due_batches() == 0  # looked at again hourly
+    assert await harness.review_due_batches() == 0  # looked at again hourly
     harness.clock.now = T0 + timedelta(hours=6)
-    assert await harness.service.review_due_batches() == 1
+    assert await harness.review_due_batches() == 1
     assert await harness.events("purchase_order.requested") == []
     harness.clock.now = T0 + timedelta(hours=7)
-    assert await harness.service.review_due_batches() == 1
+    assert await harness.review_due_batches() == 1
     [request] = await harness.events("purchase_order.requested")
     assert request["release_reason"] == "fee_cheaper_than_waiting" and request["release_figures"]["lines"] == "1"
     assert Decimal(request["release_figures"]["waiting_cost"]) > 30
@@ -332,16 +348,15 @@ async def test_a_partitioned_replica_keeps_only_the_batches_of_the_suppliers_it_
     its supplier's partition; without it, or after losing its consumers, the lines are read back, and the
     decisions come out the same."""
     await configure(harness, min_units=10)
-    cache = BatchCache(3600, partitioned=True)
-    service = Aggregator(harness.service.uow, cache, WAREHOUSE, clock=harness.clock)
-    await service.on_backorder_events([backorder("O1-1", 2)])
+    cache = harness.batches = BatchCache(3600, partitioned=True)
+    await harness.on_backorder_events([backorder("O1-1", 2)])
     assert not cache.is_kept("acme")  # not (yet) delivered from its partition: not this replica's to keep
     cache.own("acme")
-    await service.on_backorder_events([backorder("O2-1", 3)])
+    await harness.on_backorder_events([backorder("O2-1", 3)])
     assert cache.is_kept("acme")
     cache.forget_all()  # its connection was lost: another replica may be taking acme's events now
     assert not cache.is_kept("acme")
-    await service.on_backorder_events([backorder("O3-1", 5)])
+    await harness.on_backorder_events([backorder("O3-1", 5)])
     assert not cache.is_kept("acme")
     requests = await harness.events("purchase_order.requested")
     assert [[line["backorder_line_id"] for line in request["lines"]] for request in requests] == [

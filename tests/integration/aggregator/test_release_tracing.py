@@ -34,7 +34,7 @@ def named(spans: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
 
 
 async def requested_traceparents(h: Harness) -> list[str | None]:
-    async with h.service.uow() as uow:
+    async with h.uow() as uow:
         bodies = await uow.session.scalars(
             select(outbox.c.body).where(outbox.c.event_type == "purchase_order.requested").order_by(outbox.c.id)
         )
@@ -46,7 +46,7 @@ async def test_a_deadline_release_links_the_trace_of_every_line_it_releases(
 ) -> None:
     await configure(harness, min_units=100, max_wait_seconds=3600)
     tracer = trace.get_tracer("tests")
-    batcher = EventBatcher(harness.service.on_backorder_events)
+    batcher = EventBatcher(harness.on_backorder_events)
 
     async def arrive(order: str, lines: int) -> int:
         """An order's backorders delivered, each in the consumer's span of the order's trace, as in the service."""
@@ -64,7 +64,7 @@ async def test_a_deadline_release_links_the_trace_of_every_line_it_releases(
 
     harness.restart()  # the lines' trace contexts come from the database, not from the process's memory
     harness.clock.now += timedelta(seconds=3601)
-    assert await harness.service.review_due_batches() == 1
+    assert await harness.review_due_batches() == 1
 
     (release,) = named(spans, "release purchase orders")
     linked = [link.context.trace_id for link in release.links]
@@ -88,9 +88,9 @@ async def test_a_release_on_arrival_stays_in_the_arriving_orders_trace_and_links
     await configure(harness, min_units=2)
     tracer = trace.get_tracer("tests")
     with tracer.start_as_current_span("POST /orders O1") as first:
-        await harness.service.on_backorder_events([backorder("O1-1")])
+        await harness.on_backorder_events([backorder("O1-1")])
     with tracer.start_as_current_span("POST /orders O2") as second:
-        await harness.service.on_backorder_events([backorder("O2-1")])
+        await harness.on_backorder_events([backorder("O2-1")])
 
     (release,) = named(spans, "release purchase orders")
     assert release.parent is not None and release.parent.span_id == second.get_span_context().span_id

@@ -15,7 +15,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aggregator.adapters.peer_services import GATEWAY, ORDERS, PeerRefused, PeerServices, PeerUnavailable
-from aggregator.entrypoints.api import Service
+from aggregator.entrypoints.deps import Batches, Uow
 from aggregator.service_layer import console_views
 from dropship_shared.audit import Audit
 from dropship_shared.inputs import IDENTIFIER, NO_NUL, StrictBody
@@ -74,13 +74,13 @@ async def own_backlog(request: Request) -> dict[str, Any] | None:
 
 
 @router.get("/overview", summary="Alerts first (suppliers down, exceptions, dead letters, lag, promises), then the day")
-async def overview(request: Request, service: Service) -> dict[str, Any]:
-    return await console_views.overview(service, peers_of(request), lambda: own_backlog(request))
+async def overview(request: Request, uow: Uow) -> dict[str, Any]:
+    return await console_views.overview(uow, peers_of(request), lambda: own_backlog(request))
 
 
 @router.get("/suppliers", summary="Every supplier's batch against its minimums, with its health at the gateway")
-async def suppliers(request: Request, service: Service) -> list[dict[str, Any]]:
-    return await console_views.suppliers(service, peers_of(request))
+async def suppliers(request: Request, uow: Uow, batches: Batches) -> list[dict[str, Any]]:
+    return await console_views.suppliers(uow, batches, peers_of(request))
 
 
 @router.get(
@@ -88,8 +88,8 @@ async def suppliers(request: Request, service: Service) -> list[dict[str, Any]]:
     summary="One supplier: batch, waiting lines, policy history, health, POs",
     responses=problem_responses(404),
 )
-async def supplier(supplier_id: Identifier, request: Request, service: Service) -> dict[str, Any]:
-    found = await console_views.supplier(service, peers_of(request), supplier_id)
+async def supplier(supplier_id: Identifier, request: Request, uow: Uow, batches: Batches) -> dict[str, Any]:
+    found = await console_views.supplier(uow, batches, peers_of(request), supplier_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown supplier {supplier_id!r}")
     return found
@@ -102,14 +102,14 @@ async def supplier(supplier_id: Identifier, request: Request, service: Service) 
 )
 async def purchase_orders(
     request: Request,
-    service: Service,
+    uow: Uow,
     q: Annotated[str, Query(max_length=254, pattern=NO_NUL)] = "",
     state: Annotated[str | None, Query(max_length=32, pattern=IDENTIFIER)] = None,
     supplier_id: Annotated[str | None, Query(max_length=64, pattern=IDENTIFIER)] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> dict[str, Any]:
     try:
-        return await console_views.purchase_orders(service, peers_of(request), q, state, supplier_id, page)
+        return await console_views.purchase_orders(uow, peers_of(request), q, state, supplier_id, page)
     except PeerRefused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.detail) from exc
 
@@ -119,8 +119,8 @@ async def purchase_orders(
     summary="One PO: lines and the customer lines they serve, history, attempts, shipments, documents",
     responses=problem_responses(404),
 )
-async def purchase_order(po_number: Identifier, request: Request, service: Service) -> dict[str, Any]:
-    found = await console_views.purchase_order(service, peers_of(request), po_number)
+async def purchase_order(po_number: Identifier, request: Request, uow: Uow) -> dict[str, Any]:
+    found = await console_views.purchase_order(uow, peers_of(request), po_number)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown purchase order {po_number!r}")
     return found
@@ -150,9 +150,9 @@ async def exceptions(
     responses=problem_responses(502),
 )
 async def customers_at_risk(
-    request: Request, service: Service, within_days: Annotated[int, Query(ge=0, le=60)] = 2
+    request: Request, uow: Uow, batches: Batches, within_days: Annotated[int, Query(ge=0, le=60)] = 2
 ) -> list[dict[str, Any]]:
-    found = await console_views.customers_at_risk(service, peers_of(request), within_days)
+    found = await console_views.customers_at_risk(uow, batches, peers_of(request), within_days)
     if found is None:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail="the orders service did not answer")
     return list(found)

@@ -8,10 +8,14 @@ Otherwise (first touch, another replica wrote, a rolled-back change) the lines a
 With partitioned consumption (README "Replicas") a batch is kept only for the suppliers this replica is the
 active consumer for: those delivered to it from their partition since its consumers were last (re)started.
 Losing the consumers forgets them all; another replica may be taking their events from then on.
+
+The handlers take the process's BatchCache as a collaborator (like a repository): it also holds the per-supplier
+locks that let one change at a time touch a supplier's batch in this process.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +50,15 @@ class BatchCache:
         self._default_max_wait_seconds = default_max_wait_seconds
         # partitioned: the suppliers whose partition this replica consumes now; else None (every supplier is ours)
         self._owned: set[str] | None = set() if partitioned else None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def serial(self, supplier_id: str) -> asyncio.Lock:
+        """One change at a time per supplier in this process: concurrent deliveries for a supplier queue
+        here rather than on a database connection and its row lock, and the batch in memory stays current."""
+        lock = self._locks.get(supplier_id)
+        if lock is None:
+            lock = self._locks[supplier_id] = asyncio.Lock()
+        return lock
 
     def own(self, supplier_id: str) -> None:
         """An event of this supplier was delivered from its partition: this replica is its active consumer."""

@@ -12,9 +12,11 @@ from typing import Any
 from aggregator.adapters.peer_services import GATEWAY, ORDERS, PeerServices
 from aggregator.domain.alerts import alerts, by_age, why_at_risk
 from aggregator.service_layer import views
-from aggregator.service_layer.handlers import Aggregator
+from aggregator.service_layer.batches import BatchCache
+from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
 from dropship_shared.audit import AuditLog
 from dropship_shared.events import utcnow
+from dropship_shared.unit_of_work import UnitOfWorkFactory
 
 AGGREGATOR = "aggregator"
 TREND_DAYS = 7
@@ -29,7 +31,9 @@ def _when(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def overview(service: Aggregator, peers: PeerServices, own_backlog: OwnFigures) -> dict[str, Any]:
+async def overview(
+    uow_factory: UnitOfWorkFactory[AggregatorUnitOfWork], peers: PeerServices, own_backlog: OwnFigures
+) -> dict[str, Any]:
     """Alerts first, then the day's figures with a week of trend."""
     now = utcnow()
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -59,7 +63,7 @@ async def overview(service: Aggregator, peers: PeerServices, own_backlog: OwnFig
             {"group_by": "day", "from": days[0].isoformat(), "to": (today + timedelta(days=1)).isoformat()},
         ),
     )
-    async with service.uow() as uow:
+    async with uow_factory() as uow:
         released = await uow.purchase_orders.released_since(days[0])
     backlog = {ORDERS: orders_backlog, AGGREGATOR: mine, GATEWAY: gateway_backlog}
     dead_letters = {name: (figures or {}).get("dead_letters") for name, figures in backlog.items()}
@@ -116,10 +120,12 @@ def _day(day: datetime, figures: dict[str, Any] | None, released: list[tuple[dat
     }
 
 
-async def suppliers(service: Aggregator, peers: PeerServices) -> list[dict[str, Any]]:
+async def suppliers(
+    uow_factory: UnitOfWorkFactory[AggregatorUnitOfWork], cache: BatchCache, peers: PeerServices
+) -> list[dict[str, Any]]:
     """Each supplier's batch (ours) with its health at the gateway."""
     batches, health = await asyncio.gather(
-        views.suppliers(service.uow(), service.cache), peers.read(GATEWAY, "/supplier-health")
+        views.suppliers(uow_factory(), cache), peers.read(GATEWAY, "/supplier-health")
     )
     by_id = {h["supplier_id"]: h for h in health or []}
     return [
@@ -132,15 +138,17 @@ async def suppliers(service: Aggregator, peers: PeerServices) -> list[dict[str, 
     ]
 
 
-async def supplier(service: Aggregator, peers: PeerServices, supplier_id: str) -> dict[str, Any] | None:
+async def supplier(
+    uow_factory: UnitOfWorkFactory[AggregatorUnitOfWork], cache: BatchCache, peers: PeerServices, supplier_id: str
+) -> dict[str, Any] | None:
     """One supplier: batch, the lines waiting in it, its policy history, health and latest POs."""
-    batch = await views.supplier(service.uow(), service.cache, supplier_id)
+    batch = await views.supplier(uow_factory(), cache, supplier_id)
     if batch is None:
         return None
-    async with service.uow() as uow:
+    async with uow_factory() as uow:
         versions = await uow.suppliers.policy_versions(supplier_id)
         recent = await uow.purchase_orders.page(supplier_id, 10, 0)
-    lines = await views.pending_lines(service.uow(), supplier_id)
+    lines = await views.pending_lines(uow_factory(), supplier_id)
     health = await peers.read(GATEWAY, "/supplier-health")
     return {
         **batch.model_dump(mode="json"),
@@ -167,7 +175,12 @@ def _po_summary(po: dict[str, Any]) -> dict[str, Any]:
 
 
 async def purchase_orders(
-    service: Aggregator, peers: PeerServices, query: str, state: str | None, supplier_id: str | None, page: int
+    uow_factory: UnitOfWorkFactory[AggregatorUnitOfWork],
+    peers: PeerServices,
+    query: str,
+    state: str | None,
+    supplier_id: str | None,
+    page: int,
 ) -> dict[str, Any]:
     """A page of POs with their state at the gateway. `query` finds POs by PO number, customer email, order or
     SKU; without it, every PO released (by supplier), or those in a state at the gateway."""
@@ -184,15 +197,15 @@ async def purchase_orders(
                 return {"page": page, "page_size": PAGE_SIZE, "has_more": False, "items": []}
         at_gateway = await peers.read(GATEWAY, "/purchase-orders", params, strict=True)
         states = {po["po_number"]: po for po in at_gateway or []}
-        async with service.uow() as uow:
+        async with uow_factory() as uow:
             rows = await uow.purchase_orders.headers(list(states))
     elif query:
-        async with service.uow() as uow:
+        async with uow_factory() as uow:
             rows = await uow.purchase_orders.headers(sorted(await _search(peers, query)))
         rows = [po for po in rows if supplier_id in (None, po["supplier_id"])][offset : offset + PAGE_SIZE + 1]
         states = None
     else:
-        async with service.uow() as uow:
+        async with uow_factory() as uow:
             rows = list(await uow.purchase_orders.page(supplier_id, PAGE_SIZE + 1, offset))
         states = None
     more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
@@ -237,10 +250,12 @@ async def _gateway_states(peers: PeerServices, numbers: list[str]) -> dict[str, 
     return None if found is None else {po["po_number"]: po for po in found}
 
 
-async def purchase_order(service: Aggregator, peers: PeerServices, po_number: str) -> dict[str, Any] | None:
+async def purchase_order(
+    uow_factory: UnitOfWorkFactory[AggregatorUnitOfWork], peers: PeerServices, po_number: str
+) -> dict[str, Any] | None:
     """One PO: as released (with the customer line each serves), its life at the gateway (state, history,
     attempts, acknowledgements, shipments), the customers' lines, its exceptions and the X12 documents."""
-    async with service.uow() as uow:
+    async with uow_factory() as uow:
         released = await uow.purchase_orders.get(po_number)
     if released is None:
         return None
@@ -310,7 +325,9 @@ async def activity(own: AuditLog, peers: PeerServices, limit: int = 50) -> list[
     return merged[:limit]
 
 
-async def customers_at_risk(service: Aggregator, peers: PeerServices, within_days: int) -> list[dict[str, Any]] | None:
+async def customers_at_risk(
+    uow_factory: UnitOfWorkFactory[AggregatorUnitOfWork], cache: BatchCache, peers: PeerServices, within_days: int
+) -> list[dict[str, Any]] | None:
     """The lines whose promise is past or near, each with what it waits for: the batch, the PO, the supplier."""
     lines, health = await asyncio.gather(
         peers.read(ORDERS, "/order-lines/at-risk", {"within_days": within_days}),
@@ -321,8 +338,7 @@ async def customers_at_risk(service: Aggregator, peers: PeerServices, within_day
     numbers = sorted({line["po_number"] for line in lines if line.get("po_number")})
     states = await _gateway_states(peers, numbers) or {}
     batches = {
-        batch.supplier_id: batch.model_dump(mode="json")
-        for batch in await views.suppliers(service.uow(), service.cache)
+        batch.supplier_id: batch.model_dump(mode="json") for batch in await views.suppliers(uow_factory(), cache)
     }
     by_supplier = {h["supplier_id"]: h for h in health or []}
     return [
