@@ -166,3 +166,24 @@ async def test_the_catalog_import_keeps_its_suppliers_offer(client: httpx.AsyncC
         "globex": ("GX-L", Decimal("13.50"), 2, 1, True),
         "initech": ("IN-L", Decimal("12"), 4, 0, True),
     }
+
+
+async def test_an_import_naming_the_same_supplier_leaves_its_deactivated_offer_inactive(
+    client: httpx.AsyncClient,
+) -> None:
+    (await client.put("/products/LAMP/offers/globex", json=GLOBEX)).raise_for_status()
+    (await client.delete("/products/LAMP/offers/acme")).raise_for_status()
+    # a routine import (new stock, a new price) names the product's supplier as before: the merchant's
+    # deactivation holds ("never chosen again"), the figures are updated
+    (await client.put("/products", json=[{**LAMP, "on_hand": 5, "cost": "11"}])).raise_for_status()
+    assert offers_of((await client.get("/products/LAMP/offers")).json()) == {
+        "acme": ("AC-L", Decimal("11"), 4, 0, False),
+        "globex": ("GX-L", Decimal("13.50"), 2, 1, True),
+    }
+    # an import that moves the product to another supplier and back makes that supplier's offer active again
+    (await client.put("/products", json=[{**LAMP, "supplier_id": "globex", "supplier_sku": "GX-L"}])).raise_for_status()
+    (await client.put("/products", json=[LAMP])).raise_for_status()
+    assert offers_of((await client.get("/products/LAMP/offers")).json()) == {
+        "acme": ("AC-L", Decimal("12"), 4, 0, True),
+        "globex": ("GX-L", Decimal("12"), 4, 1, False),
+    }

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    case,
     cast,
     delete,
     func,
@@ -99,8 +100,11 @@ class ProductRepository:
             "lead_time_days": product.lead_time_days,
         }
         # The import names the product's supplier: when it names another than before, the offer it named before
-        # is deactivated (so a catalog kept by import alone still has its one supplier); offers added through
-        # the offers API are left as they are.
+        # is deactivated (so a catalog kept by import alone still has its one supplier) and the one it names now
+        # is active; naming the same supplier again (a routine import: stock, prices) leaves its offer's active
+        # flag as the merchant set it (an offer deactivated through the API is never chosen again). Offers added
+        # through the offers API are left as they are. Both offer statements read the supplier named before, so
+        # they come before the product's upsert.
         previous = select(products.c.supplier_id).where(products.c.sku == product.sku).scalar_subquery()
         await self._session.execute(
             update(product_offers)
@@ -111,19 +115,23 @@ class ProductRepository:
             )
             .values(active=False)
         )
-        await upsert(self._session, products, {"sku": product.sku}, values)
         offer = ProductOffer.of(product)
-        await upsert(
-            self._session,
-            product_offers,
-            {"sku": offer.sku, "supplier_id": offer.supplier_id},
-            {
-                "supplier_sku": offer.supplier_sku,
-                "unit_cost": offer.unit_cost,
-                "lead_time_days": offer.lead_time_days,
-                "active": True,
-            },
+        figures = {
+            "supplier_sku": offer.supplier_sku,
+            "unit_cost": offer.unit_cost,
+            "lead_time_days": offer.lead_time_days,
+        }
+        named_before = func.coalesce(previous, "") == offer.supplier_id
+        statement = (await _dialect_insert(self._session, product_offers)).values(
+            sku=offer.sku, supplier_id=offer.supplier_id, active=True, **figures
         )
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["sku", "supplier_id"],
+                set_={**figures, "active": case((named_before, product_offers.c.active), else_=True)},
+            )
+        )
+        await upsert(self._session, products, {"sku": product.sku}, values)
 
     async def get(self, sku: str) -> Product | None:
         row = (await self._session.execute(select(products).where(products.c.sku == sku))).mappings().first()
