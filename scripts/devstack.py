@@ -93,7 +93,9 @@ class ServiceProcess:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
             try:
                 response = httpx.get(self.url + path, timeout=2)
-                if response.status_code == 200:
+                # Ready (the database) and, for a service, consuming: events published before the other
+                # services' queues exist would go nowhere, so the stack waits for every subscription.
+                if response.status_code == 200 and (path != "/readyz" or response.json()["broker"] == "connected"):
                     return
                 last = response.text
             except httpx.HTTPError as exc:

@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import aio_pika
@@ -58,6 +59,19 @@ def partition_key_in(envelope_json: str) -> str | None:
 def partition_key_of(envelope: Envelope) -> str | None:
     key = envelope.payload.get("supplier_id")
     return key if isinstance(key, str) else None
+
+
+class BrokerState(StrEnum):
+    """What `/readyz` and the `broker_connected` gauge say of a process's broker connection."""
+
+    CONNECTED = "connected"  # connected, subscribed, consumers in place
+    CONNECTING = "connecting"  # not yet connected and subscribed since the process started
+    RECONNECTING = "reconnecting"  # the connection was lost: aio-pika is restoring it (maybe on another node)
+    PLUGIN_MISSING = "plugin_missing"  # the broker refuses the partitions' consistent-hash exchange
+
+
+class BrokerPluginMissing(RuntimeError):
+    """The broker has no consistent-hash exchange type: its plugin is not enabled."""
 
 
 @dataclass(frozen=True)
@@ -155,8 +169,8 @@ class Broker:
     @property
     def connected(self) -> bool:
         """Connected with every channel and consumer in place: false from the moment the connection is lost
-        until aio-pika has reconnected (maybe to another node) and restored them, so `/readyz` says not ready
-        meanwhile."""
+        until aio-pika has reconnected (maybe to another node) and restored them (`/readyz` reports
+        "reconnecting" meanwhile, the `broker_connected` gauge 0)."""
         connection = self._connection
         return (
             connection is not None
@@ -319,7 +333,7 @@ class Broker:
                 partition_exchange(queue), CONSISTENT_HASH, durable=True, arguments={"hash-header": PARTITION_KEY}
             )
         except aio_pika.exceptions.AMQPError as exc:
-            raise RuntimeError(
+            raise BrokerPluginMissing(
                 "the broker has no consistent-hash exchange: enable its plugin "
                 "(rabbitmq-plugins enable rabbitmq_consistent_hash_exchange) or set the partition count to 0"
             ) from exc

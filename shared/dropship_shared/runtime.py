@@ -23,12 +23,13 @@ from dropship_shared.db import (
 )
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
-from dropship_shared.messaging import Broker, Subscription
+from dropship_shared.messaging import Broker, BrokerPluginMissing, BrokerState, Subscription
 from dropship_shared.metrics import ScrapeTimeFigures, gauge
 from dropship_shared.migrations import upgrade_to_head, wait_until_migrated
 from dropship_shared.outbox import OutboxLag, OutboxRelay, outbox_lag
 from dropship_shared.settings import ServiceSettings
 from dropship_shared.tracing import configure_tracing
+from dropship_shared.web import Readiness
 
 log = get_logger(__name__)
 
@@ -51,6 +52,8 @@ class ServiceRuntime:
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
     _own_engines: list[AsyncEngine] = field(default_factory=list, init=False)
     _subscribed: bool = field(default=False, init=False)
+    _plugin_missing: bool = field(default=False, init=False)
+    _migrated: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         configure_tracing(self.settings.service_name, self.settings.otel_exporter_otlp_endpoint)  # before engines
@@ -68,6 +71,7 @@ class ServiceRuntime:
         self.figures = ScrapeTimeFigures()
         self.figures.add("outbox", self._outbox_figures)
         self.figures.add("broker", self._queue_figures)
+        self.figures.add("broker_connection", self._connection_figures)
 
     def own_sessions(self, pool_size: int, autocommit: bool = False) -> async_sessionmaker[AsyncSession]:
         """Sessions on a small pool of their own (create_postgres_pool), for background work (the outbox
@@ -111,12 +115,22 @@ class ServiceRuntime:
             dead.add_metric([queue], await self.broker.queue_depth(f"{queue}.dlq"))
         return [waiting, dead]
 
+    async def _connection_figures(self) -> list[Any]:
+        connected = gauge(
+            "broker_connected",
+            "1 while this replica is connected to the broker and consuming; 0 while connecting, reconnecting "
+            "or refused (plugin missing): its events wait in the outbox meanwhile",
+        )
+        connected.add_metric([], 1 if self.broker_state() is BrokerState.CONNECTED else 0)
+        return [connected]
+
     async def start(self, subscriptions: list[Subscription], loops: dict[str, BackgroundLoop]) -> None:
         self._queues = [subscription.queue for subscription in subscriptions]
         if self.settings.migrate_on_start:
             await self.migrate()
         else:
             await wait_until_migrated(self.engine, str(self.migrations))
+        self._migrated = True
         relay = OutboxRelay(
             self.own_sessions(pool_size=1),  # publishing never waits for a connection behind the handlers
             self.outbox,
@@ -144,12 +158,17 @@ class ServiceRuntime:
         try:
             for subscription in subscriptions:
                 await self.broker.subscribe(subscription)
+        except BrokerPluginMissing:
+            self._plugin_missing = True
+            with contextlib.suppress(Exception):
+                await self.broker.close()
+            raise
         except Exception:
             # e.g. a topology the broker refuses (a plugin missing): start over on a fresh connection, unready
             with contextlib.suppress(Exception):
                 await self.broker.close()
             raise
-        self._subscribed = True
+        self._subscribed, self._plugin_missing = True, False
         log.info("broker connected", queues=[s.queue for s in subscriptions])
 
     def _spawn(self, name: str, loop: BackgroundLoop, restart: bool = True) -> None:
@@ -183,5 +202,15 @@ class ServiceRuntime:
             await engine.dispose()
         await self.engine.dispose()
 
-    async def readiness(self) -> dict[str, bool]:
-        return {"database": await ping(self.engine), "broker": self.broker.connected and self._subscribed}
+    def broker_state(self) -> BrokerState:
+        if self._plugin_missing:
+            return BrokerState.PLUGIN_MISSING
+        if not self._subscribed:
+            return BrokerState.CONNECTING
+        return BrokerState.CONNECTED if self.broker.connected else BrokerState.RECONNECTING
+
+    async def readiness(self) -> Readiness:
+        """Ready when the API can serve: the database answers and has the schema this code needs. The broker's
+        state is reported only (the outbox holds the events while it is away)."""
+        checks = {"database": await ping(self.engine), "schema": self._migrated}
+        return Readiness(ready=all(checks.values()), checks=checks, broker=self.broker_state())

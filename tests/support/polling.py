@@ -12,11 +12,15 @@ T = TypeVar("T")
 DEADLINE_SECONDS = 60.0  # a busy CI machine can be slow; a passing run does not wait for it
 
 
-async def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float = DEADLINE_SECONDS) -> T:
-    """The first value of `probe()` that `accept` takes; fails with the last value seen after `timeout`."""
+async def eventually(
+    probe: Callable[[], T | Awaitable[T]], accept: Callable[[T], bool], timeout: float = DEADLINE_SECONDS
+) -> T:
+    """The first value of `probe()` (a coroutine function too) that `accept` takes; fails with the last value seen
+    after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
-        seen = probe()
+        probed = probe()
+        seen: T = await probed if inspect.isawaitable(probed) else probed
         if accept(seen):
             return seen
         if time.monotonic() > deadline:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -79,3 +80,9 @@ def run_uvicorn_app(
             server.force_exit = True
             thread.join(shutdown_timeout)
         sock.close()
+
+
+def consuming(answer: httpx.Response) -> bool:
+    """A `/readyz` answer of a service that is ready and has its broker subscriptions in place (readiness alone
+    does not wait for the broker): events published from now on reach its queues."""
+    return answer.status_code == 200 and answer.json()["broker"] == "connected"

@@ -17,7 +17,7 @@ from dropship_shared.events import Address, BackorderCreated, Envelope, utcnow
 from dropship_shared.messaging import Broker
 from support.infrastructure import BrokerNamespace
 from support.polling import eventually
-from support.servers import run_uvicorn_app
+from support.servers import consuming, run_uvicorn_app
 from support.tokens import bearer
 
 
@@ -108,7 +108,7 @@ async def test_malformed_events_are_visible_on_the_dead_letter_queue_and_replaya
     api: httpx.Client, broker_namespace: BrokerNamespace
 ) -> None:
     # Published before the aggregator has bound its queue, the event would be unroutable and simply gone.
-    await eventually(lambda: api.get("/readyz"), lambda answer: answer.status_code == 200)
+    await eventually(lambda: api.get("/readyz"), consuming)
     publisher = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
     await publisher.connect()
     await publisher.publish_raw("backorder.created", b'{"type": "backorder.created"}', "bad-1", "c1")
@@ -144,7 +144,7 @@ async def test_a_backorder_through_the_consumer_is_released_for_a_fee_cheaper_th
     assert api.put("/suppliers/acme/policy", json=policy).status_code == 200
     stored = api.get("/suppliers/acme/policy").json()
     assert (stored["small_order_fee"], stored["delay_cost_per_line_day"]) == ("0", "2.50")
-    await eventually(lambda: api.get("/readyz"), lambda answer: answer.status_code == 200)
+    await eventually(lambda: api.get("/readyz"), consuming)
     publisher = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
     await publisher.connect()
     await publisher.publish(

@@ -126,6 +126,7 @@ def test_every_metric_the_rules_and_the_dashboard_query_is_exported_by_the_servi
         "dead_letter_queue_depth",
         "events_dead_lettered_total",
         "supplier_exceptions_open",
+        "broker_connected",
     ):
         assert name in exported_names and name in wanted, name
 

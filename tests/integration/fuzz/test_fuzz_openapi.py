@@ -12,8 +12,8 @@ from support.infrastructure import BrokerNamespace
 from support.servers import run_uvicorn_app
 from support.tokens import bearer
 
-# Replaying dead letters has effects beyond the service under test; readiness answers 503 by design whenever a
-# dependency is briefly away (other suites restart things on a shared machine).
+# Replaying dead letters has effects beyond the service under test; readiness answers 503 by design whenever the
+# database is briefly away (other suites restart things on a shared machine).
 SKIP = frozenset({"POST /admin/dead-letters/replay", "GET /readyz"})
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 

@@ -23,7 +23,7 @@ from dropship_shared.messaging import Broker
 from supplier_simulator.app import create_app as create_simulator
 from supplier_simulator.settings import SimulatorSettings
 from support.infrastructure import BrokerNamespace
-from support.servers import free_port, run_uvicorn_app
+from support.servers import consuming, free_port, run_uvicorn_app
 from support.tokens import bearer
 
 SECRET = "acme-signing-secret-0123456789"
@@ -155,7 +155,7 @@ async def test_kill_9_between_sending_and_recording_resends_with_the_same_key(
         ):
 
             async def ready() -> bool:
-                return (await api.get("/readyz")).status_code == 200
+                return consuming(await api.get("/readyz"))
 
             gateway.start()
             await wait_until(ready)

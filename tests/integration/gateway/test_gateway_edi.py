@@ -30,7 +30,7 @@ from dropship_x12.writer import Partners, envelope, serialize_interchange
 from supplier_gateway.bootstrap import create_app
 from supplier_gateway.config import GatewaySettings
 from support.infrastructure import BrokerNamespace
-from support.servers import run_uvicorn_app
+from support.servers import consuming, run_uvicorn_app
 from support.tokens import bearer
 
 SECRET = "edi-signing-secret-0123456789"
@@ -219,7 +219,7 @@ async def edi(database_url: str, broker_namespace: BrokerNamespace) -> AsyncIter
 
 
 async def _ready(gateway: httpx.AsyncClient) -> bool:
-    return (await gateway.get("/readyz")).status_code == 200
+    return consuming(await gateway.get("/readyz"))
 
 
 async def test_each_po_goes_out_as_one_850_with_its_own_control_number(edi: EdiHarness) -> None:

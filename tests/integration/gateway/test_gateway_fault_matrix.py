@@ -36,7 +36,7 @@ from support.adversarial_supplier import (
     serve_adversarial_supplier,
 )
 from support.infrastructure import BrokerNamespace
-from support.servers import run_uvicorn_app
+from support.servers import consuming, run_uvicorn_app
 from support.tokens import bearer
 
 T = TypeVar("T")
@@ -148,7 +148,7 @@ async def rig(database_url: str, namespace: BrokerNamespace) -> AsyncIterator[Ri
         await broker.connect()
         try:
             async with httpx.AsyncClient(base_url=gateway_url, timeout=10, headers=bearer()) as gateway:
-                await eventually(lambda: gateway.get("/readyz"), lambda r: r.status_code == 200)
+                await eventually(lambda: gateway.get("/readyz"), consuming)
                 yield Rig(gateway, double, double_url, broker)
         finally:
             await broker.close()

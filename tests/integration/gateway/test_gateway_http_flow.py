@@ -31,7 +31,7 @@ from supplier_gateway.config import GatewaySettings
 from supplier_simulator.app import create_app as create_simulator
 from supplier_simulator.settings import SimulatorSettings
 from support.infrastructure import BrokerNamespace
-from support.servers import run_uvicorn_app
+from support.servers import consuming, run_uvicorn_app
 from support.tokens import bearer
 
 SECRET = "acme-signing-secret-0123456789"
@@ -231,7 +231,7 @@ def serve_simulator(gateway_url: str | None, **overrides: Any) -> Any:
 async def wait_ready(client: httpx.AsyncClient, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (await client.get("/readyz")).status_code == 200:
+        if consuming(await client.get("/readyz")):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("gateway not ready")

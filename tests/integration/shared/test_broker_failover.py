@@ -73,8 +73,9 @@ async def test_scripts_connect_with_the_same_list(broker_namespace: BrokerNamesp
 
 
 async def test_not_connected_while_the_connection_is_being_re_established(broker_namespace: BrokerNamespace) -> None:
-    """`/readyz` reads `connected`: false from the moment the node is lost until the connection, its channels and
-    consumers are back (here the only address comes back later), true again after."""
+    """`connected` is false from the moment the node is lost until the connection, its channels and consumers
+    are back (here the only address comes back later), true again after: `/readyz` reports "reconnecting" and
+    `broker_connected` is 0 meanwhile (test_readiness.py)."""
     real = URL(broker_namespace.amqp_url)
     target = [(real.host or "127.0.0.1", real.port or 5672)]
     proxy = RoundRobinProxy(target)
