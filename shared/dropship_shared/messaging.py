@@ -179,6 +179,13 @@ class Broker:
             and not self._restoring
         )
 
+    def _consuming_connection(self) -> AbstractRobustConnection:
+        """For an operator's look or replay: refused at once while the connection is away or being restored
+        (the caller answers 503), rather than waiting on a channel that cannot open."""
+        if self._connection is None or not self.connected:
+            raise RuntimeError("broker not connected")
+        return self._connection
+
     @property
     def address(self) -> str | None:
         """The node this process is connected to (or reconnecting to), password hidden."""
@@ -452,10 +459,9 @@ class Broker:
 
     async def dead_letters(self, queue: str, limit: int = 50) -> list[DeadLetter]:
         """A look at the first messages of `<queue>.dlq` without taking them (they stay, in order)."""
-        if self._connection is None:
-            raise RuntimeError("broker not connected")
+        connection = self._consuming_connection()
         found: list[DeadLetter] = []
-        channel = await self._connection.channel()
+        channel = await connection.channel()
         try:
             dead_letters = await channel.declare_queue(f"{queue}.dlq", passive=True)
             found = [DeadLetter.of(message) async for message in _waiting(dead_letters, limit)]
@@ -465,10 +471,9 @@ class Broker:
 
     async def replay_dead_letters(self, queue: str, limit: int = 1000) -> int:
         """Publish dead-lettered messages again under their original routing key (after the fix shipped)."""
-        if self._connection is None:
-            raise RuntimeError("broker not connected")
+        connection = self._consuming_connection()
         replayed = 0
-        channel = await self._connection.channel(publisher_confirms=True)
+        channel = await connection.channel(publisher_confirms=True)
         try:
             dead_letters = await channel.declare_queue(f"{queue}.dlq", passive=True)
             exchange = await channel.get_exchange(self._exchange_name)
@@ -489,9 +494,8 @@ class Broker:
     async def replay_dead_letter(self, queue: str, message_id: str) -> bool:
         """Publish one dead-lettered message (by message id) again under its original routing key; the others
         stay in `<queue>.dlq`. False when it is not there (replayed or purged already)."""
-        if self._connection is None:
-            raise RuntimeError("broker not connected")
-        channel = await self._connection.channel(publisher_confirms=True)
+        connection = self._consuming_connection()
+        channel = await connection.channel(publisher_confirms=True)
         try:
             try:
                 dead_letters = await channel.declare_queue(f"{queue}.dlq", passive=True)

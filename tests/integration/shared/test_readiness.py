@@ -61,11 +61,16 @@ async def test_ready_while_the_broker_reconnects_which_it_reports(
                 await eventually(lambda: readiness(client), lambda seen: seen == (200, "reconnecting"))
                 assert await broker_connected(client) == 0
                 assert (await client.put("/suppliers/acme", json={"name": "ACME"})).status_code == 200
+                for look in (client.get("/admin/dead-letters"), client.post("/admin/dead-letters/replay")):
+                    answer = await look  # the dead letters are in the broker: not there now, say so
+                    assert answer.status_code == 503, answer.text
+                    assert answer.headers["content-type"] == "application/problem+json"
 
                 proxy = RoundRobinProxy(target)
                 await proxy.start(port=port)  # the broker is back at its address
                 await eventually(lambda: readiness(client), lambda seen: seen == (200, "connected"))
                 assert await broker_connected(client) == 1
+                assert (await client.get("/admin/dead-letters")).status_code == 200
     finally:
         await proxy.kill()
 
