@@ -130,16 +130,18 @@ async def test_release_at_minimum_with_each_line_once_and_duplicates_ignored(har
     assert requests[0]["release_reason"] == "minimum_met" and not requests[0]["below_minimum"]
     assert requests[0]["lines"][0]["ship_to"]["name"] == "Ann"
     expected = await harness.events("batch.release_expected")
-    # Empty at the policy (a first line waits the max wait: no arrivals seen) and again after the release;
-    # with O1-1 waiting the estimate did not move (its deadline is what the empty batch said): nothing to tell.
+    # Empty at the policy (a first line waits the max wait: no arrivals seen), then with O1-1 waiting: its
+    # deadline is what the empty batch said, but the batch told empty has lines now (orders' routing counts
+    # them: a 3-unit line completes it), and empty again after the release.
     assert [(e["backorder_line_ids"], e["first_line_wait_seconds"]) for e in expected] == [
         ([], 3600.0),
+        (["O1-1"], None),
         ([], 3600.0),
     ]
-    # where the batch stands, for orders' routing: empty both times, the policy's minimums, no cut-off
-    assert {
+    # where the batch stands, for orders' routing, and the policy's minimums, no cut-off
+    assert [
         (e["pending_units"], e["pending_value"], e["min_units"], e["min_value"], e["next_cutoff_at"]) for e in expected
-    } == {(0, "0", 5, "0", None)}
+    ] == [(0, "0", 5, "0", None), (2, "80", 5, "0", None), (0, "0", 5, "0", None)]
 
 
 async def test_cancel_before_release_leaves_the_batch_after_release_asks_the_supplier(harness: Harness) -> None:

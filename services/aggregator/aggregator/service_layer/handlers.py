@@ -303,7 +303,8 @@ async def _decide(uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime, t
 
 
 def _tell_expected_release(uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime) -> None:
-    """Publish the batch's expected release when it moved noticeably (not on every backorder).
+    """Publish the batch's expected release when it moved noticeably, or when a batch told empty has lines (not on
+    every backorder).
 
     An empty batch publishes how long a first backorder would wait, so orders promises an informed
     date before any line has arrived (and the availability endpoint shows the same date)."""
@@ -327,13 +328,16 @@ def _tell_expected_release(uow: AggregatorUnitOfWork, opened: OpenBatch, now: da
             )
         )
         return
+    # Orders routes with the standing last told: a batch told empty that has lines now is told again even when
+    # its release did not move (its first line's deadline is what the empty batch said), once per batch.
+    told_empty = record.first_line_wait_seconds is not None
     record.first_line_wait_seconds = None
     expected = batch.expected_release_at(opened.policy, now, rate)
     previous = record.expected_release_at
     if expected is None:
         record.expected_release_at = None
         return
-    if previous is not None:
+    if previous is not None and not told_empty:
         tolerance = max(EXPECTED_RELEASE_TOLERANCE, (previous - now) * 0.1)
         if abs(expected - previous) <= tolerance:
             return
