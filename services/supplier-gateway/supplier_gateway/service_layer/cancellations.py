@@ -176,11 +176,10 @@ async def record_cancellation_answer(
 ) -> None:
     """The supplier's answer to a cancel request (or our own cancellation of a line not sent yet), in the
     caller's transaction; a PurchaseOrderError, before anything is written, when the PO's state refuses it."""
-    if answer.accepted:
-        po.cancel_line(request.backorder_line_id, request.quantity, now)
-    else:
-        po.refuse_line_cancellation(request.backorder_line_id, answer.reason or "no reason given")
-    uow.correlation_id = po.correlation_id
-    await uow.purchase_orders.save(po)
+    async with uow.changing(po):
+        if answer.accepted:
+            po.cancel_line(request.backorder_line_id, request.quantity, now)
+        else:
+            po.refuse_line_cancellation(request.backorder_line_id, answer.reason or "no reason given")
     await file_anomalies(uow, po, f"cancel request {request.request_event_id}", now, answer.reason)
     await uow.cancellations.resolve(request.request_id, "cancelled" if answer.accepted else "refused", now)

@@ -430,6 +430,5 @@ async def _outbound_answered(
         return
     po = await uow.purchase_orders.get(po_number, for_update=True)
     if po is not None and po.state is PurchaseOrderState.SENT:
-        uow.correlation_id = po.correlation_id
-        po.fail(f"the supplier's {answer} rejected our 850", now)
-        await uow.purchase_orders.save(po)
+        async with uow.changing(po):
+            po.fail(f"the supplier's {answer} rejected our 850", now)

@@ -131,9 +131,8 @@ async def retry_purchase_order(
         if po.state is PurchaseOrderState.REQUESTED:
             await uow.dispatch.send_now(po_number)
         else:
-            uow.correlation_id = po.correlation_id
-            po.retry(utcnow())
-            await uow.purchase_orders.save(po)
+            async with uow.changing(po):
+                po.retry(utcnow())
             await uow.dispatch.reset(po_number)
         await uow.commit()
         return po

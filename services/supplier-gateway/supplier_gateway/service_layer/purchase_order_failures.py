@@ -19,10 +19,9 @@ async def fail_requested(uow: GatewayUnitOfWork, po_number: str, reason: str, ki
     po = await uow.purchase_orders.get(po_number, for_update=True)
     if po is None or po.state is not PurchaseOrderState.REQUESTED:
         return
-    uow.correlation_id = po.correlation_id
     now = utcnow()
-    po.fail(reason, now)
-    await uow.purchase_orders.save(po)
+    async with uow.changing(po):
+        po.fail(reason, now)
     for line in po.lines:  # one per line: each customer order finds its own
         anomaly = Anomaly(kind, f"PO {po_number} failed: {reason}", line.line_no, line.backorder_line_id)
         await file_exception(uow, anomaly, po.supplier_id, po_number, f"failure at {now.isoformat()}", now)
@@ -46,9 +45,8 @@ async def cancel_purchase_order(
     service closes its customer lines with the operator's reason (InvalidTransition once it has left)."""
     async with uow_factory() as uow:
         po = await _waiting(uow, po_number, correlation_id, "cancelled")
-        uow.correlation_id = po.correlation_id
-        po.cancel_unsent(reason, utcnow())
-        await uow.purchase_orders.save(po)
+        async with uow.changing(po):
+            po.cancel_unsent(reason, utcnow())
         await uow.commit()
     return (await get_purchase_order(uow_factory, po_number)).po
 

@@ -4,6 +4,8 @@ polling cursors), cancellations, exceptions, X12 interchanges, outbox and inbox.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,6 +18,7 @@ from supplier_gateway.adapters.polling_cursors import PollingCursors
 from supplier_gateway.adapters.repository import PurchaseOrderRepository, SupplierEventLog, SupplierRepository
 from supplier_gateway.adapters.secret_box import SecretBox
 from supplier_gateway.adapters.x12_store import X12Store
+from supplier_gateway.domain.purchase_order import PurchaseOrder
 
 
 class GatewayUnitOfWork(SqlUnitOfWork):
@@ -51,3 +54,11 @@ class GatewayUnitOfWork(SqlUnitOfWork):
         self.cancellations = CancellationRepository(self.session)
         self.x12 = X12Store(self.session)
         self.exceptions = ExceptionRepository(self.session, self.collect)
+
+    @asynccontextmanager
+    async def changing(self, po: PurchaseOrder) -> AsyncIterator[PurchaseOrder]:
+        """A change of a PO loaded in this unit of work: what it raises follows the PO's own trace (its
+        correlation id), and the PO is saved after it (not when the change raises: nothing is written)."""
+        self.correlation_id = po.correlation_id
+        yield po
+        await self.purchase_orders.save(po)
