@@ -191,3 +191,22 @@ async def test_concurrent_requests_with_one_key_place_one_order(client: httpx.As
         if answer.status_code == 409:
             assert answer.headers["Retry-After"]
     assert await on_hand(client) == 99  # one order took stock
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/orders/{order_id}/lines/9/cancel", None),
+        ("/orders/{order_id}/lines/9/delivered", None),
+        ("/order-lines/{order_id}/9/reroute", {}),
+        ("/order-lines/{order_id}/9/reject", {"reason": "out of stock"}),
+    ],
+)
+async def test_a_line_the_order_does_not_have_is_a_404_naming_it(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any] | None
+) -> None:
+    placed = (await client.post("/orders", json=order())).json()
+    answer = await client.post(path.format(order_id=placed["order_id"]), json=body)
+    assert refused(answer, 404)["detail"] == f"order {placed['order_id']} has no line 9"
+    operation = (await client.get("/openapi.json")).json()["paths"][path.replace("/9/", "/{line_no}/")]["post"]
+    assert "404" in operation["responses"]

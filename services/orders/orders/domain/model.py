@@ -53,6 +53,10 @@ class OrderError(Exception):
     """A business rule refused the request (the API turns it into a 4xx)."""
 
 
+class LineNotFound(OrderError):
+    """The order exists but has no line with this number (the API answers 404, not 409)."""
+
+
 class UnknownSku(OrderError):
     def __init__(self, skus: list[str]) -> None:
         super().__init__(f"unknown SKU(s): {', '.join(skus)}")
@@ -330,7 +334,7 @@ class Order:
         for line in self.lines:
             if line.line_no == line_no:
                 return line
-        raise OrderError(f"order {self.order_id} has no line {line_no}")
+        raise LineNotFound(f"order {self.order_id} has no line {line_no}")
 
     # -- customer commands -----------------------------------------------------------
 

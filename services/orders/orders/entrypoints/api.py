@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Path, Request, Respo
 
 from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
-from orders.domain.model import Order, OrderError, RequestedLine, UnknownSku
+from orders.domain.model import LineNotFound, Order, OrderError, RequestedLine, UnknownSku
 from orders.entrypoints.deps import Intake, ReadUow, Uow
 from orders.entrypoints.schemas import DeliveryIn, MessageOut, OrderHistoryOut, OrderIn, OrderOut, PaymentsOut
 from orders.service_layer import handlers, views
@@ -76,13 +76,18 @@ def key_of(header: str | None) -> str | None:
     return key
 
 
-async def _answer(change: Awaitable[Order]) -> OrderOut:
+async def changed(change: Awaitable[Order]) -> Order:
+    """The changed order; no such order or line is a 404, any other refusal a 409."""
     try:
-        return OrderOut.of(await change)
-    except OrderNotFound as exc:
+        return await change
+    except (OrderNotFound, LineNotFound) as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except OrderError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+
+
+async def _answer(change: Awaitable[Order]) -> OrderOut:
+    return OrderOut.of(await changed(change))
 
 
 @router.get("/orders/{order_id}", responses=problem_responses(404))

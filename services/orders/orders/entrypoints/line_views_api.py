@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from dropship_shared.audit import Audit
 from dropship_shared.inputs import IDENTIFIER, NO_NUL, StrictBody
 from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
-from orders.domain.model import Order, OrderError
-from orders.entrypoints.api import LineNo
+from orders.entrypoints.api import LineNo, changed
 from orders.entrypoints.deps import ReadUow, Rules, Uow
 from orders.entrypoints.schemas import OrderLineOut
 from orders.service_layer import handlers
@@ -115,7 +113,7 @@ class RejectIn(StrictBody):
 async def reroute(
     order_id: OrderId, line_no: LineNo, body: RerouteIn, request: Request, uow: Uow, rules: Rules, audit: Audit
 ) -> OrderLineOut:
-    order = await _operator_change(
+    order = await changed(
         handlers.reroute_line(uow, order_id, line_no, correlation_id_of(request), rules, body.supplier_id)
     )
     line = order.line(line_no)
@@ -136,18 +134,7 @@ async def reroute(
 async def reject(
     order_id: OrderId, line_no: LineNo, body: RejectIn, request: Request, uow: Uow, audit: Audit
 ) -> OrderLineOut:
-    order = await _operator_change(
-        handlers.reject_line(uow, order_id, line_no, body.reason, correlation_id_of(request))
-    )
+    order = await changed(handlers.reject_line(uow, order_id, line_no, body.reason, correlation_id_of(request)))
     line = order.line(line_no)
     await audit.record(request, "line.reject", line.backorder_line_id(order_id), {"reason": body.reason})
     return OrderLineOut.of(order_id, line)
-
-
-async def _operator_change(change: Awaitable[Order]) -> Order:
-    try:
-        return await change
-    except handlers.OrderNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    except OrderError as exc:  # no such line, not waiting for an operator, no offer left
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
