@@ -15,6 +15,8 @@ from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeEngine
 
+from dropship_shared.inputs import plain_amount
+
 # Engines are made through the module attribute, which tracing instruments when it is on (a statement a span).
 
 
@@ -149,13 +151,6 @@ class Money(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         return None if value is None else plain_amount(Decimal(str(value)))
-
-
-def plain_amount(value: Decimal) -> Decimal:
-    """The amount without trailing zeros and never in exponent form: 19.9900 → 19.99, 4.1E+2 → 410."""
-    normal = value.normalize()
-    exponent = normal.as_tuple().exponent
-    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 MONEY_MAX_DIGITS = 18  # NUMERIC(18, 4): the Money column on PostgreSQL, enforced alike on SQLite
 MONEY_DECIMAL_PLACES = 4
@@ -20,6 +20,20 @@ NO_NUL = r"^[^\x00]*$"  # a pattern (checked in pydantic-core, cheap on big impo
 
 Text = Annotated[str, Field(pattern=NO_NUL)]
 """A string without NUL, for list items and mapping keys."""
+
+
+def plain_amount(value: Decimal) -> Decimal:
+    """The amount without trailing zeros and never in exponent form: 19.9900 → 19.99, 4.1E+2 → 410."""
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
+
+
+PlainMoney = Annotated[
+    Decimal, PlainSerializer(lambda value: str(plain_amount(value)), return_type=str, when_used="json")
+]
+"""An amount in a response, in the one form the Money column reads back on both engines (19.99, 410, 8990), so
+what a write echoes (21.00 given) reads as the GET after it (21)."""
 Amount = Annotated[
     Decimal,
     Field(strict=False, ge=0, max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES),

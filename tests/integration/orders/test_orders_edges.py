@@ -193,6 +193,20 @@ async def test_concurrent_requests_with_one_key_place_one_order(client: httpx.As
     assert await on_hand(client) == 99  # one order took stock
 
 
+async def test_money_a_write_echoes_reads_as_the_get_after_it_on_both_engines(client: httpx.AsyncClient) -> None:
+    """One form on both engines, whether the amount was echoed, read back or summed: 21.00 given reads 21."""
+    offer = {"supplier_sku": "GX-7", "unit_cost": "21.00", "lead_time_days": 3}
+    echoed = (await client.put("/products/LAMP/offers/globex", json=offer)).json()
+    listed = (await client.get("/products/LAMP/offers")).json()
+    assert echoed["unit_cost"] == "21" and {o["unit_cost"] for o in listed if o["supplier_id"] == "globex"} == {"21"}
+    await client.put("/products", json=[{**LAMP, "sku": "RUG", "price": "89.90", "cost": "40.00"}])
+    placed = (await client.post("/orders", json=order(lines=[{"sku": "RUG", "quantity": 100}]))).json()
+    read = (await client.get(f"/orders/{placed['order_id']}")).json()
+    for answer in (placed, read):
+        assert (answer["total"], answer["lines"][0]["unit_price"]) == ("8990", "89.9"), answer
+    assert (await client.get(f"/orders/{placed['order_id']}/payments")).json()["authorized"] == "8990"
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, EmailStr, Field
 
 from dropship_shared.events import Address
-from dropship_shared.inputs import IDENTIFIER, NO_NUL, Amount, StrictBody
+from dropship_shared.inputs import IDENTIFIER, NO_NUL, Amount, PlainMoney, StrictBody
 from orders.domain.lifecycle import Transition
 from orders.domain.model import Order, OrderLine, Product, ProductOffer
 from orders.domain.promise import Promise
@@ -33,6 +32,9 @@ class ProductIn(StrictBody):
 
 
 class ProductOut(ProductIn):
+    price: PlainMoney
+    cost: PlainMoney
+
     @classmethod
     def of(cls, product: Product) -> ProductOut:
         return cls.model_validate(product, from_attributes=True)
@@ -55,7 +57,7 @@ class OfferOut(BaseModel):
     sku: str
     supplier_id: str
     supplier_sku: str
-    unit_cost: Decimal
+    unit_cost: PlainMoney
     lead_time_days: int
     priority: int
     active: bool
@@ -90,7 +92,7 @@ class OrderLineOut(BaseModel):
     backorder_line_id: str
     sku: str
     quantity: int
-    unit_price: Decimal
+    unit_price: PlainMoney
     allocated_qty: int
     backordered_qty: int
     shipped_qty: int
@@ -105,7 +107,7 @@ class OrderLineOut(BaseModel):
     promised_date: date | None
     first_promised_date: date | None
     delivered_at: datetime | None
-    consolation_credit: Decimal | None
+    consolation_credit: PlainMoney | None
     routing: dict[str, Any] | None = Field(
         description="the latest routing decision: the offer chosen, why, and every offer weighed with its numbers"
     )
@@ -148,7 +150,7 @@ class OrderOut(BaseModel):
     ship_to: Address
     placed_at: datetime
     currency: str
-    total: Decimal
+    total: PlainMoney
     lines: list[OrderLineOut]
 
     @classmethod
@@ -226,10 +228,10 @@ class OrderHistoryOut(BaseModel):
 class PaymentsOut(BaseModel):
     order_id: str
     currency: str
-    authorized: Decimal
-    captured: Decimal
-    released: Decimal
-    outstanding: Decimal
+    authorized: PlainMoney
+    captured: PlainMoney
+    released: PlainMoney
+    outstanding: PlainMoney
     reconciled: bool
 
 
@@ -295,7 +297,7 @@ class BackorderFiguresOut(BaseModel):
     slip_days_p50: float | None = Field(description="days slipped (latest promise - first), over slipped lines")
     slip_days_p90: float | None
     credits_issued: int = Field(description="consolation credits issued")
-    credits_amount: Decimal
+    credits_amount: PlainMoney
     cancelled_while_waiting: int
 
 
