@@ -288,16 +288,8 @@ class Broker:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
         self._consumer_channels.append(channel)
+        queue, partition_queues, leftovers = await self._declare_topology(channel, subscription)
         partitions = subscription.partitions
-        partitioned = partitions.routing_keys if partitions is not None else frozenset()
-        partition_queues = await self._declare_partitions(channel, subscription.queue, partitions)
-        self._partition_counts[subscription.queue] = len(partition_queues)
-        plain = [key for key in subscription.handlers if key not in partitioned]
-        queue = await self.declare_queue(channel, subscription.queue, plain)
-        exchange = await channel.get_exchange(self._exchange_name)
-        for routing_key in sorted(partitioned):  # now routed to the partitions: the plain queue only drains them
-            await queue.unbind(exchange, routing_key=routing_key)
-        leftovers = await self._leftover_partitions(channel, subscription.queue, partitions)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             await self._deliver(subscription, message)
@@ -327,6 +319,31 @@ class Broker:
                 arguments={"x-priority": partitions.priority(number)},
                 consumer_tag=consumer_tag(partition.name),
             )
+
+    async def declare_topology(self, subscription: Subscription) -> None:
+        """Declare what `subscribe` declares (exchanges, queue, dead-letter queue, bindings, partitions) without
+        consuming: run by `python -m <service> migrate` before a release's first replica starts, so the events
+        published meanwhile wait in the queues instead of being routed nowhere. Idempotent."""
+        if self._connection is None:
+            raise RuntimeError("broker not connected")
+        async with self._connection.channel() as channel:
+            await self._declare_topology(channel, subscription)
+
+    async def _declare_topology(
+        self, channel: AbstractChannel, subscription: Subscription
+    ) -> tuple[Any, list[Any], list[Any]]:
+        """The subscription's plain queue, its partition queues and the partitions left from a larger count."""
+        partitions = subscription.partitions
+        partitioned = partitions.routing_keys if partitions is not None else frozenset()
+        partition_queues = await self._declare_partitions(channel, subscription.queue, partitions)
+        self._partition_counts[subscription.queue] = len(partition_queues)
+        plain = [key for key in subscription.handlers if key not in partitioned]
+        queue = await self.declare_queue(channel, subscription.queue, plain)
+        exchange = await channel.get_exchange(self._exchange_name)
+        for routing_key in sorted(partitioned):  # now routed to the partitions: the plain queue only drains them
+            await queue.unbind(exchange, routing_key=routing_key)
+        leftovers = await self._leftover_partitions(channel, subscription.queue, partitions)
+        return queue, partition_queues, leftovers
 
     async def _declare_partitions(
         self, channel: AbstractChannel, queue: str, partitions: Partitions | None

@@ -48,7 +48,8 @@ class ServiceRuntime:
     outbox_ready: asyncio.Event = field(init=False)
     figures: ScrapeTimeFigures = field(init=False)
     figure_sessions: async_sessionmaker[AsyncSession] = field(init=False)
-    _queues: list[str] = field(default_factory=list, init=False)
+    # What this process consumes: set by the service's bootstrap, declared by `migrate` and consumed by `start`.
+    subscriptions: list[Subscription] = field(default_factory=list, init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
     _own_engines: list[AsyncEngine] = field(default_factory=list, init=False)
     _subscribed: bool = field(default=False, init=False)
@@ -110,7 +111,7 @@ class ServiceRuntime:
         dead = gauge(
             "dead_letter_queue_depth", "Messages waiting in a queue's dead-letter queue (<queue>.dlq)", ["queue"]
         )
-        for queue in self._queues:
+        for queue in (subscription.queue for subscription in self.subscriptions):
             waiting.add_metric([queue], await self.broker.queue_depth(queue))
             dead.add_metric([queue], await self.broker.queue_depth(f"{queue}.dlq"))
         return [waiting, dead]
@@ -124,8 +125,18 @@ class ServiceRuntime:
         connected.add_metric([], 1 if self.broker_state() is BrokerState.CONNECTED else 0)
         return [connected]
 
-    async def start(self, subscriptions: list[Subscription], loops: dict[str, BackgroundLoop]) -> None:
-        self._queues = [subscription.queue for subscription in subscriptions]
+    async def declare_broker_topology(self) -> None:
+        """Declare the exchanges, queues, dead-letter queues, bindings and partitions this service consumes from,
+        as its consumers declare them, then disconnect (`python -m <service> migrate`): an event published before
+        the service first starts waits in its queue. Raises if the broker cannot be reached."""
+        await self.broker.connect()
+        try:
+            for subscription in self.subscriptions:
+                await self.broker.declare_topology(subscription)
+        finally:
+            await self.broker.close()
+
+    async def start(self, loops: dict[str, BackgroundLoop]) -> None:
         if self.settings.migrate_on_start:
             await self.migrate()
         else:
@@ -140,7 +151,7 @@ class ServiceRuntime:
             poll_seconds=self.settings.outbox_poll_seconds,
             linger_seconds=self.settings.outbox_linger_seconds,
         )
-        self._spawn("broker", lambda: self._connect(subscriptions), restart=False)
+        self._spawn("broker", lambda: self._connect(self.subscriptions), restart=False)
         self._spawn("outbox-relay", relay.run)
         for name, loop in loops.items():
             self._spawn(name, loop)

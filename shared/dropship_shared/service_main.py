@@ -1,19 +1,23 @@
 """Every service's command line: `python -m <service>` serves it (also `serve`); `python -m <service> migrate`
-brings its database to the code's schema and exits, for migrations run once per release before the new code
-serves (the Kubernetes Job in deploy/kubernetes; the services then run with MIGRATE_ON_START=false)."""
+brings its database to the code's schema, declares its broker topology (the queues it consumes from) and exits,
+for what is run once per release before the new code serves (the Kubernetes Job in deploy/kubernetes; the
+services then run with MIGRATE_ON_START=false)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
 
 from dropship_shared.logs import configure_logging, get_logger
 from dropship_shared.migrations import upgrade_to_head
+from dropship_shared.runtime import ServiceRuntime
 from dropship_shared.settings import ServiceSettings
 
 Settings = TypeVar("Settings", bound=ServiceSettings)
@@ -35,7 +39,8 @@ def run_service(
         nargs="?",
         default="serve",
         choices=COMMANDS,
-        help="serve: the HTTP API, consumers and background work (default); migrate: the database only, then exit",
+        help="serve: the HTTP API, consumers and background work (default); migrate: the database and the broker "
+        "topology (queues, bindings), then exit",
     )
     command = parser.parse_args(argv).command
     if command == "migrate":
@@ -44,5 +49,33 @@ def run_service(
         log.info("migrating the database to this code's schema")
         upgrade_to_head(str(migrations), settings.resolved_database_url())
         log.info("database migrated")
+        if settings.migrate_broker_topology and settings.amqp_url:
+            declare_broker_topology(create_app(settings), log)
         return
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+
+
+def declare_broker_topology(app: FastAPI, log: Any) -> None:
+    """The queues the service's consumers declare, declared by the same code before any replica runs; exits
+    non-zero (the Job fails) when the broker cannot be reached or refuses the topology."""
+    runtime: ServiceRuntime = app.state.runtime
+    queues = [subscription.queue for subscription in runtime.subscriptions]
+    log.info("declaring the broker topology", queues=queues)
+    try:
+        asyncio.run(_declare_and_dispose(runtime))
+    except Exception as exc:
+        log.error(
+            "broker topology not declared: the broker could not be reached or refused it "
+            "(set MIGRATE_BROKER_TOPOLOGY=false to migrate the database only)",
+            error=repr(exc),
+            broker=runtime.broker.address,
+        )
+        sys.exit(1)
+    log.info("broker topology declared", queues=queues)
+
+
+async def _declare_and_dispose(runtime: ServiceRuntime) -> None:
+    try:
+        await runtime.declare_broker_topology()
+    finally:
+        await runtime.dispose_engines()

@@ -32,6 +32,10 @@ class ServiceSettings(BaseSettings):
     # run once per release on their own (`python -m <service> migrate`, the Kubernetes Job): the service then waits
     # until its database is at its schema, or newer, and never migrates.
     migrate_on_start: bool = True
+    # `migrate` also declares the broker topology this service consumes from (exchanges, queues, dead-letter
+    # queues, bindings, partitions), so events published before its first replica starts wait in its queues;
+    # an unreachable broker fails the command. Off (or AMQP_URL empty): the database only.
+    migrate_broker_topology: bool = True
     # PostgreSQL: the connections the requests and event handlers share, and as many more in a burst; the outbox relay,
     # the metrics and (orders) the readers and the customer messages have small pools of their own (docs/sizing.md
     # counts a replica's connections). Lower it to fit many replicas under the server's max_connections.

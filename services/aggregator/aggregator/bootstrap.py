@@ -50,19 +50,20 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
 
     runtime.figures.add("batches", lambda: operations_figures.batch_figures(runtime.figure_sessions))
 
+    runtime.subscriptions = [
+        consumer.subscription(
+            settings.queue_name("aggregator"),
+            uow_factory,
+            batches,
+            terms,
+            max_batch=settings.prefetch,
+            partitions=settings.supplier_partitions,
+        )
+    ]
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start(
-            [
-                consumer.subscription(
-                    settings.queue_name("aggregator"),
-                    uow_factory,
-                    batches,
-                    terms,
-                    max_batch=settings.prefetch,
-                    partitions=settings.supplier_partitions,
-                )
-            ],
             loops={
                 "scheduler": lambda: run_scheduler(uow_factory, batches, terms, settings.scheduler_interval_seconds)
             },

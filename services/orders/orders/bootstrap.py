@@ -102,12 +102,15 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     def read_uow_factory() -> OrdersUnitOfWork:
         return OrdersUnitOfWork(read_sessions, outbox, inbox, messages=message_setup)
 
+    runtime.subscriptions = [
+        consumer.subscription(settings.queue_name("orders"), uow_factory, rules, settings.prefetch)
+    ]
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loops: dict[str, BackgroundLoop] = {"customer-messages": delivery.run} if channels else {}
         loops["receiving"] = Receiving(uow_factory, rules, timedelta(seconds=settings.receiving_interval_seconds)).run
-        orders_events = consumer.subscription(settings.queue_name("orders"), uow_factory, rules, settings.prefetch)
-        await runtime.start([orders_events], loops=loops)
+        await runtime.start(loops=loops)
         yield
         await runtime.stop()
         await delivery.close()

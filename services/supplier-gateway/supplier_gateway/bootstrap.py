@@ -138,10 +138,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     runtime.figures.add("exceptions", lambda: operations_figures.exception_figures(runtime.figure_sessions))
     runtime.figures.add("circuits", lambda: operations_figures.circuit_figures(suppliers_client))
 
+    runtime.subscriptions = [
+        consumer.subscription(settings.queue_name("supplier-gateway"), uow_factory, dispatch_ready)
+    ]
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start(
-            [consumer.subscription(settings.queue_name("supplier-gateway"), uow_factory, dispatch_ready)],
             loops={
                 "po-dispatcher": dispatcher.run,
                 "line-cancellations": cancellations.run,

@@ -31,9 +31,13 @@ MODULES = {
 }
 
 
-def migrate_command(module: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The Kubernetes Job's command (deploy/kubernetes/base/<service>/migrate-job.yaml), run as a process."""
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_JSON": "true"}
+def migrate_command(
+    module: str, database_url: str, cwd: Path, broker: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The Kubernetes Job's command (deploy/kubernetes/base/<service>/migrate-job.yaml), run as a process; the
+    database only unless `broker` names the variables of a test's own broker namespace (never the shared names)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_JSON": "true", "MIGRATE_BROKER_TOPOLOGY": "false"}
+    env.update(broker or {})
     return subprocess.run(
         [sys.executable, "-m", module, "migrate"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
     )
@@ -73,7 +77,7 @@ async def test_a_service_that_does_not_migrate_on_start_waits_for_the_migration(
     runtime = ServiceRuntime(
         settings, orders.adapters.orm.metadata, orders.adapters.orm.outbox, orders.bootstrap.MIGRATIONS
     )
-    starting = asyncio.create_task(runtime.start([], {}))
+    starting = asyncio.create_task(runtime.start({}))
     try:
         done, _ = await asyncio.wait({starting}, timeout=3.0)
         assert not done, "started on a database without its schema"
