@@ -427,7 +427,7 @@ def bench_system(
         print(f"peak resident memory: {memory.stop()}")
     finally:
         system.stop()
-        queues = [f"bench-{run}.{name}" for name in ("orders", "aggregator")]
+        queues = [f"bench-{run}.{name}" for name in ("orders", "aggregator", "supplier-gateway")]
         asyncio.run(delete_topology(args.amqp_url, f"bench-{run}", queues))
 
 

@@ -149,14 +149,19 @@ def _short(frame: str) -> str:
     return f"{name} ({short})"
 
 
+MAX_PARTITIONS = 64  # more than any SUPPLIER_PARTITIONS a run sets
+
+
 async def delete_topology(amqp_url: str, exchange: str, queues: list[str]) -> None:
-    """Remove what a run declared on the shared broker (its queues, their DLQs, its exchanges)."""
+    """Remove what a run declared on the shared broker: its queues, their DLQs and partitions (deleting one that
+    does not exist is no error), its exchanges. Left behind, each quorum queue keeps file handles of the broker's."""
     connection = await connect_to_cluster(amqp_url)
     try:
         channel = await connection.channel()
         for name in queues:
-            await channel.queue_delete(name)
-            await channel.queue_delete(f"{name}.dlq")
+            for queue in (name, f"{name}.dlq", *(f"{name}.p{number}" for number in range(MAX_PARTITIONS))):
+                await channel.queue_delete(queue)
+            await channel.exchange_delete(f"{name}.partitions")
         for name in (exchange, f"{exchange}.dlx"):
             await channel.exchange_delete(name)
     finally:

@@ -151,7 +151,8 @@ async def main() -> None:
                     fresh_postgres_database(args.postgres, f"load_{run}_{name}")
                 )
         await run_load(args, run, databases)
-        await delete_topology(args.amqp_url, f"load-{run}", [f"load-{run}.orders", f"load-{run}.aggregator"])
+        queues = [f"load-{run}.{name}" for name in ("orders", "aggregator", "supplier-gateway")]
+        await delete_topology(args.amqp_url, f"load-{run}", queues)
 
 
 async def run_load(args: argparse.Namespace, run: str, databases: dict[str, str]) -> None:
