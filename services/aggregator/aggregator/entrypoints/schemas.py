@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dropship_shared.inputs import NO_NUL, Amount, StrictBody, Text
+from dropship_shared.inputs import NO_NUL, Amount, PlainMoney, StrictBody, Text
 
 MAX_UNITS = 10_000_000  # far above any real minimum or case pack, and within a 32-bit integer column
 
@@ -66,11 +66,11 @@ class SupplierStatus(BaseModel):
     escalated: bool
     pending_lines: int
     pending_units: int
-    pending_value: Decimal
+    pending_value: PlainMoney
     min_units: int
-    min_value: Decimal
+    min_value: PlainMoney
     releasable_units: int = Field(description="units a release by minimum would order now (surplus included)")
-    releasable_value: Decimal = Field(description="their value at the supplier's tier prices")
+    releasable_value: PlainMoney = Field(description="their value at the supplier's tier prices")
     units_progress: float = Field(description="releasable_units / min_units (1.0 without a unit minimum)")
     value_progress: float = Field(description="releasable_value / min_value (1.0 without a value minimum)")
     minimum_met: bool
@@ -92,7 +92,7 @@ class PurchaseOrderLineOut(BaseModel):
     sku: str
     supplier_sku: str
     quantity: int
-    unit_cost: Decimal
+    unit_cost: PlainMoney
     surplus: bool
 
 
@@ -106,7 +106,7 @@ class PurchaseOrderOut(BaseModel):
     part: int
     parts: int
     total_units: int
-    total_value: Decimal
+    total_value: PlainMoney
     release_figures: dict[str, str] | None = Field(
         default=None, description="a release for the small-order fee: the waiting cost it was compared with"
     )

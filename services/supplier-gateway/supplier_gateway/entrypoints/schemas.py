@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, model_validator
 
 from dropship_shared.events import Address
-from dropship_shared.inputs import NO_NUL, StrictBody
+from dropship_shared.inputs import NO_NUL, PlainMoney, StrictBody
 from supplier_gateway.adapters.dispatch_queue import DispatchStatus
 from supplier_gateway.domain.purchase_order import PurchaseOrder
 from supplier_gateway.domain.supplier import Supplier, SupplierProtocol, TradingPartner
@@ -134,7 +133,7 @@ class PurchaseOrderLineOut(BaseModel):
     sku: str
     supplier_sku: str
     quantity: int
-    unit_cost: Decimal
+    unit_cost: PlainMoney
     ship_to: Address
     customer_ref: str
     status: str
