@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from devstack import DEMO_SECRET, SERVICES, System, free_port
+from support.adversarial_supplier import AdversarialSupplier, serve_adversarial_supplier
 from support.infrastructure import BrokerNamespace, create_database, drop_database
 from support.tokens import IDENTITY, bearer
 
@@ -67,6 +70,31 @@ def service_databases(postgres_admin_url: str) -> Iterator[dict[str, str]]:
     yield {name: f"{server}/{database}" for name, database in names.items()}
     for database in names.values():
         drop_database(postgres_admin_url, database)
+
+
+@dataclass(frozen=True)
+class SystemWithSupplierDouble:
+    """The three services running, a supplier double over HTTP, and a client (with a token) for each service."""
+
+    double: AdversarialSupplier
+    double_url: str
+    gateway_url: str
+    orders: httpx.Client
+    aggregator: httpx.Client
+    gateway: httpx.Client
+
+
+@contextmanager
+def system_with_supplier_double(system: System, secret: str) -> Iterator[SystemWithSupplierDouble]:
+    system.start("orders", "aggregator", "supplier-gateway")
+    gateway_url = system.url("supplier-gateway")
+    with (
+        serve_adversarial_supplier(secret) as (double, double_url),
+        httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer()) as orders,
+        httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer()) as aggregator,
+        httpx.Client(base_url=gateway_url, timeout=10, headers=bearer()) as gateway,
+    ):
+        yield SystemWithSupplierDouble(double, double_url, gateway_url, orders, aggregator, gateway)
 
 
 def supply_from_the_simulator(system: System, policy: dict[str, object], skus: list[str]) -> None:

@@ -16,15 +16,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from e2e.conftest import SystemFactory
+from e2e.conftest import SystemFactory, system_with_supplier_double
 from support.adversarial_supplier import (
     CANCEL_REFUSALS,
     PROBLEM_DETAILS,
     SERVICE_DOWN,
     AdversarialSupplier,
-    serve_adversarial_supplier,
 )
-from support.tokens import bearer
 
 T = TypeVar("T")
 SECRET = "adversarial-secret-0123456789"
@@ -90,15 +88,9 @@ async def received_po(double: AdversarialSupplier, supplier_id: str) -> str:
 async def test_every_supplier_answer_ends_as_the_outcome_table_says(
     make_system: SystemFactory, database_urls: dict[str, str]
 ) -> None:
-    system = make_system(database_urls)
-    system.start("orders", "aggregator", "supplier-gateway")
-    gateway_url = system.url("supplier-gateway")
-    with (
-        serve_adversarial_supplier(SECRET) as (double, double_url),
-        httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer()) as orders,
-        httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer()) as aggregator,
-        httpx.Client(base_url=gateway_url, timeout=10, headers=bearer()) as gateway,
-    ):
+    with system_with_supplier_double(make_system(database_urls), SECRET) as running:
+        double, double_url, gateway_url = running.double, running.double_url, running.gateway_url
+        orders, aggregator, gateway = running.orders, running.aggregator, running.gateway
         products = []
         for supplier_id in (*SCENARIOS, "ghost"):
             if supplier_id != "ghost":  # the gateway never heard of this one

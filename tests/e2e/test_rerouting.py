@@ -11,15 +11,13 @@ from typing import Any
 
 import httpx
 
-from e2e.conftest import SystemFactory
+from e2e.conftest import SystemFactory, system_with_supplier_double
 from e2e.test_outcome_table import SHIP_TO, eventually
 from support.adversarial_supplier import (
     CANCEL_REFUSALS,
     PROBLEM_DETAILS,
     AdversarialSupplier,
-    serve_adversarial_supplier,
 )
-from support.tokens import bearer
 
 SECRET = "rerouting-secret-0123456789"
 # first: the catalog's supplier, cheaper and quicker (routing picks it); second: 5 % dearer, three days slower
@@ -64,15 +62,9 @@ async def po_of(double: AdversarialSupplier, supplier_id: str) -> dict[str, Any]
 async def test_a_line_refused_by_its_first_supplier_ships_from_the_second(
     make_system: SystemFactory, database_urls: dict[str, str]
 ) -> None:
-    system = make_system(database_urls)
-    system.start("orders", "aggregator", "supplier-gateway")
-    gateway_url = system.url("supplier-gateway")
-    with (
-        serve_adversarial_supplier(SECRET) as (double, double_url),
-        httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer()) as orders,
-        httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer()) as aggregator,
-        httpx.Client(base_url=gateway_url, timeout=10, headers=bearer()) as gateway,
-    ):
+    with system_with_supplier_double(make_system(database_urls), SECRET) as running:
+        double, double_url, gateway_url = running.double, running.double_url, running.gateway_url
+        orders, aggregator, gateway = running.orders, running.aggregator, running.gateway
         two_suppliers(gateway, aggregator, orders, double_url, SECRET)
         # orders has heard where both batches stand (second's word was published before first's)
         today = date.today()
@@ -138,15 +130,9 @@ async def test_a_supplier_the_line_left_ships_anyway_and_the_customer_gets_it_on
     """The first supplier backorders the line far past its promise: the line moves to the second and the first is
     asked to cancel; it refuses (operations get a cancel_refused exception) and ships. Its goods count, the
     second supplier is asked to cancel its line, and the payment is captured once."""
-    system = make_system(database_urls)
-    system.start("orders", "aggregator", "supplier-gateway")
-    gateway_url = system.url("supplier-gateway")
-    with (
-        serve_adversarial_supplier(SECRET) as (double, double_url),
-        httpx.Client(base_url=system.url("orders"), timeout=10, headers=bearer()) as orders,
-        httpx.Client(base_url=system.url("aggregator"), timeout=10, headers=bearer()) as aggregator,
-        httpx.Client(base_url=gateway_url, timeout=10, headers=bearer()) as gateway,
-    ):
+    with system_with_supplier_double(make_system(database_urls), SECRET) as running:
+        double, double_url, gateway_url = running.double, running.double_url, running.gateway_url
+        orders, aggregator, gateway = running.orders, running.aggregator, running.gateway
         two_suppliers(gateway, aggregator, orders, double_url, SECRET)
         double.script("first").cancel_default = CANCEL_REFUSALS["409 already shipped"]
         placed = orders.post(
