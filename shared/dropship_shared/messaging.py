@@ -12,12 +12,13 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
+import aiormq
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -26,6 +27,7 @@ from aio_pika.abc import (
 )
 
 from dropship_shared.broker_cluster import BrokerAddresses, connect_to_cluster, parse_broker_addresses
+from dropship_shared.confirmed_publish import PARTITION_KEY, NotConfirmed, Outgoing, publish_confirmed
 from dropship_shared.events import EVENT_TYPE_OF, DeadLetterRecorded, Envelope, EventError, utcnow
 from dropship_shared.logs import bind_correlation_id, get_logger
 from dropship_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED, EVENTS_REDELIVERED
@@ -37,9 +39,8 @@ log = get_logger(__name__)
 EventHandler = Callable[[Envelope], Awaitable[None]]
 DEAD_LETTER_RECORDED = EVENT_TYPE_OF[DeadLetterRecorded]
 NOTICE_BODY_BYTES = 4000  # of a dead message, in its notice
-# The message header the consistent-hash exchange hashes on: the event's supplier (the first `supplier_id` of its
-# JSON: the payload's own, its envelope fields have none).
-PARTITION_KEY = "partition-key"
+# The partition key (PARTITION_KEY header) is the event's supplier: the first `supplier_id` of its JSON (the
+# payload's own, its envelope fields have none).
 _STORED_SUPPLIER = re.compile(r'"supplier_id":("(?:[^"\\]|\\.)*")')
 CONSISTENT_HASH = "x-consistent-hash"  # the exchange type of the rabbitmq_consistent_hash_exchange plugin
 MAX_LEFTOVER_PARTITIONS = 256  # looked for beyond the configured count (drained after the count was lowered)
@@ -134,7 +135,6 @@ class Broker:
         self._delivery_limit = delivery_limit
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
-        self._exchange: AbstractExchange | None = None
         self._dead_letter_exchange: AbstractExchange | None = None
         self._consumer_channels: list[AbstractChannel] = []
         self._restoring = False  # the connection was lost: channels and consumers are not back yet
@@ -152,9 +152,7 @@ class Broker:
         self._connection.close_callbacks.add(self._on_lost)
         self._connection.reconnect_callbacks.add(self._on_restored)
         self._publish_channel = await self._connection.channel(publisher_confirms=True)
-        self._exchange = await self._publish_channel.declare_exchange(
-            self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-        )
+        await self._publish_channel.declare_exchange(self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
         self._dead_letter_exchange = await self._publish_channel.declare_exchange(
             self.dead_letter_exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
         )
@@ -200,11 +198,6 @@ class Broker:
             await self._connection.close()
             self._connection = None
 
-    def _require_exchange(self) -> AbstractExchange:
-        if self._exchange is None:
-            raise RuntimeError("broker not connected")
-        return self._exchange
-
     async def publish_raw(
         self,
         routing_key: str,
@@ -217,22 +210,24 @@ class Broker:
         """Publish persistently and wait for the broker's confirm (raises if not confirmed); `traceparent` goes
         in the W3C header of that name, where consumers continue the trace; `partition_key` (the supplier) in
         the header partitioned subscriptions hash on."""
-        headers: dict[str, Any] = {}
-        if traceparent:
-            headers[TRACEPARENT] = traceparent
-        if partition_key is not None:
-            headers[PARTITION_KEY] = partition_key
-        message = aio_pika.Message(
-            body,
-            headers=headers or None,
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=event_id,
-            correlation_id=correlation_id,
-            type=routing_key,
+        [outcome] = await self.publish_many(
+            [Outgoing(routing_key, body, event_id, correlation_id, traceparent, partition_key)]
         )
-        await self._require_exchange().publish(message, routing_key=routing_key, timeout=10)
-        EVENTS_PUBLISHED.labels(routing_key).inc()
+        if outcome is not None:
+            raise outcome
+
+    async def publish_many(self, messages: Sequence[Outgoing], confirm_within: float = 10) -> list[NotConfirmed | None]:
+        """Publish persistently in one socket write and wait (up to `confirm_within` seconds) for the broker's
+        confirms: for each message None once confirmed, else why not. Raises only if no channel is open to
+        publish on."""
+        if self._publish_channel is None:
+            raise RuntimeError("broker not connected")
+        channel = cast(aiormq.Channel, await self._publish_channel.get_underlay_channel())
+        outcomes = await publish_confirmed(channel, self._exchange_name, messages, confirm_within)
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if outcome is None:
+                EVENTS_PUBLISHED.labels(message.routing_key).inc()
+        return outcomes
 
     async def publish(self, envelope: Envelope) -> None:
         await self.publish_raw(

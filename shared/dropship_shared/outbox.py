@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Row, Select, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dropship_shared.confirmed_publish import Outgoing
 from dropship_shared.db import among
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
@@ -91,25 +92,28 @@ class OutboxRelay:
         )
 
     async def _publish(self, rows: Sequence[Row[Any]]) -> set[int]:
-        """Publish concurrently (confirms pipeline); the ids of the rows the broker confirmed."""
-        results = await asyncio.gather(
-            *(
-                self._broker.publish_raw(
-                    row.event_type,
-                    row.body.encode(),
-                    row.event_id,
-                    row.correlation_id,
-                    traceparent_in(row.body),
-                    partition_key_in(row.body),
-                )
-                for row in rows
-            ),
-            return_exceptions=True,
-        )
-        failures = [result for result in results if result is not None]
+        """Publish the rows in one write with their confirms awaited together; the ids of the rows the broker
+        confirmed."""
+        try:
+            outcomes: Sequence[Exception | None] = await self._broker.publish_many(
+                [
+                    Outgoing(
+                        row.event_type,
+                        row.body.encode(),
+                        row.event_id,
+                        row.correlation_id,
+                        traceparent_in(row.body),
+                        partition_key_in(row.body),
+                    )
+                    for row in rows
+                ]
+            )
+        except Exception as exc:  # no channel to publish on (the connection is being restored): none went
+            outcomes = [exc] * len(rows)
+        failures = [outcome for outcome in outcomes if outcome is not None]
         if failures:
             log.warning("outbox publish not confirmed", count=len(failures), error=repr(failures[0]))
-        return {row.id for row, result in zip(rows, results, strict=True) if result is None}
+        return {row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None}
 
     async def _mark(self, session: AsyncSession, rows: Sequence[Row[Any]], confirmed: set[int]) -> None:
         outbox = self._outbox
