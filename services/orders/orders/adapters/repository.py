@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Date,
     Integer,
     RowMapping,
@@ -693,15 +694,9 @@ class OrderRepository:
         """The order as its reader sees it, for requests that never change it: the order with its lines in one
         statement, their shipments, promises and credits in a second (UNION ALL), without the transitions (`history`
         stays empty) and without keeping the lines to compare on save: two statements, not six. A read runs
-        on the loop that handles the events, so each statement it saves is time given back to both."""
-        line_columns = [column for column in order_lines.columns if column.name != "order_id"]
-        query = (
-            select(orders, *line_columns)
-            .join(order_lines, order_lines.c.order_id == orders.c.order_id)
-            .where(orders.c.order_id == order_id)
-            .order_by(order_lines.c.line_no)
-        )
-        rows = (await self._session.execute(query)).mappings().all()
+        on the loop that handles the events, so each statement it saves is time given back to both; both
+        statements are built once (`_READ_ORDER`, `_READ_DETAILS`), not per read."""
+        rows = (await self._session.execute(_READ_ORDER, {"order_id": order_id})).mappings().all()
         if not rows:
             return None
         return (await self._assemble(rows[:1], rows, with_transitions=False))[order_id]
@@ -713,8 +708,8 @@ class OrderRepository:
         shipments, promises, credits and, `with_transitions`, status transitions (one statement each)."""
         found = [row["order_id"] for row in order_rows]
         by_line: dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]] = defaultdict(dict)
-        if not with_transitions:  # a reader's: one statement for the three
-            by_line.update(await self._details(found))
+        if not with_transitions:  # a reader's, of one order: one statement for the three
+            by_line.update(await self._details(found[0]))
         for name, table, order_by in (
             ("shipments", shipments, shipments.c.id),
             ("transitions", line_transitions, line_transitions.c.id),
@@ -799,48 +794,13 @@ class OrderRepository:
             for row in order_rows
         }
 
-    async def _details(self, order_ids: list[str]) -> dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]]:
-        """The lines' shipments, promises and credits in one statement (UNION ALL, in that order, each in its own
-        order) instead of three: a read under load waits for a turn of the busy loop per round trip."""
-        typed = {"text": String(500), "number": Integer(), "day": Date(), "amount": Money()}
-
-        def part(kind: int, table: Table, seq: ColumnElement[Any], **columns: ColumnElement[Any]) -> Select[Any]:
-            def column(name: str, type_: Any = None) -> ColumnElement[Any]:
-                found = columns.get(name)
-                return (found if found is not None else cast(null(), type_)).label(name)
-
-            return select(
-                literal(kind, Integer).label("kind"),
-                table.c.order_id,
-                table.c.line_no,
-                seq.label("seq"),
-                *(column(f"text{n}", typed["text"]) for n in range(1, 5)),
-                column("number", typed["number"]),
-                column("moment", shipments.c.shipped_at.type),
-                column("day", typed["day"]),
-                column("amount", typed["amount"]),
-            ).where(_of_orders(self._session, table, order_ids))
-
-        s, p, c = shipments.c, line_promises.c, consolation_credits.c
-        query = union_all(
-            part(
-                0,
-                shipments,
-                s.id,
-                text1=s.shipment_id,
-                text2=s.carrier,
-                text3=s.tracking_number,
-                text4=s.tracking_url,
-                number=s.quantity,
-                moment=s.shipped_at,
-            ),
-            part(1, line_promises, p.id, text1=p.cause, text2=p.event_id, moment=p.at, day=p.promised_date),
-            part(2, consolation_credits, c.line_no, amount=c.amount),
-        ).order_by("kind", "seq")
+    async def _details(self, order_id: str) -> dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]]:
+        """The order's lines' shipments, promises and credits in one statement (`_READ_DETAILS`) instead of three:
+        a read under load waits for a turn of the busy loop per round trip."""
         found: dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]] = {
             name: defaultdict(list) for name in ("shipments", "promises", "credits")
         }
-        for row in (await self._session.execute(query)).mappings():
+        for row in (await self._session.execute(_READ_DETAILS, {"order_id": order_id})).mappings():
             key = (row["order_id"], row["line_no"])
             if row["kind"] == 0:
                 found["shipments"][key].append(
@@ -872,3 +832,60 @@ def _of_orders(session: AsyncSession, table: Table, order_ids: list[str]) -> Col
     if len(order_ids) == 1:
         return table.c.order_id == order_ids[0]
     return among(session, table.c.order_id, order_ids)
+
+
+def _read_order() -> Select[Any]:
+    """GET /orders/{id}'s first statement: the order joined with its lines, for the `order_id` bound."""
+    line_columns = [column for column in order_lines.columns if column.name != "order_id"]
+    return (
+        select(orders, *line_columns)
+        .join(order_lines, order_lines.c.order_id == orders.c.order_id)
+        .where(orders.c.order_id == bindparam("order_id"))
+        .order_by(order_lines.c.line_no)
+    )
+
+
+def _read_details() -> CompoundSelect[Any]:
+    """GET /orders/{id}'s second statement: the shipments, promises and credits of the lines of the `order_id`
+    bound, in one UNION ALL of one row shape (kind 0, 1, 2 in that order, each in its own order)."""
+    typed = {"text": String(500), "number": Integer(), "day": Date(), "amount": Money()}
+
+    def part(kind: int, table: Table, seq: ColumnElement[Any], **columns: ColumnElement[Any]) -> Select[Any]:
+        def column(name: str, type_: Any = None) -> ColumnElement[Any]:
+            found = columns.get(name)
+            return (found if found is not None else cast(null(), type_)).label(name)
+
+        return select(
+            literal(kind, Integer).label("kind"),
+            table.c.order_id,
+            table.c.line_no,
+            seq.label("seq"),
+            *(column(f"text{n}", typed["text"]) for n in range(1, 5)),
+            column("number", typed["number"]),
+            column("moment", shipments.c.shipped_at.type),
+            column("day", typed["day"]),
+            column("amount", typed["amount"]),
+        ).where(table.c.order_id == bindparam("order_id"))
+
+    s, p, c = shipments.c, line_promises.c, consolation_credits.c
+    return union_all(
+        part(
+            0,
+            shipments,
+            s.id,
+            text1=s.shipment_id,
+            text2=s.carrier,
+            text3=s.tracking_number,
+            text4=s.tracking_url,
+            number=s.quantity,
+            moment=s.shipped_at,
+        ),
+        part(1, line_promises, p.id, text1=p.cause, text2=p.event_id, moment=p.at, day=p.promised_date),
+        part(2, consolation_credits, c.line_no, amount=c.amount),
+    ).order_by("kind", "seq")
+
+
+# Built once: SQLAlchemy builds a statement's cache key on each new statement object (a walk over every column
+# and cast: about a third of a read's CPU when built per read) and keeps it on the object.
+_READ_ORDER = _read_order()
+_READ_DETAILS = _read_details()
