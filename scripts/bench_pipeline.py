@@ -44,6 +44,7 @@ import aio_pika
 import httpx
 import psutil
 from bench_support import Profile, delete_topology, fresh_postgres_database, latency_line, machine_line
+from fastapi import FastAPI, status
 from loadgen import LoadResult, Target, generate_load
 
 from devstack import System, free_port
@@ -137,11 +138,8 @@ async def broker_ceiling(amqp_url: str, run: str, count: int, in_flight: int = 6
         await connection.close()
 
 
-def serve_trivial(port: int) -> None:
+def trivial_app() -> FastAPI:
     """The trivial endpoint: validates the order body exactly as orders does, stores nothing."""
-    import uvicorn
-    from fastapi import FastAPI, status
-
     app = FastAPI()
 
     @app.post("/orders", status_code=status.HTTP_201_CREATED)
@@ -152,7 +150,13 @@ def serve_trivial(port: int) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    return app
+
+
+def serve_trivial(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(trivial_app(), host="127.0.0.1", port=port, log_config=None, access_log=False)
 
 
 @contextlib.contextmanager

@@ -52,7 +52,12 @@ def run_service(
         if settings.migrate_broker_topology and settings.amqp_url:
             declare_broker_topology(create_app(settings), log)
         return
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    uvicorn.Server(uvicorn_config(create_app(settings), settings.http_host, settings.http_port)).run()
+
+
+def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """How every service is served (scripts/bench_orders_http.py serves the orders app the same way)."""
+    return uvicorn.Config(app, host=host, port=port, log_config=None)
 
 
 def declare_broker_topology(app: FastAPI, log: Any) -> None:
