@@ -56,8 +56,9 @@ def run_service(
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
-    """How every service is served (scripts/bench_orders_http.py serves the orders app the same way)."""
-    return uvicorn.Config(app, host=host, port=port, log_config=None)
+    """How every service is served (scripts/bench_orders_http.py serves the orders app the same way). The requests'
+    log lines are the app's (`web.ServiceEdge`, ACCESS_LOG), not uvicorn's access log."""
+    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
 
 
 def declare_broker_topology(app: FastAPI, log: Any) -> None:

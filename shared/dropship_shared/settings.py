@@ -19,6 +19,8 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     log_level: str = "INFO"
     log_json: bool = True
+    # A log line for every HTTP request; off, only for those refused or failed (status 400 and up).
+    access_log: bool = False
     prefetch: int = 64
     # Deliveries of one message before it is dead-lettered (quorum queue x-delivery-limit).
     delivery_limit: int = 5

@@ -106,7 +106,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     app.state.peers = peers
     app.state.queue = settings.queue_name("aggregator")
     app.state.runtime = runtime
-    install_operational_routes(app, runtime.readiness, runtime.figures)
+    install_operational_routes(app, runtime.readiness, runtime.figures, access_log=settings.access_log)
     install_audit_log(app, runtime.sessions, operator_actions)
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("aggregator"), runtime.outbox_lag)
     app.include_router(api.router)

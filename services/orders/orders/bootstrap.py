@@ -128,7 +128,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.promise_rules = rules
     app.state.intake = OrderIntake(uow_factory, rules)
-    install_operational_routes(app, runtime.readiness, runtime.figures)
+    install_operational_routes(app, runtime.readiness, runtime.figures, access_log=settings.access_log)
     install_audit_log(app, runtime.sessions, operator_actions)
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("orders"), runtime.outbox_lag)
 

@@ -172,7 +172,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.suppliers_client = suppliers_client
     app.state.dispatch_ready = dispatch_ready
     app.state.x12_identity = us
-    install_operational_routes(app, runtime.readiness, runtime.figures)
+    install_operational_routes(app, runtime.readiness, runtime.figures, access_log=settings.access_log)
     install_audit_log(app, runtime.sessions, operator_actions)
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("supplier-gateway"), runtime.outbox_lag)
     app.include_router(suppliers_api.router)
