@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from bench_pipeline import SHIP_TO, SUPPLIERS, order_body, trivial_app
+from bench_pipeline import SHIP_TO, SUPPLIERS, order_body, product, trivial_app
 from bench_support import PY_SPY, fresh_postgres_database, machine_line
 from fastapi import FastAPI
 from loadgen import Target, generate_load
@@ -68,21 +68,6 @@ class AnsweredAtOnce:
 
     async def place(self, command: PlaceOrder, correlation_id: str) -> PlacedOrder:
         return self._placed
-
-
-def products() -> list[dict[str, object]]:
-    return [
-        {
-            "sku": f"SKU-{supplier}",
-            "name": supplier,
-            "supplier_id": supplier,
-            "supplier_sku": f"S-{supplier}",
-            "price": "10",
-            "cost": "4",
-            "on_hand": 0,
-        }
-        for supplier in SUPPLIERS
-    ]
 
 
 async def call(app: ASGIApp, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
@@ -299,7 +284,8 @@ async def bench(args: argparse.Namespace, database_url: str) -> None:
     )
     app = create_app(settings)
     admin, storefront = identity.headers("admin"), identity.headers("storefront")
-    status, answer = await call(app, "PUT", "/products", admin, json.dumps(products()).encode())
+    catalog = json.dumps([product(f"SKU-{supplier}", supplier) for supplier in SUPPLIERS]).encode()
+    status, answer = await call(app, "PUT", "/products", admin, catalog)
     assert status == 200, answer
     intake: OrderIntake = app.state.intake
     await through_asgi(app, storefront, 200, args.connections)  # warm: caches, prepared statements, pools

@@ -231,22 +231,24 @@ def set_minimum(system: System, min_units: int) -> None:
             ).raise_for_status()
 
 
+def product(sku: str, supplier: str) -> dict[str, object]:
+    """A catalog product out of stock: each order of it is backordered."""
+    return {
+        "sku": sku,
+        "name": sku,
+        "supplier_id": supplier,
+        "supplier_sku": f"S-{sku}",
+        "price": "10",
+        "cost": "4",
+        "on_hand": 0,
+    }
+
+
 def configure(system: System, min_units: int) -> None:
     with httpx.Client(timeout=60, headers=system.headers("admin")) as client:
         for supplier in SUPPLIERS:
             client.put(f"{system.url('aggregator')}/suppliers/{supplier}", json={"name": supplier}).raise_for_status()
         set_minimum(system, min_units)
-
-        def product(sku: str, supplier: str) -> dict[str, object]:
-            return {
-                "sku": sku,
-                "name": sku,
-                "supplier_id": supplier,
-                "supplier_sku": f"S-{sku}",
-                "price": "10",
-                "cost": "4",
-                "on_hand": 0,
-            }
 
         products = [product(f"SKU-{s}", s) for s in SUPPLIERS]
         products += [product(f"BIG-{n}", SUPPLIERS[n % len(SUPPLIERS)]) for n in range(BIG_ORDER_LINES)]
