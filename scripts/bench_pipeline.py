@@ -1,23 +1,48 @@
 """The pipeline benchmark (not a test): the system's figures next to this machine's ceilings, in one run.
 
     .venv/bin/python scripts/bench_pipeline.py [--postgres URL] [--seconds 15] [--storage sqlite,postgres]
-                                                [--replicas N]
+                                                [--replicas N] [--ceiling-rounds 3] [--ceiling-seconds 2]
+                                                [--profile DIR]
 
-Ceilings, measured first with the same tools the system is measured with:
+Ceilings, measured first with the same tools the system is measured with. A ceiling is what this machine can
+reach, and on a shared machine one short try says more about the neighbours than about the machine: each is
+measured in `--ceiling-rounds` rounds of `--ceiling-seconds` after a warm-up round that is not counted, and
+printed as the best round (the ceiling every ratio uses) with the median, every round and the spread:
 - the raw broker: aio-pika publishing messages of a backorder event's size, persistent, with publisher
-  confirms, into a quorum queue declared like the services' queues; then consuming and acking them;
-- a trivial FastAPI endpoint validating the same order body as `POST /orders`, served by uvicorn like the
-  services, driven by the same multi-process load generator (scripts/loadgen.py).
+  confirms, into a quorum queue declared like the services' queues (a round lasts its seconds and at least
+  `--broker-messages`); then consuming and acking that round's messages;
+- a trivial FastAPI endpoint validating the same order body as `POST /orders`, served by one uvicorn process
+  like each service, driven by the same multi-process load generator (scripts/loadgen.py).
 
 Then, for each storage engine, the orders and aggregator services as processes:
-- `POST /orders` sustained rate (single-line backordered orders, closed loop) / the trivial endpoint;
-- end to end backorder lines/s (first order placed → last line released to a PO) / the raw publish rate;
-- order-to-PO latency percentiles at 80 % of the sustained end-to-end rate (open loop, fixed schedule), with
-  a minimum of 1 unit per PO so the figure is the pipeline's latency, not the wait for a batch to fill;
+- `POST /orders` sustained rate (single-line backordered orders, closed loop, `--seconds`) / the trivial
+  endpoint's ceiling;
+- end to end, two figures, each / the raw publish ceiling:
+  - steady state: backorder lines released to POs per second while intake ran: the least-squares slope of the
+    cumulative count of released lines against time, from the first line released (the start, while each
+    supplier's first PO fills to its minimum, is left out) to the last order placed (the end, where the last
+    partial batch of each supplier waits up to its max wait after intake stopped, is left out). Lines released
+    after intake stopped do not count, so a pipeline that falls behind shows its own rate. The rate at which
+    lines were taken over the same window is printed beside it;
+  - first order placed → last line released: every line over the whole span, fill and max-wait drain
+    included (with the default 20-unit minimum and 5 s max wait an 8 s phase spans about 13 s);
+- order-to-PO latency percentiles at 80 % of the sustained rate (the lower of `POST /orders` and the steady
+  end-to-end rate; open loop, fixed schedule), with a minimum of 1 unit per PO so the figure is the pipeline's
+  latency, not the wait for a batch to fill;
 - `GET /orders/{id}` latency while a 200-line backordered order is taken and its events handled;
-- the services' CPU time per backorder line over the sustained phase (the figure a busy machine distorts
-  least), and with `--profile DIR` a py-spy profile of each service over that phase;
+- where the CPU goes while intake runs: the CPU time of every process involved (each service, the load
+  generator's processes, the SMTP sink, the RabbitMQ node, on PostgreSQL the run's backends and the server's
+  own processes, py-spy when profiling, this script), as a share of a core and per backorder line taken, and
+  the machine's busy share from /proc/stat, so what limits the rate shows (one process at 100 % of a core, or
+  the machine busy); the broker and the PostgreSQL server serve everyone on the machine, so theirs include
+  others' work. The services' CPU time per backorder line from intake to the last PO is printed too (the
+  figure earlier runs compared);
+- with `--profile DIR` a py-spy profile of each service over the sustained phase only (from just before the
+  first order to the last answer);
 - the services' resident memory (peak, sampled), and the customer-message backlog when orders exports it.
+
+Everything a run declares on the broker (the ceiling's queue, the services' exchanges, queues, DLQs and
+partitions) and its PostgreSQL databases are deleted at the end, and the run checks that none is left.
 
 With `--replicas N` (PostgreSQL only) each service runs as N processes behind devstack's round-robin proxy; the
 CPU and memory figures are per process (the proxies included).
@@ -29,13 +54,16 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -43,9 +71,23 @@ from pathlib import Path
 import aio_pika
 import httpx
 import psutil
-from bench_support import Profile, delete_topology, fresh_postgres_database, latency_line, machine_line
+from bench_support import (
+    Ceiling,
+    CpuAccount,
+    CpuReport,
+    ProcessFinder,
+    Profile,
+    broker_and_database_processes,
+    databases_named,
+    delete_topology,
+    end_to_end,
+    fresh_postgres_database,
+    latency_line,
+    left_on_broker,
+    machine_line,
+)
 from fastapi import FastAPI, status
-from loadgen import LoadResult, Target, generate_load
+from loadgen import LoadResult, LoadRun, Target, generate_load
 
 from devstack import System, free_port
 from dropship_shared.broker_cluster import connect_to_cluster
@@ -55,6 +97,9 @@ from orders.entrypoints.schemas import OrderIn
 SUPPLIERS = [f"sup{n}" for n in range(10)]
 SHIP_TO = {"name": "Bench", "address_lines": ["1 Main St"], "city": "Springfield", "postal_code": "1", "country": "US"}
 BIG_ORDER_LINES = 200
+SUPPLIER_OF = {f"SKU-{s}": s for s in SUPPLIERS} | {
+    f"BIG-{n}": SUPPLIERS[n % len(SUPPLIERS)] for n in range(BIG_ORDER_LINES)
+}  # the catalog: each product's supplier
 MAX_WAIT_SECONDS = 5
 
 
@@ -89,52 +134,90 @@ def backorder_event_bytes() -> bytes:
 # --- ceilings -------------------------------------------------------------------------------------
 
 
-async def broker_ceiling(amqp_url: str, run: str, count: int, in_flight: int = 64) -> tuple[float, float, int]:
-    """(publish msg/s, consume msg/s, message bytes) on a quorum queue with confirms and persistence."""
+async def publish_round(
+    channel: aio_pika.abc.AbstractChannel, queue_name: str, body: bytes, seconds: float, at_least: int, in_flight: int
+) -> tuple[int, float]:
+    """(messages, msg/s): persistent messages published with confirms, `in_flight` at a time, for `seconds`
+    and at least `at_least` messages."""
+    sent = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def publisher() -> None:
+        nonlocal sent
+        while time.perf_counter() < deadline or sent < at_least:
+            sent += 1
+            message = aio_pika.Message(
+                body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            )
+            await channel.default_exchange.publish(message, routing_key=queue_name, timeout=30)
+
+    await asyncio.gather(*(publisher() for _ in range(in_flight)))
+    return sent, sent / (time.perf_counter() - started)
+
+
+async def consume_round(queue: aio_pika.abc.AbstractQueue, count: int) -> float:
+    """msg/s: consuming and acking `count` messages (prefetch 64)."""
+    done = asyncio.Event()
+    received = 0
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        nonlocal received
+        await message.ack()
+        received += 1
+        if received >= count:
+            done.set()
+
+    started = time.perf_counter()
+    tag = await queue.consume(on_message)
+    await asyncio.wait_for(done.wait(), timeout=300)
+    rate = count / (time.perf_counter() - started)
+    await queue.cancel(tag)
+    return rate
+
+
+@dataclass(frozen=True)
+class BrokerCeiling:
+    publish: Ceiling
+    consume: Ceiling
+    message_bytes: int
+    cpu: CpuReport
+
+
+async def broker_ceiling(
+    amqp_url: str, run: str, rounds: int, seconds: float, at_least: int, in_flight: int = 64
+) -> BrokerCeiling:
+    """Publish then consume rates on a quorum queue with confirms and persistence, round after round after a
+    warm-up round (the queue's first writes, the connection's first frames) that is not counted."""
     body = backorder_event_bytes()
     queue_name = f"bench-{run}.ceiling"
     connection = await connect_to_cluster(amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
-        queue = await channel.declare_queue(
+        await channel.declare_queue(
             queue_name, durable=True, arguments={"x-queue-type": "quorum", "x-delivery-limit": 5}
         )
-        remaining = count
-
-        async def publisher() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                message = aio_pika.Message(
-                    body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-                )
-                await channel.default_exchange.publish(message, routing_key=queue_name, timeout=30)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(publisher() for _ in range(in_flight)))
-        publish_rate = count / (time.perf_counter() - started)
-
         consumer_channel = await connection.channel()
         await consumer_channel.set_qos(prefetch_count=64)
-        consumer_queue = await consumer_channel.get_queue(queue_name)
-        done = asyncio.Event()
-        received = 0
+        queue = await consumer_channel.get_queue(queue_name)
+        warm_up, _ = await publish_round(channel, queue_name, body, min(1.0, seconds), 0, in_flight)
+        await consume_round(queue, warm_up)
+        publish, consume = [], []
 
-        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            nonlocal received
-            await message.ack()
-            received += 1
-            if received >= count:
-                done.set()
+        def involved() -> dict[int, str]:
+            return {**broker_and_database_processes(), os.getpid(): "bench (publisher and consumer)"}
 
-        started = time.perf_counter()
-        tag = await consumer_queue.consume(on_message)
-        await asyncio.wait_for(done.wait(), timeout=300)
-        consume_rate = count / (time.perf_counter() - started)
-        await consumer_queue.cancel(tag)
-        await queue.delete(if_unused=False, if_empty=False)
-        return publish_rate, consume_rate, len(body)
+        with CpuAccount(involved) as cpu:
+            for _ in range(rounds):
+                sent, rate = await publish_round(channel, queue_name, body, seconds, at_least, in_flight)
+                publish.append(rate)
+                consume.append(await consume_round(queue, sent))
+        assert cpu.report is not None
+        return BrokerCeiling(Ceiling(tuple(publish), "msg/s"), Ceiling(tuple(consume), "msg/s"), len(body), cpu.report)
     finally:
+        with contextlib.suppress(Exception):
+            cleanup = await connection.channel()
+            await cleanup.queue_delete(queue_name)
         await connection.close()
 
 
@@ -160,7 +243,8 @@ def serve_trivial(port: int) -> None:
 
 
 @contextlib.contextmanager
-def trivial_server() -> Iterator[int]:
+def trivial_server() -> Iterator[tuple[int, int]]:
+    """(port, pid) of the trivial endpoint's process while the block runs."""
     port = free_port()
     process = subprocess.Popen([sys.executable, __file__, "--serve-trivial", str(port)])
     try:
@@ -170,10 +254,39 @@ def trivial_server() -> Iterator[int]:
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                     break
             time.sleep(0.2)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         process.wait(15)
+
+
+@dataclass(frozen=True)
+class HttpCeiling:
+    rate: Ceiling
+    best: LoadResult
+    cpu: CpuReport
+
+
+def http_ceiling(rounds: int, seconds: float, connections: int) -> HttpCeiling:
+    """The trivial endpoint's rate, closed loop, round after round after a warm-up round that is not counted."""
+    with trivial_server() as (port, pid):
+        target = Target(port, "POST", "/orders", (order_body("SKU-sup0", quantity=2),))
+        generate_load(target, seconds=min(1.0, seconds), connections=connections)
+        results, reports = [], []
+
+        def involved() -> dict[int, str]:
+            return {pid: "trivial endpoint (one uvicorn process)", os.getpid(): "bench"}
+
+        for _ in range(rounds):
+            with LoadRun(target, seconds=seconds, connections=connections) as load, CpuAccount(involved) as cpu:
+                results.append(load.run())
+            assert cpu.report is not None
+            reports.append(cpu.report.with_({f"load generator ({load.processes} processes)": results[-1].cpu_seconds}))
+    return HttpCeiling(
+        Ceiling(tuple(result.rate for result in results), "req/s"),
+        max(results, key=lambda result: result.rate),
+        CpuReport.added_up(reports),
+    )
 
 
 # --- the system -----------------------------------------------------------------------------------
@@ -213,8 +326,29 @@ def cpu_seconds(system: System) -> dict[str, float]:
     return used
 
 
+def involved(system: System, databases: list[str]) -> ProcessFinder:
+    """Every process that works for the run: the services, the SMTP sink, the broker and the database server,
+    py-spy when profiling, this script (the load generator's workers report their own CPU)."""
+
+    def find() -> dict[int, str]:
+        found: dict[int, str] = broker_and_database_processes(databases)
+        for name, service in system.processes().items():
+            if service.process and service.process.poll() is None:
+                found[service.process.pid] = name
+        if system.smtp_sink is not None:
+            found[system.smtp_sink.pid] = "SMTP sink (the customers' mailbox)"
+        for child in psutil.Process().children():
+            with contextlib.suppress(psutil.Error):
+                if child.name() == "py-spy":
+                    found[child.pid] = "py-spy (profiling)"
+        found[os.getpid()] = "bench (this script)"
+        return found
+
+    return find
+
+
 def profile_services(system: System, folder: Path, seconds: float) -> list[tuple[str, Profile]]:
-    """py-spy on each running service for the sustained phase (and the end-to-end drain after it)."""
+    """py-spy on each running service, until stopped (at most `seconds`)."""
     folder.mkdir(parents=True, exist_ok=True)
     return [
         (name, Profile(service.process.pid, seconds, folder / f"{name}.txt"))
@@ -250,25 +384,33 @@ def configure(system: System, min_units: int) -> None:
             client.put(f"{system.url('aggregator')}/suppliers/{supplier}", json={"name": supplier}).raise_for_status()
         set_minimum(system, min_units)
 
-        products = [product(f"SKU-{s}", s) for s in SUPPLIERS]
-        products += [product(f"BIG-{n}", SUPPLIERS[n % len(SUPPLIERS)]) for n in range(BIG_ORDER_LINES)]
+        products = [product(sku, supplier) for sku, supplier in SUPPLIER_OF.items()]
         client.put(f"{system.url('orders')}/products", json=products).raise_for_status()
 
 
-def placed_lines(result: LoadResult) -> dict[str, datetime]:
-    """backorder line id → when its order was placed, from the answers to POST /orders."""
+def placed_lines(result: LoadResult) -> dict[str, tuple[str, datetime]]:
+    """backorder line id → (supplier, when its order was placed), from the answers to POST /orders."""
     placed = {}
     for body in result.bodies:
         order = json.loads(body)
         for line in order["lines"]:
             if line.get("backordered_qty"):
-                placed[line["backorder_line_id"]] = datetime.fromisoformat(order["placed_at"])
+                supplier = SUPPLIER_OF[line["sku"]]
+                placed[line["backorder_line_id"]] = (supplier, datetime.fromisoformat(order["placed_at"]))
     return placed
 
 
-def released_lines(system: System, wanted: set[str], timeout: float) -> dict[str, datetime]:
-    """backorder line id → when its PO was released, polling until every wanted line is on a PO."""
-    released: dict[str, datetime] = {}
+def by_supplier(moments: Iterable[tuple[str, datetime]]) -> dict[str, list[float]]:
+    """(supplier, moment) pairs as each supplier's moments in seconds."""
+    found: dict[str, list[float]] = {}
+    for supplier, moment in moments:
+        found.setdefault(supplier, []).append(moment.timestamp())
+    return found
+
+
+def released_lines(system: System, wanted: set[str], timeout: float) -> dict[str, tuple[str, datetime]]:
+    """backorder line id → (supplier, when its PO was released), polling until every wanted line is on a PO."""
+    released: dict[str, tuple[str, datetime]] = {}
     seen_pos: set[str] = set()
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=system.url("aggregator"), timeout=60, headers=system.headers("operations")) as client:
@@ -284,7 +426,7 @@ def released_lines(system: System, wanted: set[str], timeout: float) -> dict[str
                     created = datetime.fromisoformat(detail["created_at"])
                     for line in detail["lines"]:
                         if line["backorder_line_id"]:
-                            released[line["backorder_line_id"]] = created
+                            released[line["backorder_line_id"]] = (detail["supplier_id"], created)
                 if len(page) < 500:
                     break
                 offset += 500
@@ -357,8 +499,9 @@ def bench_system(
     args: argparse.Namespace, storage: str, database_urls: dict[str, str], ceilings: dict[str, float]
 ) -> None:
     run = uuid.uuid4().hex[:6]
+    workdir = Path(tempfile.mkdtemp(prefix="dropship-bench-"))
     system = System(
-        Path(tempfile.mkdtemp(prefix="dropship-bench-")),
+        workdir,
         amqp_url=args.amqp_url,
         exchange=f"bench-{run}",
         queue_prefix=f"bench-{run}.",
@@ -366,6 +509,8 @@ def bench_system(
         ports={name: free_port() for name in ("orders", "aggregator", "supplier-gateway", "supplier-simulator")},
         replicas=args.replicas,
     )
+    queues = [f"bench-{run}.{name}" for name in ("orders", "aggregator", "supplier-gateway")]
+    finished = False
     try:
         system.start("orders", "aggregator")
         memory = MemoryPeaks(system)
@@ -376,65 +521,93 @@ def bench_system(
 
         print(
             f"\n== {storage}: orders + aggregator, {args.replicas} replica(s) each, {len(SUPPLIERS)} suppliers, "
-            f"min {args.min_units} units per PO"
+            f"min {args.min_units} units per PO, max wait {MAX_WAIT_SECONDS} s"
         )
-        profiles = profile_services(system, args.profile / storage, args.seconds * 3) if args.profile else []
-        cpu_before = cpu_seconds(system)
-        intake = generate_load(orders, seconds=args.seconds, connections=args.connections, keep_bodies=True)
+        databases = [url.rsplit("/", 1)[1] for url in database_urls.values()]
+        with LoadRun(orders, seconds=args.seconds, connections=args.connections, keep_bodies=True) as load:
+            profiles = profile_services(system, args.profile / storage, args.seconds + 30) if args.profile else []
+            cpu_before = cpu_seconds(system)
+            with CpuAccount(involved(system, databases)) as sustained:
+                intake = load.run()
+            for _, profile in profiles:
+                profile.stop()
         placed = placed_lines(intake)
         released = released_lines(system, set(placed), timeout=600)
         cpu_used = {name: used - cpu_before.get(name, 0.0) for name, used in cpu_seconds(system).items()}
-        done = [line for line in placed if line in released]
-        span = (max(released[line] for line in done) - min(placed[line] for line in done)).total_seconds()
-        e2e_rate = len(done) / span if span else 0.0
+        figures = end_to_end(
+            by_supplier((supplier, moment) for supplier, moment in placed.values()),
+            by_supplier(released[line] for line in placed if line in released),
+        )
         print(
             f"POST /orders sustained: {intake.rate:.0f} orders/s ({intake.ok} ok, {intake.errors} failed, "
-            f"statuses {intake.statuses}) = {intake.rate / ceilings['http']:.3f}x the trivial endpoint"
+            f"statuses {intake.statuses}) = {intake.rate / ceilings['http']:.3f}x the trivial endpoint's ceiling"
         )
         print(latency_line("POST /orders latency (closed loop)", intake.latencies))
+        steady = figures.steady
+        if steady is None:
+            print("end to end, steady state: none, a supplier had fewer than two POs released while orders were taken")
+        else:
+            print(
+                f"end to end, steady state (lines released to POs per second while orders were taken: each "
+                f"supplier's from its first PO to its last before the last order, {steady.seconds:.1f} s on "
+                f"average, added up; {steady.lines} lines): {steady.released:.0f} lines/s = "
+                f"{steady.released / ceilings['publish']:.3f}x the raw publish ceiling; lines taken over the same "
+                f"windows: {steady.taken:.0f}/s"
+            )
+        whole = figures.first_to_last
         print(
-            f"end to end: {len(done)} of {len(placed)} backorder lines released to POs in {span:.1f} s = "
-            f"{e2e_rate:.0f} lines/s = {e2e_rate / ceilings['publish']:.3f}x the raw publish ceiling"
+            f"end to end, first order placed -> last line released (with the fill at the start and the last "
+            f"batches' max wait at the end): {whole.lines} of {len(placed)} lines in {whole.seconds:.1f} s = "
+            f"{whole.rate:.0f} lines/s = {whole.rate / ceilings['publish']:.3f}x the raw publish ceiling"
         )
+        assert sustained.report is not None
+        cpu = sustained.report.with_({f"load generator ({intake.processes} processes)": intake.cpu_seconds})
+        print(f"CPU while orders were taken ({len(placed)} backorder lines):")
+        print("\n".join(cpu.lines(len(placed), "backorder line")))
         if placed:
             per_line = ", ".join(
                 f"{name} {1000 * used / len(placed):.1f} ms" for name, used in sorted(cpu_used.items())
             )
-            print(f"CPU per backorder line (intake to PO): {per_line}")
+            print(f"services' CPU per backorder line, intake to the last PO: {per_line}")
         print(f"aggregator consumer: {events_per_transaction(system)}")
         print(
             f"customer messages at the sustained rate: {message_delivery(system, placed_orders(intake), intake.rate)}"
         )
         for name, profile in profiles:
-            profile.wait()
-            print(f"{name} profile ({profile.path}):\n{profile.summary()}")
+            print(f"{name} profile over the sustained phase ({profile.path}):\n{profile.summary()}")
 
         # Latency is the pipeline's, not the batching policy's: with a minimum to fill, a line would wait
-        # for the next orders of its supplier (up to the max wait) whatever the system's speed.
+        # for the next orders of its supplier (up to the max wait) whatever the system's speed. One line per order.
         set_minimum(system, 1)
-        offered = 0.8 * min(intake.rate, e2e_rate)
-        steady = generate_load(
+        offered = 0.8 * min(intake.rate, steady.released if steady else whole.rate)
+        loaded = generate_load(
             orders, seconds=args.seconds, connections=args.connections, rate=offered, keep_bodies=True
         )
-        placed = placed_lines(steady)
+        placed = placed_lines(loaded)
         released = released_lines(system, set(placed), timeout=600)
-        to_po = [(released[line] - placed[line]).total_seconds() for line in placed if line in released]
+        to_po = [(released[line][1] - placed[line][1]).total_seconds() for line in placed if line in released]
         print(
-            f"at 80 % of the sustained rate ({offered:.0f} orders/s offered, {steady.rate:.0f} answered), "
+            f"at 80 % of the sustained rate ({offered:.0f} orders/s offered, {loaded.rate:.0f} answered), "
             "minimum 1 unit (every line released at once):"
         )
-        print(latency_line("  POST /orders latency (open loop)", steady.latencies))
+        print(latency_line("  POST /orders latency (open loop)", loaded.latencies))
         if to_po:
             print(latency_line(f"  order-to-PO-requested latency ({len(to_po)} of {len(placed)} lines)", to_po))
-        print(f"  customer messages: {message_delivery(system, placed_orders(steady), steady.rate)}")
+        print(f"  customer messages: {message_delivery(system, placed_orders(loaded), loaded.rate)}")
         print(f"  orders' message metrics: {message_backlog(system)}")
 
         big_order_reads(system, orders_port)
         print(f"peak resident memory: {memory.stop()}")
+        finished = True
     finally:
         system.stop()
-        queues = [f"bench-{run}.{name}" for name in ("orders", "aggregator", "supplier-gateway")]
         asyncio.run(delete_topology(args.amqp_url, f"bench-{run}", queues))
+        left = asyncio.run(left_on_broker(args.amqp_url, f"bench-{run}", queues))
+        print(f"left on the broker by this run: {', '.join(left) or 'nothing'}")
+        if finished:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"the services' logs: {workdir}")
 
 
 def big_order_reads(system: System, orders_port: int) -> None:
@@ -467,22 +640,28 @@ def big_order_reads(system: System, orders_port: int) -> None:
 
 async def measure_ceilings(args: argparse.Namespace) -> dict[str, float]:
     run = uuid.uuid4().hex[:6]
-    publish, consume, size = await broker_ceiling(args.amqp_url, run, args.broker_messages)
-    print(f"raw broker ({size}-byte persistent messages, confirms, quorum queue, 64 in flight):")
-    print(f"  publish {publish:.0f} msg/s, consume {consume:.0f} msg/s")
-    with trivial_server() as port:
-        trivial = generate_load(
-            Target(port, "POST", "/orders", (order_body("SKU-sup0", quantity=2),)),
-            seconds=args.seconds,
-            connections=args.connections,
-        )
+    rounds = f"{args.ceiling_rounds} rounds of {args.ceiling_seconds:g} s after a warm-up round"
+    broker = await broker_ceiling(args.amqp_url, run, args.ceiling_rounds, args.ceiling_seconds, args.broker_messages)
+    left = await left_on_broker(args.amqp_url, f"bench-{run}", [f"bench-{run}.ceiling"])
     print(
-        f"trivial FastAPI endpoint validating the order body: {trivial.rate:.0f} req/s "
-        f"({trivial.ok} ok, {trivial.errors} failed) with {args.connections} connections from 2 load processes"
+        f"raw broker ({broker.message_bytes}-byte persistent messages, confirms, quorum queue, 64 in flight; "
+        f"{rounds}, at least {args.broker_messages} messages each):"
     )
-    if trivial.latencies:
-        print(latency_line("  latency", trivial.latencies))
-    return {"publish": publish, "consume": consume, "http": trivial.rate}
+    print(f"  publish {broker.publish.describe()}")
+    print(f"  consume {broker.consume.describe()}")
+    print("  CPU over the rounds (publishing and consuming):")
+    print("\n".join("  " + line for line in broker.cpu.lines()))
+    print(f"  left on the broker: {', '.join(left) or 'nothing'}")
+    http = await asyncio.to_thread(http_ceiling, args.ceiling_rounds, args.ceiling_seconds, args.connections)
+    print(
+        f"trivial FastAPI endpoint validating the order body, {args.connections} connections from "
+        f"{http.best.processes} load processes, {rounds}: {http.rate.describe()}"
+    )
+    if http.best.latencies:
+        print(latency_line("  latency in the best round", http.best.latencies))
+    print("  CPU over the rounds:")
+    print("\n".join("  " + line for line in http.cpu.lines()))
+    return {"publish": broker.publish.best, "consume": broker.consume.best, "http": http.rate.best}
 
 
 async def main() -> None:
@@ -492,7 +671,9 @@ async def main() -> None:
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each load phase")
     parser.add_argument("--connections", type=int, default=64, help="concurrent connections of the load generator")
-    parser.add_argument("--broker-messages", type=int, default=20000)
+    parser.add_argument("--ceiling-rounds", type=int, default=3, help="rounds of each ceiling, after a warm-up")
+    parser.add_argument("--ceiling-seconds", type=float, default=2.0, help="length of each round of a ceiling")
+    parser.add_argument("--broker-messages", type=int, default=2000, help="at least this many per broker round")
     parser.add_argument("--min-units", type=int, default=20)
     parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the services (sustained phase)")
     parser.add_argument("--replicas", type=int, default=1, help="processes of each service (PostgreSQL only)")
@@ -512,6 +693,9 @@ async def main() -> None:
                         fresh_postgres_database(args.postgres, f"bench_{run}_{name}")
                     )
             await asyncio.to_thread(bench_system, args, storage, databases, ceilings)
+        if storage == "postgres":
+            left = await databases_named(args.postgres, f"bench_{run}_")
+            print(f"PostgreSQL databases left by this run: {', '.join(left) or 'none'}")
     print(f"\n{machine_line()}")
 
 

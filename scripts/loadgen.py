@@ -8,7 +8,9 @@ Two modes:
   moment a request was due, not from when it was sent, so a slow server cannot hide its queueing
   (no coordinated omission).
 
-`generate_load()` starts the worker processes (this same file run as a script) and merges their results.
+`generate_load()` starts the worker processes (this same file run as a script) and merges their results;
+`LoadRun` does the same in two steps (start the workers, then let them go) for a caller that measures around
+the load itself. Each worker reports the CPU time it used while sending.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class LoadResult:
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0  # connection failures (no HTTP answer)
     bodies: list[bytes] = field(default_factory=list)  # successful answers' bodies, when kept
+    cpu_seconds: float = 0.0  # the CPU time (user + system) the worker processes used, added up
+    processes: int = 0
 
     @property
     def rate(self) -> float:
@@ -65,42 +70,87 @@ class LoadResult:
         return sum(count for status, count in self.statuses.items() if 200 <= status < 300)
 
 
-def generate_load(
-    target: Target,
-    *,
-    seconds: float,
-    connections: int = 64,
-    processes: int = 2,
-    rate: float | None = None,
-    keep_bodies: bool = False,
-) -> LoadResult:
-    """Run the load from `processes` worker processes and merge what they measured."""
-    spec = {
-        "host": target.host,
-        "port": target.port,
-        "requests": [base64.b64encode(request).decode() for request in target.requests()],
-        "seconds": seconds,
-        "connections": max(1, connections // processes),
-        "rate": rate / processes if rate else None,
-        "keep_bodies": keep_bodies,
-    }
-    with tempfile.TemporaryDirectory(prefix="loadgen-") as folder:
-        outputs = [Path(folder) / f"worker{n}.json" for n in range(processes)]
-        workers = [subprocess.Popen([sys.executable, __file__, json.dumps(spec), str(output)]) for output in outputs]
-        for worker in workers:
+class LoadRun:
+    """The worker processes of one load, started and ready (interpreter up, modules imported) on entering the
+    block, sending only once `run()` is called: what is measured around `run()` (CPU, a profile) is the load
+    itself, not the workers' start, which takes seconds on a busy machine."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        seconds: float,
+        connections: int = 64,
+        processes: int = 2,
+        rate: float | None = None,
+        keep_bodies: bool = False,
+    ) -> None:
+        self.spec = {
+            "host": target.host,
+            "port": target.port,
+            "requests": [base64.b64encode(request).decode() for request in target.requests()],
+            "seconds": seconds,
+            "connections": max(1, connections // processes),
+            "rate": rate / processes if rate else None,
+            "keep_bodies": keep_bodies,
+        }
+        self.processes = processes
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> LoadRun:
+        self._folder = tempfile.TemporaryDirectory(prefix="loadgen-")
+        self.outputs = [Path(self._folder.name) / f"worker{n}.json" for n in range(self.processes)]
+        for output in self.outputs:
+            self.workers.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, json.dumps(self.spec), str(output)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+            )
+        for worker in self.workers:
+            assert worker.stdout is not None
+            if worker.stdout.readline() != b"ready\n":
+                raise RuntimeError(f"load generator worker exited with {worker.wait()} before it was ready")
+        return self
+
+    def run(self) -> LoadResult:
+        """Let every worker go, wait for them and merge what they measured."""
+        for worker in self.workers:
+            assert worker.stdin is not None
+            worker.stdin.write(b"go\n")
+            worker.stdin.close()
+        for worker in self.workers:
             if worker.wait() != 0:
                 raise RuntimeError(f"load generator worker exited with {worker.returncode}")
-        merged = LoadResult()
-        for output in outputs:
+        merged = LoadResult(processes=self.processes)
+        for output in self.outputs:
             part = json.loads(output.read_text())
             merged.requests += part["requests"]
             merged.seconds = max(merged.seconds, part["seconds"])
             merged.latencies += part["latencies"]
             merged.errors += part["errors"]
+            merged.cpu_seconds += part["cpu_seconds"]
             for status, count in part["statuses"].items():
                 merged.statuses[int(status)] = merged.statuses.get(int(status), 0) + count
             merged.bodies += [base64.b64decode(body) for body in part["bodies"]]
-    return merged
+        return merged
+
+    def __exit__(self, *exc: object) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+            for stream in (worker.stdin, worker.stdout):
+                if stream is not None:
+                    stream.close()
+        self._folder.cleanup()
+
+
+def generate_load(target: Target, **options: Any) -> LoadResult:
+    """Run the load (`options` as LoadRun takes them) from its worker processes and merge what they measured."""
+    with LoadRun(target, **options) as load:
+        return load.run()
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -196,7 +246,13 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    result = asyncio.run(_worker(json.loads(args.spec)))
+    spec = json.loads(args.spec)
+    print("ready", flush=True)
+    if sys.stdin.readline() != "go\n":
+        return  # the load was called off
+    cpu_started = time.process_time()
+    result = asyncio.run(_worker(spec))
+    result["cpu_seconds"] = time.process_time() - cpu_started
     args.output.write_text(json.dumps(result))
 
 
