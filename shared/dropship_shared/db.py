@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, DateTime, Dialect, Numeric, String, TypeDecorator, any_, event, literal, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeEngine
@@ -65,7 +67,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return engine
 
 
-def create_postgres_pool(url: str, pool_size: int, autocommit: bool = False) -> AsyncEngine:
+def create_postgres_pool(url: str, pool_size: int, autocommit: bool = False, pre_ping: bool = True) -> AsyncEngine:
     """A fixed pool for one kind of background work or for reads: no overflow, so a burst waits a moment
     for a kept connection instead of opening (TLS handshake, authentication, an empty statement cache) and
     closing new ones. Autocommit, for work made of single statements: no BEGIN and COMMIT round trips."""
@@ -73,7 +75,7 @@ def create_postgres_pool(url: str, pool_size: int, autocommit: bool = False) -> 
         url,
         pool_size=pool_size,
         max_overflow=0,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
     )
 
@@ -81,29 +83,61 @@ def create_postgres_pool(url: str, pool_size: int, autocommit: bool = False) -> 
 def create_reader_engine(url: str, pool_size: int = 8) -> AsyncEngine:
     """An engine for reads only, beside the one `create_engine` makes, so that requests reading never wait
     for a connection behind the writers (event handlers holding theirs while they wait on a row lock).
-    On SQLite: connections of their own, which WAL lets read while the one writer writes; each transaction
-    is a plain (deferred) BEGIN, one snapshot for all its statements, and the connection refuses writes."""
+
+    Each statement is its own snapshot, on both engines (autocommit): no BEGIN and no COMMIT round trips, which
+    a read answered on a busy event loop pays for with a loop turn each. On SQLite: connections of their own,
+    which WAL lets read while the one writer writes, and which refuse writes. On PostgreSQL: a fixed pool whose
+    connections are pinged only when they come back from a rest (`_ping_after_rest`), not before every read."""
     if not is_sqlite(url):
         # Under READ COMMITTED each statement has its own snapshot inside a transaction too, so a read loses
         # nothing by autocommit.
-        return create_postgres_pool(url, pool_size, autocommit=True)
+        engine = create_postgres_pool(url, pool_size, autocommit=True, pre_ping=False)
+        _ping_after_rest(engine)
+        return engine
     engine = sqlalchemy_asyncio.create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=0, pool_timeout=60
+        url,
+        connect_args={"timeout": 30},
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=60,
+        isolation_level="AUTOCOMMIT",
+        skip_autocommit_rollback=True,  # nothing to roll back: no trip to the driver's thread to do it
     )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA query_only=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
-
     return engine
+
+
+READER_PING_AFTER_REST_SECONDS = 10.0
+
+
+def _ping_after_rest(engine: AsyncEngine) -> None:
+    """A pooled connection is pinged when it is taken after resting READER_PING_AFTER_REST_SECONDS or more (a
+    restarted server or a dropped idle connection is found then, and replaced before the read), not on every
+    checkout: during a burst a connection comes back within milliseconds, and a ping before each read would be
+    one more round trip, so one more turn of the busy loop, per read. A server that restarts in the middle of a
+    burst fails the reads in flight (as with a ping before each) and those on connections back from them: the
+    pool then replaces every connection older than the failure."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _rested_since(_dbapi_connection: Any, record: Any) -> None:
+        record.info["rested_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping_if_rested(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        rested_since = record.info.get("rested_since")
+        if rested_since is None or time.monotonic() - rested_since < READER_PING_AFTER_REST_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool replaces the connection and tries again
+            raise DisconnectionError(f"reader connection lost while resting: {exc!r}") from exc
 
 
 def among(session: AsyncSession, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
