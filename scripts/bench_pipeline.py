@@ -18,12 +18,13 @@ Then, for each storage engine, the orders and aggregator services as processes:
 - `POST /orders` sustained rate (single-line backordered orders, closed loop, `--seconds`) / the trivial
   endpoint's ceiling;
 - end to end, two figures, each / the raw publish ceiling:
-  - steady state: backorder lines released to POs per second while intake ran: the least-squares slope of the
-    cumulative count of released lines against time, from the first line released (the start, while each
-    supplier's first PO fills to its minimum, is left out) to the last order placed (the end, where the last
-    partial batch of each supplier waits up to its max wait after intake stopped, is left out). Lines released
-    after intake stopped do not count, so a pipeline that falls behind shows its own rate. The rate at which
-    lines were taken over the same window is printed beside it;
+  - steady state: backorder lines released to POs per second while intake ran. For each supplier, the lines
+    of its POs released after its first PO (the fill to its minimum is left out) up to its last PO released
+    before the last order was placed (the drain, where the last partial batch waits up to the max wait after
+    intake stopped, is left out), over the time between those two POs; the suppliers' rates added up. The rate
+    lines were taken at over the same windows is computed alike, and the sustained rate is the lower of the
+    two: lines released after intake stopped do not count, so a pipeline that falls behind shows its own rate,
+    and one that catches up a backlog within the window (releases above intake) shows intake's;
   - first order placed → last line released: every line over the whole span, fill and max-wait drain
     included (with the default 20-unit minimum and 5 s max wait an 8 s phase spans about 13 s);
 - order-to-PO latency percentiles at 80 % of the sustained rate (the lower of `POST /orders` and the steady
@@ -77,7 +78,8 @@ from bench_support import (
     CpuReport,
     ProcessFinder,
     Profile,
-    broker_and_database_processes,
+    broker_processes,
+    database_processes,
     databases_named,
     delete_topology,
     end_to_end,
@@ -205,7 +207,7 @@ async def broker_ceiling(
         publish, consume = [], []
 
         def involved() -> dict[int, str]:
-            return {**broker_and_database_processes(), os.getpid(): "bench (publisher and consumer)"}
+            return {**broker_processes(), os.getpid(): "bench (publisher and consumer)"}
 
         with CpuAccount(involved) as cpu:
             for _ in range(rounds):
@@ -327,11 +329,12 @@ def cpu_seconds(system: System) -> dict[str, float]:
 
 
 def involved(system: System, databases: list[str]) -> ProcessFinder:
-    """Every process that works for the run: the services, the SMTP sink, the broker and the database server,
-    py-spy when profiling, this script (the load generator's workers report their own CPU)."""
+    """Every process that works for the run: the services, the SMTP sink, the broker, the PostgreSQL server and
+    the run's backends when it has `databases`, py-spy when profiling, this script (the load generator's workers
+    report their own CPU)."""
 
     def find() -> dict[int, str]:
-        found: dict[int, str] = broker_and_database_processes(databases)
+        found: dict[int, str] = {**broker_processes(), **(database_processes(databases) if databases else {})}
         for name, service in system.processes().items():
             if service.process and service.process.poll() is None:
                 found[service.process.pid] = name
@@ -550,9 +553,9 @@ def bench_system(
             print(
                 f"end to end, steady state (lines released to POs per second while orders were taken: each "
                 f"supplier's from its first PO to its last before the last order, {steady.seconds:.1f} s on "
-                f"average, added up; {steady.lines} lines): {steady.released:.0f} lines/s = "
-                f"{steady.released / ceilings['publish']:.3f}x the raw publish ceiling; lines taken over the same "
-                f"windows: {steady.taken:.0f}/s"
+                f"average, added up; {steady.lines} lines): released {steady.released:.0f}/s, taken "
+                f"{steady.taken:.0f}/s over the same windows; sustained (the lower) {steady.sustained:.0f} "
+                f"lines/s = {steady.sustained / ceilings['publish']:.3f}x the raw publish ceiling"
             )
         whole = figures.first_to_last
         print(
@@ -579,7 +582,7 @@ def bench_system(
         # Latency is the pipeline's, not the batching policy's: with a minimum to fill, a line would wait
         # for the next orders of its supplier (up to the max wait) whatever the system's speed. One line per order.
         set_minimum(system, 1)
-        offered = 0.8 * min(intake.rate, steady.released if steady else whole.rate)
+        offered = 0.8 * min(intake.rate, steady.sustained if steady else whole.rate)
         loaded = generate_load(
             orders, seconds=args.seconds, connections=args.connections, rate=offered, keep_bodies=True
         )

@@ -90,6 +90,12 @@ class SteadyState:
     lines: int  # lines counted in `released`
     seconds: float  # the suppliers' windows, on average
 
+    @property
+    def sustained(self) -> float:
+        """The lower of the two: over a window of a few seconds releases outpace intake when the pipeline catches
+        up a backlog (a first PO released late, the next ones on time), which it could not keep up for longer."""
+        return min(self.released, self.taken)
+
 
 @dataclass(frozen=True)
 class EndToEnd:
@@ -111,7 +117,7 @@ def end_to_end(placed: Mapping[str, Sequence[float]], released: Mapping[str, Seq
     at a time; counted from one PO to another, each PO's lines were gathered within the window, so where a window
     cuts a burst does not sway the figure, and the fill (the first PO) and the drain (after intake stopped) are
     left out. Lines released after intake stopped do not count, so a pipeline that falls behind shows its own
-    rate, below the rate lines were taken at over the same windows.
+    rate, below the rate lines were taken at over the same windows. The sustained rate is the lower of the two.
     """
     every_placed = [moment for lines in placed.values() for moment in lines]
     every_released = [moment for lines in released.values() for moment in lines]
@@ -260,20 +266,27 @@ class CpuAccount:
                     self._seen[pid] = (label, 0.0 if born_in_window else now, now)
 
 
-def broker_and_database_processes(databases: Sequence[str] = ()) -> dict[int, str]:
-    """The local RabbitMQ node, the PostgreSQL server's own processes and the backends connected to `databases`
-    (found by their process titles); the broker and the server's processes serve everyone on the machine."""
+def broker_processes() -> dict[int, str]:
+    """The local RabbitMQ node (it serves everyone on the machine)."""
+    return {
+        process.pid: "RabbitMQ (beam.smp; shared, others' traffic too)"
+        for process in psutil.process_iter(["name"])
+        if process.info["name"] == "beam.smp"
+    }
+
+
+def database_processes(databases: Sequence[str]) -> dict[int, str]:
+    """The backends connected to `databases` and the PostgreSQL server's own processes (found by their process
+    titles; the server's processes serve everyone on the machine)."""
     found = {}
     for process in psutil.process_iter(["name", "cmdline"]):
-        name = process.info["name"] or ""
         title = " ".join(process.info["cmdline"] or ())
-        if name == "beam.smp":
-            found[process.pid] = "RabbitMQ (beam.smp; shared, others' traffic too)"
-        elif name == "postgres" or title.startswith("postgres:"):
-            if any(f" {database} " in f"{title} " for database in databases):
-                found[process.pid] = "PostgreSQL backends of this run"
-            elif "(" not in title and "[local]" not in title:  # not a connection: the server's own processes
-                found[process.pid] = "PostgreSQL server processes (shared)"
+        if process.info["name"] != "postgres" and not title.startswith("postgres:"):
+            continue
+        if any(f" {database} " in f"{title} " for database in databases):
+            found[process.pid] = "PostgreSQL backends of this run"
+        elif "(" not in title and "[local]" not in title:  # not a connection: the server's own processes
+            found[process.pid] = "PostgreSQL server processes (shared)"
     return found
 
 

@@ -38,6 +38,7 @@ def test_a_pipeline_that_keeps_up_shows_the_intake_rate_in_the_steady_state(rate
     assert figures.steady is not None
     assert figures.steady.released == pytest.approx(rate, rel=0.01)
     assert figures.steady.taken == pytest.approx(rate, rel=0.01)
+    assert figures.steady.sustained == pytest.approx(rate, rel=0.01)
     # first→last spans the fill and the last batches' max wait: 8 s of orders over about 13 s
     assert figures.first_to_last.lines == 8 * rate
     assert figures.first_to_last.seconds == pytest.approx(max(max(lines) for lines in released.values()))
@@ -56,6 +57,20 @@ def test_a_pipeline_that_falls_behind_shows_its_own_rate_not_intakes() -> None:
     assert figures.steady is not None
     assert figures.steady.released == pytest.approx(100, rel=0.02)
     assert figures.steady.taken == pytest.approx(200, rel=0.02)
+    assert figures.steady.sustained == figures.steady.released
+
+
+def test_releases_catching_up_a_backlog_count_no_faster_than_lines_were_taken() -> None:
+    placed, released = batched_pipeline(rate=208, seconds=8)
+    for supplier, moments in released.items():  # each supplier's first PO a second late, the rest on time
+        first = min(moments)
+        released[supplier] = [moment + 1.0 if moment == first else moment for moment in moments]
+
+    figures = end_to_end(placed, released)
+
+    assert figures.steady is not None
+    assert figures.steady.released > 1.05 * figures.steady.taken
+    assert figures.steady.sustained == figures.steady.taken == pytest.approx(208, rel=0.01)
 
 
 def test_no_steady_state_when_a_supplier_had_no_second_po_while_orders_were_taken() -> None:
