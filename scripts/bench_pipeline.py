@@ -45,8 +45,9 @@ Then, for each storage engine, the orders and aggregator services as processes:
 Everything a run declares on the broker (the ceiling's queue, the services' exchanges, queues, DLQs and
 partitions) and its PostgreSQL databases are deleted at the end, and the run checks that none is left.
 
-With `--replicas N` (PostgreSQL only) each service runs as N processes behind devstack's round-robin proxy; the
-CPU and memory figures are per process (the proxies included).
+With `--replicas N` (PostgreSQL only) each service runs as N processes sharing its port (devstack's
+HTTP_REUSE_PORT: the kernel spreads the load generator's connections over them); the CPU and memory figures are per
+process.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Used by `make run` (the README's start command), by the end-to-end and crash tests, and by the
 load scripts. Storage is one SQLite file per service unless a PostgreSQL server URL is given,
 in which case each service gets its own database on that server. With `--replicas N` (PostgreSQL only)
-each service runs as N processes behind one address, a round-robin proxy (scripts/round_robin_proxy.py)
-on the service's usual port.
+each service runs as N processes sharing the service's usual port (HTTP_REUSE_PORT: the kernel spreads new
+connections over them), each also on a port of its own (HTTP_REPLICA_PORT) for its /metrics and /readyz.
 """
 
 from __future__ import annotations
@@ -49,11 +49,10 @@ def free_port() -> int:
 @dataclass
 class ServiceProcess:
     name: str
-    port: int
+    port: int  # this process's own: a replica's HTTP_REPLICA_PORT
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
-    command: list[str] | None = None  # default: the service's module
 
     @property
     def url(self) -> str:
@@ -62,7 +61,7 @@ class ServiceProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.command or [sys.executable, "-m", SERVICES[self.name]],
+            [sys.executable, "-m", SERVICES[self.name]],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -118,9 +117,7 @@ class System:
     # who signs the tokens the services trust: the development key pair under workdir unless given
     identity: DevIdentity | None = None
     replicas: int = 1  # processes of each service (but the simulator); more than one needs PostgreSQL
-    # each service's address: its process, or with replicas the proxy in front of them
-    services: dict[str, ServiceProcess] = field(default_factory=dict, init=False)
-    # the processes of each service: the one in `services`, or its replicas behind the proxy
+    # the processes of each service: one, or its replicas, which share the service's port in `ports`
     replica_processes: dict[str, list[ServiceProcess]] = field(default_factory=dict, init=False)
     smtp_sink: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
@@ -172,28 +169,23 @@ class System:
 
     def _add(self, name: str, env: dict[str, str]) -> None:
         if self.replicas == 1 or name not in REPLICATED:
-            self.services[name] = ServiceProcess(name, self.ports[name], env, self.workdir / f"{name}.log")
-            self.replica_processes[name] = [self.services[name]]
+            self.replica_processes[name] = [ServiceProcess(name, self.ports[name], env, self.workdir / f"{name}.log")]
             return
         replicas = []
         for number in range(1, self.replicas + 1):
             port = free_port()
-            replica_env = {**env, "HTTP_PORT": str(port)}
+            replica_env = {**env, "HTTP_REUSE_PORT": "true", "HTTP_REPLICA_PORT": str(port)}
             replicas.append(ServiceProcess(name, port, replica_env, self.workdir / f"{name}-{number}.log"))
         self.replica_processes[name] = replicas
-        proxy = [sys.executable, str(ROOT / "scripts" / "round_robin_proxy.py")]
-        proxy += [
-            "--listen",
-            f"127.0.0.1:{self.ports[name]}",
-            "--to",
-            ",".join(f"127.0.0.1:{r.port}" for r in replicas),
-        ]
-        self.services[name] = ServiceProcess(
-            name, self.ports[name], {}, self.workdir / f"{name}-proxy.log", None, proxy
-        )
+
+    @property
+    def services(self) -> dict[str, ServiceProcess]:
+        """The process of each service that runs as one (replicated services are in `replica_processes`)."""
+        return {name: replicas[0] for name, replicas in self.replica_processes.items() if len(replicas) == 1}
 
     def url(self, name: str) -> str:
-        return self.services[name].url
+        """The service's address: its process, or the port its replicas share."""
+        return f"http://127.0.0.1:{self.ports[name]}"
 
     def headers(self, *roles: str) -> dict[str, str]:
         """An Authorization header the services accept, for `roles` (all three when none are named)."""
@@ -209,28 +201,21 @@ class System:
                     f"{self.replicas} replicas of {name} need a PostgreSQL database (one SQLite file each)"
                 )
         for name in names or tuple(SERVICES):
-            for process in self._processes(name):
+            for process in self.replica_processes[name]:
                 process.start()
         for name in names or tuple(SERVICES):
-            for process in self._processes(name):
+            for process in self.replica_processes[name]:
                 process.wait_ready()
 
     def processes(self) -> dict[str, ServiceProcess]:
-        """Every process by a name of its own: `orders`, or with replicas `orders-1`, `orders-2`, `orders-proxy`."""
+        """Every process by a name of its own: `orders`, or with replicas `orders-1`, `orders-2`."""
         named = {}
-        for name, address in self.services.items():
-            replicas = self.replica_processes[name]
-            if replicas == [address]:
-                named[name] = address
-                continue
-            named.update({f"{name}-{number}": replica for number, replica in enumerate(replicas, 1)})
-            named[f"{name}-proxy"] = address
+        for name, replicas in self.replica_processes.items():
+            if len(replicas) == 1:
+                named[name] = replicas[0]
+            else:
+                named.update({f"{name}-{number}": replica for number, replica in enumerate(replicas, 1)})
         return named
-
-    def _processes(self, name: str) -> list[ServiceProcess]:
-        """The replicas, then the proxy in front of them (the same process when there is one)."""
-        address = self.services[name]
-        return [*(r for r in self.replica_processes[name] if r is not address), address]
 
     def start_smtp_sink(self) -> None:
         """A local SMTP server that prints every customer email to smtp-sink.log (the demo's mailbox)."""
@@ -243,9 +228,8 @@ class System:
         )
 
     def stop(self) -> None:
-        for name in self.services:
-            for process in self._processes(name):
-                process.stop()
+        for process in self.processes().values():
+            process.stop()
         if self.smtp_sink is not None and self.smtp_sink.poll() is None:
             self.smtp_sink.terminate()
             self.smtp_sink.wait(10)
@@ -326,7 +310,7 @@ def main() -> None:
     )
     parser.add_argument("--no-demo", action="store_true", help="do not load the demo supplier and catalog")
     parser.add_argument(
-        "--replicas", type=int, default=1, help="processes of each service, behind one address each (needs --postgres)"
+        "--replicas", type=int, default=1, help="processes of each service, sharing its port (needs --postgres)"
     )
     args = parser.parse_args()
     if args.replicas > 1 and not args.postgres:
@@ -338,11 +322,14 @@ def main() -> None:
         if not args.no_demo:
             system.configure_demo()
         print("The drop-ship system is running (Ctrl-C stops it):")
-        for name, service in system.services.items():
-            print(f"  {name:<20} {service.url}   docs: {service.url}/docs   log: {service.log_path}")
-            for replica in system.replica_processes[name]:
-                if replica is not service:
-                    print(f"  {'':<20} replica {replica.url}   log: {replica.log_path}")
+        for name, processes in system.replica_processes.items():
+            url = system.url(name)
+            if len(processes) == 1:
+                print(f"  {name:<20} {url}   docs: {url}/docs   log: {processes[0].log_path}")
+                continue
+            print(f"  {name:<20} {url}   docs: {url}/docs   (its {len(processes)} replicas share the port)")
+            for replica in processes:
+                print(f"  {'':<20} replica {replica.url}   log: {replica.log_path}")
         print(f"  dashboard            {system.url('aggregator')}/dashboard   (development sign-in)")
         print(f"  customer emails      {system.workdir / 'smtp-sink.log'}")
         print("Every API call needs a bearer token signed by the development key under var/auth/, e.g.:")

@@ -1,12 +1,18 @@
 """Every service's command line: `python -m <service>` serves it (also `serve`); `python -m <service> migrate`
 brings its database to the code's schema, declares its broker topology (the queues it consumes from) and exits,
 for what is run once per release before the new code serves (the Kubernetes Job in deploy/kubernetes; the
-services then run with MIGRATE_ON_START=false)."""
+services then run with MIGRATE_ON_START=false).
+
+`serve` binds its listening sockets itself and hands them to uvicorn: HTTP_PORT, with SO_REUSEPORT when
+HTTP_REUSE_PORT is set (several processes of a service on one host then share the port, and the kernel spreads new
+connections over those listening), and HTTP_REPLICA_PORT when set, a port of this process alone."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,6 +20,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 
 from dropship_shared.logs import configure_logging, get_logger
 from dropship_shared.migrations import upgrade_to_head
@@ -52,13 +59,56 @@ def run_service(
         if settings.migrate_broker_topology and settings.amqp_url:
             declare_broker_topology(create_app(settings), log)
         return
-    uvicorn.Server(uvicorn_config(create_app(settings), settings.http_host, settings.http_port)).run()
+    serve(create_app(settings), settings, get_logger(module))
+
+
+def serve(app: FastAPI, settings: ServiceSettings, log: Any) -> None:
+    """The API on the settings' sockets until a signal stops it; exits non-zero if a port cannot be bound or the
+    app does not start."""
+    try:
+        sockets = listening_sockets(settings)
+    except OSError as exc:
+        log.error("cannot listen", host=settings.http_host, port=settings.http_port, error=str(exc))
+        sys.exit(STARTUP_FAILURE)
+    log.info(
+        "listening once started",
+        addresses=[sock.getsockname()[:2] for sock in sockets],
+        reuse_port=settings.http_reuse_port,
+    )
+    server = uvicorn.Server(uvicorn_config(app, settings.http_host, settings.http_port))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn re-raises it once it has shut down
+        server.run(sockets=sockets)
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     """How every service is served (scripts/bench_orders_http.py serves the orders app the same way). The requests'
     log lines are the app's (`web.ServiceEdge`, ACCESS_LOG), not uvicorn's access log."""
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+
+
+def listening_sockets(settings: ServiceSettings) -> list[socket.socket]:
+    """HTTP_PORT (shared with the service's other processes on this host under HTTP_REUSE_PORT), then
+    HTTP_REPLICA_PORT if set. Bound, not listening: uvicorn listens once the app has started, so until then the
+    kernel gives this process none of the shared port's connections."""
+    sockets = [bound_socket(settings.http_host, settings.http_port, reuse_port=settings.http_reuse_port)]
+    if settings.http_replica_port:
+        sockets.append(bound_socket(settings.http_host, settings.http_replica_port, reuse_port=False))
+    return sockets
+
+
+def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: restarts reuse the port
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def declare_broker_topology(app: FastAPI, log: Any) -> None:

@@ -17,6 +17,13 @@ class ServiceSettings(BaseSettings):
     queue_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Bind HTTP_PORT with SO_REUSEPORT: the processes of a service on one host (scripts/devstack.py --replicas) then
+    # listen on the one port, and the kernel spreads new connections over those listening. Off: the port is this
+    # process's alone, as usual.
+    http_reuse_port: bool = False
+    # A second port serving the same API, of this process alone (0: none): with HTTP_REUSE_PORT, the way to reach
+    # one replica (its /metrics, /readyz).
+    http_replica_port: int = Field(default=0, ge=0)
     log_level: str = "INFO"
     log_json: bool = True
     # A log line for every HTTP request; off, only for those refused or failed (status 400 and up).

@@ -1,4 +1,4 @@
-"""Two replicas of each service behind one address each (devstack's round-robin proxies), on PostgreSQL: orders
+"""Two replicas of each service sharing the service's port (devstack's HTTP_REUSE_PORT), on PostgreSQL: orders
 go through to shipment while one replica of each service is killed -9 between two waves, and no PO reaches the
 supplier twice."""
 

@@ -62,11 +62,13 @@ class OrdersSettings(ServiceSettings):
     # Messages sent at once per channel: open SMTP connections, webhook requests in flight.
     notify_concurrency: int = 8
     # This process's name on the messages it is sending; the same after a restart, so that the restarted
-    # process sends again at once what it was sending when it stopped. Default: host and HTTP port.
+    # process sends again at once what it was sending when it stopped. Default: host and HTTP port, the replica's
+    # own (HTTP_REPLICA_PORT) when it has one, since processes sharing HTTP_PORT (HTTP_REUSE_PORT) need distinct names.
     instance_id: str = ""
 
     def message_claimant(self) -> str:
-        return self.instance_id or f"{self.service_name}@{socket.gethostname()}:{self.http_port}"
+        port = self.http_replica_port or self.http_port
+        return self.instance_id or f"{self.service_name}@{socket.gethostname()}:{port}"
 
     def promise_rules(self) -> PromiseRules:
         return PromiseRules(

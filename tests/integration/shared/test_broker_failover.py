@@ -4,7 +4,6 @@ losing the node a service is connected to moves it to the next one, where it kee
 from __future__ import annotations
 
 import pytest
-from round_robin_proxy import RoundRobinProxy
 from yarl import URL
 
 from dropship_shared.broker_cluster import connect_to_cluster
@@ -13,6 +12,7 @@ from support.broker_failover import cancelled, consumed, publish_until_confirmed
 from support.infrastructure import BrokerNamespace
 from support.polling import eventually, stays
 from support.servers import free_port
+from support.tcp_proxy import TcpProxy
 
 
 def via_port(amqp_url: str, port: int) -> str:
@@ -41,7 +41,7 @@ async def test_no_address_answering_fails_the_connect(broker_namespace: BrokerNa
 
 async def test_losing_the_node_moves_to_the_next_and_consuming_goes_on(broker_namespace: BrokerNamespace) -> None:
     real = URL(broker_namespace.amqp_url)
-    proxy = RoundRobinProxy([(real.host or "127.0.0.1", real.port or 5672)])
+    proxy = TcpProxy((real.host or "127.0.0.1", real.port or 5672))
     first = via_port(broker_namespace.amqp_url, await proxy.start())
     broker = Broker(f"{first},{broker_namespace.amqp_url}", broker_namespace.exchange)
     await broker.connect()
@@ -77,8 +77,8 @@ async def test_not_connected_while_the_connection_is_being_re_established(broker
     are back (here the only address comes back later), true again after: `/readyz` reports "reconnecting" and
     `broker_connected` is 0 meanwhile (test_readiness.py)."""
     real = URL(broker_namespace.amqp_url)
-    target = [(real.host or "127.0.0.1", real.port or 5672)]
-    proxy = RoundRobinProxy(target)
+    target = (real.host or "127.0.0.1", real.port or 5672)
+    proxy = TcpProxy(target)
     port = await proxy.start()
     broker = Broker(via_port(broker_namespace.amqp_url, port), broker_namespace.exchange)
     await broker.connect()
@@ -90,7 +90,7 @@ async def test_not_connected_while_the_connection_is_being_re_established(broker
         await eventually(lambda: broker.connected, lambda connected: not connected)
         await stays(lambda: broker.connected, lambda connected: not connected, seconds=2.0)  # still reconnecting
 
-        proxy = RoundRobinProxy(target)
+        proxy = TcpProxy(target)
         await proxy.start(port=port)  # the node is back at its address
         await eventually(lambda: broker.connected, lambda connected: connected)
         await publish_until_confirmed(broker, cancelled("back"))

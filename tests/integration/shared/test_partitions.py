@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import aio_pika
 import pytest
-from round_robin_proxy import RoundRobinProxy
 from yarl import URL
 
 from dropship_shared import messaging
@@ -19,6 +18,7 @@ from dropship_shared.events import BackorderCancelled, Envelope
 from dropship_shared.messaging import Broker, Partitions, Subscription, partition_key_in, partition_queue
 from support.infrastructure import BrokerNamespace
 from support.polling import eventually, stays
+from support.tcp_proxy import TcpProxy
 
 PARTITIONS = 4
 SUPPLIERS = [f"supplier-{n}" for n in range(16)]
@@ -70,7 +70,7 @@ async def test_replicas_get_disjoint_suppliers_and_the_survivor_takes_over_every
     queue = broker_namespace.queue("partitioned")
     remember_partitions(broker_namespace, queue)
     real = URL(broker_namespace.amqp_url)
-    proxies = [RoundRobinProxy([(real.host or "127.0.0.1", real.port or 5672)]) for _ in range(2)]
+    proxies = [TcpProxy((real.host or "127.0.0.1", real.port or 5672)) for _ in range(2)]
     replicas = []
     for number, proxy in enumerate(proxies):  # each replica reaches the broker through an address of its own
         port = await proxy.start()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from round_robin_proxy import RoundRobinProxy
 from yarl import URL
 
 from aggregator.bootstrap import create_app
@@ -17,6 +16,7 @@ from support.infrastructure import BrokerNamespace
 from support.metrics import scrape
 from support.polling import eventually
 from support.servers import run_uvicorn_app
+from support.tcp_proxy import TcpProxy
 from support.tokens import bearer
 
 
@@ -47,8 +47,8 @@ async def test_ready_while_the_broker_reconnects_which_it_reports(
     broker_namespace: BrokerNamespace, tmp_path: Path
 ) -> None:
     real = URL(broker_namespace.amqp_url)
-    target = [(real.host or "127.0.0.1", real.port or 5672)]
-    proxy = RoundRobinProxy(target)
+    target = (real.host or "127.0.0.1", real.port or 5672)
+    proxy = TcpProxy(target)
     port = await proxy.start()
     settings = aggregator_settings(tmp_path, broker_namespace, str(real.with_host("127.0.0.1").with_port(port)), 0)
     try:
@@ -66,7 +66,7 @@ async def test_ready_while_the_broker_reconnects_which_it_reports(
                     assert answer.status_code == 503, answer.text
                     assert answer.headers["content-type"] == "application/problem+json"
 
-                proxy = RoundRobinProxy(target)
+                proxy = TcpProxy(target)
                 await proxy.start(port=port)  # the broker is back at its address
                 await eventually(lambda: readiness(client), lambda seen: seen == (200, "connected"))
                 assert await broker_connected(client) == 1
