@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -36,6 +37,7 @@ from bench_pipeline import SHIP_TO, SUPPLIERS, order_body, product, trivial_app
 from bench_support import PY_SPY, fresh_postgres_database, machine_line
 from fastapi import FastAPI
 from loadgen import Target, generate_load
+from starlette.types import ASGIApp, Message
 
 from dev_identity import DevIdentity
 from dropship_shared.events import Address
@@ -46,9 +48,6 @@ from orders.config import OrdersSettings
 from orders.domain.model import RequestedLine
 from orders.service_layer.handlers import PlacedOrder, PlaceOrder
 from orders.service_layer.intake import OrderIntake
-
-ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Any]], Any]
-
 
 PHASES = {
     "intake": "OrderIntake.place called directly",
@@ -91,14 +90,14 @@ async def call(app: ASGIApp, method: str, path: str, headers: dict[str, str], bo
     status = 0
     answer = bytearray()
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         nonlocal sent
         if sent:
             await asyncio.Event().wait()  # a client that stays: never a disconnect
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
@@ -153,8 +152,32 @@ async def through_asgi(app: FastAPI, headers: dict[str, str], count: int, connec
     return await closed_loop(count, connections, one)
 
 
+class CallCounter:
+    """Python function calls (and calls into C) made on this thread while counting: a figure the machine's load
+    does not move, to tell small savings from noise."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __enter__(self) -> CallCounter:
+        sys.setprofile(self._count)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        sys.setprofile(None)
+
+    def _count(self, frame: Any, event: str, arg: Any) -> None:
+        if event in ("call", "c_call"):
+            self.calls += 1
+
+
 async def served(
-    app: Any, headers: dict[str, str], seconds: float, connections: int, profile: Path | None = None
+    app: Any,
+    headers: dict[str, str],
+    seconds: float,
+    connections: int,
+    profile: Path | None = None,
+    counter: CallCounter | None = None,
 ) -> tuple[float, int]:
     """The app behind uvicorn (the services' configuration, no lifespan) on a free port, loaded from loadgen."""
     with socket.socket() as probe:
@@ -170,7 +193,8 @@ async def served(
     target = Target(port, "POST", "/orders", bodies, headers)
     spy = _spy(profile, seconds) if profile else None
     started = time.process_time()
-    result = await asyncio.to_thread(generate_load, target, seconds=seconds, connections=connections)
+    with counter or contextlib.nullcontext():
+        result = await asyncio.to_thread(generate_load, target, seconds=seconds, connections=connections)
     used = time.process_time() - started
     if spy is not None:
         spy.wait(60)
@@ -319,6 +343,13 @@ async def bench(args: argparse.Namespace, database_url: str) -> None:
     for name, values in figures.items():
         listed = " ".join(f"{value:.3f}" for value in values)
         print(f"  {name:12} min {min(values):.3f}: {listed}   ({PHASES[name]})")
+    app.state.intake = answered_at_once
+    with CallCounter() as counter:
+        _, answered = await through_asgi(app, storefront, 200, 1)
+    print(f"Python calls per POST /orders: the app alone {counter.calls / answered:.0f}", end="")
+    _, answered = await served(app, storefront, 3, 4, counter=(counter := CallCounter()))
+    print(f", served {counter.calls / answered:.0f}")
+    app.state.intake = intake
     if args.profile:
         for name in figures:
             if (path := args.profile.with_suffix(f".{name}.txt")).exists():

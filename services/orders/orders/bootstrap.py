@@ -123,6 +123,9 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_authorization(app, settings, ORDERS_ACCESS)
+    # Requests are matched against the routes in the order they were included, one by one: the orders routes
+    # (POST /orders, GET /orders/{id}) first, not after the operational and catalog ones (18 routes tried before).
+    app.include_router(api.router)
     app.state.uow_factory = uow_factory
     app.state.read_uow_factory = read_uow_factory
     app.state.runtime = runtime
@@ -133,7 +136,6 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     install_dead_letter_routes(app, runtime.broker, settings.queue_name("orders"), runtime.outbox_lag)
 
     app.include_router(catalog_api.router)
-    app.include_router(api.router)
     app.include_router(metrics_api.router)
     app.include_router(line_views_api.router)
     install_body_limits(app, MAX_BODY_BYTES, {"PUT /products": catalog_api.MAX_CATALOG_BYTES})

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Path, Request, Respo
 from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
 from orders.domain.model import LineNotFound, Order, OrderError, RequestedLine, UnknownSku
-from orders.entrypoints.deps import Intake, ReadUow, Uow
+from orders.entrypoints.deps import ReadUow, Uow, intake_of
 from orders.entrypoints.schemas import DeliveryIn, MessageOut, OrderHistoryOut, OrderIn, OrderOut, PaymentsOut
 from orders.service_layer import handlers, views
 from orders.service_layer.handlers import OrderNotFound
@@ -35,7 +35,6 @@ async def post_order(
     body: OrderIn,
     request: Request,
     response: Response,
-    intake: Intake,
     idempotency_key: Annotated[
         str | None, Header(description="draft-ietf-httpapi-idempotency-key-header: one order per key")
     ] = None,
@@ -47,7 +46,7 @@ async def post_order(
         idempotency_key=key_of(idempotency_key),
     )
     try:
-        placed = await intake.place(command, correlation_id_of(request))
+        placed = await intake_of(request).place(command, correlation_id_of(request))
     except UnknownSku as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -1,5 +1,5 @@
-"""FastAPI dependencies shared by the routers: the units of work (changing, reading), the order intake and the
-promise rules. Coroutines, not plain functions: FastAPI runs a plain function on its thread pool, a thread hop
+"""FastAPI dependencies shared by the routers: the units of work (changing, reading) and the promise rules; the
+order intake. Coroutines, not plain functions: FastAPI runs a plain function on its thread pool, a thread hop
 per dependency per request."""
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ async def uow_factory(request: Request) -> UnitOfWorkFactory[OrdersUnitOfWork]:
     return factory
 
 
-async def order_intake(request: Request) -> OrderIntake:
+def intake_of(request: Request) -> OrderIntake:
+    """The order intake, taken by POST /orders itself rather than as a dependency: resolving one costs FastAPI more
+    than the lookup on the hottest route."""
     intake: OrderIntake = request.app.state.intake
     return intake
 
@@ -36,6 +38,5 @@ async def promise_rules(request: Request) -> PromiseRules:
 
 
 Uow = Annotated[UnitOfWorkFactory[OrdersUnitOfWork], Depends(uow_factory)]
-Intake = Annotated[OrderIntake, Depends(order_intake)]
 ReadUow = Annotated[UnitOfWorkFactory[OrdersUnitOfWork], Depends(read_uow_factory)]
 Rules = Annotated[PromiseRules, Depends(promise_rules)]
