@@ -14,9 +14,9 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 from sqlalchemy import Table, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dropship_shared.db import insert_many
 from dropship_shared.events import Envelope, Payload, utcnow
 from dropship_shared.tracing import traceparent_of
 
@@ -142,17 +142,10 @@ class SqlUnitOfWork:
             }
             for envelope in sorted(envelopes, key=lambda envelope: str(envelope.event_id))
         }
-        if not rows:
-            return set()
-        connection = await self.session.connection()
-        dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        statement = (
-            dialect_insert(self._inbox)
-            .values(list(rows.values()))
-            .on_conflict_do_nothing()
-            .returning(self._inbox.c.event_id)
+        inserted = await insert_many(
+            self.session, self._inbox, list(rows.values()), ignore_duplicates=True, returning=self._inbox.c.event_id
         )
-        return set((await self.session.execute(statement)).scalars())
+        return set(inserted)
 
     async def commit(self) -> None:
         self.forward_events()

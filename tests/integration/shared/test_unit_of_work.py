@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, event, select
+from sqlalchemy.engine.default import CacheStats
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropship_shared.db import create_engine, session_factory
@@ -36,6 +37,7 @@ def cancelled(line: str) -> BackorderCancelled:
 class Database:
     sessions: async_sessionmaker[AsyncSession]
     statements: list[str]
+    compiled: list[bool]  # each statement's: compiled for this execution (not found in the engine's cache)
 
 
 @pytest.fixture
@@ -44,12 +46,14 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     statements: list[str] = []
+    compiled: list[bool] = []
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def count(_conn: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool) -> None:
         statements.append(statement)
+        compiled.append(context.cache_hit != CacheStats.CACHE_HIT)
 
     event.listen(engine.sync_engine, "before_cursor_execute", count)
-    yield Database(session_factory(engine), statements)
+    yield Database(session_factory(engine), statements, compiled)
     await engine.dispose()
 
 
@@ -125,3 +129,17 @@ async def test_a_batch_costs_one_claim_and_one_outbox_statement(database: Databa
     written = [statement.split()[0].upper() for statement in database.statements]
     assert written.count("INSERT") == 2, database.statements  # the inbox claim, the outbox rows
     assert len(await outbox_rows(database.sessions)) == 20
+
+
+async def test_claims_of_every_size_share_one_compiled_statement(database: Database) -> None:
+    """A batch's claim is compiled once whatever its size, not for every batch (the client CPU of a multi-row
+    VALUES statement is mostly its compilation, and one with ON CONFLICT is never cached)."""
+    async with SqlUnitOfWork(database.sessions, outbox, inbox) as uow:
+        for size in (1, 2):  # one event, or several: the two forms of the statement
+            await uow.fresh_events("effects", [Envelope.wrap(cancelled(f"W{size}-{n}"), "c") for n in range(size)])
+        database.compiled.clear()
+        for size in (1, 2, 5, 11, 5):
+            batch = [Envelope.wrap(cancelled(f"L{size}-{n}"), "c") for n in range(size)]
+            assert await uow.fresh_events("effects", batch + batch[:1]) == batch
+        await uow.commit()
+    assert database.compiled[:5] == [False] * 5, database.statements
