@@ -4,14 +4,15 @@ cancellations before and after release, deadlines that survive a restart, escala
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from aggregator.adapters.orm import inbox, outbox
 from aggregator.bootstrap import MIGRATIONS
@@ -45,6 +46,7 @@ class Harness:
     uow: UnitOfWorkFactory[AggregatorUnitOfWork]
     batches: BatchCache
     clock: Clock
+    statements: list[str] = field(default_factory=list)  # every statement sent, for the tests that count them
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
         async with self.uow() as uow:
@@ -81,7 +83,9 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    yield Harness(lambda: AggregatorUnitOfWork(sessions, outbox, inbox), BatchCache(3600), Clock())
+    harness = Harness(lambda: AggregatorUnitOfWork(sessions, outbox, inbox), BatchCache(3600), Clock())
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *sent: harness.statements.append(sent[2]))
+    yield harness
     await engine.dispose()
 
 
@@ -248,6 +252,63 @@ async def test_events_delivered_together_have_the_effect_of_one_at_a_time(harnes
     assert acme is not None and (acme.pending_lines, acme.pending_units) == (1, 1)
     assert zeta is not None and (zeta.pending_lines, zeta.pending_units) == (1, 1)
     assert [status[0] if status else None for status in statuses] == ["cancelled", "pending", "pending"]
+
+
+def statement_kinds(statements: list[str]) -> Counter[str]:
+    """'INSERT purchase_orders', 'SELECT suppliers', ... of each statement (its verb and first table)."""
+    kinds: Counter[str] = Counter()
+    for statement in statements:
+        words = statement.replace("(", " ").split()
+        table = next(
+            word for word, before in zip(words[1:], words, strict=False) if before in {"INTO", "FROM", "UPDATE"}
+        )
+        kinds[f"{words[0]} {table}"] += 1
+    return kinds
+
+
+async def test_a_batch_releasing_many_purchase_orders_writes_each_table_once(harness: Harness) -> None:
+    """Six lines of three suppliers, each released alone on arrival: the suppliers' rows are locked in one
+    statement and written in one, the POs, their lines and the released lines are written once each, the PO
+    counter is taken once and moved once, and nothing the batch wrote is read back."""
+    for supplier in ("acme", "zeta", "omega"):
+        await harness.register_supplier(supplier, supplier)
+        await harness.set_policy(supplier, {"max_wait_seconds": 3600, "min_units": 1})
+    await harness.on_backorder_events([backorder("O0-1", supplier="acme")])  # the PO counter's row exists now
+    lines = [(f"O{n}-1", ("acme", "zeta", "omega")[n % 3]) for n in range(1, 7)]
+    harness.statements.clear()
+    await harness.on_backorder_events([backorder(line_id, supplier=supplier) for line_id, supplier in lines])
+    kinds = statement_kinds([s for s in harness.statements if not s.startswith("BEGIN")])
+    assert kinds == {
+        "SELECT suppliers": 1,
+        "INSERT inbox": 1,
+        "INSERT backorder_lines": 1,
+        "UPDATE po_counter": 2,
+        "INSERT purchase_orders": 1,
+        "INSERT purchase_order_lines": 1,
+        "UPDATE backorder_lines": 1,
+        "UPDATE suppliers": 1,
+        "INSERT outbox": 1,
+    }, harness.statements
+    requests = await harness.events("purchase_order.requested")
+    assert [(r["po_number"], r["supplier_id"], r["lines"][0]["backorder_line_id"]) for r in requests[1:]] == [
+        (f"PO{n + 1:08d}", supplier, line_id) for n, (line_id, supplier) in enumerate(lines, start=1)
+    ]
+    assert all(r["lines"][0]["ship_to"]["name"] == "Ann" for r in requests)
+    await harness.on_backorder_events([backorder("O7-1", supplier="zeta")])  # numbering goes on from the row
+    assert (await harness.events("purchase_order.requested"))[-1]["po_number"] == "PO00000008"
+    async with harness.uow() as uow:
+        po = await uow.purchase_orders.get("PO00000004")
+        released = await uow.lines.status_of("O3-1")
+    assert po is not None and [line["backorder_line_id"] for line in po["lines"]] == ["O3-1"]
+    assert released == ("released", "PO00000004", 1, 1)
+
+
+async def test_a_line_released_and_cancelled_in_one_batch_asks_the_supplier_to_cancel(harness: Harness) -> None:
+    await configure(harness, min_units=1)
+    await harness.on_backorder_events([backorder("O1-1", 2), cancellation("O1-1")])
+    [request] = await harness.events("purchase_order.requested")
+    [cancel] = await harness.events("purchase_order.cancel_requested")
+    assert (cancel["po_number"], cancel["line_no"], cancel["quantity"]) == (request["po_number"], 1, 2)
 
 
 def withdrawal(line_id: str, quantity: int = 2) -> Envelope:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.adapters.orm import (
@@ -22,7 +21,7 @@ from aggregator.adapters.orm import (
 )
 from aggregator.domain.line import PendingLine
 from aggregator.domain.release import PurchaseOrderDraft
-from dropship_shared.db import among
+from dropship_shared.db import among, insert_many
 
 
 @dataclass
@@ -54,11 +53,18 @@ class SupplierRecord:
     departure_updated_at: datetime | None = None
 
 
-async def _insert_ignoring_duplicates(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
-    connection = await session.connection()
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    result = await session.execute(dialect_insert(table).values(values).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+# A released line's new status and PO line, written with the other released lines of the transaction.
+_RELEASE_LINE = (
+    update(backorder_lines)
+    .where(backorder_lines.c.backorder_line_id == bindparam("line_id"))
+    .values(status="released", po_number=bindparam("po"), po_line_no=bindparam("line_no"))
+)
+_NEXT_PO_NUMBERS = (
+    update(po_counter)
+    .where(po_counter.c.id == 1)
+    .values(last_number=po_counter.c.last_number + bindparam("count"))
+    .returning(po_counter.c.last_number)
+)
 
 
 class SupplierRepository:
@@ -66,9 +72,11 @@ class SupplierRepository:
         self._session = session
 
     async def ensure(self, supplier_id: str, name: str | None = None) -> None:
-        await _insert_ignoring_duplicates(
-            self._session,
-            suppliers,
+        await self.ensure_all([supplier_id], name)
+
+    async def ensure_all(self, supplier_ids: Sequence[str], name: str | None = None) -> None:
+        """Add the suppliers not known yet (named `name`, else by their id), in one statement."""
+        rows = [
             {
                 "supplier_id": supplier_id,
                 "name": name or supplier_id,
@@ -81,8 +89,10 @@ class SupplierRepository:
                 "pending_lines": 0,
                 "pending_units": 0,
                 "pending_value": Decimal(0),
-            },
-        )
+            }
+            for supplier_id in sorted(supplier_ids)
+        ]
+        await insert_many(self._session, suppliers, rows, ignore_duplicates=True)
 
     async def get(self, supplier_id: str, lock: bool = False) -> SupplierRecord | None:
         """Read a supplier; with lock=True every other writer of its batch waits (row lock)."""
@@ -92,12 +102,34 @@ class SupplierRepository:
         row = (await self._session.execute(query)).mappings().first()
         return SupplierRecord(**row) if row else None
 
+    async def lock_all(self, supplier_ids: Sequence[str]) -> dict[str, SupplierRecord]:
+        """Read and lock the rows of these suppliers in one statement, in supplier order (so writers of several
+        batches never deadlock); those not known are missing from the answer."""
+        query = (
+            select(suppliers)
+            .where(among(self._session, suppliers.c.supplier_id, supplier_ids))
+            .order_by(suppliers.c.supplier_id)
+            .with_for_update()
+        )
+        rows = (await self._session.execute(query)).mappings()
+        return {row["supplier_id"]: SupplierRecord(**row) for row in rows}
+
     async def all(self) -> list[SupplierRecord]:
         rows = (await self._session.execute(select(suppliers).order_by(suppliers.c.supplier_id))).mappings().all()
         return [SupplierRecord(**row) for row in rows]
 
     async def update(self, supplier_id: str, **values: Any) -> None:
         await self._session.execute(update(suppliers).where(suppliers.c.supplier_id == supplier_id).values(**values))
+
+    async def update_all(self, changes: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write new values to several suppliers' rows in one statement (executemany): by supplier, the columns'
+        values, the same columns for each."""
+        if not changes:
+            return
+        await self._session.execute(
+            update(suppliers).where(suppliers.c.supplier_id == bindparam("changed_supplier")),
+            [{"changed_supplier": supplier_id, **values} for supplier_id, values in sorted(changes.items())],
+        )
 
     async def add_policy_version(self, supplier_id: str, version: int, policy: dict[str, Any], at: datetime) -> None:
         await self._session.execute(
@@ -127,11 +159,24 @@ class SupplierRepository:
 
 
 class BackorderLineRepository:
+    """The lines' rows. What the transaction stored is not read back (the details and trace context of the lines
+    it added are kept for their release), and the lines it released are written together, before anything reads
+    their status and at the latest on commit (`flush`)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._added: dict[str, tuple[dict[str, Any], str | None]] = {}
+        self._released: list[dict[str, Any]] = []
+
+    async def flush(self) -> None:
+        """Write the lines released so far (one statement)."""
+        if self._released:
+            released, self._released = self._released, []
+            await self._session.execute(_RELEASE_LINE, released)
 
     async def status_of(self, backorder_line_id: str) -> tuple[str, str | None, int | None, int] | None:
         """(status, po_number, po_line_no, quantity) of a line we have seen, else None."""
+        await self.flush()
         row = (
             await self._session.execute(
                 select(
@@ -148,7 +193,7 @@ class BackorderLineRepository:
         """Record (supplier, line, the trace context it arrived in) of distinct lines as pending in one statement;
         the ids of the lines recorded now (a line id seen before, a duplicate or one cancelled first, is left as
         it is)."""
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "backorder_line_id": line.backorder_line_id,
                 "supplier_id": supplier_id,
@@ -163,35 +208,35 @@ class BackorderLineRepository:
             }
             for supplier_id, line, traceparent in lines
         ]
-        if not rows:
-            return set()
-        connection = await self._session.connection()
-        dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        statement = (
-            dialect_insert(backorder_lines)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(backorder_lines.c.backorder_line_id)
+        added = set(
+            await insert_many(
+                self._session,
+                backorder_lines,
+                rows,
+                ignore_duplicates=True,
+                returning=backorder_lines.c.backorder_line_id,
+            )
         )
-        return set((await self._session.execute(statement)).scalars())
+        for row in rows:
+            if row["backorder_line_id"] in added:
+                self._added[row["backorder_line_id"]] = (row["details"], row["traceparent"])
+        return added
 
     async def add_tombstone(self, supplier_id: str, backorder_line_id: str, at: datetime) -> None:
         """A cancellation that overtook its backorder: the backorder, when it comes, is ignored."""
-        await _insert_ignoring_duplicates(
-            self._session,
-            backorder_lines,
-            {
-                "backorder_line_id": backorder_line_id,
-                "supplier_id": supplier_id,
-                "status": "cancelled",
-                "sku": "",
-                "supplier_sku": "",
-                "quantity": 0,
-                "unit_cost": Decimal(0),
-                "received_at": at,
-                "details": {},
-            },
-        )
+        tombstone = {
+            "backorder_line_id": backorder_line_id,
+            "supplier_id": supplier_id,
+            "status": "cancelled",
+            "sku": "",
+            "supplier_sku": "",
+            "quantity": 0,
+            "unit_cost": Decimal(0),
+            "received_at": at,
+            "details": {},
+            "traceparent": None,
+        }
+        await insert_many(self._session, backorder_lines, [tombstone], ignore_duplicates=True)
 
     async def mark_cancelled(self, backorder_line_id: str) -> None:
         await self._session.execute(
@@ -200,28 +245,29 @@ class BackorderLineRepository:
             .values(status="cancelled")
         )
 
-    async def mark_released(self, po_number: str, line_numbers: dict[str, int]) -> None:
-        """One statement for all the lines of a PO (executemany), not one round trip per line."""
-        if not line_numbers:
-            return
-        await self._session.execute(
-            update(backorder_lines)
-            .where(backorder_lines.c.backorder_line_id == bindparam("line_id"))
-            .values(status="released", po_number=po_number, po_line_no=bindparam("line_no")),
-            [{"line_id": line_id, "line_no": line_no} for line_id, line_no in line_numbers.items()],
+    def mark_released(self, po_number: str, line_numbers: dict[str, int]) -> None:
+        """The lines of a PO are released (written with the transaction's other released lines, see `flush`)."""
+        self._released.extend(
+            {"line_id": line_id, "po": po_number, "line_no": line_no} for line_id, line_no in line_numbers.items()
         )
 
     async def details_of(self, backorder_line_ids: list[str]) -> dict[str, tuple[dict[str, Any], str | None]]:
         """Of lines being released, what is kept out of the in-memory batch: ship-to and customer reference, and
-        the trace context each arrived in (None untraced), for the release to link."""
-        rows = await self._session.execute(
-            select(backorder_lines.c.backorder_line_id, backorder_lines.c.details, backorder_lines.c.traceparent).where(
-                among(self._session, backorder_lines.c.backorder_line_id, backorder_line_ids)
+        the trace context each arrived in (None untraced), for the release to link. Read only for the lines this
+        transaction did not add."""
+        found = {line_id: self._added[line_id] for line_id in backorder_line_ids if line_id in self._added}
+        unread = [line_id for line_id in backorder_line_ids if line_id not in found]
+        if unread:
+            rows = await self._session.execute(
+                select(
+                    backorder_lines.c.backorder_line_id, backorder_lines.c.details, backorder_lines.c.traceparent
+                ).where(among(self._session, backorder_lines.c.backorder_line_id, unread))
             )
-        )
-        return {row[0]: (row[1], row[2]) for row in rows}
+            found.update((row[0], (row[1], row[2])) for row in rows)
+        return found
 
     async def pending_for(self, supplier_id: str) -> list[PendingLine]:
+        await self.flush()
         rows = (
             await self._session.execute(
                 select(
@@ -250,53 +296,75 @@ class BackorderLineRepository:
 
 
 class PurchaseOrderRepository:
+    """The released POs and their numbers, written together before anything reads them and at the latest on
+    commit (`flush`)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._orders: list[dict[str, Any]] = []
+        self._lines: list[dict[str, Any]] = []
+        # The last PO number handed out in this transaction (the counter row is locked by then), and the one the
+        # row says.
+        self._last_number: int | None = None
+        self._stored_number: int | None = None
+
+    async def flush(self) -> None:
+        """Write the POs added so far and their lines, and the counter when it moved since (three statements)."""
+        if self._last_number != self._stored_number:
+            await self._session.execute(
+                update(po_counter).where(po_counter.c.id == 1).values(last_number=self._last_number)
+            )
+            self._stored_number = self._last_number
+        if self._orders:
+            orders, lines, self._orders, self._lines = self._orders, self._lines, [], []
+            await insert_many(self._session, purchase_orders, orders)
+            await insert_many(self._session, purchase_order_lines, lines)
 
     async def next_numbers(self, count: int) -> list[str]:
-        """Hand out `count` PO numbers; the counter row lock keeps replicas from colliding."""
-        await _insert_ignoring_duplicates(self._session, po_counter, {"id": 1, "last_number": 0})
-        last = await self._session.scalar(
-            select(po_counter.c.last_number).where(po_counter.c.id == 1).with_for_update()
-        )
-        first = int(last or 0) + 1
-        await self._session.execute(
-            update(po_counter).where(po_counter.c.id == 1).values(last_number=first + count - 1)
-        )
+        """Hand out `count` PO numbers; the counter row lock, taken by the transaction's first numbers (one
+        statement; two more the first time ever), keeps replicas from colliding; the later ones are counted here
+        and written once (`flush`)."""
+        if self._last_number is None:
+            last = await self._session.scalar(_NEXT_PO_NUMBERS, {"count": count})
+            if last is None:
+                await insert_many(self._session, po_counter, [{"id": 1, "last_number": 0}], ignore_duplicates=True)
+                last = await self._session.scalar(_NEXT_PO_NUMBERS, {"count": count})
+            self._last_number = self._stored_number = int(last)
+        else:
+            self._last_number += count
+        first = self._last_number - count + 1
         return [f"PO{number:08d}" for number in range(first, first + count)]
 
-    async def add(self, po_number: str, draft: PurchaseOrderDraft) -> dict[str, int]:
-        """Store a released PO; returns the PO line number of each customer backorder line."""
-        await self._session.execute(
-            insert(purchase_orders).values(
-                po_number=po_number,
-                supplier_id=draft.supplier_id,
-                created_at=draft.created_at,
-                release_reason=draft.release_reason,
-                below_minimum=draft.below_minimum,
-                policy_version=draft.policy_version,
-                part=draft.part,
-                parts=draft.parts,
-                total_units=draft.total_units,
-                total_value=draft.total_value,
-                release_figures=None if draft.release_figures is None else dict(draft.release_figures),
-            )
+    def add(self, po_number: str, draft: PurchaseOrderDraft) -> dict[str, int]:
+        """A released PO, to be stored with the transaction's other POs (see `flush`); returns the PO line number
+        of each customer backorder line."""
+        self._orders.append(
+            {
+                "po_number": po_number,
+                "supplier_id": draft.supplier_id,
+                "created_at": draft.created_at,
+                "release_reason": draft.release_reason,
+                "below_minimum": draft.below_minimum,
+                "policy_version": draft.policy_version,
+                "part": draft.part,
+                "parts": draft.parts,
+                "total_units": draft.total_units,
+                "total_value": draft.total_value,
+                "release_figures": None if draft.release_figures is None else dict(draft.release_figures),
+            }
         )
-        await self._session.execute(
-            insert(purchase_order_lines),
-            [
-                {
-                    "po_number": po_number,
-                    "line_no": line_no,
-                    "backorder_line_id": line.backorder_line_id,
-                    "sku": line.sku,
-                    "supplier_sku": line.supplier_sku,
-                    "quantity": line.quantity,
-                    "unit_cost": line.unit_cost,
-                    "surplus": line.surplus,
-                }
-                for line_no, line in enumerate(draft.lines, start=1)
-            ],
+        self._lines.extend(
+            {
+                "po_number": po_number,
+                "line_no": line_no,
+                "backorder_line_id": line.backorder_line_id,
+                "sku": line.sku,
+                "supplier_sku": line.supplier_sku,
+                "quantity": line.quantity,
+                "unit_cost": line.unit_cost,
+                "surplus": line.surplus,
+            }
+            for line_no, line in enumerate(draft.lines, start=1)
         )
         return {
             line.backorder_line_id: line_no
@@ -305,6 +373,7 @@ class PurchaseOrderRepository:
         }
 
     async def page(self, supplier_id: str | None, limit: int, offset: int) -> Sequence[dict[str, Any]]:
+        await self.flush()
         query = select(purchase_orders).order_by(purchase_orders.c.created_at.desc()).limit(limit).offset(offset)
         if supplier_id:
             query = query.where(purchase_orders.c.supplier_id == supplier_id)
@@ -312,6 +381,7 @@ class PurchaseOrderRepository:
 
     async def headers(self, po_numbers: Sequence[str]) -> list[dict[str, Any]]:
         """The POs among `po_numbers` without their lines, newest first."""
+        await self.flush()
         if not po_numbers:
             return []
         query = (
@@ -323,6 +393,7 @@ class PurchaseOrderRepository:
 
     async def released_since(self, since: datetime) -> list[tuple[datetime, str]]:
         """When each PO released since then was released, and why."""
+        await self.flush()
         rows = await self._session.execute(
             select(purchase_orders.c.created_at, purchase_orders.c.release_reason).where(
                 purchase_orders.c.created_at >= since
@@ -331,6 +402,7 @@ class PurchaseOrderRepository:
         return [(created_at, reason) for created_at, reason in rows.all()]
 
     async def get(self, po_number: str) -> dict[str, Any] | None:
+        await self.flush()
         row = (
             (await self._session.execute(select(purchase_orders).where(purchase_orders.c.po_number == po_number)))
             .mappings()

@@ -16,6 +16,7 @@ locks that let one change at a time touch a supplier's batch in this process.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +77,21 @@ class BatchCache:
 
     async def open(self, uow: AggregatorUnitOfWork, supplier_id: str) -> OpenBatch:
         """Lock the supplier's row (creating it if new) and return its current batch and policy."""
-        record = await uow.suppliers.get(supplier_id, lock=True)
-        if record is None:  # a supplier's first backorder: one more statement, once
-            await uow.suppliers.ensure(supplier_id)
-            record = await uow.suppliers.get(supplier_id, lock=True)
-            assert record is not None
+        return (await self.open_all(uow, [supplier_id]))[supplier_id]
+
+    async def open_all(self, uow: AggregatorUnitOfWork, supplier_ids: Iterable[str]) -> dict[str, OpenBatch]:
+        """Lock the suppliers' rows in one statement, in supplier order (creating those new), and return each
+        one's current batch and policy."""
+        wanted = sorted(set(supplier_ids))
+        records = await uow.suppliers.lock_all(wanted)
+        missing = [supplier_id for supplier_id in wanted if supplier_id not in records]
+        if missing:  # a supplier's first backorder: two more statements, once
+            await uow.suppliers.ensure_all(missing)
+            records.update(await uow.suppliers.lock_all(missing))
+        return {supplier_id: await self._opened(uow, records[supplier_id]) for supplier_id in wanted}
+
+    async def _opened(self, uow: AggregatorUnitOfWork, record: SupplierRecord) -> OpenBatch:
+        supplier_id = record.supplier_id
         cached = self._batches.pop(supplier_id, None)  # popped: a failed transaction must not leave it behind
         if cached is not None and cached[0] == record.batch_version:
             batch = cached[1]
@@ -108,29 +119,33 @@ class BatchCache:
             self._policies[key] = policy
         return policy
 
-    async def save(self, uow: AggregatorUnitOfWork, opened: OpenBatch, **extra: Any) -> int:
-        """Write the batch's state and figures back to its row; returns the new batch version."""
-        batch = opened.batch
-        oldest = batch.oldest
-        version = opened.record.batch_version + 1
-        await uow.suppliers.update(
-            batch.supplier_id,
-            batch_version=version,
-            held=batch.held,
-            escalated_at=batch.escalated_at,
-            cutoff_checked_through=batch.cutoff_checked_through,
-            last_release_at=batch.last_release_at,
-            arrival_units=opened.arrivals.decayed_units,
-            arrival_updated_at=opened.arrivals.updated_at,
-            departure_units=opened.departures.decayed_units,
-            departure_updated_at=opened.departures.updated_at,
-            pending_lines=batch.line_count,
-            pending_units=batch.total_units,
-            pending_value=batch.total_value,
-            oldest_received_at=oldest.received_at if oldest else None,
-            **extra,
-        )
-        return version
+    async def save_all(
+        self, uow: AggregatorUnitOfWork, opened: list[OpenBatch], figures: Mapping[str, Mapping[str, Any]]
+    ) -> list[int]:
+        """Write the batches' state, with their `figures` (by supplier), back to their rows in one statement;
+        returns each one's new batch version."""
+        changes = {}
+        for batch_opened in opened:
+            batch = batch_opened.batch
+            oldest = batch.oldest
+            changes[batch.supplier_id] = {
+                "batch_version": batch_opened.record.batch_version + 1,
+                "held": batch.held,
+                "escalated_at": batch.escalated_at,
+                "cutoff_checked_through": batch.cutoff_checked_through,
+                "last_release_at": batch.last_release_at,
+                "arrival_units": batch_opened.arrivals.decayed_units,
+                "arrival_updated_at": batch_opened.arrivals.updated_at,
+                "departure_units": batch_opened.departures.decayed_units,
+                "departure_updated_at": batch_opened.departures.updated_at,
+                "pending_lines": batch.line_count,
+                "pending_units": batch.total_units,
+                "pending_value": batch.total_value,
+                "oldest_received_at": oldest.received_at if oldest else None,
+                **figures.get(batch.supplier_id, {}),
+            }
+        await uow.suppliers.update_all(changes)
+        return [changes[batch_opened.batch.supplier_id]["batch_version"] for batch_opened in opened]
 
     def keep(self, supplier_id: str, version: int, batch: PendingBatch) -> None:
         """After commit: the in-memory batch is the current one (kept if this replica consumes the supplier)."""

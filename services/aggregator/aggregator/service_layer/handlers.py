@@ -87,7 +87,7 @@ async def on_backorder_events(
         for supplier_id in suppliers:
             await held.enter_async_context(batches.serial(supplier_id))
         uow = await held.enter_async_context(uow_factory())
-        opened = {supplier_id: await batches.open(uow, supplier_id) for supplier_id in suppliers}
+        opened = await batches.open_all(uow, suppliers)
         fresh = await uow.fresh_events(CONSUMER, envelopes)
         # (supplier, line, the trace context it arrived in) by line; a line republished in this batch: the first
         lines: dict[str, tuple[str, PendingLine, str | None]] = {}
@@ -371,8 +371,7 @@ async def _place(uow: AggregatorUnitOfWork, drafts: list[PurchaseOrderDraft], wa
         po_numbers=numbers,
     ):
         for po_number, draft in zip(numbers, drafts, strict=True):
-            line_numbers = await uow.purchase_orders.add(po_number, draft)
-            await uow.lines.mark_released(po_number, line_numbers)
+            uow.lines.mark_released(po_number, uow.purchase_orders.add(po_number, draft))
             uow.emit(_request_of(po_number, draft, details, warehouse))
     return numbers
 
@@ -410,7 +409,7 @@ def _request_of(
 
 
 async def _commit(uow: AggregatorUnitOfWork, batches: BatchCache, opened: list[OpenBatch], now: datetime) -> None:
-    versions = []
+    figures = {}
     for batch in opened:
         _tell_expected_release(uow, batch, now)
         progress = batch.batch.progress(batch.policy, now)
@@ -419,19 +418,16 @@ async def _commit(uow: AggregatorUnitOfWork, batches: BatchCache, opened: list[O
             batch.record.next_check_at = min(
                 t for t in (batch.record.next_check_at, now + EMPTY_ESTIMATE_REFRESH) if t is not None
             )
-        versions.append(
-            await batches.save(
-                uow,
-                batch,
-                next_check_at=batch.record.next_check_at,
-                expected_release_at=batch.record.expected_release_at,
-                first_line_wait_seconds=batch.record.first_line_wait_seconds,
-                releasable_units=progress.releasable_units,
-                releasable_value=progress.releasable_value,
-                minimum_met=progress.minimum_met,
-                blocked_by=list(progress.blocked_by),
-            )
-        )
+        figures[batch.batch.supplier_id] = {
+            "next_check_at": batch.record.next_check_at,
+            "expected_release_at": batch.record.expected_release_at,
+            "first_line_wait_seconds": batch.record.first_line_wait_seconds,
+            "releasable_units": progress.releasable_units,
+            "releasable_value": progress.releasable_value,
+            "minimum_met": progress.minimum_met,
+            "blocked_by": list(progress.blocked_by),
+        }
+    versions = await batches.save_all(uow, opened, figures)
     await uow.commit()
     for batch, version in zip(opened, versions, strict=True):
         batches.keep(batch.batch.supplier_id, version, batch.batch)

@@ -15,3 +15,9 @@ class AggregatorUnitOfWork(SqlUnitOfWork):
         self.suppliers = SupplierRepository(self.session)
         self.lines = BackorderLineRepository(self.session)
         self.purchase_orders = PurchaseOrderRepository(self.session)
+
+    async def commit(self) -> None:
+        # The POs released in this transaction and their lines are written together, once.
+        await self.purchase_orders.flush()
+        await self.lines.flush()
+        await super().commit()
