@@ -351,6 +351,10 @@ def involved(system: System, databases: list[str]) -> ProcessFinder:
     return find
 
 
+def cpu_per_line(cpu_used: dict[str, float], lines: int) -> str:
+    return ", ".join(f"{name} {1000 * used / lines:.1f} ms" for name, used in sorted(cpu_used.items()))
+
+
 def profile_services(system: System, folder: Path, seconds: float) -> list[tuple[str, Profile]]:
     """py-spy on each running service, until stopped (at most `seconds`)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -569,10 +573,7 @@ def bench_system(
         print(f"CPU while orders were taken ({len(placed)} backorder lines):")
         print("\n".join(cpu.lines(len(placed), "backorder line")))
         if placed:
-            per_line = ", ".join(
-                f"{name} {1000 * used / len(placed):.1f} ms" for name, used in sorted(cpu_used.items())
-            )
-            print(f"services' CPU per backorder line, intake to the last PO: {per_line}")
+            print(f"services' CPU per backorder line, intake to the last PO: {cpu_per_line(cpu_used, len(placed))}")
         print(f"aggregator consumer: {events_per_transaction(system)}")
         print(
             f"customer messages at the sustained rate: {message_delivery(system, placed_orders(intake), intake.rate)}"
@@ -584,11 +585,17 @@ def bench_system(
         # for the next orders of its supplier (up to the max wait) whatever the system's speed. One line per order.
         set_minimum(system, 1)
         offered = 0.8 * min(intake.rate, steady.sustained if steady else whole.rate)
+        cpu_before = cpu_seconds(system)
         loaded = generate_load(
             orders, seconds=args.seconds, connections=args.connections, rate=offered, keep_bodies=True
         )
         placed = placed_lines(loaded)
         released = released_lines(system, set(placed), timeout=600)
+        cpu_after = cpu_seconds(system)
+        cpu_used = {name: used - cpu_before.get(name, 0.0) for name, used in cpu_after.items()}
+        # What this bench's own reads of the POs cost the aggregator (a PO per line here): the same reads again.
+        released_lines(system, set(placed), timeout=60)
+        cpu_reads = {name: used - cpu_after.get(name, 0.0) for name, used in cpu_seconds(system).items()}
         to_po = [(released[line][1] - placed[line][1]).total_seconds() for line in placed if line in released]
         print(
             f"at 80 % of the sustained rate ({offered:.0f} orders/s offered, {loaded.rate:.0f} answered), "
@@ -597,6 +604,11 @@ def bench_system(
         print(latency_line("  POST /orders latency (open loop)", loaded.latencies))
         if to_po:
             print(latency_line(f"  order-to-PO-requested latency ({len(to_po)} of {len(placed)} lines)", to_po))
+        if placed:
+            print(
+                f"  services' CPU per backorder line, intake to the last PO: {cpu_per_line(cpu_used, len(placed))}; "
+                f"of which the bench's reads of the POs (read again): {cpu_per_line(cpu_reads, len(placed))}"
+            )
         print(f"  customer messages: {message_delivery(system, placed_orders(loaded), loaded.rate)}")
         print(f"  orders' message metrics: {message_backlog(system)}")
 
