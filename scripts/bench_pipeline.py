@@ -36,7 +36,7 @@ Then, for each storage engine, the orders and aggregator services as processes:
   own processes, py-spy when profiling, this script), as a share of a core and per backorder line taken, and
   the machine's busy share from /proc/stat, so what limits the rate shows (one process at 100 % of a core, or
   the machine busy); the broker and the PostgreSQL server serve everyone on the machine, so theirs include
-  others' work. The services' CPU time per backorder line from intake to the last PO is printed too (the
+  others' work. The same over the ceilings' rounds, per message and per request. The services' CPU time per backorder line from intake to the last PO is printed too (the
   figure earlier runs compared);
 - with `--profile DIR` a py-spy profile of each service over the sustained phase only (from just before the
   first order to the last answer);
@@ -185,6 +185,7 @@ class BrokerCeiling:
     consume: Ceiling
     message_bytes: int
     cpu: CpuReport
+    messages: int  # published (and consumed) over the counted rounds
 
 
 async def broker_ceiling(
@@ -205,7 +206,7 @@ async def broker_ceiling(
         queue = await consumer_channel.get_queue(queue_name)
         warm_up, _ = await publish_round(channel, queue_name, body, min(1.0, seconds), 0, in_flight)
         await consume_round(queue, warm_up)
-        publish, consume = [], []
+        publish, consume, messages = [], [], 0
 
         def involved() -> dict[int, str]:
             return {**broker_processes(), os.getpid(): "bench (publisher and consumer)"}
@@ -214,9 +215,12 @@ async def broker_ceiling(
             for _ in range(rounds):
                 sent, rate = await publish_round(channel, queue_name, body, seconds, at_least, in_flight)
                 publish.append(rate)
+                messages += sent
                 consume.append(await consume_round(queue, sent))
         assert cpu.report is not None
-        return BrokerCeiling(Ceiling(tuple(publish), "msg/s"), Ceiling(tuple(consume), "msg/s"), len(body), cpu.report)
+        return BrokerCeiling(
+            Ceiling(tuple(publish), "msg/s"), Ceiling(tuple(consume), "msg/s"), len(body), cpu.report, messages
+        )
     finally:
         with contextlib.suppress(Exception):
             cleanup = await connection.channel()
@@ -268,6 +272,7 @@ class HttpCeiling:
     rate: Ceiling
     best: LoadResult
     cpu: CpuReport
+    requests: int  # over the counted rounds
 
 
 def http_ceiling(rounds: int, seconds: float, connections: int) -> HttpCeiling:
@@ -289,6 +294,7 @@ def http_ceiling(rounds: int, seconds: float, connections: int) -> HttpCeiling:
         Ceiling(tuple(result.rate for result in results), "req/s"),
         max(results, key=lambda result: result.rate),
         CpuReport.added_up(reports),
+        sum(result.requests for result in results),
     )
 
 
@@ -665,8 +671,8 @@ async def measure_ceilings(args: argparse.Namespace) -> dict[str, float]:
     )
     print(f"  publish {broker.publish.describe()}")
     print(f"  consume {broker.consume.describe()}")
-    print("  CPU over the rounds (publishing and consuming):")
-    print("\n".join("  " + line for line in broker.cpu.lines()))
+    print("  CPU over the rounds (each message published and consumed):")
+    print("\n".join("  " + line for line in broker.cpu.lines(broker.messages, "message")))
     print(f"  left on the broker: {', '.join(left) or 'nothing'}")
     http = await asyncio.to_thread(http_ceiling, args.ceiling_rounds, args.ceiling_seconds, args.connections)
     print(
@@ -676,7 +682,7 @@ async def measure_ceilings(args: argparse.Namespace) -> dict[str, float]:
     if http.best.latencies:
         print(latency_line("  latency in the best round", http.best.latencies))
     print("  CPU over the rounds:")
-    print("\n".join("  " + line for line in http.cpu.lines()))
+    print("\n".join("  " + line for line in http.cpu.lines(http.requests, "request")))
     return {"publish": broker.publish.best, "consume": broker.consume.best, "http": http.rate.best}
 
 
