@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
 import pytest
 from opentelemetry import trace
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -146,6 +147,38 @@ async def test_an_order_refused_for_its_own_content_fails_alone(transactions: Tr
     async with transactions() as unit:
         lamp = await unit.products.get("LAMP")
     assert lamp is not None and lamp.on_hand == 6
+
+
+async def test_a_batch_of_backorders_reads_in_two_statements_and_writes_one_per_table(
+    transactions: Transactions,
+) -> None:
+    intake = OrderIntake(transactions)
+    statements: list[str] = []
+
+    def executed(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()[:3]))
+
+    engine = transactions.sessions.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", executed)
+    try:
+        placed = await asyncio.gather(*(intake.place(command(n, "SOFA"), f"c{n}") for n in range(5)))
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)
+    assert transactions.commits == 1 and all(p.order.lines[0].backordered_qty == 1 for p in placed)
+    # the products with what is incoming and their suppliers' estimates; the offers with their batches' standing
+    assert len([statement for statement in statements if statement.startswith("SELECT")]) == 2
+    assert Counter(statement for statement in statements if statement.startswith("INSERT")) == {
+        f"INSERT INTO {table}": 1
+        for table in (
+            "orders",
+            "order_lines",
+            "line_transitions",
+            "line_promises",
+            "payment_ledger",
+            "notifications",
+            "outbox",
+        )
+    }
 
 
 async def test_a_batch_the_database_refuses_is_split_and_the_others_are_placed(transactions: Transactions) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -142,29 +142,68 @@ class ProductRepository:
         rows = (await self._session.execute(select(products).order_by(products.c.sku))).mappings().all()
         return [Product(**row) for row in rows]
 
-    async def lock_for_allocation(self, skus: Iterable[str], also: Iterable[str] = ()) -> dict[str, Product]:
-        """Load the products, locking only those with stock to take, and `also` (SKUs with incoming units to
-        promise), in a fixed order, so concurrent orders cannot deadlock. A product with none is not changed
-        by an order, so the orders of an out-of-stock SKU (a launch, a flash sale) do not queue on its row;
-        one that reads it empty while stock arrives is simply backordered, as if placed a moment earlier."""
-        rows = (
-            (await self._session.execute(select(products).where(among(self._session, products.c.sku, set(skus)))))
-            .mappings()
-            .all()
-        )
-        found = {row["sku"]: Product(**row) for row in rows}
-        in_stock = sorted({sku for sku, product in found.items() if product.on_hand > 0} | (set(also) & set(found)))
+    async def for_allocation(self, skus: Iterable[str]) -> tuple[dict[str, Product], dict[str, ReleaseEstimate]]:
+        """The products as orders allocate them, each with its incoming units not yet promised to a line, and
+        their suppliers' release estimates: one statement (another when units are incoming, for those promised).
+
+        On PostgreSQL the products with stock or incoming units to take are then locked in a fixed order (sorted
+        SKUs), so concurrent orders cannot deadlock, and read again under the lock. A product with none is not
+        changed by an order, so the orders of an out-of-stock SKU (a launch, a flash sale) do not queue on its
+        row; one that reads it empty while stock arrives is simply backordered, as if placed a moment earlier.
+        SQLite's BEGIN IMMEDIATE already excludes other writers."""
+        found: dict[str, Product] = {}
+        estimates: dict[str, ReleaseEstimate] = {}
+        await self._read_for_allocation(set(skus), found, estimates)
+        in_stock = sorted(sku for sku, product in found.items() if product.on_hand > 0 or product.incoming_free > 0)
         connection = await self._session.connection()
-        if in_stock and connection.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already excludes writers
-            locked = await self._session.execute(
-                select(products)
-                .where(among(self._session, products.c.sku, in_stock))
-                .order_by(products.c.sku)
-                .with_for_update()
-            )
-            found.update({row["sku"]: Product(**row) for row in locked.mappings()})
+        if in_stock and connection.dialect.name != "sqlite":
+            await self._read_for_allocation(in_stock, found, estimates, lock=True)
         self._locked_on_hand.update({sku: product.on_hand for sku, product in found.items()})
-        return found
+        return found, estimates
+
+    async def _read_for_allocation(
+        self,
+        skus: Collection[str],
+        found: dict[str, Product],
+        estimates: dict[str, ReleaseEstimate],
+        lock: bool = False,
+    ) -> None:
+        remaining = incoming_stock.c.quantity - incoming_stock.c.received_qty
+
+        def incoming(figure: ColumnElement[Any], label: str) -> Any:
+            return (
+                select(figure)
+                .where(incoming_stock.c.sku == products.c.sku, remaining > 0)
+                .scalar_subquery()
+                .label(label)
+            )
+
+        known = supplier_release_estimates
+        query = (
+            select(
+                products,
+                incoming(func.sum(remaining), "incoming_units"),
+                incoming(func.max(incoming_stock.c.expected_at), "incoming_due"),
+                known.c.expected_release_at,
+                known.c.first_line_wait_seconds,
+            )
+            .select_from(products.outerjoin(known, known.c.supplier_id == products.c.supplier_id))
+            .where(among(self._session, products.c.sku, skus))
+        )
+        if lock:
+            query = query.order_by(products.c.sku).with_for_update(of=products)
+        rows = (await self._session.execute(query)).mappings().all()
+        incoming_units = {row["sku"]: int(row["incoming_units"]) for row in rows if row["incoming_units"]}
+        promised = await _promised_to_incoming(self._session, incoming_units) if incoming_units else {}
+        for row in rows:
+            product = found[row["sku"]] = Product(**{column.name: row[column.name] for column in products.columns})
+            if product.sku in incoming_units:
+                product.incoming_free = max(incoming_units[product.sku] - promised.get(product.sku, 0), 0)
+                product.incoming_expected_at = row["incoming_due"]
+            if row["expected_release_at"] is not None:
+                estimates[product.supplier_id] = _release_estimate(
+                    row["expected_release_at"], row["first_line_wait_seconds"]
+                )
 
     async def lead_times(self, skus: Iterable[str]) -> dict[str, int]:
         wanted = set(skus)
@@ -221,6 +260,29 @@ class OfferRepository:
             found[row["sku"]].append(ProductOffer(**row))
         return dict(found)
 
+    async def for_routing(self, skus: Iterable[str]) -> tuple[dict[str, list[ProductOffer]], dict[str, BatchOutlook]]:
+        """The active offers of these products, each product's preferred first, and where each of their suppliers'
+        batches stood at the aggregator's latest word: one statement."""
+        wanted = set(skus)
+        if not wanted:
+            return {}, {}
+        known = supplier_release_estimates
+        told = [column for column in known.columns if column.name != "supplier_id"]
+        rows = await self._session.execute(
+            select(product_offers, *told)
+            .select_from(product_offers.outerjoin(known, known.c.supplier_id == product_offers.c.supplier_id))
+            .where(among(self._session, product_offers.c.sku, wanted), product_offers.c.active.is_(True))
+            .order_by(product_offers.c.sku, product_offers.c.priority, product_offers.c.supplier_id)
+        )
+        offers: dict[str, list[ProductOffer]] = defaultdict(list)
+        outlooks: dict[str, BatchOutlook] = {}
+        for row in rows.mappings():
+            offer = ProductOffer(**{column.name: row[column.name] for column in product_offers.columns})
+            offers[offer.sku].append(offer)
+            if row["updated_at"] is not None:  # the aggregator told where this supplier's batch stands
+                outlooks[offer.supplier_id] = told_outlook(dict(row))
+        return dict(offers), outlooks
+
     async def put(self, offer: ProductOffer) -> bool:
         """Add or change one supplier's offer; True when it is new. An offer of the product's own supplier (the
         one the catalog import names) keeps the product's cost, supplier SKU and lead time the same."""
@@ -268,16 +330,6 @@ class ReleaseEstimateRepository:
         }
         await upsert(self._session, supplier_release_estimates, {"supplier_id": outlook.supplier_id}, values)
 
-    async def outlooks(self, supplier_ids: Iterable[str]) -> dict[str, BatchOutlook]:
-        """Where each supplier's batch stood at the aggregator's latest word (for routing)."""
-        wanted = set(supplier_ids)
-        if not wanted:
-            return {}
-        rows = await self._session.execute(
-            select(supplier_release_estimates).where(supplier_release_estimates.c.supplier_id.in_(wanted))
-        )
-        return {row["supplier_id"]: told_outlook(dict(row)) for row in rows.mappings()}
-
     async def for_suppliers(self, supplier_ids: Iterable[str]) -> dict[str, ReleaseEstimate]:
         table = supplier_release_estimates
         rows = await self._session.execute(
@@ -285,7 +337,12 @@ class ReleaseEstimateRepository:
                 among(self._session, table.c.supplier_id, set(supplier_ids))
             )
         )
-        return {row[0]: ReleaseEstimate(row[1], None if row[2] is None else timedelta(seconds=row[2])) for row in rows}
+        return {row[0]: _release_estimate(row[1], row[2]) for row in rows}
+
+
+def _release_estimate(expected_release_at: datetime, first_line_wait_seconds: float | None) -> ReleaseEstimate:
+    wait = None if first_line_wait_seconds is None else timedelta(seconds=first_line_wait_seconds)
+    return ReleaseEstimate(expected_release_at, wait)
 
 
 class IncomingStockRepository:
@@ -350,16 +407,7 @@ class IncomingStockRepository:
         incoming = {row[0]: (int(row[1]), row[2]) for row in rows}
         if not incoming:
             return {}
-        promised = await self._session.execute(
-            select(order_lines.c.sku, func.sum(order_lines.c.backordered_qty))
-            .where(
-                among(self._session, order_lines.c.sku, incoming),
-                order_lines.c.awaits_incoming.is_(True),
-                order_lines.c.status == LineStatus.BACKORDERED.value,
-            )
-            .group_by(order_lines.c.sku)
-        )
-        taken = {row[0]: int(row[1]) for row in promised}
+        taken = await _promised_to_incoming(self._session, incoming)
         return {sku: (max(units - taken.get(sku, 0), 0), due) for sku, (units, due) in incoming.items()}
 
     async def receive(self, sku: str, quantity: int, po_number: str | None) -> None:
@@ -391,6 +439,20 @@ class IncomingStockRepository:
             .limit(limit)
         )
         return [(row[0], row[1], row[2], int(row[3])) for row in rows]
+
+
+async def _promised_to_incoming(session: AsyncSession, skus: Iterable[str]) -> dict[str, int]:
+    """Per SKU, the units incoming to the warehouse already promised to backordered lines."""
+    rows = await session.execute(
+        select(order_lines.c.sku, func.sum(order_lines.c.backordered_qty))
+        .where(
+            among(session, order_lines.c.sku, skus),
+            order_lines.c.awaits_incoming.is_(True),
+            order_lines.c.status == LineStatus.BACKORDERED.value,
+        )
+        .group_by(order_lines.c.sku)
+    )
+    return {row[0]: int(row[1]) for row in rows}
 
 
 class StockReceiptRepository:

@@ -123,13 +123,7 @@ async def place_orders(
         keys = [command.idempotency_key for command, _ in requests if command.idempotency_key is not None]
         known = await uow.orders.by_idempotency_keys(keys)
         skus = [line.sku for command, _ in requests for line in command.lines]
-        incoming = await uow.incoming.free(skus)
-        stock = await uow.products.lock_for_allocation(skus, also=[sku for sku, (free, _) in incoming.items() if free])
-        if incoming:  # read again under the lock: another order may have just been promised these units
-            for sku, (free, due) in (await uow.incoming.free(skus)).items():
-                if sku in stock:
-                    stock[sku].incoming_free, stock[sku].incoming_expected_at = free, due
-        estimates = await uow.release_estimates.for_suppliers(product.supplier_id for product in stock.values())
+        stock, estimates = await uow.products.for_allocation(skus)
         # Routing only for the products some order of the batch may backorder (not enough in stock for all).
         wanted: dict[str, int] = defaultdict(int)
         for line in (line for command, _ in requests for line in command.lines):
@@ -208,9 +202,8 @@ def _place(
 
 async def load_sourcing(uow: OrdersUnitOfWork, skus: Iterable[str]) -> Sourcing:
     """What routing needs for these products: their active offers, where their suppliers' batches stand, and the
-    merchant's setting (two statements)."""
-    offers = await uow.offers.of_products(skus)
-    outlooks = await uow.release_estimates.outlooks({offer.supplier_id for found in offers.values() for offer in found})
+    merchant's setting (one statement)."""
+    offers, outlooks = await uow.offers.for_routing(skus)
     return Sourcing(
         {sku: [offer.for_routing() for offer in found] for sku, found in offers.items()},
         outlooks,
