@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -28,13 +28,18 @@ class MessageTemplates:
             keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # the templates ship with the code: no file check per message
         )
         self._shop_name = shop_name
+        self._templates: dict[str, Template] = {}
 
     def render(self, kind: str, context: dict[str, Any]) -> RenderedMessage:
-        template = self._environment.get_template(f"{kind}.txt.j2")
-        values = {"shop_name": self._shop_name, **context}
+        template = self._templates.get(kind)
+        if template is None:
+            template = self._templates[kind] = self._environment.get_template(f"{kind}.txt.j2")
+        # One rendering context for both blocks: a block's own variables (loops, sets) stay in the block.
+        values = template.new_context({"shop_name": self._shop_name, **context})
         blocks = template.blocks
-        subject = "".join(blocks["subject"](template.new_context(values))).strip()
-        body = "".join(blocks["body"](template.new_context(values))).strip() + "\n"
+        subject = "".join(blocks["subject"](values)).strip()
+        body = "".join(blocks["body"](values)).strip() + "\n"
         return RenderedMessage(subject, body)
