@@ -131,7 +131,7 @@ class Split:
         """The steps of `handlers.place_orders`, in the order it runs them (inner steps indented)."""
         self.wrap(intake, "place_orders", "whole transaction")
         self.wrap(repository.OrderRepository, "by_idempotency_keys", "idempotency keys read")
-        self.wrap(repository.ProductRepository, "for_allocation", "products + incoming + estimates read/lock")
+        self.wrap(repository.ProductRepository, "for_allocation", "products, incoming, estimates, offers read")
         self.wrap(handlers, "load_sourcing", "offers + outlooks read")
         self.wrap(handlers, "_place", "allocation (domain)")
         self.wrap(repository.ProductRepository, "save_stock", "stock write")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -85,6 +86,18 @@ async def upsert(session: AsyncSession, table: Table, key: dict[str, Any], value
     await session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=values))
 
 
+@dataclass
+class ForAllocation:
+    """What orders of a batch are allocated and routed with: the products (by SKU), their suppliers' release
+    estimates (by supplier), each product's active offers (the preferred first) and where those suppliers'
+    batches stand (by supplier)."""
+
+    products: dict[str, Product]
+    estimates: dict[str, ReleaseEstimate]
+    offers: dict[str, list[ProductOffer]]
+    outlooks: dict[str, BatchOutlook]
+
+
 class ProductRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -142,32 +155,28 @@ class ProductRepository:
         rows = (await self._session.execute(select(products).order_by(products.c.sku))).mappings().all()
         return [Product(**row) for row in rows]
 
-    async def for_allocation(self, skus: Iterable[str]) -> tuple[dict[str, Product], dict[str, ReleaseEstimate]]:
-        """The products as orders allocate them, each with its incoming units not yet promised to a line, and
-        their suppliers' release estimates: one statement (another when units are incoming, for those promised).
+    async def for_allocation(self, skus: Iterable[str]) -> ForAllocation:
+        """The products as orders allocate them, each with its incoming units not yet promised to a line, its
+        supplier's release estimate and its active offers with where their suppliers' batches stand (routing):
+        one statement, another when units are incoming (for those promised).
 
         On PostgreSQL the products with stock or incoming units to take are then locked in a fixed order (sorted
         SKUs), so concurrent orders cannot deadlock, and read again under the lock. A product with none is not
         changed by an order, so the orders of an out-of-stock SKU (a launch, a flash sale) do not queue on its
         row; one that reads it empty while stock arrives is simply backordered, as if placed a moment earlier.
         SQLite's BEGIN IMMEDIATE already excludes other writers."""
-        found: dict[str, Product] = {}
-        estimates: dict[str, ReleaseEstimate] = {}
-        await self._read_for_allocation(set(skus), found, estimates)
-        in_stock = sorted(sku for sku, product in found.items() if product.on_hand > 0 or product.incoming_free > 0)
+        read = ForAllocation({}, {}, defaultdict(list), {})
+        await self._read_for_allocation(set(skus), read, with_offers=True)
+        in_stock = sorted(sku for sku, product in read.products.items() if product.on_hand or product.incoming_free)
         connection = await self._session.connection()
         if in_stock and connection.dialect.name != "sqlite":
-            await self._read_for_allocation(in_stock, found, estimates, lock=True)
-        self._locked_on_hand.update({sku: product.on_hand for sku, product in found.items()})
-        return found, estimates
+            await self._read_for_allocation(in_stock, read, with_offers=False)
+        self._locked_on_hand.update({sku: product.on_hand for sku, product in read.products.items()})
+        return read
 
-    async def _read_for_allocation(
-        self,
-        skus: Collection[str],
-        found: dict[str, Product],
-        estimates: dict[str, ReleaseEstimate],
-        lock: bool = False,
-    ) -> None:
+    async def _read_for_allocation(self, skus: Collection[str], read: ForAllocation, with_offers: bool) -> None:
+        """The products into `read`: with their offers (one row per active offer, the preferred first), or
+        without them and locked."""
         remaining = incoming_stock.c.quantity - incoming_stock.c.received_qty
 
         def incoming(figure: ColumnElement[Any], label: str) -> Any:
@@ -178,32 +187,49 @@ class ProductRepository:
                 .label(label)
             )
 
-        known = supplier_release_estimates
-        query = (
-            select(
-                products,
-                incoming(func.sum(remaining), "incoming_units"),
-                incoming(func.max(incoming_stock.c.expected_at), "incoming_due"),
-                known.c.expected_release_at,
-                known.c.first_line_wait_seconds,
+        own = supplier_release_estimates.alias("own_estimate")
+        query = select(
+            products,
+            incoming(func.sum(remaining), "incoming_units"),
+            incoming(func.max(incoming_stock.c.expected_at), "incoming_due"),
+            own.c.expected_release_at.label("own_release_at"),
+            own.c.first_line_wait_seconds.label("own_first_line_wait"),
+        ).where(among(self._session, products.c.sku, skus))
+        joined = products.outerjoin(own, own.c.supplier_id == products.c.supplier_id)
+        if with_offers:
+            offer = product_offers.alias("offer")
+            told = supplier_release_estimates.alias("told")
+            joined = joined.outerjoin(offer, (offer.c.sku == products.c.sku) & offer.c.active.is_(True)).outerjoin(
+                told, told.c.supplier_id == offer.c.supplier_id
             )
-            .select_from(products.outerjoin(known, known.c.supplier_id == products.c.supplier_id))
-            .where(among(self._session, products.c.sku, skus))
-        )
-        if lock:
+            query = query.add_columns(
+                *(column.label(f"offer_{column.name}") for column in offer.columns),
+                *(column.label(f"told_{column.name}") for column in told.columns),
+            ).order_by(products.c.sku, offer.c.priority, offer.c.supplier_id)
+        else:
             query = query.order_by(products.c.sku).with_for_update(of=products)
-        rows = (await self._session.execute(query)).mappings().all()
+        rows = (await self._session.execute(query.select_from(joined))).mappings().all()
         incoming_units = {row["sku"]: int(row["incoming_units"]) for row in rows if row["incoming_units"]}
         promised = await _promised_to_incoming(self._session, incoming_units) if incoming_units else {}
         for row in rows:
-            product = found[row["sku"]] = Product(**{column.name: row[column.name] for column in products.columns})
+            product = Product(**{column.name: row[column.name] for column in products.columns})
+            read.products[product.sku] = product
             if product.sku in incoming_units:
                 product.incoming_free = max(incoming_units[product.sku] - promised.get(product.sku, 0), 0)
                 product.incoming_expected_at = row["incoming_due"]
-            if row["expected_release_at"] is not None:
-                estimates[product.supplier_id] = _release_estimate(
-                    row["expected_release_at"], row["first_line_wait_seconds"]
+            if row["own_release_at"] is not None:
+                read.estimates[product.supplier_id] = _release_estimate(
+                    row["own_release_at"], row["own_first_line_wait"]
                 )
+            if with_offers and row["offer_supplier_id"] is not None:
+                read.offers[product.sku].append(
+                    ProductOffer(**{column.name: row[f"offer_{column.name}"] for column in product_offers.columns})
+                )
+                if row["told_updated_at"] is not None:  # the aggregator told where this supplier's batch stands
+                    told_row = {
+                        column.name: row[f"told_{column.name}"] for column in supplier_release_estimates.columns
+                    }
+                    read.outlooks[row["offer_supplier_id"]] = told_outlook(told_row)
 
     async def lead_times(self, skus: Iterable[str]) -> dict[str, int]:
         wanted = set(skus)

@@ -11,8 +11,9 @@ from dropship_shared.events import Address, utcnow
 from dropship_shared.inputs import MONEY_LIMIT
 from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.effects import MoneyMovement, MovementKind
-from orders.domain.model import Cause, Order, OrderError, Product, RequestedLine
+from orders.domain.model import Cause, Order, OrderError, Product, ProductOffer, RequestedLine
 from orders.domain.promise import PromiseRules, ReleaseEstimate
+from orders.domain.routing import BatchOutlook
 from orders.domain.sourcing import Sourcing
 from orders.service_layer.ports import IdempotencyKeyTaken, PaymentCall, PaymentKind
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
@@ -123,19 +124,19 @@ async def place_orders(
         keys = [command.idempotency_key for command, _ in requests if command.idempotency_key is not None]
         known = await uow.orders.by_idempotency_keys(keys)
         skus = [line.sku for command, _ in requests for line in command.lines]
-        stock, estimates = await uow.products.for_allocation(skus)
+        read = await uow.products.for_allocation(skus)
+        stock = read.products
         # Routing only for the products some order of the batch may backorder (not enough in stock for all).
         wanted: dict[str, int] = defaultdict(int)
         for line in (line for command, _ in requests for line in command.lines):
             wanted[line.sku] += line.quantity
-        sourcing = await load_sourcing(
-            uow, [sku for sku, units in wanted.items() if sku in stock and stock[sku].on_hand < units]
-        )
+        short = {sku for sku, units in wanted.items() if sku in stock and stock[sku].on_hand < units}
+        sourcing = sourcing_of(uow, {sku: offers for sku, offers in read.offers.items() if sku in short}, read.outlooks)
         outcomes: list[PlacedOrder | OrderError] = []
         new: list[tuple[Order, str | None]] = []
         for command, correlation_id in requests:
             try:
-                placed = _place(command, known, stock, estimates, rules, sourcing)
+                placed = _place(command, known, stock, read.estimates, rules, sourcing)
             except OrderError as refused:
                 outcomes.append(refused)
                 continue
@@ -204,6 +205,13 @@ async def load_sourcing(uow: OrdersUnitOfWork, skus: Iterable[str]) -> Sourcing:
     """What routing needs for these products: their active offers, where their suppliers' batches stand, and the
     merchant's setting (one statement)."""
     offers, outlooks = await uow.offers.for_routing(skus)
+    return sourcing_of(uow, offers, outlooks)
+
+
+def sourcing_of(
+    uow: OrdersUnitOfWork, offers: dict[str, list[ProductOffer]], outlooks: dict[str, BatchOutlook]
+) -> Sourcing:
+    """Routing's view of these offers (by SKU, the preferred first) and batches, with the merchant's setting."""
     return Sourcing(
         {sku: [offer.for_routing() for offer in found] for sku, found in offers.items()},
         outlooks,
