@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel
 
 from dropship_shared.logs import get_logger
@@ -65,20 +67,38 @@ class AccessRefused(Exception):
         self.challenge = challenge
 
 
-_bearer = HTTPBearer(auto_error=False, description="An OAuth2 access token (JWT) from the configured provider")
+class BearerAuthorization(SecurityBase):
+    """The check every route runs, as the app's one dependency (`authorize`). A bearer security scheme itself, so
+    the OpenAPI document names the HTTPBearer scheme as before, and FastAPI resolves one dependency per request
+    where an HTTPBearer and a function depending on it were two."""
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(description="An OAuth2 access token (JWT) from the configured provider")
+        self.scheme_name = "HTTPBearer"
+
+    async def __call__(self, request: Request) -> None:
+        await authorize(request, bearer_token(request))
 
 
-async def authorize(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """The check every route runs: find its rule, then the caller, then compare the roles."""
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (the scheme in any case), as FastAPI's HTTPBearer
+    (auto_error=False) reads it; None without one."""
+    authorization = request.headers.get("Authorization")
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
+        return None
+    return credentials
+
+
+async def authorize(request: Request, token: str | None) -> None:
+    """Find the route's rule, then the caller, then compare the roles."""
     route = request.scope.get("route")
     rule = _rule_of(request.app, route) if isinstance(route, APIRoute) else None
     if rule is None:
         raise AccessRefused(403, "this operation has no access rule, so nobody may call it")
     if rule.public:
         return
-    caller = await _caller(request, credentials)
+    caller = await _caller(request, token)
     request.state.caller = caller
     if not caller.roles & rule.roles:
         wanted = " ".join(sorted(rule.roles))
@@ -87,6 +107,9 @@ async def authorize(
             f"this operation needs one of the roles: {', '.join(sorted(rule.roles))}",
             _challenge("insufficient_scope", "the token lacks the role", scope=wanted),
         )
+
+
+AUTHORIZATION = BearerAuthorization()
 
 
 def current_caller(request: Request) -> Caller:
@@ -111,7 +134,7 @@ def install_authorization(
     app.state.token_verifier = verifier
     app.state.access_policy = {**OPERATIONAL_ACCESS, **policy}
     app.state.extra_caller_source = extra_source
-    app.router.dependencies.append(Depends(authorize))
+    app.router.dependencies.append(Depends(AUTHORIZATION))
     app.add_exception_handler(AccessRefused, _refusal)  # type: ignore[arg-type]
     _document_refusals(app)
 
@@ -163,7 +186,7 @@ def unruled_routes(app: FastAPI) -> list[str]:
     policy: AccessPolicy = app.state.access_policy
     missing = []
     for context, route in _api_routes(app):
-        checked = any(dependency.call is authorize for dependency in context.dependant.dependencies)
+        checked = any(dependency.call is AUTHORIZATION for dependency in context.dependant.dependencies)
         missing += [key for key in _keys(route) if key not in policy or not checked]
     return missing
 
@@ -185,8 +208,8 @@ def _rule_of(app: FastAPI, route: APIRoute) -> AccessRule | None:
     return rules.pop() if len(rules) == 1 else None
 
 
-async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
-    if credentials is None:
+async def _caller(request: Request, token: str | None) -> Caller:
+    if token is None:
         extra: CallerSource | None = request.app.state.extra_caller_source
         found = await extra(request) if extra else None
         if found is not None:
@@ -194,7 +217,7 @@ async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | 
         raise AccessRefused(401, "this operation needs a bearer token", _challenge("", ""))
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return await verifier.caller(credentials.credentials)
+        return await verifier.caller(token)
     except TokenRefused as exc:
         raise AccessRefused(401, exc.reason, _challenge("invalid_token", exc.reason)) from exc
 
