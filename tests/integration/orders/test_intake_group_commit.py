@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -37,6 +39,7 @@ CATALOG = [
     Product("SOFA", "Sofa", "acme", "AC-S", Decimal("900"), Decimal("400"), on_hand=0),
     Product("CURSED", "Cursed", "acme", "AC-X", POISON_PRICE, Decimal("1"), on_hand=0),
     Product("SHAKY", "Shaky", "acme", "AC-Y", HICCUP_PRICE, Decimal("1"), on_hand=0),
+    Product("RUG", "Rug", "acme", "AC-R", Decimal("80"), Decimal("30"), on_hand=5),
 ]
 
 
@@ -149,10 +152,9 @@ async def test_an_order_refused_for_its_own_content_fails_alone(transactions: Tr
     assert lamp is not None and lamp.on_hand == 6
 
 
-async def test_a_batch_of_backorders_reads_in_one_statement_and_writes_one_per_table(
-    transactions: Transactions,
-) -> None:
-    intake = OrderIntake(transactions)
+@contextmanager
+def statements_run(transactions: Transactions) -> Iterator[list[str]]:
+    """The first three words of each statement run meanwhile."""
     statements: list[str] = []
 
     def executed(_connection: object, _cursor: object, statement: str, *_: object) -> None:
@@ -161,9 +163,17 @@ async def test_a_batch_of_backorders_reads_in_one_statement_and_writes_one_per_t
     engine = transactions.sessions.kw["bind"].sync_engine
     event.listen(engine, "before_cursor_execute", executed)
     try:
-        placed = await asyncio.gather(*(intake.place(command(n, "SOFA"), f"c{n}") for n in range(5)))
+        yield statements
     finally:
         event.remove(engine, "before_cursor_execute", executed)
+
+
+async def test_a_batch_of_backorders_reads_in_one_statement_and_writes_one_per_table(
+    transactions: Transactions,
+) -> None:
+    intake = OrderIntake(transactions)
+    with statements_run(transactions) as statements:
+        placed = await asyncio.gather(*(intake.place(command(n, "SOFA"), f"c{n}") for n in range(5)))
     assert transactions.commits == 1 and all(p.order.lines[0].backordered_qty == 1 for p in placed)
     # the products with what is incoming, their suppliers' estimates, their offers and those batches' standing
     assert len([statement for statement in statements if statement.startswith("SELECT")]) == 1
@@ -179,6 +189,28 @@ async def test_a_batch_of_backorders_reads_in_one_statement_and_writes_one_per_t
             "outbox",
         )
     }
+
+
+async def test_a_batch_taking_stock_of_several_products_writes_their_stock_and_the_payments_once(
+    transactions: Transactions,
+) -> None:
+    intake = OrderIntake(transactions)
+    requests = [command(1, "LAMP", quantity=2), command(2, "RUG"), command(3, "LAMP")]
+    with statements_run(transactions) as statements:
+        placed = await asyncio.gather(*(intake.place(c, f"c{n}") for n, c in enumerate(requests)))
+    assert transactions.commits == 1 and all(
+        p.order.lines[0].allocated_qty == p.order.lines[0].quantity for p in placed
+    )
+    writes = Counter(statement for statement in statements if statement.startswith(("UPDATE", "INSERT INTO payment")))
+    assert writes == {"UPDATE products SET": 1, "INSERT INTO payment_ledger": 1}
+    async with transactions() as unit:
+        assert [(await unit.products.get(sku)) for sku in ("LAMP", "RUG")] == [
+            replace(CATALOG[0], on_hand=7),
+            replace(CATALOG[4], on_hand=4),
+        ]
+        for p in placed:  # each order authorized whole, and what stock served captured at once
+            totals = await unit.payments.totals(p.order.order_id)
+            assert totals.authorized == totals.captured == p.order.total
 
 
 async def test_a_batch_the_database_refuses_is_split_and_the_others_are_placed(transactions: Transactions) -> None:

@@ -250,14 +250,16 @@ class ProductRepository:
         return Product(**row)
 
     async def save_stock(self, items: Iterable[Product]) -> None:
-        """Write back the stock of the products whose on-hand changed since they were locked."""
-        for product in items:
-            if self._locked_on_hand.get(product.sku) == product.on_hand:
-                continue  # a backordered SKU's stock stays 0: no statement for it
+        """Write back the stock of the products whose on-hand changed since they were locked, in one statement."""
+        changed = [product for product in items if self._locked_on_hand.get(product.sku) != product.on_hand]
+        if not changed:
+            return  # a backordered SKU's stock stays 0: no statement for it
+        for product in changed:
             self._locked_on_hand[product.sku] = product.on_hand
-            await self._session.execute(
-                update(products).where(products.c.sku == product.sku).values(on_hand=product.on_hand)
-            )
+        await self._session.execute(
+            update(products).where(products.c.sku == bindparam("at_sku")).values(on_hand=bindparam("new_on_hand")),
+            [{"at_sku": product.sku, "new_on_hand": product.on_hand} for product in changed],
+        )
 
 
 class OfferRepository:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from dropship_shared.events import Address, utcnow
@@ -160,8 +160,7 @@ async def place_orders(
                 )
                 for order, _ in new
             ]
-            await uow.payments.perform(authorizations)
-            await apply_consequences(uow, *(order for order, _ in new))
+            await apply_consequences(uow, *(order for order, _ in new), payments_first=authorizations)
             await uow.commit()
         return outcomes
 
@@ -220,12 +219,15 @@ def sourcing_of(
     )
 
 
-async def apply_consequences(uow: OrdersUnitOfWork, *changed: Order) -> None:
+async def apply_consequences(
+    uow: OrdersUnitOfWork, *changed: Order, payments_first: Sequence[PaymentCall] = ()
+) -> None:
     """Hand what the orders' changes ask for to the outside world, in the same transaction: events (forwarded
     now rather than on commit, so each order's messages follow the trace of what changed it), then the money
-    movements of all of them in one call, then their customer messages in one statement."""
+    movements of all of them in one call (after `payments_first`, in the same call), then their customer messages
+    in one statement."""
     uow.forward_events()
-    calls = [_payment_call(order, movement) for order in changed for movement in order.movements]
+    calls = [*payments_first, *(_payment_call(order, movement) for order in changed for movement in order.movements)]
     if calls:
         await uow.payments.perform(calls)
     await uow.notifications.enqueue(
