@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dropship_shared.events import Address, utcnow
 from dropship_shared.signing import verify
 from dropship_shared.unit_of_work import UnitOfWorkFactory
-from orders.adapters.channels import EmailChannel, WebhookChannel
+from orders.adapters.channels import EmailChannel, NetworkThread, WebhookChannel
 from orders.adapters.orm import inbox, outbox
 from orders.domain.model import RequestedLine
 from orders.service_layer import handlers, views
@@ -161,13 +161,21 @@ class SlowMailSink(MailSink):
         return await super().handle_DATA(server, session, envelope)
 
 
-async def test_messages_go_out_several_at_a_time_over_a_few_reused_connections(
-    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
+async def test_messages_go_out_several_at_a_time_over_a_few_reused_connections_handed_over_at_once(
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sink = SlowMailSink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     channel = EmailChannel("127.0.0.1", controller.port, "orders@shop.example.com", connections=4)
+    hand_overs: list[object] = []
+    run = NetworkThread.run
+
+    async def counted(thread: NetworkThread, work: Any) -> Any:
+        hand_overs.append(work)
+        return await run(thread, work)
+
+    monkeypatch.setattr(NetworkThread, "run", counted)
     for n in range(12):
         await handlers.place_order(
             journey_uow, handlers.PlaceOrder(f"c{n}@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"
@@ -181,6 +189,7 @@ async def test_messages_go_out_several_at_a_time_over_a_few_reused_connections(
     assert len(sink.messages) == 12
     assert 1 < sink.most_at_once <= 4
     assert len(sink.connections) <= 4  # connections are kept open and reused, not one per message
+    assert len(hand_overs) == 1 + 1  # the claimed batch to the SMTP thread at once; the QUIT at close
 
 
 async def test_a_restarted_sender_sends_at_once_what_it_had_in_flight(
@@ -257,11 +266,14 @@ async def test_plain_and_non_ascii_mail_arrive_as_written(
     sink, smtp_port = smtp_sink
     channel = EmailChannel("127.0.0.1", smtp_port, "Our shop <orders@shop.example.com>")
     closing.append(channel)
-    await channel.send(
-        OutgoingMessage(
-            1, "o42:placed", "backorder_placed", "o42", None, "ann@example.com", subject, body, {}, utcnow()
-        )
+    [went] = await channel.send_many(
+        [
+            OutgoingMessage(
+                1, "o42:placed", "backorder_placed", "o42", None, "ann@example.com", subject, body, {}, utcnow()
+            )
+        ]
     )
+    assert not isinstance(went, Exception)
     [raw] = sink.messages
     mail = email.message_from_bytes(raw.as_bytes(), policy=email.policy.default)
     assert (mail["From"], mail["To"], mail["Subject"]) == (

@@ -1,6 +1,6 @@
 """Customer-message channels: SMTP email (aiosmtplib, a pool of open connections) and a webhook signed
 with HMAC-SHA256 (one HTTP client, its connections kept alive), each talking to the network from an event
-loop of its own."""
+loop of its own, to which the service's loop hands a claimed batch of messages at once."""
 
 from __future__ import annotations
 
@@ -8,17 +8,21 @@ import asyncio
 import binascii
 import json
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import datetime
 from email import quoprimime
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import parseaddr
+from functools import partial
 from typing import Any, TypeVar
 
 import aiosmtplib
 import httpx
 
+from dropship_shared.events import utcnow
 from dropship_shared.signing import sign
+from dropship_shared.tracing import continuing
 from orders.service_layer.ports import OutgoingMessage
 
 T = TypeVar("T")
@@ -73,7 +77,8 @@ class NetworkThread:
     """An event loop in a thread of its own, where a channel does its round trips. Under load the service's
     loop takes a long turn through requests and event handlers between two callbacks, and a message that
     needs several round trips (SMTP: MAIL, RCPT, DATA) would wait one turn for each; here a round trip waits
-    only for the interpreter. The service's loop sees one callback per message: its outcome."""
+    only for the interpreter. The service's loop hands over a claimed batch and sees one callback for it: the
+    outcome of each message (a hand-over per message cost a wake-up of each loop per message)."""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -87,6 +92,30 @@ class NetworkThread:
             self._thread = threading.Thread(target=self._loop.run_forever, name=self._name, daemon=True)
             self._thread.start()
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self._loop))
+
+    async def send_each(
+        self, channel: str, sends: Sequence[tuple[OutgoingMessage, Callable[[], Awaitable[None]]]]
+    ) -> list[datetime | Exception]:
+        """Run each message's send on the thread's loop, all at once (the channel bounds how many are on the wire),
+        each in a span continuing its order's trace: for each, when it went or what it failed with."""
+
+        async def sent(message: OutgoingMessage, send: Callable[[], Awaitable[None]]) -> datetime | Exception:
+            try:
+                with continuing(
+                    f"send customer message {message.kind}",
+                    message.traceparent,
+                    channel=channel,
+                    order_id=message.order_id,
+                ):
+                    await send()
+            except Exception as exc:
+                return exc
+            return utcnow()
+
+        async def all_of_them() -> list[datetime | Exception]:
+            return list(await asyncio.gather(*(sent(message, send) for message, send in sends)))
+
+        return await self.run(all_of_them())
 
     async def stop(self, farewell: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `farewell` on the thread's loop (letting go of connections), then end the thread."""
@@ -128,18 +157,22 @@ class EmailChannel:
         self._slots = asyncio.Semaphore(connections)
         self._network = NetworkThread("smtp")
 
-    async def send(self, message: OutgoingMessage) -> None:
+    async def send_many(self, messages: Sequence[OutgoingMessage]) -> list[datetime | Exception]:
+        return await self._network.send_each(
+            self.name, [(message, partial(self._send, self._email(message), message.recipient)) for message in messages]
+        )
+
+    def _email(self, message: OutgoingMessage) -> EmailMessage | bytes:
         plain = plain_ascii_email(self._sender, message)
         if plain is not None:
-            await self._network.run(self._send(plain, message.recipient))
-            return
+            return plain
         email = EmailMessage()
         email["From"] = self._sender
         email["To"] = message.recipient
         email["Subject"] = message.subject
         email["Message-ID"] = _message_id(message)
         email.set_content(message.body)
-        await self._network.run(self._send(email, message.recipient))
+        return email
 
     async def _send(self, email: EmailMessage | bytes, recipient: str) -> None:
         async with self._slots:
@@ -194,7 +227,10 @@ class WebhookChannel:
         self._client: httpx.AsyncClient | None = None  # made on the network thread's loop, which it belongs to
         self._network = NetworkThread("webhook")
 
-    async def send(self, message: OutgoingMessage) -> None:
+    async def send_many(self, messages: Sequence[OutgoingMessage]) -> list[datetime | Exception]:
+        return await self._network.send_each(self.name, [(message, self._post_of(message)) for message in messages])
+
+    def _post_of(self, message: OutgoingMessage) -> Callable[[], Awaitable[None]]:
         body = json.dumps(
             {
                 "message_key": message.message_key,
@@ -209,7 +245,7 @@ class WebhookChannel:
         ).encode()
         # The message key is the event id: the receiver drops a repeat after a crash between send and mark.
         headers = {"Content-Type": "application/json", **sign(self._secret, body, event_id=message.message_key)}
-        await self._network.run(self._post(body, headers))
+        return partial(self._post, body, headers)
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> None:
         if self._client is None:

@@ -1,5 +1,6 @@
-"""Delivering the customer-message outbox: claim due messages (recording the attempt), send them through
-their channel several at a time, record what went in groups; backlog and age as metrics."""
+"""Delivering the customer-message outbox: claim due messages (recording the attempt), hand each claimed batch
+to its channel at once (which sends several at a time), record what went in groups; backlog and age as
+metrics."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from prometheus_client import Gauge, Histogram
 
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
-from dropship_shared.tracing import continuing
 from dropship_shared.transient import retry_transient
 from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.service_layer.ports import MessageChannel, OutgoingMessage
@@ -74,9 +74,11 @@ class DeliveryRecord:
         self._written: asyncio.Future[None] | None = None  # resolved when the waiting outcomes are written
         self._writer: asyncio.Task[None] | None = None
 
-    async def write(self, outcome: Outcome) -> None:
-        """Returns once the outcome is recorded: everyone of a group wakes at once when its write is done."""
-        self._outcomes.append(outcome)
+    async def write(self, outcomes: list[Outcome]) -> None:
+        """Returns once the outcomes are recorded: everyone of a group wakes at once when its write is done."""
+        if not outcomes:
+            return
+        self._outcomes += outcomes
         if self._written is None:
             self._written = asyncio.get_running_loop().create_future()
         written = self._written
@@ -125,27 +127,26 @@ async def claim(
     return await retry_transient(claim_due, "customer_message.claim")
 
 
-async def send_one(channel: MessageChannel, message: OutgoingMessage, policy: DeliveryPolicy) -> Outcome:
-    """Send a claimed message (the channel bounds how many go at once: its connections). The attempt is on
-    record (claim_due) and the outcome is recorded right after, so a crash sends a message twice only if it
-    falls between the two; the stable message key (Message-ID, X-Event-Id) lets the receiver drop such a
-    repeat."""
-    try:
-        with continuing(
-            f"send customer message {message.kind}",
-            message.traceparent,
-            channel=channel.name,
-            order_id=message.order_id,
-        ):
-            await channel.send(message)
-    except Exception as exc:
-        error = repr(exc)
-        delay = min(policy.first_retry * 2 ** (message.attempts - 1), policy.max_retry)
-        log.warning("customer message not delivered; will retry", channel=channel.name, error=error)
-        return Outcome(message, error=error, retry_at=utcnow() + delay)
-    went = utcnow()
-    MESSAGE_DELIVERY.labels(channel.name).observe((went - message.created_at).total_seconds())
-    return Outcome(message, went_at=went)
+async def send_claimed(
+    channel: MessageChannel, messages: list[OutgoingMessage], policy: DeliveryPolicy
+) -> list[Outcome]:
+    """Send claimed messages through their channel, handed over together (the channel bounds how many go at
+    once: its connections). The attempt is on record (claim_due) and the outcomes are recorded right after, so a
+    crash sends a message twice only if it falls between the two; the stable message key (Message-ID,
+    X-Event-Id) lets the receiver drop such a repeat."""
+    if not messages:
+        return []
+    outcomes = []
+    for message, result in zip(messages, await channel.send_many(messages), strict=True):
+        if isinstance(result, Exception):
+            error = repr(result)
+            delay = min(policy.first_retry * 2 ** (message.attempts - 1), policy.max_retry)
+            log.warning("customer message not delivered; will retry", channel=channel.name, error=error)
+            outcomes.append(Outcome(message, error=error, retry_at=utcnow() + delay))
+            continue
+        MESSAGE_DELIVERY.labels(channel.name).observe((result - message.created_at).total_seconds())
+        outcomes.append(Outcome(message, went_at=result))
+    return outcomes
 
 
 async def deliver_due_messages(
@@ -156,15 +157,10 @@ async def deliver_due_messages(
     record = DeliveryRecord(uow_factory)
 
     async def deliver_channel(channel: MessageChannel) -> int:
-        async def deliver(message: OutgoingMessage) -> bool:
-            outcome = await send_one(channel, message, policy)
-            await record.write(outcome)
-            return outcome.went_at is not None
-
         claimed = await claim(uow_factory, channel, policy, policy.batch_size)
-        async with asyncio.TaskGroup() as group:
-            deliveries = [group.create_task(deliver(message)) for message in claimed]
-        return sum(task.result() for task in deliveries)
+        outcomes = await send_claimed(channel, claimed, policy)
+        await record.write(outcomes)
+        return sum(outcome.went_at is not None for outcome in outcomes)
 
     async with asyncio.TaskGroup() as group:
         passes = [group.create_task(deliver_channel(channel)) for channel in channels]
@@ -174,8 +170,8 @@ async def deliver_due_messages(
 class ChannelSender:
     """One channel's sending, streamed: it hands what it claims to the channel at once and claims more while
     they go, whenever a claim would find room for a quarter of the policy's batch of claimed and unsent
-    messages. It wakes when a commit stores messages, when room frees while messages wait, and every
-    `poll_seconds` for retries come due."""
+    messages (a claim's room frees when all of its messages are done). It wakes when a commit stores messages,
+    when room frees while messages wait, and every `poll_seconds` for retries come due."""
 
     def __init__(
         self,
@@ -202,9 +198,9 @@ class ChannelSender:
                 room = self._policy.batch_size - self._held
                 roomy = room >= max(1, self._policy.batch_size // 4)
                 claimed = await claim(self._uow_factory, self._channel, self._policy, room) if roomy else []
-                for message in claimed:
-                    self._held += 1
-                    deliveries.create_task(self._deliver(message))
+                if claimed:
+                    self._held += len(claimed)
+                    deliveries.create_task(self._deliver(claimed))
                 self._more_due = not roomy or len(claimed) == room
                 if self._more_due:
                     await self._wake.wait()
@@ -214,14 +210,14 @@ class ChannelSender:
                 if self._wake.is_set() and self._policy.linger_seconds > 0:
                     await asyncio.sleep(self._policy.linger_seconds)
 
-    async def _deliver(self, message: OutgoingMessage) -> None:
+    async def _deliver(self, claimed: list[OutgoingMessage]) -> None:
         try:
-            outcome = await send_one(self._channel, message, self._policy)
+            outcomes = await send_claimed(self._channel, claimed, self._policy)
         finally:
-            self._held -= 1
+            self._held -= len(claimed)
             if self._more_due:
                 self._wake.set()
-        await self._record.write(outcome)
+        await self._record.write(outcomes)
 
 
 async def reconcile_in_flight(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], policy: DeliveryPolicy) -> int:

@@ -81,8 +81,9 @@ class OutgoingMessage:
 class MessageChannel(Protocol):
     name: str
 
-    async def send(self, message: OutgoingMessage) -> None:
-        """Deliver or raise; the outbox retries on any exception. Called concurrently."""
+    async def send_many(self, messages: Sequence[OutgoingMessage]) -> list[datetime | Exception]:
+        """Deliver the messages, as many at a time as the channel has connections: for each, when it went or what
+        it failed with (the outbox retries it). One hand-over to the channel's network thread for all of them."""
 
     async def close(self) -> None:
         """Let go of open connections (at shutdown)."""
