@@ -18,11 +18,13 @@ from dropship_shared import db
 from dropship_shared.db import create_reader_engine, session_factory
 from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.adapters.orm import inbox, outbox
+from orders.adapters.repository import ROWS_PER_TURN
 from orders.domain.model import Order
 from orders.service_layer import handlers
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 T = TypeVar("T")
+LINES = 200
 # Trips to the driver per statement: asyncpg sends and reads in one; aiosqlite's thread is asked to make the
 # cursor, execute, fetch and close, each a trip.
 TRIPS_PER_STATEMENT = {"postgresql": 1, "sqlite": 4}
@@ -81,6 +83,29 @@ async def test_a_read_makes_the_round_trips_of_its_one_statement_only(
     assert len(order.lines) == 2
     assert list(watched.ran) == ["SELECT orders"]  # with its lines, their shipments, promises, credits; no BEGIN
     assert suspensions.count <= TRIPS_PER_STATEMENT[engine.dialect.name]  # no ping, no ROLLBACK
+
+
+async def test_a_big_order_is_read_a_few_rows_per_turn_of_the_loop(
+    orders_database: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine],
+    reader: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine],
+) -> None:
+    """A 200-line order's rows are turned into its lines over several turns of the loop (the reads and events
+    answered meanwhile wait a few milliseconds at a time), when it is read and when it is loaded to be changed."""
+    writer_uow, _ = orders_database
+    reader_uow, _ = reader
+    small, big = await place(writer_uow, 1), await place(writer_uow, LINES)
+    await read(reader_uow, small)
+
+    suspensions = {order_id: Suspensions() for order_id in (small, big)}
+    for order_id, counted in suspensions.items():
+        assert len((await counted.of(read(reader_uow, order_id))).lines) in (1, LINES)
+    loaded = Suspensions()
+    async with writer_uow() as uow:
+        assert len((await loaded.of(uow.orders.get_many([big])))[big].lines) == LINES
+
+    # its rows (the lines, then each line's promise), then its lines: at least one turn per ROWS_PER_TURN of each
+    assert suspensions[big].count - suspensions[small].count >= 3 * LINES // ROWS_PER_TURN
+    assert loaded.count >= LINES // ROWS_PER_TURN
 
 
 async def test_a_reader_connection_is_pinged_only_after_a_rest(
