@@ -18,7 +18,7 @@ from dropship_shared.events import AcknowledgedLine, PurchaseOrderAcknowledged, 
 from dropship_shared.unit_of_work import UnitOfWorkFactory
 from orders.domain.promise import PromiseRules
 from orders.entrypoints.schemas import OrderOut
-from orders.service_layer import event_handlers, handlers
+from orders.service_layer import event_handlers, handlers, views
 from orders.service_layer.handlers import OrderNotFound
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
@@ -88,3 +88,19 @@ async def test_reads_run_statements_built_once(
 
     assert len(executed[0]) == len(executed[1]) == 1
     assert all(first is second for first, second in zip(executed[0], executed[1], strict=True))
+
+
+async def test_the_payments_read_the_order_as_get_does(
+    orders_database: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine],
+) -> None:
+    uow, engine = orders_database
+    order_id = await place(uow, 2)
+
+    watched = Statements(engine)
+    totals = await views.payments(uow, order_id)
+
+    assert totals.authorized > 0
+    assert {kind: count for kind, count in watched.ran.items() if kind.startswith("SELECT")} == {
+        "SELECT orders": 1,  # with its lines, their shipments, promises and credits
+        "SELECT payment_ledger": 1,
+    }

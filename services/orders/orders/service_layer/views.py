@@ -20,8 +20,10 @@ from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 
 async def payments(uow_factory: UnitOfWorkFactory[OrdersUnitOfWork], order_id: str) -> PaymentTotals:
+    """The order's payment totals; the order is read as GET /orders/{id} reads it (one statement), not loaded
+    with its lines' history as for a change (six)."""
     async with uow_factory() as uow:
-        if await uow.orders.get(order_id) is None:
+        if await uow.orders.read(order_id) is None:
             raise OrderNotFound(f"order {order_id} not found")
         return await uow.payments.totals(order_id)
 
