@@ -62,14 +62,19 @@ class Outgoing:
 async def publish_confirmed(
     channel: Channel, exchange: str, messages: Sequence[Outgoing], confirm_within: float
 ) -> list[NotConfirmed | None]:
-    """Publish the messages (one socket write) and wait up to `confirm_within` seconds for their confirms: for
-    each message None if the broker confirmed it, else why not. A channel without confirms is refused."""
+    """Publish the messages (one socket write) and wait for their confirms, `confirm_within` seconds at most in all:
+    for each message None if the broker confirmed it, else why not. A channel without confirms is refused."""
     if not channel.publisher_confirms:
         raise ValueError("publish_confirmed needs a channel with publisher confirms")
     if not messages:
         return []
-    confirms = await _write(channel, exchange, messages)
-    _, unconfirmed = await asyncio.wait(confirms, timeout=confirm_within)
+    deadline = asyncio.get_running_loop().time() + confirm_within
+    try:
+        async with asyncio.timeout_at(deadline):  # the writer may be held back (the broker blocked publishers)
+            confirms = await _write(channel, exchange, messages)
+    except TimeoutError:
+        return [NotConfirmed("not written to the broker in time")] * len(messages)
+    _, unconfirmed = await asyncio.wait(confirms, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
     for confirm in unconfirmed:
         confirm.cancel()  # a confirm coming later is ignored by the channel
     return [_outcome(confirm) for confirm in confirms]

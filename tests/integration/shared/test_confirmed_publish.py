@@ -97,3 +97,24 @@ async def test_confirms_that_come_too_late_leave_the_next_batch_confirmed_correc
 
     messages = await received(broker_namespace, queue_name, 8)
     assert [message.message_id for message in messages] == [f"event-{n}" for n in range(8)]
+
+
+async def test_a_publish_the_connection_cannot_write_is_given_up_and_leaves_the_channel_in_step(
+    broker: Broker, broker_namespace: BrokerNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue_name = await bound_queue(broker_namespace, "blocked")
+    assert broker._publish_channel is not None
+    channel = await broker._publish_channel.get_underlay_channel()
+    put = channel.write_queue.put
+
+    async def held_back(frame: object) -> None:  # as when the broker blocks publishers (a resource alarm)
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(channel.write_queue, "put", held_back)
+    blocked = await broker.publish_many([outgoing(n) for n in range(3)], confirm_within=0.2)
+    assert all(isinstance(outcome, NotConfirmed) for outcome in blocked)
+    monkeypatch.setattr(channel.write_queue, "put", put)
+    assert await broker.publish_many([outgoing(n) for n in range(3, 5)]) == [None] * 2
+
+    messages = await received(broker_namespace, queue_name, 2)
+    assert [message.message_id for message in messages] == ["event-3", "event-4"]
