@@ -37,7 +37,9 @@ Then, for each storage engine, the orders and aggregator services as processes:
   the machine's busy share from /proc/stat, so what limits the rate shows (one process at 100 % of a core, or
   the machine busy); the broker and the PostgreSQL server serve everyone on the machine, so theirs include
   others' work. The same over the ceilings' rounds, per message and per request. The services' CPU time per
-  backorder line from intake to the last PO is printed too (the figure earlier runs compared);
+  backorder line from intake to the last PO is printed too (the figure earlier runs compared), and for the 80 %
+  phase with what this bench's own reads of the POs cost (the same reads again: a PO per line there, each read
+  back over HTTP);
 - with `--profile DIR` a py-spy profile of each service over the sustained phase only (from just before the
   first order to the last answer);
 - the services' resident memory (peak, sampled), and the customer-message backlog when orders exports it.
