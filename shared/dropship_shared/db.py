@@ -49,11 +49,12 @@ def make_sqlite_directory(url: str) -> None:
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    """An engine that serialises writers safely on SQLite and pools connections on PostgreSQL."""
+    """An engine that serialises writers safely on SQLite and pools connections on PostgreSQL (pinged only after
+    a rest, `_ping_after_rest`)."""
     if not is_sqlite(url):
-        return sqlalchemy_asyncio.create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-        )
+        engine = sqlalchemy_asyncio.create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        _ping_after_rest(engine)
+        return engine
     make_sqlite_directory(url)
     # One connection: the process's transactions queue on the pool (an asyncio wait) instead of
     # on SQLite's busy handler, which sleeps in coarse steps and ruins latency under load.
@@ -82,17 +83,19 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return engine
 
 
-def create_postgres_pool(url: str, pool_size: int, autocommit: bool = False, pre_ping: bool = True) -> AsyncEngine:
+def create_postgres_pool(url: str, pool_size: int, autocommit: bool = False) -> AsyncEngine:
     """A fixed pool for one kind of background work or for reads: no overflow, so a burst waits a moment
     for a kept connection instead of opening (TLS handshake, authentication, an empty statement cache) and
-    closing new ones. Autocommit, for work made of single statements: no BEGIN and COMMIT round trips."""
-    return sqlalchemy_asyncio.create_async_engine(
+    closing new ones. Autocommit, for work made of single statements: no BEGIN and COMMIT round trips.
+    Connections are pinged only after a rest (`_ping_after_rest`)."""
+    engine = sqlalchemy_asyncio.create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
-        pool_pre_ping=pre_ping,
         isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
     )
+    _ping_after_rest(engine)
+    return engine
 
 
 def create_reader_engine(url: str, pool_size: int = 8) -> AsyncEngine:
@@ -106,9 +109,7 @@ def create_reader_engine(url: str, pool_size: int = 8) -> AsyncEngine:
     if not is_sqlite(url):
         # Under READ COMMITTED each statement has its own snapshot inside a transaction too, so a read loses
         # nothing by autocommit.
-        engine = create_postgres_pool(url, pool_size, autocommit=True, pre_ping=False)
-        _ping_after_rest(engine)
-        return engine
+        return create_postgres_pool(url, pool_size, autocommit=True)
     engine = sqlalchemy_asyncio.create_async_engine(
         url,
         connect_args={"timeout": 30},
@@ -129,16 +130,17 @@ def create_reader_engine(url: str, pool_size: int = 8) -> AsyncEngine:
     return engine
 
 
-READER_PING_AFTER_REST_SECONDS = 10.0
+PING_AFTER_REST_SECONDS = 10.0
 
 
 def _ping_after_rest(engine: AsyncEngine) -> None:
-    """A pooled connection is pinged when it is taken after resting READER_PING_AFTER_REST_SECONDS or more (a
-    restarted server or a dropped idle connection is found then, and replaced before the read), not on every
-    checkout: during a burst a connection comes back within milliseconds, and a ping before each read would be
-    one more round trip, so one more turn of the busy loop, per read. A server that restarts in the middle of a
-    burst fails the reads in flight (as with a ping before each) and those on connections back from them: the
-    pool then replaces every connection older than the failure."""
+    """A pooled PostgreSQL connection is pinged when it is taken after resting PING_AFTER_REST_SECONDS or more (a
+    restarted server or a dropped idle connection is found then, and replaced before the work), not on every
+    checkout: during a burst a connection comes back within milliseconds, and a ping before each read or
+    transaction would be one more round trip, so one more turn of the busy loop, each time. A server that
+    restarts in the middle of a burst fails the work in flight (as with a ping before each) and the work on
+    connections back from it: the pool then replaces every connection older than the failure, and a transaction
+    that failed so is retried (`transient.retry_transient`: connection_lost)."""
 
     @event.listens_for(engine.sync_engine, "checkin")
     def _rested_since(_dbapi_connection: Any, record: Any) -> None:
@@ -147,7 +149,7 @@ def _ping_after_rest(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "checkout")
     def _ping_if_rested(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         rested_since = record.info.get("rested_since")
-        if rested_since is None or time.monotonic() - rested_since < READER_PING_AFTER_REST_SECONDS:
+        if rested_since is None or time.monotonic() - rested_since < PING_AFTER_REST_SECONDS:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)

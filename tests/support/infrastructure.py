@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import aio_pika
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 HOW_TO = (
     "Tests need a real {what}. Set {var} (e.g. {example}) or run a Docker engine so "
@@ -66,8 +67,6 @@ def find_postgres_admin_url() -> Iterator[str]:
 def _admin_execute(admin_url: str, statement: str) -> None:
     import asyncio
 
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     async def run() -> None:
         engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
         async with engine.connect() as connection:
@@ -83,6 +82,23 @@ def create_database(admin_url: str, name: str) -> None:
 
 def drop_database(admin_url: str, name: str) -> None:
     _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def backend_pid(engine: AsyncEngine) -> int:
+    """The server process of a connection of the engine's pool (its one connection, for a pool of one)."""
+    async with engine.connect() as connection:
+        pid: int = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        return pid
+
+
+async def terminate_backend(database_url: str, pid: int) -> None:
+    """The server drops that connection, as a restart or an idle timeout would."""
+    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await admin.dispose()
 
 
 class BrokerNamespace:

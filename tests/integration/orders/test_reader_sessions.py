@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Generator
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from test_big_order import Statements
 from test_event_batches import place
 
@@ -22,6 +21,7 @@ from orders.adapters.repository import ROWS_PER_TURN
 from orders.domain.model import Order
 from orders.service_layer import handlers
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
+from support.infrastructure import backend_pid, terminate_backend
 
 T = TypeVar("T")
 LINES = 200
@@ -131,25 +131,9 @@ async def test_a_reader_connection_is_pinged_only_after_a_rest(
         await read(reader_uow, order_id)
     assert pings == []  # back within the rest: not pinged
 
-    monkeypatch.setattr(db, "READER_PING_AFTER_REST_SECONDS", 0.0)
-    await _terminate(database_url, await _reader_backend(engine))  # the server drops the resting connection
+    monkeypatch.setattr(db, "PING_AFTER_REST_SECONDS", 0.0)
+    await terminate_backend(database_url, await backend_pid(engine))  # the server drops the resting connection
     order = await read(reader_uow, order_id)
 
     assert order.order_id == order_id  # the read found a live connection
     assert pings  # the ping found the dead one and the pool replaced it
-
-
-async def _reader_backend(engine: AsyncEngine) -> int:
-    """The server process of the reader pool's one connection (the reads before ran one at a time)."""
-    async with engine.connect() as connection:
-        pid: int = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-        return pid
-
-
-async def _terminate(database_url: str, pid: int) -> None:
-    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    finally:
-        await admin.dispose()
