@@ -5,6 +5,8 @@ aio-pika publishes one message per call: a task's worth of work for each (a lock
 connection's writer, a socket write and a drain, a future for the confirm). The outbox relay publishes
 hundreds at a time, so it marshals the frames of all of them into one write on the channel aio-pika keeps
 (aiormq's, under its lock, numbering each publish as the broker does) and waits once for all their confirms.
+Those channel fields are not aiormq's public API: shared/pyproject.toml pins aiormq to the minor release this was
+written and tested against (tests/integration/shared/test_confirmed_publish.py), to be checked again on an upgrade.
 """
 
 from __future__ import annotations
