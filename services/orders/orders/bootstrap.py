@@ -75,6 +75,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         poll_seconds=settings.notify_poll_seconds,
         first_retry=timedelta(seconds=settings.notify_first_retry_seconds),
         batch_size=max(64, 4 * settings.notify_concurrency),
+        in_flight=4 * max(64, 4 * settings.notify_concurrency),
         claimant=settings.message_claimant(),
     )
 

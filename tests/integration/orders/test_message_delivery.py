@@ -6,8 +6,8 @@ import asyncio
 import email
 import email.policy
 import json
-from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import datetime, timedelta
 from email.message import Message
 from typing import Any
 
@@ -283,3 +283,43 @@ async def test_plain_and_non_ascii_mail_arrive_as_written(
     )
     assert mail["Message-ID"] == "<o42.placed@orders>"
     assert mail.get_content().replace("\r\n", "\n") == body
+
+
+class HeldChannel:
+    """A channel whose sends all wait until the test lets them go: what was handed over, claim by claim."""
+
+    name = "email"
+
+    def __init__(self) -> None:
+        self.handed_over: list[int] = []
+        self.go = asyncio.Event()
+
+    async def send_many(self, messages: Sequence[OutgoingMessage]) -> list[datetime | Exception]:
+        self.handed_over.append(len(messages))
+        await self.go.wait()
+        return [utcnow() for _ in messages]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_the_sender_hands_over_the_next_claim_while_the_last_one_still_goes(
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
+) -> None:
+    for n in range(10):
+        await handlers.place_order(
+            journey_uow, handlers.PlaceOrder(f"p{n}@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), "c"
+        )
+    channel = HeldChannel()
+    policy = DeliveryPolicy(batch_size=4, in_flight=8, poll_seconds=3600, linger_seconds=0, claimant="orders@test")
+    delivery = MessageDelivery(journey_uow, [channel], policy)
+    sending = asyncio.create_task(delivery.run())
+    try:
+        # Nothing has gone yet, and two claims are with the channel: as many as `in_flight` leaves room for.
+        await eventually(lambda: list(channel.handed_over), lambda claims: sum(claims) == 8)
+        assert channel.handed_over == [4, 4]
+        channel.go.set()  # they go; room frees and the last two are claimed
+        await eventually(lambda: sum(channel.handed_over), lambda handed: handed == 10)
+    finally:
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)

@@ -37,6 +37,10 @@ class DeliveryPolicy:
     # it has connections. Many per claim, because a claim waits its turn on a busy service's event loop;
     # sending a batch takes a fraction of a second.
     batch_size: int = 64
+    # Claimed and not done yet, per channel, over all the claims in flight: a claim's room frees only when all of
+    # its messages are done, so with room for several claims the next one is handed over while the last one's
+    # final messages still go (the channel's connections are never idle between two claims).
+    in_flight: int = 256
     lease: timedelta = timedelta(seconds=60)  # a claimed message is retried after this if its sender died
     first_retry: timedelta = timedelta(seconds=2)
     max_retry: timedelta = timedelta(minutes=30)
@@ -168,10 +172,11 @@ async def deliver_due_messages(
 
 
 class ChannelSender:
-    """One channel's sending, streamed: it hands what it claims to the channel at once and claims more while
-    they go, whenever a claim would find room for a quarter of the policy's batch of claimed and unsent
-    messages (a claim's room frees when all of its messages are done). It wakes when a commit stores messages,
-    when room frees while messages wait, and every `poll_seconds` for retries come due."""
+    """One channel's sending, streamed: it hands what it claims (up to the policy's batch at a time) to the
+    channel at once and claims more while they go, whenever a claim would find room for a quarter of a batch
+    within the policy's `in_flight` claimed and unsent messages (a claim's room frees when all of its messages
+    are done). It wakes when a commit stores messages, when room frees while messages wait, and every
+    `poll_seconds` for retries come due."""
 
     def __init__(
         self,
@@ -195,12 +200,14 @@ class ChannelSender:
         async with asyncio.TaskGroup() as deliveries:
             while True:
                 self._wake.clear()
-                room = self._policy.batch_size - self._held
+                room = min(self._policy.batch_size, self._policy.in_flight - self._held)
                 roomy = room >= max(1, self._policy.batch_size // 4)
                 claimed = await claim(self._uow_factory, self._channel, self._policy, room) if roomy else []
                 if claimed:
                     self._held += len(claimed)
                     deliveries.create_task(self._deliver(claimed))
+                if claimed and len(claimed) == room and self._held < self._policy.in_flight:
+                    continue  # a full claim: more may be due, and there is room for them now
                 self._more_due = not roomy or len(claimed) == room
                 if self._more_due:
                     await self._wake.wait()
