@@ -84,6 +84,19 @@ def drop_database(admin_url: str, name: str) -> None:
     _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def counted_pings(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The connections the engine's pool pings from now on (each ping still done), in a list that grows."""
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+
+    def counted_ping(connection: object) -> bool:
+        pings.append(connection)
+        return ping(connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted_ping)
+    return pings
+
+
 async def backend_pid(engine: AsyncEngine) -> int:
     """The server process of a connection of the engine's pool (its one connection, for a pool of one)."""
     async with engine.connect() as connection:

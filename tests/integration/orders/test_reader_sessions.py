@@ -21,7 +21,7 @@ from orders.adapters.repository import ROWS_PER_TURN
 from orders.domain.model import Order
 from orders.service_layer import handlers
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
-from support.infrastructure import backend_pid, terminate_backend
+from support.infrastructure import backend_pid, counted_pings, terminate_backend
 
 T = TypeVar("T")
 LINES = 200
@@ -119,14 +119,7 @@ async def test_a_reader_connection_is_pinged_only_after_a_rest(
     writer_uow, _ = orders_database
     reader_uow, engine = reader
     order_id = await place(writer_uow, 1)
-    pings: list[object] = []
-    ping = engine.dialect.do_ping
-
-    def counted_ping(connection: object) -> bool:
-        pings.append(connection)
-        return ping(connection)
-
-    monkeypatch.setattr(engine.dialect, "do_ping", counted_ping)
+    pings = counted_pings(engine, monkeypatch)
     for _ in range(3):
         await read(reader_uow, order_id)
     assert pings == []  # back within the rest: not pinged

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropship_shared import db
-from support.infrastructure import backend_pid, terminate_backend
+from support.infrastructure import backend_pid, counted_pings, terminate_backend
 
 
 @pytest.fixture(params=["writers", "background"])
@@ -30,14 +30,7 @@ async def engine(request: pytest.FixtureRequest, postgres_url: str) -> AsyncIter
 async def test_a_pooled_connection_is_pinged_only_after_a_rest(
     engine: AsyncEngine, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pings: list[object] = []
-    ping = engine.dialect.do_ping
-
-    def counted_ping(connection: object) -> bool:
-        pings.append(connection)
-        return ping(connection)
-
-    monkeypatch.setattr(engine.dialect, "do_ping", counted_ping)
+    pings = counted_pings(engine, monkeypatch)
     for _ in range(3):
         async with engine.begin() as connection:
             await connection.execute(text("SELECT 1"))
