@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -34,6 +35,13 @@ _transaction_items: ContextVar[Mapping[str, str] | None] = ContextVar("transacti
 
 def tracing_enabled() -> bool:
     return _enabled
+
+
+def native_fastapi_telemetry() -> TelemetryConfig | None:
+    """FastAPI's own OpenTelemetry for an app created now: FastAPI's defaults when tracing is on; off when it is
+    off, so that FastAPI does not look the global tracer, meter and logger providers up on every request to find
+    them unconfigured (this process installs none but the tracer's)."""
+    return None if _enabled else {"tracing": False, "metrics": False, "logs": False}
 
 
 def configure_tracing(service_name: str, otlp_endpoint: str) -> None:

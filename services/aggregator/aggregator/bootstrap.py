@@ -28,6 +28,7 @@ from dropship_shared.auth import install_authorization
 from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import ServiceRuntime
+from dropship_shared.tracing import native_fastapi_telemetry
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -77,6 +78,7 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
         version="0.1.0",
         description="Batches backorders per supplier until its minimums are met or its max wait runs out.",
         lifespan=lifespan,
+        telemetry=native_fastapi_telemetry(),
     )
     sessions = DashboardSessions(settings.dashboard_session_key, settings.dashboard_session_hours * 3600)
     install_authorization(app, settings, AGGREGATOR_ACCESS, extra_source=sessions.caller)

@@ -14,6 +14,7 @@ from dropship_shared.auth import install_authorization
 from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import BackgroundLoop, ServiceRuntime
+from dropship_shared.tracing import native_fastapi_telemetry
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
 from orders.adapters.channels import EmailChannel, WebhookChannel
 from orders.adapters.message_templates import MessageTemplates
@@ -122,6 +123,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         description="Takes customer orders, serves them from stock, backorders the rest and keeps the customer "
         "informed from promise to delivery.",
         lifespan=lifespan,
+        telemetry=native_fastapi_telemetry(),
     )
     install_authorization(app, settings, ORDERS_ACCESS)
     # Requests are matched against the routes in the order they were included, one by one: the orders routes

@@ -14,6 +14,7 @@ from dropship_shared.auth import install_authorization
 from dropship_shared.body_limits import install_body_limits
 from dropship_shared.logs import configure_logging
 from dropship_shared.runtime import ServiceRuntime
+from dropship_shared.tracing import native_fastapi_telemetry
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
 from supplier_gateway.adapters import operations_figures
 from supplier_gateway.adapters.http_channel import HttpPurchaseOrderChannel
@@ -163,6 +164,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         description="Places drop-ship purchase orders with suppliers (HTTP/JSON or EDI X12) and turns what the "
         "suppliers answer (acknowledgements, shipment notices) into events.",
         lifespan=lifespan,
+        telemetry=native_fastapi_telemetry(),
     )
     install_authorization(app, settings, GATEWAY_ACCESS)
     app.state.settings = settings

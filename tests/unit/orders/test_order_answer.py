@@ -1,0 +1,71 @@
+"""POST /orders renders its answer itself (`api.order_answer`): the same status, headers and bytes as FastAPI's
+rendering of the `OrderOut` it used to return, over orders of any shape."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import httpx
+from fastapi import FastAPI, Response
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from orders_factories import catalog, place, shipment
+
+from orders.domain.model import Order, RequestedLine
+from orders.entrypoints.api import order_answer
+from orders.entrypoints.schemas import OrderOut
+
+JSON_VALUES = st.none() | st.booleans() | st.integers() | st.text() | st.decimals(allow_nan=False, places=2)
+
+
+@st.composite
+def orders(draw: st.DrawFn) -> Order:
+    requested = draw(
+        st.lists(
+            st.builds(RequestedLine, st.sampled_from(["CHAIR", "TABLE"]), st.integers(1, 10_000)),
+            min_size=1,
+            max_size=5,
+        )
+    )
+    order = place(requested, catalog(on_hand=draw(st.integers(0, 20))))
+    order.customer_email = draw(st.emails())
+    order.ship_to = order.ship_to.model_copy(update={"name": draw(st.text(min_size=1, max_size=30))})
+    for line in order.lines:
+        line.unit_price = draw(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999"), places=2))
+        line.routing = draw(st.none() | st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=4))
+        line.tried_suppliers = draw(st.lists(st.text(max_size=8), max_size=3))
+        line.shipments = [shipment(f"S{n}", 1, days=n) for n in range(draw(st.integers(0, 2)))]
+        line.credit = draw(st.none() | st.decimals(min_value=Decimal("0"), max_value=Decimal("500"), places=2))
+    return order
+
+
+def app_answering(order: Order) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/returned", status_code=201)
+    async def returned() -> OrderOut:  # what POST /orders did: FastAPI validates and renders the OrderOut
+        return OrderOut.of(order)
+
+    @app.post("/rendered", status_code=201, response_model=OrderOut)
+    async def rendered() -> Response:
+        return order_answer(order, 201)
+
+    return app
+
+
+async def both_answers(order: Order) -> tuple[httpx.Response, httpx.Response]:
+    transport = httpx.ASGITransport(app=app_answering(order))
+    async with httpx.AsyncClient(transport=transport, base_url="http://orders") as client:
+        return await client.post("/returned"), await client.post("/rendered")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(order=orders())
+def test_the_answer_is_the_bytes_fastapi_rendered(order: Order) -> None:
+    returned, rendered = asyncio.run(both_answers(order))
+    assert (rendered.status_code, rendered.headers.items(), rendered.content) == (
+        returned.status_code,
+        returned.headers.items(),
+        returned.content,
+    )
