@@ -22,7 +22,7 @@ import functools
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -254,7 +254,8 @@ async def database(storage: str, postgres: str) -> AsyncIterator[str]:
             yield url
 
 
-async def main(args: argparse.Namespace) -> None:
+async def on_each_storage(measure: Callable[[str, str, argparse.Namespace], Awaitable[None]], args: Any) -> None:
+    """`measure` on a fresh database of each engine of `--storage`, the machine's load before and after."""
     print(machine_line())
     for storage in args.storage.split(","):
         async with database(storage, args.postgres) as url:
@@ -262,12 +263,18 @@ async def main(args: argparse.Namespace) -> None:
     print(machine_line())
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(description: str | None, orders: int) -> argparse.ArgumentParser:
+    """The options of the in-process benchmarks: engines, PostgreSQL server, orders per round, rounds."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--storage", default="sqlite,postgres")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
-    parser.add_argument("--orders", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--orders", type=int, default=orders)
     parser.add_argument("--rounds", type=int, default=2)
+    return parser
+
+
+if __name__ == "__main__":
+    parser = arguments(__doc__, orders=3000)
+    parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--split", action="store_true", help="CPU per step of the transaction")
-    asyncio.run(main(parser.parse_args()))
+    asyncio.run(on_each_storage(measure, parser.parse_args()))

@@ -14,8 +14,11 @@ from test_customer_journey_store import SHIP_TO, count, po_line
 
 from dropship_shared.batching import EventBatcher
 from dropship_shared.events import (
+    AcknowledgedLine,
     BatchReleaseExpected,
     Envelope,
+    LineCancellationResolved,
+    PurchaseOrderAcknowledged,
     PurchaseOrderRequested,
     ShipmentUpdated,
     ShippedLine,
@@ -32,6 +35,17 @@ from orders.service_layer.unit_of_work import OrdersUnitOfWork
 async def place(uow: UnitOfWorkFactory[OrdersUnitOfWork], lines: int) -> str:
     command = handlers.PlaceOrder("ann@example.com", SHIP_TO, [RequestedLine("TABLE", 1)] * lines)
     return (await handlers.place_order(uow, command, "c")).order.order_id
+
+
+def on_po(po_number: str, order_ids: list[str]) -> PurchaseOrderRequested:
+    """The first line of each order on one PO."""
+    return PurchaseOrderRequested(
+        po_number=po_number,
+        supplier_id="globex",
+        currency="USD",
+        release_reason="min_units",
+        lines=[po_line(order_id, 1, 1) for order_id in order_ids],
+    )
 
 
 def events_over(order_ids: list[str]) -> list[Envelope]:
@@ -82,6 +96,7 @@ async def test_events_delivered_together_lock_and_read_their_orders_once_and_end
     assert watched.ran["SELECT orders"] == 2  # the lock of all of them (sorted ids, one statement), one read
     assert watched.ran["SELECT order_lines"] == 1
     assert watched.ran["SELECT line_shipments"] == 2  # read with the orders, then what is stored before writing
+    assert watched.ran["SELECT line_transitions"] == 0  # no event of the batch reads the lines' status history
     assert watched.ran["INSERT line_shipments"] == 1
     for envelope in events_over(alone):
         await event_handlers.handle_event(uow, envelope)
@@ -116,3 +131,30 @@ async def test_a_poison_event_in_a_batch_fails_alone(
     assert await count(uow, inbox) == 4
     order = await handlers.get_order(uow, order_ids[0])
     assert [line.status.value for line in order.lines] == ["shipped", "on_purchase_order"]
+
+
+async def test_a_refused_cancellation_in_a_batch_resumes_the_status_its_line_had_before_the_request(
+    orders_database: tuple[UnitOfWorkFactory[OrdersUnitOfWork], AsyncEngine],
+) -> None:
+    uow, engine = orders_database
+    order_id, other_id = await place(uow, 1), await place(uow, 1)
+    requested = on_po("PO1", [order_id])
+    acknowledged = PurchaseOrderAcknowledged(
+        po_number="PO1",
+        supplier_id="globex",
+        status="accepted",
+        lines=[AcknowledgedLine(backorder_line_id=f"{order_id}-1", line_no=1, status="accepted", quantity=1)],
+    )
+    for payload in (requested, acknowledged):
+        await event_handlers.handle_event(uow, Envelope.wrap(payload, "c"))
+    await handlers.cancel_order(uow, order_id, "c")
+    watched = Statements(engine)
+
+    refused = LineCancellationResolved(
+        po_number="PO1", supplier_id="globex", backorder_line_id=f"{order_id}-1", outcome="refused"
+    )
+    other = on_po("PO2", [other_id])
+    await event_handlers.handle_events(uow, [Envelope.wrap(other, "c"), Envelope.wrap(refused, "c")], PromiseRules())
+    assert watched.ran["SELECT line_transitions"] == 1  # the batch's orders read with their history, for the refusal
+    assert (await handlers.get_order(uow, order_id)).lines[0].status.value == "acknowledged"
+    assert (await handlers.get_order(uow, other_id)).lines[0].status.value == "on_purchase_order"

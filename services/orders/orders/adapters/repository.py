@@ -766,9 +766,14 @@ class OrderRepository:
     async def get(self, order_id: str, for_update: bool = False) -> Order | None:
         return (await self.get_many([order_id], for_update)).get(order_id)
 
-    async def get_many(self, order_ids: Iterable[str], for_update: bool = False) -> dict[str, Order]:
-        """The orders that exist among `order_ids`, each with its lines and their history: one statement per
-        table however many orders (the event handlers load a batch's orders together)."""
+    async def get_many(
+        self, order_ids: Iterable[str], for_update: bool = False, with_history: bool = True
+    ) -> dict[str, Order]:
+        """The orders that exist among `order_ids`, each with its lines, their shipments, promises and credits
+        and, `with_history`, their status transitions: one statement per table however many orders (the event
+        handlers load a batch's orders together). Without history a line's `history` holds only the transitions
+        made from here on (appending one needs none of the earlier: `save` writes only the new ones); only
+        `OrderLine.status_before_cancel_request` reads the earlier ones."""
         wanted = sorted(set(order_ids))
         if not wanted:
             return {}
@@ -779,7 +784,7 @@ class OrderRepository:
         if not order_rows:
             return {}
         line_rows = await self._rows(order_lines, [row["order_id"] for row in order_rows], order_lines.c.line_no)
-        loaded = await self._assemble(order_rows, line_rows)
+        loaded = await self._assemble(order_rows, line_rows, with_history=with_history)
         for order in loaded.values():
             # What changes it from here on is forwarded under the correlation id in force at the time.
             self._collect(order)
@@ -828,12 +833,14 @@ class OrderRepository:
         order_rows: Sequence[RowMapping],
         line_rows: Sequence[RowMapping],
         details: dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]] | None = None,
+        with_history: bool = False,
     ) -> dict[str, Order]:
         """The orders of `order_rows` built from their rows (`line_rows` in line order) and their lines'
-        shipments, promises, credits and status transitions, one statement each; a reader's read gives the
-        `details` it read with the lines (and the lines' transitions are not read: `history` stays empty)."""
+        shipments, promises, credits and, `with_history`, status transitions, one statement each; a reader's
+        read gives the `details` it read with the lines. Without `details` the orders are loaded to be changed:
+        their line rows are kept to write only what changes."""
         found = [row["order_id"] for row in order_rows]
-        with_transitions = details is None
+        to_change = details is None
         by_line: dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]] = defaultdict(dict, details or {})
         for name, table, order_by in (
             ("shipments", shipments, shipments.c.id),
@@ -841,7 +848,7 @@ class OrderRepository:
             ("promises", line_promises, line_promises.c.id),
             ("credits", consolation_credits, consolation_credits.c.line_no),
         ):
-            if name in by_line or (name == "transitions" and not with_transitions):
+            if name in by_line or (name == "transitions" and not with_history):
                 continue
             grouped: dict[tuple[str, int], list[Mapping[Any, Any]]] = defaultdict(list)
             for row in await self._rows(table, found, order_by):
@@ -853,7 +860,7 @@ class OrderRepository:
                 await asyncio.sleep(0)
             order_id, line_no = line_row["order_id"], line_row["line_no"]
             key = (order_id, line_no)
-            if with_transitions:  # loaded to be changed: kept to write only what changes
+            if to_change:
                 self._loaded_lines.setdefault(order_id, {})[line_no] = {
                     column.name: line_row[column.name] for column in order_lines.columns
                 }

@@ -51,6 +51,9 @@ class EventWork:
     # Applies to a line under any of its backorder line ids (goods that shipped count even from a supplier the
     # line left); other events about an id the line has left (a re-routed line) change nothing.
     any_route: bool = False
+    # The change reads the lines' status history (a refused cancellation resumes the status before the request):
+    # the batch's orders are loaded with it.
+    reads_history: bool = False
 
 
 @dataclass
@@ -130,7 +133,8 @@ async def handle_events(
         if not todo:
             return
         orders = await uow.orders.get_many(
-            await uow.orders.lock(order_id for _, _, by_order in todo for order_id in by_order)
+            await uow.orders.lock(order_id for _, _, by_order in todo for order_id in by_order),
+            with_history=any(work.reads_history for _, work, _ in todo),
         )
         await _fill_sourcing(uow, todo, orders)
         changed: dict[str, Order] = {}
@@ -303,7 +307,7 @@ def _line_cancellation_resolved(envelope: Envelope, rules: PromiseRules) -> Even
     def resolve(order: Order, line_no: int, c: Cause) -> None:
         order.resolve_cancellation(line_no, payload.outcome, c, payload.reason)
 
-    return EventWork(_cause(envelope), [(payload.backorder_line_id, resolve)])
+    return EventWork(_cause(envelope), [(payload.backorder_line_id, resolve)], reads_history=True)
 
 
 def _purchase_order_failed(envelope: Envelope, rules: PromiseRules) -> EventWork:
