@@ -119,6 +119,9 @@ class System:
     replicas: int = 1  # processes of each service (but the simulator); more than one needs PostgreSQL
     # the processes of each service: one, or its replicas, which share the service's port in `ports`
     replica_processes: dict[str, list[ServiceProcess]] = field(default_factory=dict, init=False)
+    # the customers' mailbox: "print" (aiosmtpd printing every email to smtp-sink.log, the demo's and the tests'),
+    # "discard" (scripts/mail_sink.py: accepts and counts, for benchmarks, a fraction of the CPU)
+    mailbox: str = "print"
     smtp_sink: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -218,10 +221,15 @@ class System:
         return named
 
     def start_smtp_sink(self) -> None:
-        """A local SMTP server that prints every customer email to smtp-sink.log (the demo's mailbox)."""
+        """A local SMTP server for the customers' emails: by default it prints every one to smtp-sink.log (the
+        demo's mailbox); `mailbox="discard"` accepts and counts them (scripts/mail_sink.py)."""
         log = (self.workdir / "smtp-sink.log").open("ab")
+        if self.mailbox == "discard":
+            command = [sys.executable, str(ROOT / "scripts" / "mail_sink.py"), "--port", str(self.smtp_port)]
+        else:
+            command = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.smtp_port}"]
         self.smtp_sink = subprocess.Popen(
-            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.smtp_port}"],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
