@@ -1,19 +1,21 @@
 """POST /orders renders its answer itself (`api.order_answer`): the same status, headers and bytes as FastAPI's
-rendering of the `OrderOut` it used to return, over orders of any shape."""
+rendering of the `OrderOut` it used to return, over orders of any shape; it reads its Idempotency-Key itself and
+documents it as FastAPI documented the `Header` parameter it was."""
 
 from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Annotated
 
 import httpx
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Header, Response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from orders_factories import catalog, place, shipment
 
 from orders.domain.model import Order, RequestedLine
-from orders.entrypoints.api import order_answer
+from orders.entrypoints.api import IDEMPOTENCY_KEY_PARAMETER, order_answer
 from orders.entrypoints.schemas import OrderOut
 
 JSON_VALUES = st.none() | st.booleans() | st.integers() | st.text() | st.decimals(allow_nan=False, places=2)
@@ -69,3 +71,17 @@ def test_the_answer_is_the_bytes_fastapi_rendered(order: Order) -> None:
         returned.headers.items(),
         returned.content,
     )
+
+
+def test_the_idempotency_key_is_documented_as_fastapi_documents_a_header_parameter() -> None:
+    app = FastAPI()
+
+    @app.post("/orders")
+    async def post_order(
+        idempotency_key: Annotated[
+            str | None, Header(description="draft-ietf-httpapi-idempotency-key-header: one order per key")
+        ] = None,
+    ) -> None:
+        return None
+
+    assert app.openapi()["paths"]["/orders"]["post"]["parameters"] == [IDEMPOTENCY_KEY_PARAMETER]
