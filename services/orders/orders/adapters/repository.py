@@ -771,7 +771,8 @@ class OrderRepository:
     ) -> dict[str, Order]:
         """The orders that exist among `order_ids`, each with its lines, their shipments, promises and credits
         and, `with_history`, their status transitions: one statement per table however many orders (the event
-        handlers load a batch's orders together). Without history a line's `history` holds only the transitions
+        handlers load a batch's orders together); `for_update` locks the orders' rows as it reads them, in
+        sorted id order (the same order as `lock`). Without history a line's `history` holds only the transitions
         made from here on (appending one needs none of the earlier: `save` writes only the new ones); only
         `OrderLine.status_before_cancel_request` reads the earlier ones."""
         wanted = sorted(set(order_ids))

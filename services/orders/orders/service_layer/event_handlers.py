@@ -133,7 +133,8 @@ async def handle_events(
         if not todo:
             return
         orders = await uow.orders.get_many(
-            await uow.orders.lock(order_id for _, _, by_order in todo for order_id in by_order),
+            (order_id for _, _, by_order in todo for order_id in by_order),
+            for_update=True,  # locked as they are read, in sorted order, before any other row is written
             with_history=any(work.reads_history for _, work, _ in todo),
         )
         await _fill_sourcing(uow, todo, orders)
