@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_pipeline.py [--postgres URL] [--seconds 15] [--storage sqlite,postgres]
                                                 [--replicas N] [--ceiling-rounds 3] [--ceiling-seconds 2]
-                                                [--profile DIR]
+                                                [--profile DIR] [--lines-per-order N]
 
 Ceilings, measured first with the same tools the system is measured with. A ceiling is what this machine can
 reach, and on a shared machine one short try says more about the neighbours than about the machine: each is
@@ -31,6 +31,9 @@ Then, for each storage engine, the orders and aggregator services as processes:
   end-to-end rate; open loop, fixed schedule), with a minimum of 1 unit per PO so the figure is the pipeline's
   latency, not the wait for a batch to fill;
 - `GET /orders/{id}` latency while a 200-line backordered order is taken and its events handled;
+- with `--lines-per-order N` (N > 1), after the 80 % phase, a second sustained phase like the first with orders of N
+  lines, each of another supplier (a customer's basket rather than a flash sale's single item): the same figures,
+  backorder lines/s beside orders/s, so what a line costs the pipeline shows apart from what a request costs;
 - where the CPU goes while intake runs: the CPU time of every process involved (each service, the load
   generator's processes, the SMTP sink, the RabbitMQ node, on PostgreSQL the run's backends and the server's
   own processes, py-spy when profiling, this script), as a share of a core and per backorder line taken, and
@@ -57,6 +60,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -66,7 +70,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -79,6 +83,7 @@ from bench_support import (
     Ceiling,
     CpuAccount,
     CpuReport,
+    EndToEnd,
     ProcessFinder,
     Profile,
     broker_processes,
@@ -541,59 +546,18 @@ def bench_system(
             f"min {args.min_units} units per PO, max wait {MAX_WAIT_SECONDS} s"
         )
         databases = [url.rsplit("/", 1)[1] for url in database_urls.values()]
-        with LoadRun(orders, seconds=args.seconds, connections=args.connections, keep_bodies=True) as load:
-            profiles = profile_services(system, args.profile / storage, args.seconds + 30) if args.profile else []
-            cpu_before = cpu_seconds(system)
-            with CpuAccount(involved(system, databases)) as sustained:
-                intake = load.run()
-            for _, profile in profiles:
-                profile.stop()
-        placed = placed_lines(intake)
-        released = released_lines(system, set(placed), timeout=600)
-        cpu_used = {name: used - cpu_before.get(name, 0.0) for name, used in cpu_seconds(system).items()}
-        figures = end_to_end(
-            by_supplier((supplier, moment) for supplier, moment in placed.values()),
-            by_supplier(released[line] for line in placed if line in released),
-        )
-        print(
-            f"POST /orders sustained: {intake.rate:.0f} orders/s ({intake.ok} ok, {intake.errors} failed, "
-            f"statuses {intake.statuses}) = {intake.rate / ceilings['http']:.3f}x the trivial endpoint's ceiling"
-        )
-        print(latency_line("POST /orders latency (closed loop)", intake.latencies))
-        steady = figures.steady
-        if steady is None:
-            print("end to end, steady state: none, a supplier had fewer than two POs released while orders were taken")
-        else:
-            print(
-                f"end to end, steady state (lines released to POs per second while orders were taken: each "
-                f"supplier's from its first PO to its last before the last order, {steady.seconds:.1f} s on "
-                f"average, added up; {steady.lines} lines): released {steady.released:.0f}/s, taken "
-                f"{steady.taken:.0f}/s over the same windows; sustained (the lower) {steady.sustained:.0f} "
-                f"lines/s = {steady.sustained / ceilings['publish']:.3f}x the raw publish ceiling"
-            )
-        whole = figures.first_to_last
-        print(
-            f"end to end, first order placed -> last line released (with the fill at the start and the last "
-            f"batches' max wait at the end): {whole.lines} of {len(placed)} lines in {whole.seconds:.1f} s = "
-            f"{whole.rate:.0f} lines/s = {whole.rate / ceilings['publish']:.3f}x the raw publish ceiling"
-        )
-        assert sustained.report is not None
-        cpu = sustained.report.with_({f"load generator ({intake.processes} processes)": intake.cpu_seconds})
-        print(f"CPU while orders were taken ({len(placed)} backorder lines):")
-        print("\n".join(cpu.lines(len(placed), "backorder line")))
-        if placed:
-            print(f"services' CPU per backorder line, intake to the last PO: {cpu_per_line(cpu_used, len(placed))}")
+        profile_folder = args.profile / storage if args.profile else None
+        intake, figures = take_orders(system, orders, args, databases, ceilings, profile_folder)
         print(f"aggregator consumer: {events_per_transaction(system)}")
         print(
             f"customer messages at the sustained rate: {message_delivery(system, placed_orders(intake), intake.rate)}"
         )
-        for name, profile in profiles:
-            print(f"{name} profile over the sustained phase ({profile.path}):\n{profile.summary()}")
 
         # Latency is the pipeline's, not the batching policy's: with a minimum to fill, a line would wait
         # for the next orders of its supplier (up to the max wait) whatever the system's speed. One line per order.
         set_minimum(system, 1)
-        offered = 0.8 * min(intake.rate, steady.sustained if steady else whole.rate)
+        steady = figures.steady
+        offered = 0.8 * min(intake.rate, steady.sustained if steady else figures.first_to_last.rate)
         cpu_before = cpu_seconds(system)
         loaded = generate_load(
             orders, seconds=args.seconds, connections=args.connections, rate=offered, keep_bodies=True
@@ -621,6 +585,12 @@ def bench_system(
         print(f"  customer messages: {message_delivery(system, placed_orders(loaded), loaded.rate)}")
         print(f"  orders' message metrics: {message_backlog(system)}")
 
+        if args.lines_per_order > 1:
+            set_minimum(system, args.min_units)
+            lines = args.lines_per_order
+            bodies = tuple(order_of_suppliers(SUPPLIERS[n:] + SUPPLIERS[:n], lines) for n in range(len(SUPPLIERS)))
+            print(f"{lines}-line orders (each line of another supplier), min {args.min_units} units per PO:")
+            take_orders(system, dataclasses.replace(orders, bodies=bodies), args, databases, ceilings, None)
         big_order_reads(system, orders_port)
         print(f"peak resident memory: {memory.stop()}")
         finished = True
@@ -633,6 +603,77 @@ def bench_system(
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"the services' logs: {workdir}")
+
+
+def take_orders(
+    system: System,
+    orders: Target,
+    args: argparse.Namespace,
+    databases: list[str],
+    ceilings: dict[str, float],
+    profile_folder: Path | None,
+) -> tuple[LoadResult, EndToEnd]:
+    """`POST /orders` closed loop for `--seconds`; prints its rate, the end-to-end figures of the lines it placed
+    and where the CPU went while orders were taken (with a profile folder, py-spy on each service over that
+    phase)."""
+    with LoadRun(orders, seconds=args.seconds, connections=args.connections, keep_bodies=True) as load:
+        profiles = profile_services(system, profile_folder, args.seconds + 30) if profile_folder else []
+        cpu_before = cpu_seconds(system)
+        with CpuAccount(involved(system, databases)) as sustained:
+            intake = load.run()
+        for _, profile in profiles:
+            profile.stop()
+    placed = placed_lines(intake)
+    released = released_lines(system, set(placed), timeout=600)
+    cpu_used = {name: used - cpu_before.get(name, 0.0) for name, used in cpu_seconds(system).items()}
+    figures = end_to_end(
+        by_supplier((supplier, moment) for supplier, moment in placed.values()),
+        by_supplier(released[line] for line in placed if line in released),
+    )
+    lines_per_order = len(placed) / intake.ok if intake.ok else 1.0
+    print(
+        f"POST /orders sustained: {intake.rate:.0f} orders/s ({intake.ok} ok, {intake.errors} failed, "
+        f"statuses {intake.statuses}) = {intake.rate / ceilings['http']:.3f}x the trivial endpoint's ceiling"
+        + (f"; {intake.rate * lines_per_order:.0f} backorder lines/s" if lines_per_order != 1 else "")
+    )
+    print(latency_line("POST /orders latency (closed loop)", intake.latencies))
+    steady = figures.steady
+    if steady is None:
+        print("end to end, steady state: none, a supplier had fewer than two POs released while orders were taken")
+    else:
+        print(
+            f"end to end, steady state (lines released to POs per second while orders were taken: each "
+            f"supplier's from its first PO to its last before the last order, {steady.seconds:.1f} s on "
+            f"average, added up; {steady.lines} lines): released {steady.released:.0f}/s, taken "
+            f"{steady.taken:.0f}/s over the same windows; sustained (the lower) {steady.sustained:.0f} "
+            f"lines/s = {steady.sustained / ceilings['publish']:.3f}x the raw publish ceiling"
+        )
+    whole = figures.first_to_last
+    print(
+        f"end to end, first order placed -> last line released (with the fill at the start and the last "
+        f"batches' max wait at the end): {whole.lines} of {len(placed)} lines in {whole.seconds:.1f} s = "
+        f"{whole.rate:.0f} lines/s = {whole.rate / ceilings['publish']:.3f}x the raw publish ceiling"
+    )
+    assert sustained.report is not None
+    cpu = sustained.report.with_({f"load generator ({intake.processes} processes)": intake.cpu_seconds})
+    print(f"CPU while orders were taken ({len(placed)} backorder lines):")
+    print("\n".join(cpu.lines(len(placed), "backorder line")))
+    if placed:
+        print(f"services' CPU per backorder line, intake to the last PO: {cpu_per_line(cpu_used, len(placed))}")
+    for name, profile in profiles:
+        print(f"{name} profile over the sustained phase ({profile.path}):\n{profile.summary()}")
+    return intake, figures
+
+
+def order_of_suppliers(suppliers: Sequence[str], lines: int) -> bytes:
+    """An order of `lines` lines, each a product of another of these suppliers (2 units each, all backordered)."""
+    return json.dumps(
+        {
+            "customer_email": "bench@example.com",
+            "ship_to": SHIP_TO,
+            "lines": [{"sku": f"SKU-{supplier}", "quantity": 2} for supplier in suppliers[:lines]],
+        }
+    ).encode()
 
 
 def big_order_reads(system: System, orders_port: int) -> None:
@@ -702,6 +743,12 @@ async def main() -> None:
     parser.add_argument("--min-units", type=int, default=20)
     parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the services (sustained phase)")
     parser.add_argument("--replicas", type=int, default=1, help="processes of each service (PostgreSQL only)")
+    parser.add_argument(
+        "--lines-per-order",
+        type=int,
+        default=1,
+        help="above 1: a second sustained phase with orders of this many lines, each of another supplier",
+    )
     args = parser.parse_args()
     print(machine_line())
     ceilings = await measure_ceilings(args)
