@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench_pipeline.py [--postgres URL] [--seconds 15] [--storage sqlite,postgres]
                                                 [--replicas N] [--ceiling-rounds 3] [--ceiling-seconds 2]
                                                 [--profile DIR] [--lines-per-order N]
+                                                [--message-sender separate|in_process]
 
 Ceilings, measured first with the same tools the system is measured with. A ceiling is what this machine can
 reach, and on a shared machine one short try says more about the neighbours than about the machine: each is
@@ -46,6 +47,10 @@ Then, for each storage engine, the orders and aggregator services as processes:
 - with `--profile DIR` a py-spy profile of each service over the sustained phase only (from just before the
   first order to the last answer);
 - the services' resident memory (peak, sampled), and the customer-message backlog when orders exports it.
+
+The customer messages are sent by a process of their own (`orders-sender`, `python -m orders send-messages`, orders
+run with MESSAGE_SENDER=separate), a row of its own in the CPU and memory figures; `--message-sender in_process`
+runs them in the orders process as before, for comparisons.
 
 Everything a run declares on the broker (the ceiling's queue, the services' exchanges, queues, DLQs and
 partitions) and its PostgreSQL databases are deleted at the end, and the run checks that none is left.
@@ -472,10 +477,11 @@ def events_per_transaction(system: System) -> str:
 
 
 def message_backlog(system: System) -> str:
-    """The customer-message backlog figures orders exports on /metrics, if any."""
-    text = httpx.get(f"{system.url('orders')}/metrics", timeout=10).text
+    """The customer-message backlog figures the sender exports on /metrics (orders', or its own process's), if any."""
+    sender = system.services.get("orders-sender")
+    text = httpx.get(f"{sender.url if sender else system.url('orders')}/metrics", timeout=10).text
     figures = [line for line in text.splitlines() if line.startswith("customer_messages_")]
-    return "; ".join(figures) if figures else "(orders exports no message backlog figure)"
+    return "; ".join(figures) if figures else "(the sender exports no message backlog figure)"
 
 
 def placed_orders(result: LoadResult) -> list[str]:
@@ -530,6 +536,7 @@ def bench_system(
         ports={name: free_port() for name in ("orders", "aggregator", "supplier-gateway", "supplier-simulator")},
         replicas=args.replicas,
         mailbox="discard",  # the customers' mail servers are outside parties: as little of the machine as can be
+        message_sender=args.message_sender,
     )
     queues = [f"bench-{run}.{name}" for name in ("orders", "aggregator", "supplier-gateway")]
     finished = False
@@ -543,7 +550,8 @@ def bench_system(
 
         print(
             f"\n== {storage}: orders + aggregator, {args.replicas} replica(s) each, {len(SUPPLIERS)} suppliers, "
-            f"min {args.min_units} units per PO, max wait {MAX_WAIT_SECONDS} s"
+            f"min {args.min_units} units per PO, max wait {MAX_WAIT_SECONDS} s, customer messages sent "
+            f"{'by orders-sender' if args.message_sender == 'separate' else 'by orders'}"
         )
         databases = [url.rsplit("/", 1)[1] for url in database_urls.values()]
         profile_folder = args.profile / storage if args.profile else None
@@ -583,7 +591,7 @@ def bench_system(
                 f"of which the bench's reads of the POs (read again): {cpu_per_line(cpu_reads, len(placed))}"
             )
         print(f"  customer messages: {message_delivery(system, placed_orders(loaded), loaded.rate)}")
-        print(f"  orders' message metrics: {message_backlog(system)}")
+        print(f"  the sender's message metrics: {message_backlog(system)}")
 
         if args.lines_per_order > 1:
             set_minimum(system, args.min_units)
@@ -748,6 +756,12 @@ async def main() -> None:
         type=int,
         default=1,
         help="above 1: a second sustained phase with orders of this many lines, each of another supplier",
+    )
+    parser.add_argument(
+        "--message-sender",
+        choices=("separate", "in_process"),
+        default="separate",
+        help="who sends the customer messages: a process of their own (orders-sender), or the orders process",
     )
     args = parser.parse_args()
     print(machine_line())

@@ -5,6 +5,10 @@ load scripts. Storage is one SQLite file per service unless a PostgreSQL server 
 in which case each service gets its own database on that server. With `--replicas N` (PostgreSQL only)
 each service runs as N processes sharing the service's usual port (HTTP_REUSE_PORT: the kernel spreads new
 connections over them), each also on a port of its own (HTTP_REPLICA_PORT) for its /metrics and /readyz.
+With `--message-sender separate` the customer messages are sent by a process of their own, `orders-sender`
+(`python -m orders send-messages`, the orders processes run with MESSAGE_SENDER=separate); by default orders sends
+them itself, one process per service as in the demo and the tests: the sender of its own pays off under load, when
+the process taking orders is the one at a full core.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ SERVICES = {  # name → python module run with `python -m`
     "supplier-simulator": "supplier_simulator",
 }
 DEFAULT_PORTS = {"orders": 8001, "aggregator": 8002, "supplier-gateway": 8003, "supplier-simulator": 8090}
+# Workers: processes doing a part of a service's background work, started and stopped with it (name → its service
+# and the `python -m` command line).
+WORKERS = {"orders-sender": ("orders", ("orders", "send-messages"))}
 REPLICATED = ("orders", "aggregator", "supplier-gateway")  # the simulator stands in for one supplier: always one
 DEMO_SUPPLIER = "acme"
 DEMO_SECRET = "acme-demo-secret"
@@ -58,10 +65,14 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def command(self) -> tuple[str, ...]:
+        return WORKERS[self.name][1] if self.name in WORKERS else (SERVICES[self.name],)
+
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", SERVICES[self.name]],
+            [sys.executable, "-m", *self.command],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -93,8 +104,10 @@ class ServiceProcess:
             try:
                 response = httpx.get(self.url + path, timeout=2)
                 # Ready (the database) and, for a service, consuming: events published before the other
-                # services' queues exist would go nowhere, so the stack waits for every subscription.
-                if response.status_code == 200 and (path != "/readyz" or response.json()["broker"] == "connected"):
+                # services' queues exist would go nowhere, so the stack waits for every subscription (a worker
+                # has no broker).
+                consuming = path != "/readyz" or response.json().get("broker", "connected") == "connected"
+                if response.status_code == 200 and consuming:
                     return
                 last = response.text
             except httpx.HTTPError as exc:
@@ -122,6 +135,9 @@ class System:
     # the customers' mailbox: "print" (aiosmtpd printing every email to smtp-sink.log, the demo's and the tests'),
     # "discard" (scripts/mail_sink.py: accepts and counts, for benchmarks, a fraction of the CPU)
     mailbox: str = "print"
+    # who sends the customer messages: the orders processes ("in_process"), or a process of their own, the
+    # `orders-sender` worker ("separate")
+    message_sender: str = "in_process"
     smtp_sink: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -154,7 +170,13 @@ class System:
                 if name == "supplier-gateway":
                     env["SUPPLIER_SECRETS_KEY"] = local_secrets_key(self.workdir / "auth")
                 if name == "orders":
-                    env.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp_port)})
+                    env.update(
+                        {
+                            "SMTP_HOST": "127.0.0.1",
+                            "SMTP_PORT": str(self.smtp_port),
+                            "MESSAGE_SENDER": self.message_sender,
+                        }
+                    )
                 if name == "aggregator":  # the dashboard reads the other services' public APIs
                     env.update(
                         {
@@ -169,6 +191,12 @@ class System:
                     )
             env.update(self.extra_env.get(name, {}))
             self._add(name, env)
+            if name == "orders" and self.message_sender == "separate":
+                sender_env = {**env, "HTTP_PORT": str(free_port()), **self.extra_env.get("orders-sender", {})}
+                sender = ServiceProcess(
+                    "orders-sender", int(sender_env["HTTP_PORT"]), sender_env, self.workdir / "orders-sender.log"
+                )
+                self.replica_processes["orders-sender"] = [sender]
 
     def _add(self, name: str, env: dict[str, str]) -> None:
         if self.replicas == 1 or name not in REPLICATED:
@@ -196,19 +224,23 @@ class System:
         return self.identity.headers(*roles)
 
     def start(self, *names: str) -> None:
-        if self.smtp_sink is None and "orders" in (names or SERVICES):
+        """Start these services (all by default) and their workers, and wait until each is ready."""
+        names = names or tuple(SERVICES)
+        if self.smtp_sink is None and "orders" in names:
             self.start_smtp_sink()
-        for name in names or tuple(SERVICES):
+        for name in names:
             if len(self.replica_processes[name]) > 1 and name not in self.database_urls:
                 raise ValueError(
                     f"{self.replicas} replicas of {name} need a PostgreSQL database (one SQLite file each)"
                 )
-        for name in names or tuple(SERVICES):
-            for process in self.replica_processes[name]:
-                process.start()
-        for name in names or tuple(SERVICES):
-            for process in self.replica_processes[name]:
-                process.wait_ready()
+        workers = [worker for worker, (service, _) in WORKERS.items() if service in names]
+        started = [process for name in names for process in self.replica_processes[name]] + [
+            process for worker in workers for process in self.replica_processes.get(worker, [])
+        ]
+        for process in started:
+            process.start()
+        for process in started:
+            process.wait_ready()
 
     def processes(self) -> dict[str, ServiceProcess]:
         """Every process by a name of its own: `orders`, or with replicas `orders-1`, `orders-2`."""
@@ -320,17 +352,32 @@ def main() -> None:
     parser.add_argument(
         "--replicas", type=int, default=1, help="processes of each service, sharing its port (needs --postgres)"
     )
+    parser.add_argument(
+        "--message-sender",
+        choices=("in_process", "separate"),
+        default="in_process",
+        help="who sends the customer messages: the orders processes, or a process of their own (orders-sender)",
+    )
     args = parser.parse_args()
     if args.replicas > 1 and not args.postgres:
         parser.error("--replicas needs --postgres: the replicas of a service share its database")
     database_urls = asyncio.run(create_postgres_databases(args.postgres, "dropship_")) if args.postgres else {}
-    system = System(args.workdir, amqp_url=args.amqp_url, database_urls=database_urls, replicas=args.replicas)
+    system = System(
+        args.workdir,
+        amqp_url=args.amqp_url,
+        database_urls=database_urls,
+        replicas=args.replicas,
+        message_sender=args.message_sender,
+    )
     try:
         system.start()
         if not args.no_demo:
             system.configure_demo()
         print("The drop-ship system is running (Ctrl-C stops it):")
         for name, processes in system.replica_processes.items():
+            if name in WORKERS:
+                print(f"  {name:<20} {processes[0].url}   (/metrics, /readyz)   log: {processes[0].log_path}")
+                continue
             url = system.url(name)
             if len(processes) == 1:
                 print(f"  {name:<20} {url}   docs: {url}/docs   log: {processes[0].log_path}")

@@ -29,7 +29,7 @@ from dropship_shared.migrations import upgrade_to_head, wait_until_migrated
 from dropship_shared.outbox import OutboxLag, OutboxRelay, outbox_lag
 from dropship_shared.settings import ServiceSettings
 from dropship_shared.tracing import configure_tracing
-from dropship_shared.web import Readiness
+from dropship_shared.web import Readiness, WorkerReadiness
 
 log = get_logger(__name__)
 
@@ -156,6 +156,14 @@ class ServiceRuntime:
         for name, loop in loops.items():
             self._spawn(name, loop)
 
+    async def start_worker(self, loops: dict[str, BackgroundLoop]) -> None:
+        """Only `loops`, for a worker beside the service (no broker, no outbox relay). It never migrates: the
+        service (MIGRATE_ON_START) or `python -m <service> migrate` does, and the worker waits for the schema."""
+        await wait_until_migrated(self.engine, str(self.migrations))
+        self._migrated = True
+        for name, loop in loops.items():
+            self._spawn(name, loop)
+
     async def _connect(self, subscriptions: list[Subscription]) -> None:
         delay = 0.5
         while True:
@@ -223,5 +231,10 @@ class ServiceRuntime:
     async def readiness(self) -> Readiness:
         """Ready when the API can serve: the database answers and has the schema this code needs. The broker's
         state is reported only (the outbox holds the events while it is away)."""
+        worker = await self.worker_readiness()
+        return Readiness(ready=worker.ready, checks=worker.checks, broker=self.broker_state())
+
+    async def worker_readiness(self) -> WorkerReadiness:
+        """Ready when a worker can work: the database answers and has the schema this code needs."""
         checks = {"database": await ping(self.engine), "schema": self._migrated}
-        return Readiness(ready=all(checks.values()), checks=checks, broker=self.broker_state())
+        return WorkerReadiness(ready=all(checks.values()), checks=checks)

@@ -3,6 +3,10 @@ brings its database to the code's schema, declares its broker topology (the queu
 for what is run once per release before the new code serves (the Kubernetes Job in deploy/kubernetes; the
 services then run with MIGRATE_ON_START=false).
 
+A service may have workers, each a command of its own (`python -m orders send-messages`): a process doing one part
+of the service's background work, served like the service (its /healthz, /readyz and /metrics on HTTP_PORT) so that
+it is watched, scraped and stopped (SIGTERM) the same way.
+
 `serve` binds its listening sockets itself and hands them to uvicorn: HTTP_PORT, with SO_REUSEPORT when
 HTTP_REUSE_PORT is set (several processes of a service on one host then share the port, and the kernel spreads new
 connections over those listening), and HTTP_REPLICA_PORT when set, a port of this process alone."""
@@ -14,9 +18,10 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -31,13 +36,23 @@ Settings = TypeVar("Settings", bound=ServiceSettings)
 COMMANDS = ("serve", "migrate")
 
 
+@dataclass(frozen=True)
+class Worker(Generic[Settings]):
+    """A command running one part of the service's background work in a process of its own."""
+
+    summary: str  # what it does, for --help
+    create_app: Callable[[Settings], FastAPI]  # its app: the operational routes, the work in its lifespan
+
+
 def run_service(
     module: str,
     settings: Settings,
     create_app: Callable[[Settings], FastAPI],
     migrations: Path,
     argv: Sequence[str] | None = None,
+    workers: Mapping[str, Worker[Settings]] | None = None,
 ) -> None:
+    workers = workers or {}
     parser = argparse.ArgumentParser(
         prog=f"python -m {module}", description="Serve the service, or only migrate its database."
     )
@@ -45,9 +60,10 @@ def run_service(
         "command",
         nargs="?",
         default="serve",
-        choices=COMMANDS,
+        choices=COMMANDS + tuple(workers),
         help="serve: the HTTP API, consumers and background work (default); migrate: the database and the broker "
-        "topology (queues, bindings), then exit",
+        "topology (queues, bindings), then exit"
+        + "".join(f"; {name}: {worker.summary}" for name, worker in workers.items()),
     )
     command = parser.parse_args(argv).command
     if command == "migrate":
@@ -58,6 +74,9 @@ def run_service(
         log.info("database migrated")
         if settings.migrate_broker_topology and settings.amqp_url:
             declare_broker_topology(create_app(settings), log)
+        return
+    if command in workers:
+        serve(workers[command].create_app(settings), settings, get_logger(module))
         return
     serve(create_app(settings), settings, get_logger(module))
 

@@ -34,17 +34,23 @@ def correlation_id_of(request: Request) -> str:
     return str(getattr(request.state, "correlation_id", "-"))
 
 
-class Readiness(BaseModel):
+class WorkerReadiness(BaseModel):
+    """Ready when what a worker (a process doing one part of a service's background work, without its API or
+    the broker: orders' customer-message sender) needs answers: its database, migrated."""
+
+    ready: bool
+    checks: dict[str, bool]
+
+
+class Readiness(WorkerReadiness):
     """Ready when what the HTTP API needs answers (the database, migrated). The broker's state is reported and
     never makes a replica unready: the services write their events to an outbox with their state, so the API
     works while the broker is away and the relay publishes later (README "Readiness")."""
 
-    ready: bool
-    checks: dict[str, bool]
     broker: BrokerState
 
 
-ReadinessCheck = Callable[[], Awaitable[Readiness]]
+ReadinessCheck = Callable[[], Awaitable[WorkerReadiness]]
 
 
 def install_operational_routes(

@@ -8,6 +8,7 @@ import asyncio
 import httpx
 
 from e2e.conftest import SystemFactory
+from support.orders_api import place_orders_concurrently
 from support.polling import until_stalled
 from support.released import ReleasedLines
 from support.tokens import bearer
@@ -25,27 +26,16 @@ SUPPLIERS = ["acme", "globex", "initech"]
 
 async def place_orders(orders_url: str, count: int) -> list[str]:
     """Orders for three suppliers, 12 at a time; returns the backorder line ids the orders service made."""
-    semaphore = asyncio.Semaphore(12)
-    line_ids: list[str] = []
-    async with httpx.AsyncClient(base_url=orders_url, timeout=30, headers=bearer()) as client:
-
-        async def one(n: int) -> None:
-            async with semaphore:
-                response = await client.post(
-                    "/orders",
-                    json={
-                        "customer_email": f"c{n}@example.com",
-                        "ship_to": SHIP_TO,
-                        "lines": [{"sku": f"SKU-{SUPPLIERS[n % 3]}", "quantity": 1 + n % 4}],
-                    },
-                )
-                response.raise_for_status()
-                line_ids.extend(
-                    line["backorder_line_id"] for line in response.json()["lines"] if line["backordered_qty"]
-                )
-
-        await asyncio.gather(*(one(n) for n in range(count)))
-    return line_ids
+    bodies = [
+        {
+            "customer_email": f"c{n}@example.com",
+            "ship_to": SHIP_TO,
+            "lines": [{"sku": f"SKU-{SUPPLIERS[n % 3]}", "quantity": 1 + n % 4}],
+        }
+        for n in range(count)
+    ]
+    answers = await place_orders_concurrently(orders_url, bodies, at_once=12)
+    return [line["backorder_line_id"] for answer in answers for line in answer["lines"] if line["backordered_qty"]]
 
 
 async def test_kill_aggregator_mid_stream_every_line_in_exactly_one_po(make_system: SystemFactory) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -44,3 +44,21 @@ async def orders_client(database_url: str, catalog: list[dict[str, Any]]) -> Asy
     """A client of the orders app with `catalog` loaded."""
     async with orders_app_client(database_url, catalog) as (_, http):
         yield http
+
+
+async def place_orders_concurrently(
+    orders_url: str, bodies: Sequence[dict[str, Any]], at_once: int
+) -> list[dict[str, Any]]:
+    """POST /orders of each body to a running orders service, `at_once` at a time; the answers, as they came."""
+    semaphore = asyncio.Semaphore(at_once)
+    answers: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=orders_url, timeout=30, headers=bearer()) as client:
+
+        async def place(body: dict[str, Any]) -> None:
+            async with semaphore:
+                response = await client.post("/orders", json=body)
+                response.raise_for_status()
+                answers.append(response.json())
+
+        await asyncio.gather(*(place(body) for body in bodies))
+    return answers

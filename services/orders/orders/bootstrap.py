@@ -17,6 +17,7 @@ from dropship_shared.runtime import BackgroundLoop, ServiceRuntime
 from dropship_shared.tracing import native_fastapi_telemetry
 from dropship_shared.web import install_dead_letter_routes, install_operational_routes
 from orders.adapters.channels import EmailChannel, WebhookChannel
+from orders.adapters.message_signals import message_signals
 from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.orm import inbox, metadata, operator_actions, outbox
 from orders.config import OrdersSettings
@@ -47,7 +48,7 @@ def message_channels(settings: OrdersSettings) -> list[MessageChannel]:
                     connections=settings.notify_concurrency,
                 )
             )
-        elif name == "webhook":
+        else:  # "webhook", the other of the settings' KNOWN_CHANNELS
             channels.append(
                 WebhookChannel(
                     settings.notify_webhook_url,
@@ -55,9 +56,35 @@ def message_channels(settings: OrdersSettings) -> list[MessageChannel]:
                     connections=settings.notify_concurrency,
                 )
             )
-        else:
-            raise ValueError(f"unknown notification channel {name!r} (known: email, webhook)")
     return channels
+
+
+def message_setup(settings: OrdersSettings) -> MessageSetup:
+    return MessageSetup(
+        channels=settings.channel_names(),
+        templates=MessageTemplates(settings.shop_name),
+        tracking_url_template=settings.tracking_url_template,
+    )
+
+
+def customer_message_delivery(settings: OrdersSettings, runtime: ServiceRuntime) -> MessageDelivery:
+    """The customer-message sender, in the orders process (MESSAGE_SENDER=in_process) or in its own."""
+    channels = message_channels(settings)
+    delivery_policy = DeliveryPolicy(
+        poll_seconds=settings.notify_poll_seconds,
+        first_retry=timedelta(seconds=settings.notify_first_retry_seconds),
+        batch_size=max(64, 4 * settings.notify_concurrency),
+        in_flight=4 * max(64, 4 * settings.notify_concurrency),
+        claimant=settings.message_claimant(),
+    )
+    # Claims, records and the backlog are single statements: autocommit spares each two round trips.
+    delivery_sessions = runtime.own_sessions(pool_size=3, autocommit=True)
+    setup = message_setup(settings)
+
+    def delivery_uow() -> OrdersUnitOfWork:
+        return OrdersUnitOfWork(delivery_sessions, outbox, inbox, messages=setup)
+
+    return MessageDelivery(delivery_uow, channels, delivery_policy)
 
 
 def create_app(settings: OrdersSettings | None = None) -> FastAPI:
@@ -66,27 +93,10 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, metadata, outbox, MIGRATIONS)
     rules = settings.promise_rules()
     routing = settings.routing_setup()
-    channels = message_channels(settings)
-    message_setup = MessageSetup(
-        channels=tuple(channel.name for channel in channels),
-        templates=MessageTemplates(settings.shop_name),
-        tracking_url_template=settings.tracking_url_template,
-    )
-    delivery_policy = DeliveryPolicy(
-        poll_seconds=settings.notify_poll_seconds,
-        first_retry=timedelta(seconds=settings.notify_first_retry_seconds),
-        batch_size=max(64, 4 * settings.notify_concurrency),
-        in_flight=4 * max(64, 4 * settings.notify_concurrency),
-        claimant=settings.message_claimant(),
-    )
-
-    # Claims, records and the backlog are single statements: autocommit spares each two round trips.
-    delivery_sessions = runtime.own_sessions(pool_size=3, autocommit=True)
-
-    def delivery_uow() -> OrdersUnitOfWork:
-        return OrdersUnitOfWork(delivery_sessions, outbox, inbox, messages=message_setup)
-
-    delivery = MessageDelivery(delivery_uow, channels, delivery_policy)
+    messages = message_setup(settings)
+    # MESSAGE_SENDER=separate: the messages are stored here and sent by `python -m orders send-messages`.
+    sends_here = settings.message_sender == "in_process" and settings.channel_names()
+    delivery = customer_message_delivery(settings, runtime) if sends_here else None
 
     def uow_factory() -> OrdersUnitOfWork:
         return OrdersUnitOfWork(
@@ -94,15 +104,15 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
             outbox,
             inbox,
             runtime.outbox_ready,
-            messages=message_setup,
-            messages_ready=delivery.wake,
+            messages=messages,
+            messages_ready=delivery.wake if delivery is not None else None,
             routing=routing,
         )
 
     read_sessions = runtime.reader_sessions()
 
     def read_uow_factory() -> OrdersUnitOfWork:
-        return OrdersUnitOfWork(read_sessions, outbox, inbox, messages=message_setup)
+        return OrdersUnitOfWork(read_sessions, outbox, inbox, messages=messages)
 
     runtime.subscriptions = [
         consumer.subscription(settings.queue_name("orders"), uow_factory, rules, settings.prefetch)
@@ -110,12 +120,13 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        loops: dict[str, BackgroundLoop] = {"customer-messages": delivery.run} if channels else {}
+        loops: dict[str, BackgroundLoop] = {"customer-messages": delivery.run} if delivery is not None else {}
         loops["receiving"] = Receiving(uow_factory, rules, timedelta(seconds=settings.receiving_interval_seconds)).run
         await runtime.start(loops=loops)
         yield
         await runtime.stop()
-        await delivery.close()
+        if delivery is not None:
+            await delivery.close()
 
     app = FastAPI(
         title="Orders",
@@ -142,4 +153,26 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     app.include_router(metrics_api.router)
     app.include_router(line_views_api.router)
     install_body_limits(app, MAX_BODY_BYTES, {"PUT /products": catalog_api.MAX_CATALOG_BYTES})
+    return app
+
+
+def create_sender_app(settings: OrdersSettings | None = None) -> FastAPI:
+    """`python -m orders send-messages`: the customer-message sender alone, beside orders processes run with
+    MESSAGE_SENDER=separate. Its own connections, its own claims (INSTANCE_ID), woken by the database when
+    messages are stored; /healthz, /readyz (its database) and /metrics (the customer_messages_* figures)."""
+    settings = settings or OrdersSettings()
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    runtime = ServiceRuntime(settings, metadata, outbox, MIGRATIONS)
+    delivery = customer_message_delivery(settings, runtime)
+    signals = message_signals(settings.resolved_database_url(), delivery.wake, settings.message_sender_poll_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start_worker(loops={"customer-messages": delivery.run, "stored-messages": signals})
+        yield
+        await runtime.stop()
+        await delivery.close()
+
+    app = FastAPI(title="Orders: customer-message sender", openapi_url=None, lifespan=lifespan)
+    install_operational_routes(app, runtime.worker_readiness, access_log=settings.access_log)
     return app

@@ -14,6 +14,8 @@ from orders.domain.promise import PromiseRules
 from orders.domain.routing import RoutingMode, RoutingPolicy
 from orders.service_layer.unit_of_work import RoutingSetup
 
+KNOWN_CHANNELS = ("email", "webhook")
+
 
 class OrdersSettings(ServiceSettings):
     service_name: str = "orders"
@@ -58,6 +60,12 @@ class OrdersSettings(ServiceSettings):
     notify_webhook_url: str = ""
     notify_webhook_secret: str = ""
     notify_poll_seconds: float = 1.0
+    # Who sends the customer messages: this process ("in_process": it stores and sends them), or a process of
+    # their own (`python -m orders send-messages`; "separate": this one only stores them, and takes orders
+    # without sharing its interpreter with the sending). The sender learns of new messages by PostgreSQL's
+    # LISTEN/NOTIFY, or on SQLite by looking every MESSAGE_SENDER_POLL_SECONDS while it has nothing to send.
+    message_sender: Literal["in_process", "separate"] = "in_process"
+    message_sender_poll_seconds: float = Field(default=0.05, gt=0)
     notify_first_retry_seconds: float = 2.0
     # Messages sent at once per channel: open SMTP connections, webhook requests in flight.
     notify_concurrency: int = 8
@@ -65,6 +73,15 @@ class OrdersSettings(ServiceSettings):
     # process sends again at once what it was sending when it stopped. Default: host and HTTP port, the replica's
     # own (HTTP_REPLICA_PORT) when it has one, since processes sharing HTTP_PORT (HTTP_REUSE_PORT) need distinct names.
     instance_id: str = ""
+
+    @field_validator("notify_channels")
+    @classmethod
+    def _known_channels(cls, value: str) -> str:
+        """Every process refuses an unknown channel at start, the one storing messages as the one sending them."""
+        unknown = [name.strip() for name in value.split(",") if name.strip() not in {"", *KNOWN_CHANNELS}]
+        if unknown:
+            raise ValueError(f"unknown notification channel {unknown[0]!r} (known: {', '.join(KNOWN_CHANNELS)})")
+        return value
 
     def message_claimant(self) -> str:
         port = self.http_replica_port or self.http_port

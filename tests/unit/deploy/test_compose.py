@@ -13,7 +13,7 @@ SERVICES = {"orders": 8001, "aggregator": 8002, "supplier-gateway": 8003}
 
 def test_every_part_of_the_system_is_there_with_a_health_check() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"rabbitmq", "postgres", *SERVICES, "supplier-simulator"}
+    assert set(services) == {"rabbitmq", "postgres", *SERVICES, "orders-sender", "supplier-simulator"}
     for name, service in services.items():
         assert service["healthcheck"]["test"], name
 
@@ -64,3 +64,13 @@ def test_each_service_runs_as_replicas_each_with_a_host_port_of_its_own() -> Non
         ranges.append(range(first, last + 1))
     published = [port for ports in ranges for port in ports]
     assert len(published) == len(set(published)), "the services' host port ranges overlap"
+
+
+def test_the_customer_messages_go_from_a_sender_of_their_own_on_orders_database() -> None:
+    orders, sender = COMPOSE["services"]["orders"], COMPOSE["services"]["orders-sender"]
+    assert orders["environment"]["MESSAGE_SENDER"] == "separate"
+    assert sender["build"] == orders["build"]
+    assert sender["command"] == ["python", "-m", "orders", "send-messages"]
+    assert sender["environment"]["DATABASE_URL"] == orders["environment"]["DATABASE_URL"]
+    assert sender["environment"]["HTTP_PORT"] in " ".join(sender["healthcheck"]["test"])
+    assert sender["depends_on"] == {"postgres": {"condition": "service_healthy"}}

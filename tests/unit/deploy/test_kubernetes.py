@@ -51,6 +51,8 @@ SERVICES = {
         Service("supplier-gateway", "supplier_gateway", GatewaySettings, supplier_gateway.bootstrap.create_app),
     )
 }
+# Workers: a Deployment running one part of a service's background work from the service's image and settings.
+WORKERS = {"orders-sender": Service("orders", "orders", OrdersSettings, orders.bootstrap.create_sender_app)}
 # Variables the Deployments compose DATABASE_URL and AMQP_URL from (base/connections.yaml): no service reads them.
 CONNECTION_PARTS = {
     "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_QUERY", "DATABASE_NAME", "DATABASE_USER", "DATABASE_PASSWORD",
@@ -122,7 +124,7 @@ def app_of(deployment: str, tmp: Path) -> Any:
     """The app in that Deployment's image, made (not started: no broker, database or background work)."""
     if deployment == "supplier-simulator":
         return create_simulator_app(SimulatorSettings(secret="x"))
-    service = SERVICES[deployment]
+    service = WORKERS.get(deployment) or SERVICES[deployment]
     return service.create_app(service.settings(database_url=f"sqlite+aiosqlite:///{tmp}/{deployment}.db"))
 
 
@@ -149,9 +151,9 @@ def test_each_service_is_a_deployment_of_several_replicas_and_the_simulator_only
     name, manifests = overlay
     deployments = of_kind(manifests, "Deployment")
     if name == "dev":
-        assert set(deployments) == {*SERVICES, "supplier-simulator"}
+        assert set(deployments) == {*SERVICES, *WORKERS, "supplier-simulator"}
     else:
-        assert set(deployments) == set(SERVICES)
+        assert set(deployments) == {*SERVICES, *WORKERS}
         assert all(deployment["spec"]["replicas"] >= 2 for deployment in deployments.values())
         assert all(
             deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
@@ -176,7 +178,7 @@ async def test_probes_ask_paths_the_app_serves_on_its_port(overlay: tuple[str, l
         env = environment(manifests, deployment)
         listening = env.get("HTTP_PORT") or env.get("SIMULATOR_PORT")
         assert listening == str(ports["http"]), f"{name} listens on {listening}, its container port is {ports['http']}"
-        if name in SERVICES:  # alive: the process answers; ready: its database and broker answer
+        if name in SERVICES or name in WORKERS:  # alive: the process answers; ready: its database (and broker)
             pause = main["lifecycle"]["preStop"]["exec"]["command"]
             assert (
                 pause[0] == "sleep"
@@ -329,3 +331,19 @@ def test_no_secret_value_is_in_the_repository(overlay: tuple[str, list[Manifest]
             ["git", "-C", str(ROOT), "check-ignore", "-q", str(example.with_suffix(""))], check=False
         )
         assert ignored.returncode == 0, f"{example.with_suffix('').name} would be committed"
+
+
+def test_the_message_sender_runs_the_orders_image_beside_orders_replicas_that_do_not_send(
+    overlay: tuple[str, list[Manifest]],
+) -> None:
+    _, manifests = overlay
+    deployments = of_kind(manifests, "Deployment")
+    orders, sender = deployments["orders"], deployments["orders-sender"]
+    assert container(sender)["image"] == container(orders)["image"]
+    assert container(sender)["command"] == ["python", "-m", "orders", "send-messages"]
+    assert (container(sender)["envFrom"], container(sender)["env"]) == (
+        container(orders)["envFrom"],
+        container(orders)["env"],
+    )
+    assert environment(manifests, orders)["MESSAGE_SENDER"] == "separate"
+    assert not matches(orders["spec"]["selector"]["matchLabels"], sender["spec"]["template"]["metadata"]["labels"])
