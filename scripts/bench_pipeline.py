@@ -46,7 +46,7 @@ Then, for each storage engine, the orders and aggregator services as processes:
   back over HTTP);
 - with `--profile DIR` a py-spy profile of each service over the sustained phase only (from just before the
   first order to the last answer);
-- the services' resident memory (peak, sampled), and the customer-message backlog when orders exports it.
+- the services' resident memory (peak, sampled), and the customer-message backlog the sender exports.
 
 The customer messages are sent by a process of their own (`orders-sender`, `python -m orders send-messages`, orders
 run with MESSAGE_SENDER=separate), a row of its own in the CPU and memory figures; `--message-sender in_process`
