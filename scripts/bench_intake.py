@@ -165,7 +165,7 @@ async def seed(uow_factory: Callable[[], OrdersUnitOfWork]) -> None:
                 expected_release_at=now + timedelta(hours=2),
                 complete_release_at=now + timedelta(hours=1),
             )
-            await uow.release_estimates.record(outlook, now)
+            await uow.release_estimates.record([(outlook, now)])
         await uow.commit()
 
 

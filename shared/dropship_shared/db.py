@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Table,
     TypeDecorator,
     any_,
+    bindparam,
     event,
     insert,
     literal,
@@ -168,6 +170,15 @@ def among(session: AsyncSession, column: ColumnElement[Any], values: Iterable[An
     return column.in_(wanted)
 
 
+def among_bound(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """`column` among the list bound to `name` at each execution, as `among` compares it on `dialect`: for a
+    statement built once and run with `{name: [...]}` (an expanding IN on SQLite, rendered per execution from
+    the statement compiled once; one array on PostgreSQL)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
 async def insert_many(
     session: AsyncSession,
     table: Table,
@@ -191,9 +202,12 @@ async def insert_many(
     return list(result.scalars()) if returning is not None else []
 
 
+@functools.lru_cache(maxsize=256)
 def _insert_statement(
     table: Table, dialect: str, ignore_duplicates: bool, returning: ColumnElement[Any] | None
 ) -> Executable:
+    """Built once per table and form (every service's inbox claim runs it per transaction): SQLAlchemy computes
+    a statement's cache key on every new statement object."""
     statement: postgresql.Insert | sqlite.Insert | Insert
     if ignore_duplicates:
         statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).on_conflict_do_nothing()

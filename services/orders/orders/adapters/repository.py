@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Update,
     bindparam,
     case,
     cast,
@@ -34,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dropship_shared.db import Money, among
+from dropship_shared.db import Money, among, among_bound
 from dropship_shared.events import Address
 from dropship_shared.unit_of_work import CollectEvents
 from orders.adapters.orm import (
@@ -347,21 +349,29 @@ class ReleaseEstimateRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def record(self, outlook: BatchOutlook, now: datetime) -> None:
-        """The supplier's latest estimate and, when the aggregator tells it, where its batch stands."""
-        wait = outlook.first_line_wait
-        known = outlook.standing_known
-        values = {
-            "expected_release_at": outlook.expected_release_at or now,
-            "first_line_wait_seconds": None if wait is None else wait.total_seconds(),
-            "updated_at": now,
-            "pending_units": outlook.pending_units if known else None,
-            "pending_value": outlook.pending_value if known else None,
-            "min_units": outlook.min_units if known else None,
-            "min_value": outlook.min_value if known else None,
-            "next_cutoff_at": outlook.complete_release_at if known else None,
-        }
-        await upsert(self._session, supplier_release_estimates, {"supplier_id": outlook.supplier_id}, values)
+    async def record(self, estimates: Sequence[tuple[BatchOutlook, datetime]]) -> None:
+        """Each supplier's latest estimate (told at that time) and, when the aggregator tells it, where its batch
+        stands: one statement for all of them, their rows written (and locked) in the order given."""
+        if not estimates:
+            return
+        rows = []
+        for outlook, now in estimates:
+            wait = outlook.first_line_wait
+            known = outlook.standing_known
+            rows.append(
+                {
+                    "supplier_id": outlook.supplier_id,
+                    "expected_release_at": outlook.expected_release_at or now,
+                    "first_line_wait_seconds": None if wait is None else wait.total_seconds(),
+                    "updated_at": now,
+                    "pending_units": outlook.pending_units if known else None,
+                    "pending_value": outlook.pending_value if known else None,
+                    "min_units": outlook.min_units if known else None,
+                    "min_value": outlook.min_value if known else None,
+                    "next_cutoff_at": outlook.complete_release_at if known else None,
+                }
+            )
+        await self._session.execute(_estimates_upsert(self._session.get_bind().dialect.name), rows)
 
     async def for_suppliers(self, supplier_ids: Iterable[str]) -> dict[str, ReleaseEstimate]:
         table = supplier_release_estimates
@@ -371,6 +381,16 @@ class ReleaseEstimateRepository:
             )
         )
         return {row[0]: _release_estimate(row[1], row[2]) for row in rows}
+
+
+@functools.cache
+def _estimates_upsert(dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """INSERT … ON CONFLICT DO UPDATE of a supplier's estimate row with every figure bound, built once per engine:
+    one statement whatever the number of suppliers (their rows as its parameters)."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(supplier_release_estimates)
+    figures = {column.name: statement.excluded[column.name] for column in supplier_release_estimates.columns}
+    del figures["supplier_id"]
+    return statement.on_conflict_do_update(index_elements=["supplier_id"], set_=figures)
 
 
 def _release_estimate(expected_release_at: datetime, first_line_wait_seconds: float | None) -> ReleaseEstimate:
@@ -565,6 +585,7 @@ class OrderRepository:
         self._collect = collect
         # The line rows as `get` read them, so `save` writes only what changed.
         self._loaded_lines: dict[str, dict[int, dict[str, Any]]] = {}
+        self._dialect = session.get_bind().dialect.name
 
     async def lock(self, order_ids: Iterable[str]) -> list[str]:
         """Lock the orders in one global order (sorted ids) and return those that exist.
@@ -574,12 +595,7 @@ class OrderRepository:
         wanted = sorted(set(order_ids))
         if not wanted:
             return []
-        result = await self._session.execute(
-            select(orders.c.order_id)
-            .where(among(self._session, orders.c.order_id, wanted))
-            .order_by(orders.c.order_id)
-            .with_for_update()
-        )
+        result = await self._session.execute(_orders_locked_among(self._dialect), {"order_ids": wanted})
         return list(result.scalars().all())
 
     async def add(self, placed: list[tuple[Order, str | None]]) -> None:
@@ -632,13 +648,8 @@ class OrderRepository:
         if new_lines:
             await self._session.execute(insert(order_lines), new_lines)
         for columns, rows in changed_lines.items():
-            statement = (
-                update(order_lines)
-                .where(order_lines.c.order_id == bindparam("at_order"), order_lines.c.line_no == bindparam("at_line"))
-                .values({column: bindparam(f"new_{column}") for column in columns})
-            )
             await self._session.execute(
-                statement,
+                _line_update(columns),
                 [
                     {"at_order": row["order_id"], "at_line": row["line_no"], **{f"new_{c}": row[c] for c in columns}}
                     for row in rows
@@ -741,7 +752,9 @@ class OrderRepository:
             )
         )
         key_of = {order_id: key for order_id, key in rows.all()}
-        return {key_of[order_id]: order for order_id, order in (await self.get_many(key_of)).items()}
+        # A replay answers the order as placed: its lines' status transitions are not part of the answer.
+        placed = await self.get_many(key_of, with_history=False)
+        return {key_of[order_id]: order for order_id, order in placed.items()}
 
     async def waiting_for_stock(self, sku: str) -> list[WaitingLine]:
         """The lines of `sku` still backordered and not yet on a purchase order (no lock)."""
@@ -770,22 +783,20 @@ class OrderRepository:
         self, order_ids: Iterable[str], for_update: bool = False, with_history: bool = True
     ) -> dict[str, Order]:
         """The orders that exist among `order_ids`, each with its lines, their shipments, promises and credits
-        and, `with_history`, their status transitions: one statement per table however many orders (the event
-        handlers load a batch's orders together); `for_update` locks the orders' rows as it reads them, in
-        sorted id order (the same order as `lock`). Without history a line's `history` holds only the transitions
+        and, `with_history`, their status transitions: one statement however many orders (`_order_rows`; the
+        event handlers load a batch's orders together), built once. `for_update` first locks the orders' rows in
+        sorted id order (the same order as `lock`), in a statement of its own: the read that follows sees what
+        each lock's last holder committed (a lock taken in the same statement as the lines' read would hand out
+        the lines as they were before the wait). Without history a line's `history` holds only the transitions
         made from here on (appending one needs none of the earlier: `save` writes only the new ones); only
         `OrderLine.status_before_cancel_request` reads the earlier ones."""
         wanted = sorted(set(order_ids))
         if not wanted:
             return {}
-        query = select(orders).where(_of_orders(self._session, orders, wanted)).order_by(orders.c.order_id)
-        if for_update:
-            query = query.with_for_update()
-        order_rows = (await self._session.execute(query)).mappings().all()
-        if not order_rows:
+        if for_update and not await self.lock(wanted):
             return {}
-        line_rows = await self._rows(order_lines, [row["order_id"] for row in order_rows], order_lines.c.line_no)
-        loaded = await self._assemble(order_rows, line_rows, with_history=with_history)
+        rows = await self._fetch(_order_rows_among(self._dialect, with_history), {"order_ids": wanted})
+        loaded = await self._assemble(rows, to_change=True)
         for order in loaded.values():
             # What changes it from here on is forwarded under the correlation id in force at the time.
             self._collect(order)
@@ -797,66 +808,34 @@ class OrderRepository:
         empty) and without keeping the lines to compare on save. A read runs on the loop that handles the events
         and waits for a turn of it per round trip (four on SQLite, through aiosqlite's thread), so one statement
         instead of six is time given back to both."""
-        line_rows: list[RowMapping] = []
-        details: dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]] = {
-            name: defaultdict(list) for name in ("shipments", "promises", "credits")
-        }
-        rows = (await self._session.execute(_READ_ORDER, {"order_id": order_id})).mappings()
+        rows = await self._fetch(_READ_ORDER, {"order_id": order_id})
+        if order_id not in rows.lines:
+            return None
+        return (await self._assemble(rows, to_change=False))[order_id]
+
+    async def _fetch(self, statement: CompoundSelect[Any], parameters: dict[str, Any]) -> _OrderRows:
+        """The rows of an `_order_rows` statement, sorted out by kind (the loop given a turn every
+        ROWS_PER_TURN rows)."""
+        found = _OrderRows(defaultdict(list), defaultdict(lambda: defaultdict(list)))
+        rows = (await self._session.execute(statement, parameters)).mappings()
         for count, row in enumerate(rows, 1):
             if count % ROWS_PER_TURN == 0:
                 await asyncio.sleep(0)
-            key = (row["order_id"], row["line_no"])
-            if row["kind"] == 0:
-                line_rows.append(row)
-            elif row["kind"] == 1:
-                details["shipments"][key].append(
-                    {
-                        "shipment_id": row["text1"],
-                        "carrier": row["text2"],
-                        "tracking_number": row["text3"],
-                        "tracking_url": row["text4"],
-                        "quantity": row["number"],
-                        "shipped_at": row["moment"],
-                    }
-                )
-            elif row["kind"] == 2:
-                details["promises"][key].append(
-                    {"cause": row["text1"], "event_id": row["text2"], "at": row["moment"], "promised_date": row["day"]}
-                )
+            if row["kind"] == _LINE:
+                found.lines[row["order_id"]].append(row)
             else:
-                details["credits"][key].append({"amount": row["amount"]})
-        if not line_rows:
-            return None
-        return (await self._assemble(line_rows[:1], line_rows, details))[order_id]
+                name, detail = _DETAILS[row["kind"]]
+                found.details[name][(row["order_id"], row["line_no"])].append(detail(row))
+        return found
 
-    async def _assemble(
-        self,
-        order_rows: Sequence[RowMapping],
-        line_rows: Sequence[RowMapping],
-        details: dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]] | None = None,
-        with_history: bool = False,
-    ) -> dict[str, Order]:
-        """The orders of `order_rows` built from their rows (`line_rows` in line order) and their lines'
-        shipments, promises, credits and, `with_history`, status transitions, one statement each; a reader's
-        read gives the `details` it read with the lines. Without `details` the orders are loaded to be changed:
-        their line rows are kept to write only what changes."""
-        found = [row["order_id"] for row in order_rows]
-        to_change = details is None
-        by_line: dict[str, dict[tuple[str, int], list[Mapping[Any, Any]]]] = defaultdict(dict, details or {})
-        for name, table, order_by in (
-            ("shipments", shipments, shipments.c.id),
-            ("transitions", line_transitions, line_transitions.c.id),
-            ("promises", line_promises, line_promises.c.id),
-            ("credits", consolation_credits, consolation_credits.c.line_no),
-        ):
-            if name in by_line or (name == "transitions" and not with_history):
-                continue
-            grouped: dict[tuple[str, int], list[Mapping[Any, Any]]] = defaultdict(list)
-            for row in await self._rows(table, found, order_by):
-                grouped[(row["order_id"], row["line_no"])].append(row)
-            by_line[name] = grouped
+    async def _assemble(self, rows: _OrderRows, to_change: bool) -> dict[str, Order]:
+        """The orders of `rows`, in id order, each built from its line rows (which carry the order's columns)
+        and its lines' details. Orders loaded `to_change` keep their line rows, so `save` writes only what
+        changes."""
+        by_line = rows.details
         lines: dict[str, list[OrderLine]] = defaultdict(list)
-        for count, line_row in enumerate(line_rows, 1):
+        every_row = (line_row for line_rows in rows.lines.values() for line_row in line_rows)
+        for count, line_row in enumerate(every_row, 1):
             if count % ROWS_PER_TURN == 0:
                 await asyncio.sleep(0)
             order_id, line_no = line_row["order_id"], line_row["line_no"]
@@ -918,35 +897,77 @@ class OrderRepository:
                 )
             )
         return {
-            row["order_id"]: Order(
-                order_id=row["order_id"],
+            order_id: Order(
+                order_id=order_id,
                 customer_email=row["customer_email"],
                 ship_to=Address.model_validate(row["ship_to"]),
                 placed_at=row["placed_at"],
-                lines=lines[row["order_id"]],
+                lines=lines[order_id],
                 currency=row["currency"],
             )
-            for row in order_rows
+            for order_id, (row, *_) in sorted(rows.lines.items())
         }
 
-    async def _rows(self, table: Table, order_ids: list[str], order_by: ColumnElement[Any]) -> list[RowMapping]:
-        query = select(table).where(_of_orders(self._session, table, order_ids)).order_by(order_by)
-        return list((await self._session.execute(query)).mappings().all())
+
+@functools.lru_cache(maxsize=256)
+def _line_update(columns: tuple[str, ...]) -> Update:
+    """The UPDATE of these columns of the lines bound (`at_order`, `at_line`), built once per set of columns:
+    SQLAlchemy computes a statement's cache key on every new statement object."""
+    return (
+        update(order_lines)
+        .where(order_lines.c.order_id == bindparam("at_order"), order_lines.c.line_no == bindparam("at_line"))
+        .values({column: bindparam(f"new_{column}") for column in columns})
+    )
 
 
-def _of_orders(session: AsyncSession, table: Table, order_ids: list[str]) -> ColumnElement[bool]:
-    """`order_id` among `order_ids`; for the usual single order an equality, whose SQL is compiled once and
-    reused (an IN list is rendered again for each execution, with a cast per element on PostgreSQL)."""
-    if len(order_ids) == 1:
-        return table.c.order_id == order_ids[0]
-    return among(session, table.c.order_id, order_ids)
+@dataclass
+class _OrderRows:
+    """An `_order_rows` statement's rows sorted out: each order's line rows (each with the order's columns), in
+    line order, and its lines' details by kind ("shipments", "promises", "credits", "transitions") and line."""
+
+    lines: dict[str, list[RowMapping]]
+    details: dict[str, dict[tuple[str, int], list[dict[str, Any]]]]
 
 
-def _read_order() -> CompoundSelect[Any]:
-    """GET /orders/{id}'s one statement, for the `order_id` bound: a UNION ALL of one row shape, the order's
-    columns, its line's and a detail's, in kind order: 0 the order joined with each of its lines, in line order,
-    then its lines' 1 shipments, 2 promises and 3 credits, each in its own order. Each part gives its own
-    columns and NULL for the others (cast to their types: the first part's types read every row)."""
+# The kinds of rows an `_order_rows` statement gives: a line (with its order's columns), then each kind of detail
+# with how its row reads.
+_LINE = 0
+_DETAILS: dict[int, tuple[str, Callable[[RowMapping], dict[str, Any]]]] = {
+    1: (
+        "shipments",
+        lambda row: {
+            "shipment_id": row["text1"],
+            "carrier": row["text2"],
+            "tracking_number": row["text3"],
+            "tracking_url": row["text4"],
+            "quantity": row["number"],
+            "shipped_at": row["moment"],
+        },
+    ),
+    2: (
+        "promises",
+        lambda row: {"cause": row["text1"], "event_id": row["text2"], "at": row["moment"], "promised_date": row["day"]},
+    ),
+    3: ("credits", lambda row: {"amount": row["amount"]}),
+    4: (
+        "transitions",
+        lambda row: {
+            "from_status": row["text1"],
+            "to_status": row["text2"],
+            "cause": row["text3"],
+            "event_id": row["text4"],
+            "at": row["moment"],
+        },
+    ),
+}
+
+
+def _order_rows(of_orders: Callable[[Table], ColumnElement[bool]], with_history: bool = False) -> CompoundSelect[Any]:
+    """One statement for orders and all their lines hold: a UNION ALL of one row shape, the order's columns, its
+    line's and a detail's, in kind order: 0 each order joined with each of its lines, in line order, then their
+    lines' 1 shipments, 2 promises, 3 credits and, `with_history`, 4 status transitions, each in its own order.
+    Each part gives its own columns and NULL for the others (cast to their types: the first part's types read
+    every row); `of_orders(table)` picks the orders' rows of each part's table."""
     order_and_line = [*orders.columns, *(column for column in order_lines.columns if column.name != "order_id")]
     detail_types: dict[str, Any] = {
         **{f"text{n}": String(500) for n in range(1, 5)},
@@ -966,30 +987,40 @@ def _read_order() -> CompoundSelect[Any]:
             seq.label("seq"),
             *(column(c.name, c.type) for c in order_and_line),
             *(column(name, type_) for name, type_ in detail_types.items()),
-        ).where(table.c.order_id == bindparam("order_id"))
+        ).where(of_orders(table))
 
-    s, p, c = shipments.c, line_promises.c, consolation_credits.c
-    lines = part(0, order_lines, order_lines.c.line_no, **{column.name: column for column in order_and_line}).join_from(
-        orders, order_lines, order_lines.c.order_id == orders.c.order_id
-    )
-    return union_all(
-        lines,
-        part(
-            1,
-            shipments,
-            s.id,
-            text1=s.shipment_id,
-            text2=s.carrier,
-            text3=s.tracking_number,
-            text4=s.tracking_url,
-            number=s.quantity,
-            moment=s.shipped_at,
-        ),
-        part(2, line_promises, p.id, text1=p.cause, text2=p.event_id, moment=p.at, day=p.promised_date),
+    def texts(*columns: ColumnElement[Any]) -> dict[str, ColumnElement[Any]]:
+        return {f"text{n}": column for n, column in enumerate(columns, 1)}
+
+    s, p, c, t = shipments.c, line_promises.c, consolation_credits.c, line_transitions.c
+    lines = part(_LINE, order_lines, order_lines.c.line_no, **{column.name: column for column in order_and_line})
+    shipment_texts = texts(s.shipment_id, s.carrier, s.tracking_number, s.tracking_url)
+    details = [
+        part(1, shipments, s.id, number=s.quantity, moment=s.shipped_at, **shipment_texts),
+        part(2, line_promises, p.id, moment=p.at, day=p.promised_date, **texts(p.cause, p.event_id)),
         part(3, consolation_credits, c.line_no, amount=c.amount),
+    ]
+    if with_history:
+        transition_texts = texts(t.from_status, t.to_status, t.cause, t.event_id)
+        details.append(part(4, line_transitions, t.id, moment=t.at, **transition_texts))
+    return union_all(
+        lines.join_from(orders, order_lines, order_lines.c.order_id == orders.c.order_id), *details
     ).order_by("kind", "seq")
+
+
+@functools.cache
+def _order_rows_among(dialect: str, with_history: bool) -> CompoundSelect[Any]:
+    """`_order_rows` of the orders among the `order_ids` bound (the handlers' loads), built once per engine."""
+    return _order_rows(lambda table: among_bound(table.c.order_id, "order_ids", dialect), with_history)
+
+
+@functools.cache
+def _orders_locked_among(dialect: str) -> Select[Any]:
+    """The ids of the orders among the `order_ids` bound, their rows locked in sorted id order; built once."""
+    order_id = orders.c.order_id
+    return select(order_id).where(among_bound(order_id, "order_ids", dialect)).order_by(order_id).with_for_update()
 
 
 # Built once: SQLAlchemy builds a statement's cache key on each new statement object (a walk over every column
 # and cast: about half of a read's CPU when built per read) and keeps it on the object.
-_READ_ORDER = _read_order()
+_READ_ORDER = _order_rows(lambda table: table.c.order_id == bindparam("order_id"))

@@ -169,8 +169,7 @@ async def handle_events(
         await apply_consequences(uow, *changed.values())
         # Last, after the orders: a supplier's estimate row is hot (every event of the supplier writes it),
         # so it is held only for the commit, and always after the order locks (one lock order).
-        for _, (outlook, at) in sorted(estimates.items()):
-            await uow.release_estimates.record(outlook, at)
+        await uow.release_estimates.record([estimate for _, estimate in sorted(estimates.items())])
         lead_times = await uow.products.lead_times(sku for _, sku in incoming)
         for (po_number, sku), (quantity, line_no, at) in sorted(incoming.items()):
             # Due in the warehouse once the supplier's lead time and the receiving delay have passed.
