@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import time
 from collections import Counter
 from datetime import timedelta
@@ -133,6 +134,9 @@ async def measure(url: str, storage: str, args: argparse.Namespace) -> None:
             counted.kinds.clear()
             tables.clear()
             per_batch: list[float] = []
+            # The placement's garbage collected now, not by a full collection in the middle of the measured
+            # batches (one takes 50-100 ms here: it made rounds of the same code differ by half).
+            gc.collect()
             cpu = time.process_time()
             for batch in batches:
                 started = time.process_time()
