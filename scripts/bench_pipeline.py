@@ -462,18 +462,27 @@ def released_lines(system: System, wanted: set[str], timeout: float) -> dict[str
     return released
 
 
-def events_per_transaction(system: System) -> str:
-    """The aggregator's group commit: how many deliveries its transactions carried on average."""
+def consumer_figures(system: System, service: str, lines: int) -> str:
+    """A service's consumer so far: how many deliveries its transactions carried on average (group commit) and,
+    per backorder line taken, the events it handled by type; its replicas' figures added up."""
     figures: dict[str, float] = {}
-    for replica in system.replica_processes["aggregator"]:  # each replica's own, added up
+    consumed: dict[str, float] = {}
+    for replica in system.replica_processes[service]:
         text = httpx.get(f"{replica.url}/metrics", timeout=10).text
         for name, _, value in (line.partition(" ") for line in text.splitlines()):
             if name in {"consumer_events_per_transaction_sum", "consumer_events_per_transaction_count"}:
                 figures[name] = figures.get(name, 0.0) + float(value)
+            elif name.startswith("events_consumed_total{"):
+                event_type = name.split('event_type="', 1)[1].split('"', 1)[0]
+                consumed[event_type] = consumed.get(event_type, 0.0) + float(value)
     count = figures.get("consumer_events_per_transaction_count", 0.0)
     if not count:
-        return "(the aggregator exports no group-commit figure)"
-    return f"{figures['consumer_events_per_transaction_sum'] / count:.1f} events per transaction over {count:.0f}"
+        return f"(the {service} exports no group-commit figure)"
+    per_line = ", ".join(f"{event_type} {n / max(lines, 1):.3f}" for event_type, n in sorted(consumed.items()))
+    return (
+        f"{figures['consumer_events_per_transaction_sum'] / count:.1f} events per transaction over {count:.0f}; "
+        f"events per backorder line: {per_line or 'none'}"
+    )
 
 
 def message_backlog(system: System) -> str:
@@ -556,7 +565,8 @@ def bench_system(
         databases = [url.rsplit("/", 1)[1] for url in database_urls.values()]
         profile_folder = args.profile / storage if args.profile else None
         intake, figures = take_orders(system, orders, args, databases, ceilings, profile_folder)
-        print(f"aggregator consumer: {events_per_transaction(system)}")
+        for service in ("aggregator", "orders"):  # the consumers' figures over this phase (single-line orders)
+            print(f"{service} consumer: {consumer_figures(system, service, len(placed_lines(intake)))}")
         print(
             f"customer messages at the sustained rate: {message_delivery(system, placed_orders(intake), intake.rate)}"
         )
