@@ -28,19 +28,26 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeEngine
 
 from dropship_shared.inputs import plain_amount
+from dropship_shared.sqlite_driver import one_hop_url
 
 # Engines are made through the module attribute, which tracing instruments when it is on (a statement a span).
 
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def engine_url(url: str) -> str | URL:
+    """The URL an engine is made with: `url`, a SQLite one served by `sqlite_driver` (one trip to aiosqlite's
+    thread per statement)."""
+    return one_hop_url(url) if is_sqlite(url) else url
 
 
 def make_sqlite_directory(url: str) -> None:
@@ -61,7 +68,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     # One connection: the process's transactions queue on the pool (an asyncio wait) instead of
     # on SQLite's busy handler, which sleeps in coarse steps and ruins latency under load.
     engine = sqlalchemy_asyncio.create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        engine_url(url), connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
     )
 
     # pysqlite's own transaction handling defers BEGIN and upgrades read locks to write locks
@@ -113,7 +120,7 @@ def create_reader_engine(url: str, pool_size: int = 8) -> AsyncEngine:
         # nothing by autocommit.
         return create_postgres_pool(url, pool_size, autocommit=True)
     engine = sqlalchemy_asyncio.create_async_engine(
-        url,
+        engine_url(url),
         connect_args={"timeout": 30},
         pool_size=pool_size,
         max_overflow=0,

@@ -16,7 +16,7 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from dropship_shared.db import make_sqlite_directory
+from dropship_shared.db import engine_url, make_sqlite_directory
 from dropship_shared.logs import get_logger
 
 log = get_logger(__name__)
@@ -103,7 +103,7 @@ def run_env(target_metadata: MetaData) -> None:
 
 
 async def _run_online(url: str, target_metadata: MetaData) -> None:
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    engine = create_async_engine(engine_url(url), poolclass=pool.NullPool)
     async with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # Replicas starting together must not migrate the same database at once.

@@ -806,8 +806,8 @@ class OrderRepository:
         """The order as its reader sees it, for requests that never change it, in one statement (`_READ_ORDER`):
         the order with its lines, their shipments, promises and credits, without the transitions (`history` stays
         empty) and without keeping the lines to compare on save. A read runs on the loop that handles the events
-        and waits for a turn of it per round trip (four on SQLite, through aiosqlite's thread), so one statement
-        instead of six is time given back to both."""
+        and waits for a turn of it per round trip (one a statement, on SQLite through aiosqlite's thread), so one
+        statement instead of six is time given back to both."""
         rows = await self._fetch(_READ_ORDER, {"order_id": order_id})
         if order_id not in rows.lines:
             return None
