@@ -32,7 +32,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from bench_pipeline import SHIP_TO, SUPPLIERS, order_body, product, trivial_app
 from bench_support import PY_SPY, fresh_postgres_database, machine_line
 from fastapi import FastAPI
@@ -42,7 +41,7 @@ from starlette.types import ASGIApp, Message
 from dev_identity import DevIdentity
 from dropship_shared.events import Address
 from dropship_shared.migrations import upgrade_to_head
-from dropship_shared.service_main import uvicorn_config
+from dropship_shared.service_main import ServiceServer, uvicorn_config
 from orders.bootstrap import MIGRATIONS, create_app
 from orders.config import OrdersSettings
 from orders.domain.model import RequestedLine
@@ -185,7 +184,7 @@ async def served(
         port = probe.getsockname()[1]
     config = uvicorn_config(app, "127.0.0.1", port)
     config.lifespan = "off"
-    server = uvicorn.Server(config)
+    server = ServiceServer(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)

@@ -256,9 +256,10 @@ def trivial_app() -> FastAPI:
 
 
 def serve_trivial(port: int) -> None:
-    import uvicorn
+    """Served as the services are (`dropship_shared.service_main`: uvicorn's settings, the startup heap frozen)."""
+    from dropship_shared.service_main import ServiceServer, uvicorn_config
 
-    uvicorn.run(trivial_app(), host="127.0.0.1", port=port, log_config=None, access_log=False)
+    ServiceServer(uvicorn_config(trivial_app(), "127.0.0.1", port)).run()
 
 
 @contextlib.contextmanager
