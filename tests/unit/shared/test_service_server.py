@@ -55,4 +55,3 @@ async def test_the_heap_alive_once_the_app_has_started_is_frozen() -> None:
     assert server.started
     assert before == 0 and started[0] == 0  # nothing frozen before the app had started
     assert gc.get_freeze_count() > 10_000  # the startup's own objects among them
-
