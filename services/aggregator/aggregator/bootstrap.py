@@ -13,6 +13,7 @@ from aggregator.adapters import operations_figures
 from aggregator.adapters.oidc import OidcProvider
 from aggregator.adapters.orm import inbox, metadata, operator_actions, outbox
 from aggregator.adapters.peer_services import PeerServices
+from aggregator.adapters.repository import RecentLineDetails
 from aggregator.adapters.service_token import ServiceCredentials
 from aggregator.config import AggregatorSettings
 from aggregator.domain.waiting import ConsolationTerms
@@ -40,8 +41,10 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     runtime = ServiceRuntime(settings, metadata, outbox, MIGRATIONS)
 
+    recent_lines = RecentLineDetails()
+
     def uow_factory() -> AggregatorUnitOfWork:
-        return AggregatorUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready)
+        return AggregatorUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready, recent_lines)
 
     batches = BatchCache(settings.default_max_wait_seconds, partitioned=settings.supplier_partitions > 0)
     terms = MerchantTerms(

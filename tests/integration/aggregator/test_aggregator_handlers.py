@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aggregator.adapters.orm import inbox, outbox
+from aggregator.adapters.repository import RecentLineDetails
 from aggregator.bootstrap import MIGRATIONS
 from aggregator.service_layer import handlers
 from aggregator.service_layer.batches import BatchCache
@@ -23,7 +25,6 @@ from aggregator.service_layer.unit_of_work import AggregatorUnitOfWork
 from dropship_shared.db import create_engine, session_factory
 from dropship_shared.events import Address, BackorderCancelled, BackorderCreated, BackorderWithdrawalRequested, Envelope
 from dropship_shared.migrations import upgrade_to_head
-from dropship_shared.unit_of_work import UnitOfWorkFactory
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 SHIP_TO = Address(name="Ann", address_lines=["1 Main St"], city="Springfield", postal_code="62701", country="US")
@@ -41,12 +42,17 @@ class Clock:
 
 @dataclass
 class Harness:
-    """The handlers over one database, with the process's batches (replaced by a restart) and a test clock."""
+    """The handlers over one database, with the process's batches and recent line details (replaced by a
+    restart) and a test clock."""
 
-    uow: UnitOfWorkFactory[AggregatorUnitOfWork]
+    sessions: async_sessionmaker[AsyncSession]
     batches: BatchCache
     clock: Clock
+    recent_lines: RecentLineDetails = field(default_factory=RecentLineDetails)
     statements: list[str] = field(default_factory=list)  # every statement sent, for the tests that count them
+
+    def uow(self) -> AggregatorUnitOfWork:
+        return AggregatorUnitOfWork(self.sessions, outbox, inbox, recent_lines=self.recent_lines)
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
         async with self.uow() as uow:
@@ -58,6 +64,7 @@ class Harness:
     def restart(self) -> None:
         """A new process: nothing in memory survives, only the database."""
         self.batches = BatchCache(3600)
+        self.recent_lines = RecentLineDetails()
 
     async def on_backorder_events(self, envelopes: list[Envelope]) -> None:
         await handlers.on_backorder_events(self.uow, self.batches, TERMS, envelopes, self.clock)
@@ -83,7 +90,7 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     await asyncio.to_thread(upgrade_to_head, str(MIGRATIONS), database_url)
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    harness = Harness(lambda: AggregatorUnitOfWork(sessions, outbox, inbox), BatchCache(3600), Clock())
+    harness = Harness(sessions, BatchCache(3600), Clock())
     event.listen(engine.sync_engine, "before_cursor_execute", lambda *sent: harness.statements.append(sent[2]))
     yield harness
     await engine.dispose()
@@ -301,6 +308,39 @@ async def test_a_batch_releasing_many_purchase_orders_writes_each_table_once(har
         released = await uow.lines.status_of("O3-1")
     assert po is not None and [line["backorder_line_id"] for line in po["lines"]] == ["O3-1"]
     assert released == ("released", "PO00000004", 1, 1)
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["same process", "after a restart"])
+async def test_a_release_reads_back_only_the_details_the_process_does_not_keep(
+    harness: Harness, restarted: bool
+) -> None:
+    """Lines stored by earlier transactions of this process are released with the details it kept after their
+    commit (no statement reads them back); after a restart, or beyond what is kept, they are read."""
+    await configure(harness, min_units=3)
+    await harness.on_backorder_events([backorder("O1-1")])
+    await harness.on_backorder_events([backorder("O2-1")])
+    if restarted:
+        harness.restart()
+    harness.statements.clear()
+    await harness.on_backorder_events([backorder("O3-1")])
+    details_read = [s for s in harness.statements if s.startswith("SELECT") and "backorder_lines.details" in s]
+    assert len(details_read) == (1 if restarted else 0), harness.statements
+    [request] = await harness.events("purchase_order.requested")
+    assert [
+        (line["backorder_line_id"], line["ship_to"]["name"], line["customer_ref"]) for line in request["lines"]
+    ] == [
+        ("O1-1", "Ann", "O1-1"),
+        ("O2-1", "Ann", "O2-1"),
+        ("O3-1", "Ann", "O3-1"),
+    ]
+
+
+def test_recent_line_details_keep_the_latest_and_hand_each_out_once() -> None:
+    recent = RecentLineDetails(capacity=2)
+    recent.remember({"L1": ({"customer_ref": "a"}, None), "L2": ({"customer_ref": "b"}, "00-t-s-01")})
+    recent.remember({"L3": ({"customer_ref": "c"}, None)})  # L1, the oldest, goes
+    assert recent.take(["L1", "L2"]) == {"L2": ({"customer_ref": "b"}, "00-t-s-01")}
+    assert recent.take(["L2", "L3"]) == {"L3": ({"customer_ref": "c"}, None)}  # L2 was handed out
 
 
 async def test_a_line_released_and_cancelled_in_one_batch_asks_the_supplier_to_cancel(harness: Harness) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,14 +159,42 @@ class SupplierRepository:
         return list(rows)
 
 
+# Of a stored line, what the in-memory batch leaves out: its details (ship-to, customer reference) and the trace
+# context it arrived in (None untraced). Written once with the line and never changed.
+LineDetails = tuple[dict[str, Any], str | None]
+
+
+class RecentLineDetails:
+    """The details of the lines this process stored lately, kept after their transaction committed, so that their
+    release (most lines leave within seconds of arriving) does not read them back: a statement fewer per release.
+    Bounded (the oldest go first; a line not found here is read from the database), and only what a commit
+    stored, which is what the database holds since the details of a line are never changed."""
+
+    def __init__(self, capacity: int = 2048) -> None:
+        self._capacity = capacity
+        self._details: OrderedDict[str, LineDetails] = OrderedDict()
+
+    def remember(self, stored: Mapping[str, LineDetails]) -> None:
+        self._details.update(stored)
+        while len(self._details) > self._capacity:
+            self._details.popitem(last=False)
+
+    def take(self, backorder_line_ids: Sequence[str]) -> dict[str, LineDetails]:
+        """Those of these lines that are kept, no longer kept (a line is released once; should its transaction
+        fail, the next attempt reads them from the database)."""
+        return {line_id: self._details.pop(line_id) for line_id in backorder_line_ids if line_id in self._details}
+
+
 class BackorderLineRepository:
     """The lines' rows. What the transaction stored is not read back (the details and trace context of the lines
-    it added are kept for their release), and the lines it released are written together, before anything reads
-    their status and at the latest on commit (`flush`)."""
+    it added are kept for their release, and after commit in the process's `RecentLineDetails` when it has one),
+    and the lines it released are written together, before anything reads their status and at the latest on
+    commit (`flush`)."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, recent: RecentLineDetails | None = None) -> None:
         self._session = session
-        self._added: dict[str, tuple[dict[str, Any], str | None]] = {}
+        self._recent = recent
+        self._added: dict[str, LineDetails] = {}
         self._released: list[dict[str, Any]] = []
 
     async def flush(self) -> None:
@@ -222,6 +251,13 @@ class BackorderLineRepository:
                 self._added[row["backorder_line_id"]] = (row["details"], row["traceparent"])
         return added
 
+    def committed(self) -> None:
+        """The transaction committed: the details of the lines it stored and did not release go to the process's
+        recent details."""
+        if self._recent is not None:
+            self._recent.remember(self._added)
+        self._added = {}
+
     async def add_tombstone(self, supplier_id: str, backorder_line_id: str, at: datetime) -> None:
         """A cancellation that overtook its backorder: the backorder, when it comes, is ignored."""
         tombstone = {
@@ -251,12 +287,15 @@ class BackorderLineRepository:
             {"line_id": line_id, "po": po_number, "line_no": line_no} for line_id, line_no in line_numbers.items()
         )
 
-    async def details_of(self, backorder_line_ids: list[str]) -> dict[str, tuple[dict[str, Any], str | None]]:
+    async def details_of(self, backorder_line_ids: list[str]) -> dict[str, LineDetails]:
         """Of lines being released, what is kept out of the in-memory batch: ship-to and customer reference, and
-        the trace context each arrived in (None untraced), for the release to link. Read only for the lines this
-        transaction did not add."""
-        found = {line_id: self._added[line_id] for line_id in backorder_line_ids if line_id in self._added}
+        the trace context each arrived in (None untraced), for the release to link. Read only for the lines
+        neither this transaction nor, lately, the process stored."""
+        found = {line_id: self._added.pop(line_id) for line_id in backorder_line_ids if line_id in self._added}
         unread = [line_id for line_id in backorder_line_ids if line_id not in found]
+        if unread and self._recent is not None:
+            found.update(self._recent.take(unread))
+            unread = [line_id for line_id in unread if line_id not in found]
         if unread:
             rows = await self._session.execute(
                 select(

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from aggregator.adapters.repository import BackorderLineRepository, PurchaseOrderRepository, SupplierRepository
+import asyncio
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aggregator.adapters.repository import (
+    BackorderLineRepository,
+    PurchaseOrderRepository,
+    RecentLineDetails,
+    SupplierRepository,
+)
 from dropship_shared.unit_of_work import SqlUnitOfWork
 
 
@@ -11,9 +21,20 @@ class AggregatorUnitOfWork(SqlUnitOfWork):
     lines: BackorderLineRepository
     purchase_orders: PurchaseOrderRepository
 
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Table,
+        inbox: Table,
+        outbox_ready: asyncio.Event | None = None,
+        recent_lines: RecentLineDetails | None = None,
+    ) -> None:
+        super().__init__(sessions, outbox, inbox, outbox_ready)
+        self._recent_lines = recent_lines  # the process's, shared by its transactions
+
     def _open(self) -> None:
         self.suppliers = SupplierRepository(self.session)
-        self.lines = BackorderLineRepository(self.session)
+        self.lines = BackorderLineRepository(self.session, self._recent_lines)
         self.purchase_orders = PurchaseOrderRepository(self.session)
 
     async def commit(self) -> None:
@@ -21,3 +42,4 @@ class AggregatorUnitOfWork(SqlUnitOfWork):
         await self.purchase_orders.flush()
         await self.lines.flush()
         await super().commit()
+        self.lines.committed()
