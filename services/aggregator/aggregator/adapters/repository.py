@@ -218,10 +218,10 @@ class BackorderLineRepository:
         ).first()
         return (row[0], row[1], row[2], row[3]) if row else None
 
-    async def add_pending(self, lines: Sequence[tuple[str, PendingLine, str | None]]) -> set[str]:
-        """Record (supplier, line, the trace context it arrived in) of distinct lines as pending in one statement;
-        the ids of the lines recorded now (a line id seen before, a duplicate or one cancelled first, is left as
-        it is)."""
+    async def add_pending(self, lines: Sequence[tuple[str, PendingLine, LineDetails]]) -> set[str]:
+        """Record (supplier, line, its details and the trace context it arrived in) of distinct lines as pending in
+        one statement; the ids of the lines recorded now (a line id seen before, a duplicate or one cancelled
+        first, is left as it is)."""
         rows: list[dict[str, Any]] = [
             {
                 "backorder_line_id": line.backorder_line_id,
@@ -232,10 +232,10 @@ class BackorderLineRepository:
                 "quantity": line.quantity,
                 "unit_cost": line.unit_cost,
                 "received_at": line.received_at,
-                "details": dict(line.details),
+                "details": details,
                 "traceparent": traceparent,
             }
-            for supplier_id, line, traceparent in lines
+            for supplier_id, line, (details, traceparent) in lines
         ]
         added = set(
             await insert_many(

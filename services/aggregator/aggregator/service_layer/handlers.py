@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aggregator.adapters.policy_codec import policy_from_json, policy_to_json
+from aggregator.adapters.repository import LineDetails
 from aggregator.domain.arrival import leaving_share
 from aggregator.domain.errors import DomainError
 from aggregator.domain.line import PendingLine
@@ -89,13 +90,15 @@ async def on_backorder_events(
         uow = await held.enter_async_context(uow_factory())
         opened = await batches.open_all(uow, suppliers)
         fresh = await uow.fresh_events(CONSUMER, envelopes)
-        # (supplier, line, the trace context it arrived in) by line; a line republished in this batch: the first
-        lines: dict[str, tuple[str, PendingLine, str | None]] = {}
+        # (supplier, line, its details and the trace context it arrived in) by line; a line republished in this
+        # batch: the first
+        lines: dict[str, tuple[str, PendingLine, LineDetails]] = {}
         for envelope in fresh:
             payload = payloads[str(envelope.event_id)]
             if isinstance(payload, BackorderCreated) and payload.backorder_line_id not in lines:
                 arrived_in = traceparent_of(envelope.correlation_id)
-                lines[payload.backorder_line_id] = (payload.supplier_id, _pending_line(payload), arrived_in)
+                details = (_line_details(payload), arrived_in)
+                lines[payload.backorder_line_id] = (payload.supplier_id, _pending_line(payload), details)
         added = await uow.lines.add_pending(list(lines.values()))
         for envelope in fresh:
             uow.correlation_id = envelope.correlation_id
@@ -105,7 +108,7 @@ async def on_backorder_events(
                 if payload.backorder_line_id in added:
                     added.discard(payload.backorder_line_id)  # a line republished in this batch counts once
                     # The batch in memory carries no ship-to: the decision never reads it (memory per line).
-                    batch.batch.add(replace(lines[payload.backorder_line_id][1], details={}))
+                    batch.batch.add(lines[payload.backorder_line_id][1])
                     batch.arrivals.record(payload.quantity, now)
             elif isinstance(payload, BackorderWithdrawalRequested):
                 added.discard(payload.backorder_line_id)  # withdrawn before its backorder was applied
@@ -267,10 +270,15 @@ async def _decide(uow: AggregatorUnitOfWork, opened: OpenBatch, now: datetime, t
     """Apply the policy: release (emit POs), escalate (emit a notice) or note when to look again."""
     batch, policy = opened.batch, opened.policy
     next_check: datetime | None = None
-    outlook = WaitingOutlook(
-        arrival_rate_units_per_hour=opened.arrivals.per_hour(now),
-        cancellation_share=leaving_share(opened.arrivals, opened.departures, now),
-        consolation=terms.consolation,
+    # The outlook weighs waiting against a small-order fee: without a fee nothing reads it (decided per event).
+    outlook = (
+        WaitingOutlook(
+            arrival_rate_units_per_hour=opened.arrivals.per_hour(now),
+            cancellation_share=leaving_share(opened.arrivals, opened.departures, now),
+            consolation=terms.consolation,
+        )
+        if policy.small_order_fee is not None
+        else WaitingOutlook()
     )
     for _ in range(MAX_RELEASES_PER_PASS):
         decision = batch.decide(policy, now, outlook)
@@ -470,14 +478,18 @@ def _pending_line(payload: BackorderCreated) -> PendingLine:
         quantity=payload.quantity,
         unit_cost=payload.unit_cost,
         received_at=payload.ordered_at,
-        details={
-            "order_id": payload.order_id,
-            "line_no": payload.line_no,
-            "customer_ref": payload.customer_ref,
-            "currency": payload.currency,
-            "ship_to": payload.ship_to.model_dump(mode="json"),
-        },
     )
+
+
+def _line_details(payload: BackorderCreated) -> dict[str, Any]:
+    """What the line's row keeps beside the batch's figures, for its purchase order."""
+    return {
+        "order_id": payload.order_id,
+        "line_no": payload.line_no,
+        "customer_ref": payload.customer_ref,
+        "currency": payload.currency,
+        "ship_to": payload.ship_to.model_dump(mode="json"),
+    }
 
 
 def _backorder_payload(envelope: Envelope) -> BackorderCreated | BackorderCancelled | BackorderWithdrawalRequested:
