@@ -170,7 +170,7 @@ class RecentLineDetails:
     Bounded (the oldest go first; a line not found here is read from the database), and only what a commit
     stored, which is what the database holds since the details of a line are never changed."""
 
-    def __init__(self, capacity: int = 2048) -> None:
+    def __init__(self, capacity: int = 1024) -> None:
         self._capacity = capacity
         self._details: OrderedDict[str, LineDetails] = OrderedDict()
 
