@@ -44,7 +44,9 @@ def create_app(settings: AggregatorSettings | None = None) -> FastAPI:
     recent_lines = RecentLineDetails()
 
     def uow_factory() -> AggregatorUnitOfWork:
-        return AggregatorUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready, recent_lines)
+        uow = AggregatorUnitOfWork(runtime.sessions, outbox, inbox, runtime.outbox_ready)
+        uow.recent_lines = recent_lines
+        return uow
 
     batches = BatchCache(settings.default_max_wait_seconds, partitioned=settings.supplier_partitions > 0)
     terms = MerchantTerms(

@@ -52,7 +52,9 @@ class Harness:
     statements: list[str] = field(default_factory=list)  # every statement sent, for the tests that count them
 
     def uow(self) -> AggregatorUnitOfWork:
-        return AggregatorUnitOfWork(self.sessions, outbox, inbox, recent_lines=self.recent_lines)
+        uow = AggregatorUnitOfWork(self.sessions, outbox, inbox)
+        uow.recent_lines = self.recent_lines
+        return uow
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
         async with self.uow() as uow:

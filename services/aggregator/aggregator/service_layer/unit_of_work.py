@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from aggregator.adapters.repository import (
     BackorderLineRepository,
     PurchaseOrderRepository,
@@ -20,21 +15,13 @@ class AggregatorUnitOfWork(SqlUnitOfWork):
     suppliers: SupplierRepository
     lines: BackorderLineRepository
     purchase_orders: PurchaseOrderRepository
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        outbox: Table,
-        inbox: Table,
-        outbox_ready: asyncio.Event | None = None,
-        recent_lines: RecentLineDetails | None = None,
-    ) -> None:
-        super().__init__(sessions, outbox, inbox, outbox_ready)
-        self._recent_lines = recent_lines  # the process's, shared by its transactions
+    # The process's recent line details, shared by its transactions (set by its unit of work factory); None: a
+    # release reads the details of every line it did not store itself.
+    recent_lines: RecentLineDetails | None = None
 
     def _open(self) -> None:
         self.suppliers = SupplierRepository(self.session)
-        self.lines = BackorderLineRepository(self.session, self._recent_lines)
+        self.lines = BackorderLineRepository(self.session, self.recent_lines)
         self.purchase_orders = PurchaseOrderRepository(self.session)
 
     async def commit(self) -> None:
