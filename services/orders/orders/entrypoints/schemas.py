@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 
 from dropship_shared.events import Address
 from dropship_shared.inputs import IDENTIFIER, NO_NUL, Amount, PlainMoney, StrictBody
 from orders.domain.lifecycle import Transition
 from orders.domain.model import Order, OrderLine, Product, ProductOffer
 from orders.domain.promise import Promise
+from orders.entrypoints.customer_email import EmailAddress
 
 MAX_LINES = 200
 MAX_QUANTITY = 10_000
@@ -73,7 +74,7 @@ class OrderLineIn(StrictBody):
 
 
 class OrderIn(StrictBody):
-    customer_email: EmailStr
+    customer_email: EmailAddress
     ship_to: Address
     lines: list[OrderLineIn] = Field(min_length=1, max_length=MAX_LINES)
 
