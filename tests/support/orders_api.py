@@ -24,6 +24,18 @@ SHIP_TO = {
     "country": "US",
 }
 
+LAMP = {
+    "sku": "LAMP",
+    "name": "Lamp",
+    "supplier_id": "acme",
+    "supplier_sku": "AC-7",
+    "price": "19.99",
+    "cost": "410.00",
+    "on_hand": 100,
+    "lead_time_days": 5,
+}
+"""A product whose cost is over its price, in stock."""
+
 
 @contextlib.asynccontextmanager
 async def orders_app_client(

@@ -14,18 +14,7 @@ import pytest
 
 from dropship_shared.problems import PROBLEM_MEDIA_TYPE
 from orders.entrypoints.catalog_api import MAX_CATALOG_BYTES
-from support.orders_api import SHIP_TO, orders_client
-
-LAMP = {
-    "sku": "LAMP",
-    "name": "Lamp",
-    "supplier_id": "acme",
-    "supplier_sku": "AC-7",
-    "price": "19.99",
-    "cost": "410.00",
-    "on_hand": 100,
-    "lead_time_days": 5,
-}
+from support.orders_api import LAMP, SHIP_TO, orders_client
 
 
 @pytest.fixture

@@ -12,11 +12,14 @@ from dropship_shared.problems import problem_responses
 from dropship_shared.web import correlation_id_of
 from orders.domain.model import LineNotFound, Order, OrderError, RequestedLine, UnknownSku
 from orders.entrypoints.deps import ReadUow, Uow, intake_of
+from orders.entrypoints.intake_route import IntakeRoute
 from orders.entrypoints.schemas import DeliveryIn, MessageOut, OrderHistoryOut, OrderIn, OrderOut, PaymentsOut
 from orders.service_layer import handlers, views
 from orders.service_layer.handlers import OrderNotFound
 
 router = APIRouter(tags=["orders"])
+intake_router = APIRouter(tags=["orders"], route_class=IntakeRoute)
+"""POST /orders, the hottest route, on its own handler (`IntakeRoute`); included before `router`."""
 LineNo = Annotated[int, Path(ge=1, le=10_000)]
 MAX_IDEMPOTENCY_KEY = 200  # the column's width
 IDEMPOTENCY_KEY = "idempotency-key"
@@ -37,7 +40,7 @@ optional str `Header` parameter (tests/unit/orders/test_order_answer.py): as suc
 header pass and a validation per request."""
 
 
-@router.post(
+@intake_router.post(
     "/orders",
     status_code=status.HTTP_201_CREATED,
     response_model=OrderOut,

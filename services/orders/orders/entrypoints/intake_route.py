@@ -1,0 +1,147 @@
+"""POST /orders' request handler: FastAPI's steps for that one route, in FastAPI's order and with its answers, without
+FastAPI's generic dependency solver, which cost the route more CPU than any other part of its HTTP layer."""
+
+from __future__ import annotations
+
+import email.message
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import fastapi.routing
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_body_to_args
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic_core import PydanticUndefined
+from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dropship_shared.tracing import tracing_enabled
+
+RequestCheck = Callable[[Request], Awaitable[Any]]
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class IntakeRoute(APIRoute):
+    """A route documented, matched and wrapped as any other, whose handler does what FastAPI's does for its shape
+    (an async endpoint taking a JSON body model and the `Request`, behind the routers' dependencies that take the
+    request alone: the authorization), in the same order: the body read and parsed (a JSON error is a 422, any
+    other a 400), the dependencies, the body validated (FastAPI's own validation, its 422 errors), the endpoint.
+    Any other shape, FastAPI's telemetry (tracing on), dependency overrides (tests) or FastAPI's own body size
+    limit (its errors are private to it; the services limit bodies at their edge) get FastAPI's handler."""
+
+    def get_route_handler(self) -> Handler:
+        fastapi_handler = super().get_route_handler()
+        route = _as_included(self)
+        checks = _request_checks(route.dependant)
+        if checks is None or tracing_enabled() or route._embed_body_fields:
+            return fastapi_handler
+        endpoint: Callable[..., Awaitable[Response]] = self.endpoint
+        body_fields, body_name = route.dependant.body_params, route.dependant.body_params[0].name
+        request_name = str(route.dependant.request_param_name)
+        strict = route.strict_content_type
+        strict_content_type = bool(strict.value if isinstance(strict, DefaultPlaceholder) else strict)
+        overrides = route.dependency_overrides_provider
+
+        async def handle(request: Request) -> Response:
+            if MAX_BODY_SIZE_SCOPE_KEY in request.scope or getattr(overrides, "dependency_overrides", None):
+                return await fastapi_handler(request)
+            body = await _request_body(request, strict_content_type)
+            for check in checks:
+                await check(request)
+            values, errors = await request_body_to_args(body_fields, body, embed_body_fields=False)
+            if errors:
+                raise RequestValidationError(errors, body=None if body is PydanticUndefined else body)
+            return await endpoint(**{body_name: values[body_name], request_name: request})
+
+        return handle
+
+
+def _as_included(route: APIRoute) -> Any:
+    """The route as included in the app, with the including routers' dependencies, as FastAPI builds its handler:
+    FastAPI from 0.16x builds it under the inclusion's context (a private context variable); before, inclusion
+    made a new route of this class."""
+    context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
+    context = context_var.get() if context_var is not None else None
+    return context if context is not None and context.original_route is route else route
+
+
+def _request_checks(dependant: Dependant) -> list[RequestCheck] | None:
+    """The dependencies' calls when the route has the shape `IntakeRoute` serves; None otherwise."""
+    own_parameters = (
+        dependant.path_params,
+        dependant.query_params,
+        dependant.header_params,
+        dependant.cookie_params,
+    )
+    if (
+        any(own_parameters)
+        or len(dependant.body_params) != 1
+        or dependant.request_param_name is None
+        or not _is_coroutine(dependant.call)
+        or _takes_more_than_the_request(dependant)
+    ):
+        return None
+    checks = []
+    for sub in dependant.dependencies:
+        if sub.call is None or not _is_coroutine(sub.call) or sub.dependencies or sub.name is not None:
+            return None
+        if sub.body_params or any((sub.path_params, sub.query_params, sub.header_params, sub.cookie_params)):
+            return None
+        if sub.request_param_name is None or _takes_more_than_the_request(sub):
+            return None
+        checks.append(sub.call)
+    return checks
+
+
+def _is_coroutine(call: Callable[..., Any] | None) -> bool:
+    """An async function, or an object whose `__call__` is one (not a generator: no teardown to run)."""
+    return inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(type(call).__call__)
+
+
+def _takes_more_than_the_request(dependant: Dependant) -> bool:
+    return any(
+        (
+            dependant.http_connection_param_name,
+            dependant.websocket_param_name,
+            dependant.background_tasks_param_name,
+            dependant.response_param_name,
+            dependant.security_scopes_param_name,
+        )
+    )
+
+
+async def _request_body(request: Request, strict_content_type: bool) -> Any:
+    """The body as FastAPI's handler reads it: parsed JSON when the content type says JSON (or none is given and
+    the route is not strict), else the bytes; nothing (undefined) when empty. An HTTP error raised while reading
+    (the edge's body limit: `BodyTooLarge`) goes on as it is."""
+    try:
+        body_bytes = await request.body()
+        if not body_bytes:
+            return PydanticUndefined
+        if _is_json(request.headers.get("content-type"), strict_content_type):
+            return await request.json()
+        return body_bytes
+    except json.JSONDecodeError as exc:
+        error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
+        raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}], body=exc.doc) from exc
+    except HTTPException:
+        raise
+    except Exception as exc:
+        raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
+
+
+def _is_json(content_type: str | None, strict_content_type: bool) -> bool:
+    if content_type == "application/json":
+        return True
+    if not content_type:
+        return not strict_content_type
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
