@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeEngine
 
 from dropship_shared.inputs import plain_amount
-from dropship_shared.sqlite_driver import one_hop_url
+from dropship_shared.sqlite_driver import BEGIN_IMMEDIATE, BUSY_TIMEOUT_MS, one_hop_url
 
 # Engines are made through the module attribute, which tracing instruments when it is on (a statement a span).
 
@@ -73,7 +73,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
     # pysqlite's own transaction handling defers BEGIN and upgrades read locks to write locks
     # mid-transaction, which deadlocks concurrent writers. Every transaction starts as
-    # BEGIN IMMEDIATE instead: writers queue on the busy timeout, and a read-then-write
+    # BEGIN IMMEDIATE instead: writers of other processes are waited for (sqlite_driver), and a read-then-write
     # (stock allocation, batch decisions) can never oversell.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -82,12 +82,12 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(BEGIN_IMMEDIATE)  # waiting for another process's writer in fine steps
 
     return engine
 
@@ -133,7 +133,7 @@ def create_reader_engine(url: str, pool_size: int = 8) -> AsyncEngine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA query_only=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
     return engine
