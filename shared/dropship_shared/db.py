@@ -68,7 +68,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     # One connection: the process's transactions queue on the pool (an asyncio wait) instead of
     # on SQLite's busy handler, which sleeps in coarse steps and ruins latency under load.
     engine = sqlalchemy_asyncio.create_async_engine(
-        engine_url(url), connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        engine_url(url), connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, pool_size=1, max_overflow=0, pool_timeout=60
     )
 
     # pysqlite's own transaction handling defers BEGIN and upgrades read locks to write locks
@@ -121,7 +121,7 @@ def create_reader_engine(url: str, pool_size: int = 8) -> AsyncEngine:
         return create_postgres_pool(url, pool_size, autocommit=True)
     engine = sqlalchemy_asyncio.create_async_engine(
         engine_url(url),
-        connect_args={"timeout": 30},
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
