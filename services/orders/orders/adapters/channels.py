@@ -1,4 +1,4 @@
-"""Customer-message channels: SMTP email (aiosmtplib, a pool of open connections) and a webhook signed
+"""Customer-message channels: SMTP email (adapters.smtp, a pool of open connections) and a webhook signed
 with HMAC-SHA256 (one HTTP client, its connections kept alive), each talking to the network from an event
 loop of its own, to which the service's loop hands a claimed batch of messages at once."""
 
@@ -6,23 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import contextlib
+import io
 import json
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
 from email import quoprimime
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import EmailMessage
+from email.policy import SMTP, SMTPUTF8
 from email.utils import parseaddr
 from functools import partial
 from typing import Any, TypeVar
 
-import aiosmtplib
 import httpx
 
 from dropship_shared.events import utcnow
 from dropship_shared.signing import sign
 from dropship_shared.tracing import continuing
+from orders.adapters.smtp import AiosmtplibConnection, SmtpConnection, SmtpRefused
 from orders.service_layer.ports import OutgoingMessage
 
 T = TypeVar("T")
@@ -153,7 +157,7 @@ class EmailChannel:
         # Open connections waiting for the next message: a message costs one SMTP transaction, not a
         # TCP connect, EHLO and login each. At most `connections` are in use at once. Both live on the
         # network thread's loop.
-        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
+        self._idle: asyncio.LifoQueue[SmtpConnection | AiosmtplibConnection] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(connections)
         self._network = NetworkThread("smtp")
 
@@ -175,45 +179,67 @@ class EmailChannel:
         return email
 
     async def _send(self, email: EmailMessage | bytes, recipient: str) -> None:
+        recipient = parseaddr(recipient)[1] or recipient.strip()
         async with self._slots:
-            client = await self._connection()
+            connection = await self._connection()
             try:
                 if isinstance(email, bytes):
-                    await client.sendmail(self._envelope_sender, [recipient], email)
+                    await connection.send(self._envelope_sender, recipient, email)
                 else:
-                    await client.send_message(email)
-            except BaseException:
-                client.close()  # a connection in an unknown state is never reused
+                    await connection.send(
+                        self._envelope_sender,
+                        recipient,
+                        *_flattened(email, self._envelope_sender + recipient, connection.extensions),
+                    )
+            except SmtpRefused:
+                self._idle.put_nowait(connection)  # refused, and the transaction reset: the connection is sound
                 raise
-            self._idle.put_nowait(client)
+            except BaseException:
+                connection.close()  # a connection in an unknown state is never reused
+                raise
+            self._idle.put_nowait(connection)
 
-    async def _connection(self) -> aiosmtplib.SMTP:
+    async def _connection(self) -> SmtpConnection | AiosmtplibConnection:
         while not self._idle.empty():
-            client = self._idle.get_nowait()
-            if client.is_connected:
-                return client
-        client = aiosmtplib.SMTP(
-            hostname=self._host,
-            port=self._port,
-            username=self._username,
-            password=self._password,
-            start_tls=self._start_tls,
-            timeout=self._timeout,
-        )
-        await client.connect()
-        return client
+            connection = self._idle.get_nowait()
+            if connection.is_connected:
+                return connection
+        if self._start_tls or self._username:
+            return await AiosmtplibConnection.open(
+                self._host, self._port, self._timeout, self._username, self._password, self._start_tls
+            )
+        return await SmtpConnection.open(self._host, self._port, self._timeout)
 
     async def close(self) -> None:
         await self._network.stop(self._quit)
 
     async def _quit(self) -> None:
         while not self._idle.empty():
-            client = self._idle.get_nowait()
-            if client.is_connected:
-                try:
-                    await client.quit()
-                except aiosmtplib.SMTPException:
-                    client.close()
+            connection = self._idle.get_nowait()
+            if connection.is_connected:
+                with contextlib.suppress(Exception):
+                    await connection.quit()
+            connection.close()
+
+
+def _flattened(email: EmailMessage, addresses: str, extensions: dict[str, str]) -> tuple[bytes, list[str]]:
+    """A message that is not plain ASCII, as SMTP bytes and the MAIL options it needs, as aiosmtplib's
+    send_message made them: SMTPUTF8 when an address is not ASCII (refused by a server without it), 8bit
+    content with BODY=8BITMIME when the server takes it, 7bit otherwise."""
+    options = []
+    utf8 = not addresses.isascii()
+    if utf8:
+        if "SMTPUTF8" not in extensions:
+            raise ValueError("an address is not ASCII and the mail server does not offer SMTPUTF8")
+        options.append("SMTPUTF8")
+    policy = SMTPUTF8 if utf8 else SMTP
+    if "8BITMIME" in extensions:
+        options.append("BODY=8BITMIME")
+    else:
+        policy = policy.clone(cte_type="7bit")
+    flat = io.BytesIO()
+    BytesGenerator(flat, policy=policy).flatten(email)
+    return flat.getvalue(), options
 
 
 class WebhookChannel:

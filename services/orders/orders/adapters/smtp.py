@@ -1,0 +1,266 @@
+"""A small SMTP client (RFC 5321) for the customer messages: one transaction at a time per connection, its
+MAIL, RCPT and DATA commands written at once and their replies read together when the server advertises
+PIPELINING (RFC 2920), one by one otherwise. A message then costs two writes and two reads instead of four of
+each; aiosmtplib, which does not pipeline, spent most of the sender's CPU on them. STARTTLS and AUTH are left to
+aiosmtplib (EmailChannel uses it when the settings ask for either)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import cast
+
+import aiosmtplib
+
+MAX_REPLY_LINE = 8192  # far above RFC 5321's 512 octets: a longer line is a broken server, not a reply
+
+_BARE_LINE_END = re.compile(rb"\r\n|\r|\n")
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Reply:
+    code: int
+    text: str
+
+
+class SmtpRefused(Exception):
+    """The server refused a command of the transaction with a 4xx/5xx reply. The transaction was reset (RSET),
+    so the connection can carry the next message."""
+
+    def __init__(self, command: str, reply: Reply) -> None:
+        super().__init__(f"{command}: {reply.code} {reply.text}")
+        self.command = command
+        self.reply = reply
+
+    @property
+    def temporary(self) -> bool:
+        return 400 <= self.reply.code < 500
+
+
+class SmtpBroken(ConnectionError):
+    """The connection is lost, timed out or the server does not speak SMTP: it is not used again."""
+
+
+class _ReplyReader(asyncio.Protocol):
+    """The server's replies, in the order they come (RFC 5321 4.2: a reply is lines `ddd-text`, then `ddd text`);
+    `read` waits for the next `count` of them, with one timer rather than a wait_for task."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._lines: list[str] = []  # of a multi-line reply not complete yet
+        self._replies: deque[Reply] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._wanted = 0
+        self._broken: SmtpBroken | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line, self._buffer = self._buffer[: end + 1], self._buffer[end + 1 :]
+            if not line[:3].isdigit() or line[3:4] not in (b" ", b"-", b"\r", b"\n"):
+                self._break(SmtpBroken(f"not an SMTP reply: {line[:80]!r}"))
+                return
+            self._lines.append(line[4:].rstrip(b"\r\n").decode("utf-8", "replace"))
+            if line[3:4] != b"-":
+                self._replies.append(Reply(int(line[:3]), "\n".join(self._lines)))
+                self._lines = []
+        if len(self._buffer) > MAX_REPLY_LINE:
+            self._break(SmtpBroken("reply line too long"))
+            return
+        if self._waiter is not None and len(self._replies) >= self._wanted and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def eof_received(self) -> bool:
+        self._break(SmtpBroken("the server closed the connection"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._break(SmtpBroken(f"connection lost: {exc!r}" if exc else "connection lost"))
+        self.transport = None
+
+    def _break(self, error: SmtpBroken) -> None:
+        if self._broken is None:
+            self._broken = error
+        if self.transport is not None:
+            self.transport.abort()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(self._broken)
+
+    def write(self, data: bytes) -> None:
+        if self._broken is not None or self.transport is None:
+            raise self._broken or SmtpBroken("not connected")
+        self.transport.write(data)
+
+    async def read(self, count: int, wait_seconds: float) -> list[Reply]:
+        if len(self._replies) < count:
+            if self._broken is not None:
+                raise self._broken
+            loop = asyncio.get_running_loop()
+            self._waiter, self._wanted = loop.create_future(), count
+            timer = loop.call_later(wait_seconds, self._break, SmtpBroken(f"no reply within {wait_seconds} s"))
+            try:
+                await self._waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return [self._replies.popleft() for _ in range(count)]
+
+    @property
+    def is_connected(self) -> bool:
+        return self._broken is None and self.transport is not None
+
+
+@cache
+def _local_name() -> str:
+    return socket.getfqdn()
+
+
+def _extensions(hello: Reply) -> dict[str, str]:
+    """The keywords of an EHLO reply (RFC 5321 4.1.1.1: each line after the first), upper case, with their
+    parameters."""
+    keywords = (line.split(" ", 1) for line in hello.text.split("\n")[1:] if line)
+    return {words[0].upper(): words[1] if len(words) > 1 else "" for words in keywords}
+
+
+def _is(reply: Reply, expected: int) -> bool:
+    return reply.code == expected or (expected == 250 and reply.code == 251)  # 251: not local, will forward
+
+
+class SmtpConnection:
+    """An open, greeted SMTP connection; `send` runs one mail transaction on it."""
+
+    def __init__(self, reader: _ReplyReader, extensions: dict[str, str], wait_seconds: float) -> None:
+        self._reader = reader
+        self.extensions = extensions  # EHLO keywords (upper case) and their parameters
+        self._wait_seconds = wait_seconds  # for each reply
+        self.pipelining = "PIPELINING" in extensions
+
+    @classmethod
+    async def open(cls, host: str, port: int, wait_seconds: float) -> SmtpConnection:
+        loop = asyncio.get_running_loop()
+        _, reader = await asyncio.wait_for(loop.create_connection(_ReplyReader, host, port), wait_seconds)
+        try:
+            (greeting,) = await reader.read(1, wait_seconds)
+            if greeting.code != 220:
+                raise SmtpBroken(f"greeting: {greeting.code} {greeting.text}")
+            reader.write(f"EHLO {_local_name()}\r\n".encode())
+            (hello,) = await reader.read(1, wait_seconds)
+            if hello.code == 250:
+                return cls(reader, _extensions(hello), wait_seconds)
+            reader.write(f"HELO {_local_name()}\r\n".encode())  # RFC 5321 3.2: a server that knows no EHLO
+            (hello,) = await reader.read(1, wait_seconds)
+            if hello.code != 250:
+                raise SmtpBroken(f"HELO: {hello.code} {hello.text}")
+            return cls(reader, {}, wait_seconds)
+        except BaseException:
+            if reader.transport is not None:
+                reader.transport.abort()
+            raise
+
+    @property
+    def is_connected(self) -> bool:
+        return self._reader.is_connected
+
+    async def send(self, sender: str, recipient: str, content: bytes, options: Sequence[str] = ()) -> None:
+        """Send one message to one recipient; returns once the server has accepted it (250 after the data).
+        Raises SmtpRefused when the server refuses it (the transaction reset: the connection stays usable)
+        and SmtpBroken when the connection cannot be trusted any more."""
+        for address in (sender, recipient):
+            if any(char in address for char in "\r\n<>"):
+                raise ValueError(f"not an address for an SMTP command: {address!r}")
+        data = _LEADING_DOT.sub(b"..", _BARE_LINE_END.sub(b"\r\n", content))  # RFC 5321 2.3.8 and 4.5.2
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        if "SIZE" in self.extensions:
+            options = [*options, f"SIZE={len(data)}"]  # RFC 1870: the server may refuse a too big one before the data
+        mail = f"MAIL FROM:<{sender}>{''.join(' ' + option for option in options)}\r\n".encode()
+        rcpt = f"RCPT TO:<{recipient}>\r\n".encode()
+        commands = (("MAIL", mail, 250), ("RCPT", rcpt, 250), ("DATA", b"DATA\r\n", 354))
+        if self.pipelining:  # RFC 2920: DATA ends the group; the replies come in the commands' order
+            self._reader.write(mail + rcpt + b"DATA\r\n")
+            replies = await self._reader.read(3, self._wait_seconds)
+        else:
+            replies = []
+            for _, command, expected in commands:
+                self._reader.write(command)
+                replies += await self._reader.read(1, self._wait_seconds)
+                if not _is(replies[-1], expected):
+                    break
+        for (name, _, expected), reply in zip(commands, replies, strict=False):
+            if not _is(reply, expected):
+                await self._reset(data_started=replies[-1].code == 354)
+                raise SmtpRefused(name, reply)
+        self._reader.write(data + b".\r\n")
+        (accepted,) = await self._reader.read(1, self._wait_seconds)
+        if accepted.code != 250:
+            raise SmtpRefused("end of data", accepted)  # the transaction is over: nothing to reset
+
+    async def _reset(self, data_started: bool) -> None:
+        """End a refused transaction: RSET (RFC 5321 4.1.1.5). A server that answered DATA with 354 although
+        it refused the recipient waits for data first: it gets none, just the end of it."""
+        if data_started:
+            self._reader.write(b".\r\n")
+            await self._reader.read(1, self._wait_seconds)
+        self._reader.write(b"RSET\r\n")
+        (reset,) = await self._reader.read(1, self._wait_seconds)
+        if reset.code != 250:
+            self.close()
+            raise SmtpBroken(f"RSET: {reset.code} {reset.text}")
+
+    async def quit(self) -> None:
+        try:
+            self._reader.write(b"QUIT\r\n")
+            await self._reader.read(1, self._wait_seconds)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._reader.transport is not None:
+            self._reader.transport.close()
+
+
+class AiosmtplibConnection:
+    """aiosmtplib's client behind SmtpConnection's face, for the settings SmtpConnection leaves out (STARTTLS,
+    AUTH): lock-step, as before. Any failure closes it (its state is not known)."""
+
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self._client = client
+        self.extensions = {keyword.upper(): value for keyword, value in client.esmtp_extensions.items()}
+
+    @classmethod
+    async def open(
+        cls, host: str, port: int, wait_seconds: float, username: str | None, password: str | None, start_tls: bool
+    ) -> AiosmtplibConnection:
+        client = aiosmtplib.SMTP(
+            hostname=host, port=port, username=username, password=password, start_tls=start_tls, timeout=wait_seconds
+        )
+        await client.connect()
+        if not client.esmtp_extensions:  # not greeted yet by connect (no STARTTLS, no login)
+            await client.ehlo()
+        return cls(client)
+
+    @property
+    def is_connected(self) -> bool:
+        return self._client.is_connected
+
+    async def send(self, sender: str, recipient: str, content: bytes, options: Sequence[str] = ()) -> None:
+        await self._client.sendmail(sender, [recipient], content, mail_options=options)
+
+    async def quit(self) -> None:
+        try:
+            await self._client.quit()
+        except aiosmtplib.SMTPException:
+            self._client.close()
+
+    def close(self) -> None:
+        self._client.close()

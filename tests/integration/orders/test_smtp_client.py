@@ -1,0 +1,224 @@
+"""The sender's SMTP client against a server double written from RFC 5321 and RFC 2920 (not the bench's sink):
+a pipelined transaction, a server without PIPELINING, a refused recipient in the middle of pipelined messages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pytest
+
+from dropship_shared.events import utcnow
+from orders.adapters.channels import EmailChannel
+from orders.adapters.smtp import SmtpConnection, SmtpRefused
+from orders.service_layer.ports import OutgoingMessage
+
+SHORT = 2.0  # seconds: how long a client waits for a reply the double never sends (only a broken client waits)
+
+
+@dataclass
+class Mailbox:
+    """What the double saw: the commands answered in each of its writes (a pipelined group is answered in one),
+    the messages accepted (recipient, un-stuffed data), and the connections made."""
+
+    pipelining: bool
+    refuse: dict[str, str] = field(default_factory=dict)  # recipient -> the reply to their RCPT
+    groups: list[list[str]] = field(default_factory=list)
+    accepted: list[tuple[str, bytes]] = field(default_factory=list)
+    connections: int = 0
+
+    @property
+    def commands(self) -> list[str]:
+        return [command for group in self.groups for command in group]
+
+
+class SmtpDouble(asyncio.Protocol):
+    """An SMTP server after RFC 5321: EHLO, MAIL, RCPT, DATA (554 without a valid recipient; the data up to the
+    lone dot, un-stuffed), RSET, QUIT. With PIPELINING it does what RFC 2920 3.2 asks of a server: it keeps the
+    replies to MAIL, RCPT and RSET while more commands wait in its input, and sends what it keeps at once after
+    DATA, after the message data, or when its input is empty. Without PIPELINING it answers each command alone."""
+
+    def __init__(self, box: Mailbox) -> None:
+        self._box = box
+        self._buffer = b""
+        self._sender: str | None = None
+        self._recipients: list[str] = []
+        self._in_data = False
+        self._held: list[bytes] = []
+        self._group: list[str] = []
+        self._quitting = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._box.connections += 1
+        transport.write(b"220 double.example ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while not self._transport.is_closing():
+            if self._in_data:
+                end = self._buffer.find(b"\r\n.\r\n")
+                if end < 0:
+                    return
+                lines = self._buffer[:end].split(b"\r\n")[1:]
+                self._buffer = self._buffer[end + 5 :]
+                self._in_data = False
+                content = b"".join((line[1:] if line.startswith(b".") else line) + b"\r\n" for line in lines)
+                self._box.accepted += [(recipient, content) for recipient in self._recipients]
+                self._sender, self._recipients = None, []
+                self._held.append(b"250 2.0.0 queued\r\n")
+                self._group.append("(data)")
+                self._flush()
+                continue
+            line, found, rest = self._buffer.partition(b"\r\n")
+            if not found:
+                return
+            self._buffer = rest
+            command = line.decode()
+            verb = command[:4].upper()
+            self._group.append(verb)
+            self._answer(command)
+            if not self._box.pipelining or verb not in ("MAIL", "RCPT", "RSET") or not self._buffer:
+                self._flush()
+
+    def _flush(self) -> None:
+        self._transport.write(b"".join(self._held))
+        self._box.groups.append(self._group)
+        self._held, self._group = [], []
+        if self._quitting:
+            self._transport.close()
+
+    def _answer(self, command: str) -> None:
+        verb = command[:4].upper()
+        if verb == "EHLO":
+            extensions = ["SIZE 1000000", "8BITMIME", *(["PIPELINING"] if self._box.pipelining else [])]
+            self._held.append(b"".join(f"250-{e}\r\n".encode() for e in ["double.example", *extensions[:-1]]))
+            self._held.append(f"250 {extensions[-1]}\r\n".encode())
+        elif verb == "MAIL":
+            self._sender = command[10:].split(">")[0]
+            self._held.append(b"250 2.1.0 OK\r\n")
+        elif verb == "RCPT":
+            recipient = command[9:].split(">")[0]
+            if recipient in self._box.refuse:
+                self._held.append(self._box.refuse[recipient].encode() + b"\r\n")
+            else:
+                self._recipients.append(recipient)
+                self._held.append(b"250 2.1.5 OK\r\n")
+        elif verb == "DATA":
+            if self._sender is None or not self._recipients:
+                self._held.append(b"554 5.5.1 no valid recipients\r\n")
+            else:
+                self._in_data = True
+                self._buffer = b"\r\n" + self._buffer
+                self._held.append(b"354 end with <CRLF>.<CRLF>\r\n")
+        elif verb == "RSET":
+            self._sender, self._recipients = None, []
+            self._held.append(b"250 2.0.0 OK\r\n")
+        elif verb == "QUIT":
+            self._held.append(b"221 2.0.0 bye\r\n")
+            self._quitting = True
+        else:
+            self._held.append(b"502 5.5.2 not implemented\r\n")
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Mailbox], asyncio.Future[int]]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(box: Mailbox) -> int:
+        server = await asyncio.get_running_loop().create_server(lambda: SmtpDouble(box), "127.0.0.1", 0)
+        servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    yield start  # type: ignore[misc]
+    for server in servers:
+        server.close()
+
+
+def message(number: int, recipient: str, body: str = "Your order is on its way.\n") -> OutgoingMessage:
+    return OutgoingMessage(
+        notification_id=number,
+        message_key=f"order-{number}:shipped",
+        kind="shipped",
+        order_id=f"order-{number}",
+        line_no=None,
+        recipient=recipient,
+        subject="Shipped",
+        body=body,
+        context={},
+        attempts=1,
+        created_at=utcnow(),
+    )
+
+
+async def test_a_pipelined_transaction_sends_mail_rcpt_and_data_as_one_group(serve: Callable) -> None:
+    box = Mailbox(pipelining=True)
+    connection = await SmtpConnection.open("127.0.0.1", await serve(box), wait_seconds=SHORT)
+    assert connection.pipelining
+    await connection.send("shop@example.com", "ann@example.com", b"Subject: hi\r\n\r\n.hidden dot\r\nbye\r\n")
+    await connection.send("shop@example.com", "bob@example.com", b"Subject: hi\r\n\r\nagain\n")
+    await connection.quit()
+    group = ["MAIL", "RCPT", "DATA"]
+    assert box.groups == [["EHLO"], group, ["(data)"], group, ["(data)"], ["QUIT"]]
+    assert box.accepted == [
+        ("ann@example.com", b"Subject: hi\r\n\r\n.hidden dot\r\nbye\r\n"),
+        ("bob@example.com", b"Subject: hi\r\n\r\nagain\r\n"),
+    ]
+
+
+async def test_a_server_without_pipelining_gets_one_command_at_a_time(serve: Callable) -> None:
+    box = Mailbox(pipelining=False, refuse={"nobody@example.com": "550 5.1.1 no such user"})
+    connection = await SmtpConnection.open("127.0.0.1", await serve(box), wait_seconds=SHORT)
+    assert not connection.pipelining
+    await connection.send("shop@example.com", "ann@example.com", b"Subject: hi\r\n\r\nhello\r\n")
+    with pytest.raises(SmtpRefused) as refused:
+        await connection.send("shop@example.com", "nobody@example.com", b"Subject: hi\r\n\r\nhello\r\n")
+    assert (refused.value.command, refused.value.reply.code) == ("RCPT", 550)
+    await connection.send("shop@example.com", "bob@example.com", b"Subject: hi\r\n\r\nhello\r\n")
+    await connection.quit()
+    transaction = [["MAIL"], ["RCPT"], ["DATA"], ["(data)"]]
+    assert box.groups == [["EHLO"], *transaction, ["MAIL"], ["RCPT"], ["RSET"], *transaction, ["QUIT"]]
+    assert [to for to, _ in box.accepted] == ["ann@example.com", "bob@example.com"]
+
+
+async def test_a_refused_recipient_fails_its_message_alone_in_a_pipelined_batch(serve: Callable) -> None:
+    box = Mailbox(pipelining=True, refuse={"gone@example.com": "550 5.1.1 mailbox unavailable"})
+    channel = EmailChannel("127.0.0.1", await serve(box), "Shop <shop@example.com>", timeout=SHORT, connections=1)
+    try:
+        recipients = ["ann@example.com", "gone@example.com", "bob@example.com"]
+        results = await channel.send_many([message(n, to) for n, to in enumerate(recipients)])
+        again = await channel.send_many([message(9, "cy@example.com")])
+    finally:
+        await channel.close()
+    assert isinstance(results[0], datetime) and isinstance(results[2], datetime)
+    assert isinstance(results[1], SmtpRefused) and results[1].reply.code == 550
+    assert isinstance(again[0], datetime)
+    assert [to for to, _ in box.accepted] == ["ann@example.com", "bob@example.com", "cy@example.com"]
+    # the refused transaction (RCPT 550, so DATA 554) is reset before the next; one connection carried them all
+    group = ["MAIL", "RCPT", "DATA"]
+    assert box.groups[1:] == [group, ["(data)"], group, ["RSET"], group, ["(data)"], group, ["(data)"], ["QUIT"]]
+    assert box.connections == 1
+
+
+async def test_a_temporary_refusal_is_told_apart_and_the_message_goes_on_a_later_try(serve: Callable) -> None:
+    box = Mailbox(pipelining=True, refuse={"busy@example.com": "451 4.3.0 try again later"})
+    connection = await SmtpConnection.open("127.0.0.1", await serve(box), wait_seconds=SHORT)
+    with pytest.raises(SmtpRefused) as refused:
+        await connection.send("shop@example.com", "busy@example.com", b"Subject: hi\r\n\r\nhello\r\n")
+    assert refused.value.temporary
+    del box.refuse["busy@example.com"]
+    await connection.send("shop@example.com", "busy@example.com", b"Subject: hi\r\n\r\nhello\r\n")
+    await connection.quit()
+    assert [to for to, _ in box.accepted] == ["busy@example.com"]
+
+
+async def test_an_address_that_would_inject_a_command_is_refused_before_anything_is_written(serve: Callable) -> None:
+    box = Mailbox(pipelining=True)
+    connection = await SmtpConnection.open("127.0.0.1", await serve(box), wait_seconds=SHORT)
+    with pytest.raises(ValueError):
+        await connection.send("shop@example.com", "ann@example.com>\r\nRCPT TO:<eve@example.com", b"hi\r\n")
+    await connection.quit()
+    assert box.commands == ["EHLO", "QUIT"]
