@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,7 +13,7 @@ import pytest
 
 from dropship_shared.events import utcnow
 from orders.adapters.channels import EmailChannel
-from orders.adapters.smtp import SmtpConnection, SmtpRefused
+from orders.adapters.smtp import SmtpBroken, SmtpConnection, SmtpRefused, Transaction
 from orders.service_layer.ports import OutgoingMessage
 
 SHORT = 2.0  # seconds: how long a client waits for a reply the double never sends (only a broken client waits)
@@ -37,8 +38,9 @@ class Mailbox:
 class SmtpDouble(asyncio.Protocol):
     """An SMTP server after RFC 5321: EHLO, MAIL, RCPT, DATA (554 without a valid recipient; the data up to the
     lone dot, un-stuffed), RSET, QUIT. With PIPELINING it does what RFC 2920 3.2 asks of a server: it keeps the
-    replies to MAIL, RCPT and RSET while more commands wait in its input, and sends what it keeps at once after
-    DATA, after the message data, or when its input is empty. Without PIPELINING it answers each command alone."""
+    replies to MAIL, RCPT, RSET and the end of data while more commands wait in its input, and sends what it
+    keeps at once after DATA or when its input is empty. Without PIPELINING it answers each command alone. A
+    recipient refused with 421 closes the connection (RFC 5321 3.8)."""
 
     def __init__(self, box: Mailbox) -> None:
         self._box = box
@@ -71,7 +73,8 @@ class SmtpDouble(asyncio.Protocol):
                 self._sender, self._recipients = None, []
                 self._held.append(b"250 2.0.0 queued\r\n")
                 self._group.append("(data)")
-                self._flush()
+                if not self._box.pipelining or not self._buffer:
+                    self._flush()
                 continue
             line, found, rest = self._buffer.partition(b"\r\n")
             if not found:
@@ -81,7 +84,7 @@ class SmtpDouble(asyncio.Protocol):
             verb = command[:4].upper()
             self._group.append(verb)
             self._answer(command)
-            if not self._box.pipelining or verb not in ("MAIL", "RCPT", "RSET") or not self._buffer:
+            if self._quitting or not self._box.pipelining or verb not in ("MAIL", "RCPT", "RSET") or not self._buffer:
                 self._flush()
 
     def _flush(self) -> None:
@@ -104,6 +107,7 @@ class SmtpDouble(asyncio.Protocol):
             recipient = command[9:].split(">")[0]
             if recipient in self._box.refuse:
                 self._held.append(self._box.refuse[recipient].encode() + b"\r\n")
+                self._quitting = self._box.refuse[recipient].startswith("421")
             else:
                 self._recipients.append(recipient)
                 self._held.append(b"250 2.1.5 OK\r\n")
@@ -154,34 +158,44 @@ def message(number: int, recipient: str, body: str = "Your order is on its way.\
     )
 
 
-async def test_a_pipelined_transaction_sends_mail_rcpt_and_data_as_one_group(serve: Callable) -> None:
+def to(*recipients: str, content: bytes = b"Subject: hi\r\n\r\nhello\r\n") -> list[Transaction]:
+    return [Transaction("shop@example.com", recipient, content) for recipient in recipients]
+
+
+def nothing_around(index: int) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+async def send(box: Mailbox, port: int, transactions: list[Transaction]) -> list[datetime | Exception]:
+    connection = await SmtpConnection.open("127.0.0.1", port, wait_seconds=SHORT)
+    assert connection.pipelining == box.pipelining
+    results = await connection.send_all(transactions, nothing_around)
+    if connection.is_connected:
+        await connection.quit()
+    return results
+
+
+GROUP = ["MAIL", "RCPT", "DATA"]
+
+
+async def test_pipelined_messages_go_one_group_each_behind_the_last_ones_data(serve: Callable) -> None:
     box = Mailbox(pipelining=True)
-    connection = await SmtpConnection.open("127.0.0.1", await serve(box), wait_seconds=SHORT)
-    assert connection.pipelining
-    await connection.send("shop@example.com", "ann@example.com", b"Subject: hi\r\n\r\n.hidden dot\r\nbye\r\n")
-    await connection.send("shop@example.com", "bob@example.com", b"Subject: hi\r\n\r\nagain\n")
-    await connection.quit()
-    group = ["MAIL", "RCPT", "DATA"]
-    assert box.groups == [["EHLO"], group, ["(data)"], group, ["(data)"], ["QUIT"]]
-    assert box.accepted == [
-        ("ann@example.com", b"Subject: hi\r\n\r\n.hidden dot\r\nbye\r\n"),
-        ("bob@example.com", b"Subject: hi\r\n\r\nagain\r\n"),
-    ]
+    stuffed, bare = b"Subject: hi\r\n\r\n.hidden dot\r\nbye\r\n", b"Subject: hi\r\n\r\nagain\n"
+    messages = [*to("ann@example.com", content=stuffed), *to("bob@example.com", content=bare)]
+    results = await send(box, await serve(box), messages)
+    assert all(isinstance(result, datetime) for result in results)
+    assert box.groups == [["EHLO"], GROUP, ["(data)", *GROUP], ["(data)"], ["QUIT"]]
+    assert box.accepted == [("ann@example.com", stuffed), ("bob@example.com", b"Subject: hi\r\n\r\nagain\r\n")]
 
 
 async def test_a_server_without_pipelining_gets_one_command_at_a_time(serve: Callable) -> None:
     box = Mailbox(pipelining=False, refuse={"nobody@example.com": "550 5.1.1 no such user"})
-    connection = await SmtpConnection.open("127.0.0.1", await serve(box), wait_seconds=SHORT)
-    assert not connection.pipelining
-    await connection.send("shop@example.com", "ann@example.com", b"Subject: hi\r\n\r\nhello\r\n")
-    with pytest.raises(SmtpRefused) as refused:
-        await connection.send("shop@example.com", "nobody@example.com", b"Subject: hi\r\n\r\nhello\r\n")
-    assert (refused.value.command, refused.value.reply.code) == ("RCPT", 550)
-    await connection.send("shop@example.com", "bob@example.com", b"Subject: hi\r\n\r\nhello\r\n")
-    await connection.quit()
+    results = await send(box, await serve(box), to("ann@example.com", "nobody@example.com", "bob@example.com"))
+    assert isinstance(results[0], datetime) and isinstance(results[2], datetime)
+    assert isinstance(results[1], SmtpRefused) and (results[1].command, results[1].reply.code) == ("RCPT", 550)
     transaction = [["MAIL"], ["RCPT"], ["DATA"], ["(data)"]]
     assert box.groups == [["EHLO"], *transaction, ["MAIL"], ["RCPT"], ["RSET"], *transaction, ["QUIT"]]
-    assert [to for to, _ in box.accepted] == ["ann@example.com", "bob@example.com"]
+    assert [recipient for recipient, _ in box.accepted] == ["ann@example.com", "bob@example.com"]
 
 
 async def test_a_refused_recipient_fails_its_message_alone_in_a_pipelined_batch(serve: Callable) -> None:
@@ -198,27 +212,33 @@ async def test_a_refused_recipient_fails_its_message_alone_in_a_pipelined_batch(
     assert isinstance(again[0], datetime)
     assert [to for to, _ in box.accepted] == ["ann@example.com", "bob@example.com", "cy@example.com"]
     # the refused transaction (RCPT 550, so DATA 554) is reset before the next; one connection carried them all
-    group = ["MAIL", "RCPT", "DATA"]
-    assert box.groups[1:] == [group, ["(data)"], group, ["RSET"], group, ["(data)"], group, ["(data)"], ["QUIT"]]
+    assert box.groups[1:] == [GROUP, ["(data)", *GROUP], ["RSET"], GROUP, ["(data)"], GROUP, ["(data)"], ["QUIT"]]
     assert box.connections == 1
 
 
 async def test_a_temporary_refusal_is_told_apart_and_the_message_goes_on_a_later_try(serve: Callable) -> None:
     box = Mailbox(pipelining=True, refuse={"busy@example.com": "451 4.3.0 try again later"})
-    connection = await SmtpConnection.open("127.0.0.1", await serve(box), wait_seconds=SHORT)
-    with pytest.raises(SmtpRefused) as refused:
-        await connection.send("shop@example.com", "busy@example.com", b"Subject: hi\r\n\r\nhello\r\n")
-    assert refused.value.temporary
+    port = await serve(box)
+    (refused,) = await send(box, port, to("busy@example.com"))
+    assert isinstance(refused, SmtpRefused) and refused.temporary
     del box.refuse["busy@example.com"]
-    await connection.send("shop@example.com", "busy@example.com", b"Subject: hi\r\n\r\nhello\r\n")
-    await connection.quit()
-    assert [to for to, _ in box.accepted] == ["busy@example.com"]
+    (went,) = await send(box, port, to("busy@example.com"))
+    assert isinstance(went, datetime)
+    assert [recipient for recipient, _ in box.accepted] == ["busy@example.com"]
+
+
+async def test_a_broken_connection_fails_the_messages_in_flight_and_after_not_those_accepted(serve: Callable) -> None:
+    box = Mailbox(pipelining=True, refuse={"down@example.com": "421 4.3.2 shutting down"})
+    results = await send(box, await serve(box), to("ann@example.com", "down@example.com", "bob@example.com"))
+    assert isinstance(results[0], datetime)  # its data's 250 came before the server closed
+    assert isinstance(results[1], SmtpBroken) and isinstance(results[2], SmtpBroken)
+    assert [recipient for recipient, _ in box.accepted] == ["ann@example.com"]
 
 
 async def test_an_address_that_would_inject_a_command_is_refused_before_anything_is_written(serve: Callable) -> None:
     box = Mailbox(pipelining=True)
-    connection = await SmtpConnection.open("127.0.0.1", await serve(box), wait_seconds=SHORT)
-    with pytest.raises(ValueError):
-        await connection.send("shop@example.com", "ann@example.com>\r\nRCPT TO:<eve@example.com", b"hi\r\n")
-    await connection.quit()
-    assert box.commands == ["EHLO", "QUIT"]
+    (refused, went) = await send(
+        box, await serve(box), to("ann@example.com>\r\nRCPT TO:<eve@example.com", "bob@example.com")
+    )
+    assert isinstance(refused, ValueError) and isinstance(went, datetime)
+    assert box.groups == [["EHLO"], GROUP, ["(data)"], ["QUIT"]]

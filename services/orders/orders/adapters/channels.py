@@ -11,6 +11,7 @@ import io
 import json
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from email import quoprimime
 from email.generator import BytesGenerator
@@ -26,7 +27,7 @@ import httpx
 from dropship_shared.events import utcnow
 from dropship_shared.signing import sign
 from dropship_shared.tracing import continuing
-from orders.adapters.smtp import AiosmtplibConnection, SmtpConnection, SmtpRefused
+from orders.adapters.smtp import AiosmtplibConnection, SmtpConnection, Transaction
 from orders.service_layer.ports import OutgoingMessage
 
 T = TypeVar("T")
@@ -77,6 +78,13 @@ def _message_id(message: OutgoingMessage) -> str:
     return f"<{message.message_key.replace(':', '.')}@orders>"
 
 
+def message_span(channel: str, message: OutgoingMessage) -> AbstractContextManager[None]:
+    """The span of one message's sending, continuing its order's trace."""
+    return continuing(
+        f"send customer message {message.kind}", message.traceparent, channel=channel, order_id=message.order_id
+    )
+
+
 class NetworkThread:
     """An event loop in a thread of its own, where a channel does its round trips. Under load the service's
     loop takes a long turn through requests and event handlers between two callbacks, and a message that
@@ -105,12 +113,7 @@ class NetworkThread:
 
         async def sent(message: OutgoingMessage, send: Callable[[], Awaitable[None]]) -> datetime | Exception:
             try:
-                with continuing(
-                    f"send customer message {message.kind}",
-                    message.traceparent,
-                    channel=channel,
-                    order_id=message.order_id,
-                ):
+                with message_span(channel, message):
                     await send()
             except Exception as exc:
                 return exc
@@ -159,12 +162,11 @@ class EmailChannel:
         # network thread's loop.
         self._idle: asyncio.LifoQueue[SmtpConnection | AiosmtplibConnection] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(connections)
+        self._connections = connections
         self._network = NetworkThread("smtp")
 
     async def send_many(self, messages: Sequence[OutgoingMessage]) -> list[datetime | Exception]:
-        return await self._network.send_each(
-            self.name, [(message, partial(self._send, self._email(message), message.recipient)) for message in messages]
-        )
+        return await self._network.run(self._send_runs(messages, [self._email(message) for message in messages]))
 
     def _email(self, message: OutgoingMessage) -> EmailMessage | bytes:
         plain = plain_ascii_email(self._sender, message)
@@ -178,26 +180,53 @@ class EmailChannel:
         email.set_content(message.body)
         return email
 
-    async def _send(self, email: EmailMessage | bytes, recipient: str) -> None:
-        recipient = parseaddr(recipient)[1] or recipient.strip()
-        async with self._slots:
-            connection = await self._connection()
-            try:
-                if isinstance(email, bytes):
-                    await connection.send(self._envelope_sender, recipient, email)
-                else:
-                    await connection.send(
-                        self._envelope_sender,
-                        recipient,
-                        *_flattened(email, self._envelope_sender + recipient, connection.extensions),
+    async def _send_runs(
+        self, messages: Sequence[OutgoingMessage], emails: Sequence[EmailMessage | bytes]
+    ) -> list[datetime | Exception]:
+        """On the network thread: the batch split into a run of messages per connection, the runs side by side
+        (a connection sends its run back to back, pipelined when the server allows). For each message, when
+        it went or what it failed with."""
+        results: list[datetime | Exception] = [ConnectionError("not sent")] * len(messages)  # each set below
+        runs = min(self._connections, len(messages))
+
+        async def run(indexes: Sequence[int]) -> None:
+            async with self._slots:
+                try:
+                    connection = await self._connection()
+                except Exception as exc:
+                    for index in indexes:
+                        results[index] = exc
+                    return
+                sendable = []
+                for index in indexes:
+                    try:
+                        sendable.append((index, self._transaction(messages[index], emails[index], connection)))
+                    except ValueError as exc:
+                        results[index] = exc
+                try:
+                    sent = await connection.send_all(
+                        [transaction for _, transaction in sendable],
+                        lambda at: message_span(self.name, messages[sendable[at][0]]),
                     )
-            except SmtpRefused:
-                self._idle.put_nowait(connection)  # refused, and the transaction reset: the connection is sound
-                raise
-            except BaseException:
-                connection.close()  # a connection in an unknown state is never reused
-                raise
-            self._idle.put_nowait(connection)
+                except BaseException:  # cancelled (shutdown) mid-run: in an unknown state, never reused
+                    connection.close()
+                    raise
+                for (index, _), result in zip(sendable, sent, strict=True):
+                    results[index] = result
+                if connection.is_connected:
+                    self._idle.put_nowait(connection)
+
+        await asyncio.gather(*(run(range(first, len(messages), runs)) for first in range(runs)))
+        return results
+
+    def _transaction(
+        self, message: OutgoingMessage, email: EmailMessage | bytes, connection: SmtpConnection | AiosmtplibConnection
+    ) -> Transaction:
+        recipient = parseaddr(message.recipient)[1] or message.recipient.strip()
+        if isinstance(email, bytes):
+            return Transaction(self._envelope_sender, recipient, email)
+        content, options = _flattened(email, self._envelope_sender + recipient, connection.extensions)
+        return Transaction(self._envelope_sender, recipient, content, options)
 
     async def _connection(self) -> SmtpConnection | AiosmtplibConnection:
         while not self._idle.empty():

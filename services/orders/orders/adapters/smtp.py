@@ -1,7 +1,8 @@
-"""A small SMTP client (RFC 5321) for the customer messages: one transaction at a time per connection, its
-MAIL, RCPT and DATA commands written at once and their replies read together when the server advertises
-PIPELINING (RFC 2920), one by one otherwise. A message then costs two writes and two reads instead of four of
-each; aiosmtplib, which does not pipeline, spent most of the sender's CPU on them. STARTTLS and AUTH are left to
+"""A small SMTP client (RFC 5321) for the customer messages. A connection takes a run of messages and sends
+them one transaction after the other; when the server advertises PIPELINING (RFC 2920) a message's MAIL, RCPT
+and DATA go in one write, behind the previous message's data, and their replies are read together: a message
+costs one write and one read instead of the four of each that aiosmtplib (which does not pipeline) spent most
+of the sender's CPU on. A server without PIPELINING gets one command at a time. STARTTLS and AUTH are left to
 aiosmtplib (EmailChannel uses it when the settings ask for either)."""
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ import asyncio
 import re
 import socket
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
-from typing import cast
+from typing import Protocol, cast
 
 import aiosmtplib
+
+from dropship_shared.events import utcnow
 
 MAX_REPLY_LINE = 8192  # far above RFC 5321's 512 octets: a longer line is a broken server, not a reply
 
@@ -27,6 +32,20 @@ _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 class Reply:
     code: int
     text: str
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """One message to one recipient: the envelope, the message as SMTP bytes and the MAIL options it needs."""
+
+    sender: str
+    recipient: str
+    content: bytes
+    options: Sequence[str] = ()
+
+
+# The context each message's part of a run is done in (the channel's span for it), given its index.
+Within = Callable[[int], AbstractContextManager[object]]
 
 
 class SmtpRefused(Exception):
@@ -115,9 +134,14 @@ class _ReplyReader(asyncio.Protocol):
                 self._waiter = None
         return [self._replies.popleft() for _ in range(count)]
 
+    def drain(self) -> list[Reply]:
+        """The replies that came and were not read (those before the connection broke)."""
+        replies, self._replies = list(self._replies), deque()
+        return replies
+
     @property
     def is_connected(self) -> bool:
-        return self._broken is None and self.transport is not None
+        return self._broken is None and self.transport is not None and not self.transport.is_closing()
 
 
 @cache
@@ -134,6 +158,39 @@ def _extensions(hello: Reply) -> dict[str, str]:
 
 def _is(reply: Reply, expected: int) -> bool:
     return reply.code == expected or (expected == 250 and reply.code == 251)  # 251: not local, will forward
+
+
+def _went(reply: Reply) -> datetime | Exception:
+    """The reply to the end of a message's data: when it went, or the refusal (the transaction is over)."""
+    return utcnow() if _is(reply, 250) else SmtpRefused("end of data", reply)
+
+
+class Connection(Protocol):
+    @property
+    def is_connected(self) -> bool: ...
+
+    async def send(self, transaction: Transaction) -> None: ...
+
+    def close(self) -> None: ...
+
+
+async def one_by_one(
+    connection: Connection, transactions: Sequence[Transaction], within: Within
+) -> list[datetime | Exception]:
+    """Send the messages one transaction at a time (no pipelining): as SmtpConnection.send_all."""
+    results: list[datetime | Exception] = []
+    for index, transaction in enumerate(transactions):
+        with within(index):
+            try:
+                await connection.send(transaction)
+            except (SmtpRefused, ValueError) as exc:
+                results.append(exc)
+                continue
+            except Exception as exc:
+                connection.close()  # a connection in an unknown state is never reused
+                return results + [exc] * (len(transactions) - index)
+            results.append(utcnow())
+    return results
 
 
 class SmtpConnection:
@@ -171,39 +228,87 @@ class SmtpConnection:
     def is_connected(self) -> bool:
         return self._reader.is_connected
 
-    async def send(self, sender: str, recipient: str, content: bytes, options: Sequence[str] = ()) -> None:
-        """Send one message to one recipient; returns once the server has accepted it (250 after the data).
-        Raises SmtpRefused when the server refuses it (the transaction reset: the connection stays usable)
-        and SmtpBroken when the connection cannot be trusted any more."""
-        for address in (sender, recipient):
+    async def send_all(self, transactions: Sequence[Transaction], within: Within) -> list[datetime | Exception]:
+        """Send the messages one after the other: for each, when the server accepted it, or why not. A refusal
+        (SmtpRefused, 4xx/5xx) is that message's alone: the transaction is reset and the next one goes. When
+        the connection breaks, it is closed, and the message in flight and those after it fail with it."""
+        if not self.pipelining:
+            return await one_by_one(self, transactions, within)
+        results: list[datetime | Exception | None] = [None] * len(transactions)
+        waiting: int | None = None  # whose data is written ahead of the next group, its reply read with that group
+        data = b""
+        try:
+            for index, transaction in enumerate(transactions):
+                with within(index):
+                    try:
+                        commands, next_data = self._prepared(transaction)
+                    except ValueError as exc:
+                        results[index] = exc
+                        continue
+                    # RFC 2920 3.1: the data may open a group, DATA must close it; the replies come in order
+                    self._reader.write(data + b"".join(command for _, command, _ in commands))
+                    replies = await self._reader.read(3 + (waiting is not None), self._wait_seconds)
+                    if waiting is not None:
+                        results[waiting] = _went(replies.pop(0))
+                    waiting, data = None, b""
+                    refusal = await self._refusal(commands, replies)
+                    if refusal is not None:
+                        results[index] = refusal
+                        continue
+                    waiting, data = index, next_data
+            if waiting is not None:
+                with within(waiting):
+                    self._reader.write(data)
+                    results[waiting] = _went(*await self._reader.read(1, self._wait_seconds))
+        except Exception as exc:
+            self.close()
+            if waiting is not None and (came := self._reader.drain()):  # its data was accepted before the break
+                results[waiting] = _went(came[0])
+            return [exc if result is None else result for result in results]
+        return cast(list[datetime | Exception], results)  # every one set above
+
+    async def send(self, transaction: Transaction) -> None:
+        """Send one message, one command at a time; returns once the server has accepted it. Raises
+        SmtpRefused when the server refuses it (the transaction reset: the connection stays usable)."""
+        commands, data = self._prepared(transaction)
+        replies: list[Reply] = []
+        for _, command, expected in commands:
+            self._reader.write(command)
+            replies += await self._reader.read(1, self._wait_seconds)
+            if not _is(replies[-1], expected):
+                break
+        refusal = await self._refusal(commands, replies)
+        if refusal is not None:
+            raise refusal
+        self._reader.write(data)
+        (accepted,) = await self._reader.read(1, self._wait_seconds)
+        if not _is(accepted, 250):
+            raise SmtpRefused("end of data", accepted)  # the transaction is over: nothing to reset
+
+    def _prepared(self, transaction: Transaction) -> tuple[list[tuple[str, bytes, int]], bytes]:
+        """The transaction's commands (name, line, the reply that accepts it) and its data, dot-stuffed
+        (RFC 5321 4.5.2) with CRLF line ends (2.3.8) and the end of data."""
+        for address in (transaction.sender, transaction.recipient):
             if any(char in address for char in "\r\n<>"):
                 raise ValueError(f"not an address for an SMTP command: {address!r}")
-        data = _LEADING_DOT.sub(b"..", _BARE_LINE_END.sub(b"\r\n", content))  # RFC 5321 2.3.8 and 4.5.2
+        data = _LEADING_DOT.sub(b"..", _BARE_LINE_END.sub(b"\r\n", transaction.content))
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
+        options = [*transaction.options]
         if "SIZE" in self.extensions:
-            options = [*options, f"SIZE={len(data)}"]  # RFC 1870: the server may refuse a too big one before the data
-        mail = f"MAIL FROM:<{sender}>{''.join(' ' + option for option in options)}\r\n".encode()
-        rcpt = f"RCPT TO:<{recipient}>\r\n".encode()
-        commands = (("MAIL", mail, 250), ("RCPT", rcpt, 250), ("DATA", b"DATA\r\n", 354))
-        if self.pipelining:  # RFC 2920: DATA ends the group; the replies come in the commands' order
-            self._reader.write(mail + rcpt + b"DATA\r\n")
-            replies = await self._reader.read(3, self._wait_seconds)
-        else:
-            replies = []
-            for _, command, expected in commands:
-                self._reader.write(command)
-                replies += await self._reader.read(1, self._wait_seconds)
-                if not _is(replies[-1], expected):
-                    break
+            options.append(f"SIZE={len(data)}")  # RFC 1870: a server may refuse a too big one before the data
+        mail = f"MAIL FROM:<{transaction.sender}>{''.join(' ' + option for option in options)}\r\n"
+        rcpt = f"RCPT TO:<{transaction.recipient}>\r\n"
+        commands = [("MAIL", mail.encode(), 250), ("RCPT", rcpt.encode(), 250), ("DATA", b"DATA\r\n", 354)]
+        return commands, data + b".\r\n"
+
+    async def _refusal(self, commands: list[tuple[str, bytes, int]], replies: list[Reply]) -> SmtpRefused | None:
+        """The first refusal among a transaction's replies, the transaction reset after it; None if all accept."""
         for (name, _, expected), reply in zip(commands, replies, strict=False):
             if not _is(reply, expected):
                 await self._reset(data_started=replies[-1].code == 354)
-                raise SmtpRefused(name, reply)
-        self._reader.write(data + b".\r\n")
-        (accepted,) = await self._reader.read(1, self._wait_seconds)
-        if accepted.code != 250:
-            raise SmtpRefused("end of data", accepted)  # the transaction is over: nothing to reset
+                return SmtpRefused(name, reply)
+        return None
 
     async def _reset(self, data_started: bool) -> None:
         """End a refused transaction: RSET (RFC 5321 4.1.1.5). A server that answered DATA with 354 although
@@ -253,8 +358,14 @@ class AiosmtplibConnection:
     def is_connected(self) -> bool:
         return self._client.is_connected
 
-    async def send(self, sender: str, recipient: str, content: bytes, options: Sequence[str] = ()) -> None:
-        await self._client.sendmail(sender, [recipient], content, mail_options=options)
+    async def send_all(self, transactions: Sequence[Transaction], within: Within) -> list[datetime | Exception]:
+        return await one_by_one(self, transactions, within)
+
+    async def send(self, transaction: Transaction) -> None:
+        """Any failure closes the connection (see one_by_one): aiosmtplib's refusals are not SmtpRefused."""
+        await self._client.sendmail(
+            transaction.sender, [transaction.recipient], transaction.content, mail_options=transaction.options
+        )
 
     async def quit(self) -> None:
         try:
