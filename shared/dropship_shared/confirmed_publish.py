@@ -5,8 +5,11 @@ aio-pika publishes one message per call: a task's worth of work for each (a lock
 connection's writer, a socket write and a drain, a future for the confirm). The outbox relay publishes
 hundreds at a time, so it marshals the frames of all of them into one write on the channel aio-pika keeps
 (aiormq's, under its lock, numbering each publish as the broker does) and waits once for all their confirms.
-Those channel fields are not aiormq's public API: shared/pyproject.toml pins aiormq to the minor release this was
-written and tested against (tests/integration/shared/test_confirmed_publish.py), to be checked again on an upgrade.
+The frames are built from bytes (`marshalled`), and the channel settles each publish's confirm through a `_Confirm`
+of the batch rather than a future of its own. Those channel fields and that duck-typed entry are not aiormq's public
+API: shared/pyproject.toml pins aiormq to the minor release this was written and tested against
+(tests/unit/shared/test_batch_confirms.py, tests/integration/shared/test_confirmed_publish.py), to be checked again
+on an upgrade.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import functools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pamqp.commands as spec
 import pamqp.frame
@@ -79,7 +82,7 @@ class Outgoing:
                 _PERSISTENT,
                 _short_string(self.correlation_id),
                 _short_string(self.event_id),
-                _short_string(self.routing_key),
+                _event_type(self.routing_key),
             )
         )
 
@@ -99,42 +102,95 @@ async def publish_confirmed(
             confirms = await _write(channel, exchange, messages)
     except TimeoutError:
         return [NotConfirmed("not written to the broker in time")] * len(messages)
-    _, unconfirmed = await asyncio.wait(confirms, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
-    for confirm in unconfirmed:
-        confirm.cancel()  # a confirm coming later is ignored by the channel
-    return [_outcome(confirm) for confirm in confirms]
+    await asyncio.wait([confirms.all_settled], timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+    return confirms.outcomes()
 
 
-async def _write(channel: Channel, exchange: str, messages: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
-    """The messages' frames in one write; each with the future its confirm will settle, numbered as the broker
+class _BatchConfirms:
+    """The confirms of one batch of publishes, settled one by one by the channel through `_Confirm`s, awaited as
+    one future: one of aiormq's futures per message costs four callbacks and loop turns to settle and be waited
+    for, a third of the relay's CPU per event. The future is the channel's (`create_future`), so the channel
+    closing rejects it and stops the wait, as it rejected each message's future before."""
+
+    def __init__(self, channel: Channel, count: int) -> None:
+        self.all_settled: asyncio.Future[None] = channel.create_future()
+        self._outcomes: list[NotConfirmed | _Unsettled | None] = [_UNSETTLED] * count
+        self._unsettled = count
+
+    def settled(self, index: int) -> bool:
+        return self._outcomes[index] is not _UNSETTLED or self.all_settled.done()
+
+    def settle(self, index: int, outcome: NotConfirmed | None) -> None:
+        if self.settled(index):
+            return
+        self._outcomes[index] = outcome
+        self._unsettled -= 1
+        if not self._unsettled:
+            self.all_settled.set_result(None)
+
+    def outcomes(self) -> list[NotConfirmed | None]:
+        """None for each message the broker confirmed, else why not; from now on a confirm is ignored."""
+        if not self.all_settled.done():
+            self.all_settled.cancel()
+        why = "no confirm from the broker in time, or the channel closed"
+        if not self.all_settled.cancelled() and self.all_settled.exception() is not None:
+            why = f"the channel closed: {self.all_settled.exception()!r}"
+        return [NotConfirmed(why) if isinstance(o, _Unsettled) else o for o in self._outcomes]
+
+
+class _Unsettled:
+    """A message with neither a confirm nor a refusal yet."""
+
+
+_UNSETTLED = _Unsettled()
+
+
+class _Confirm:
+    """What the channel keeps for a publish's delivery tag, in place of a future: aiormq's `_confirm_delivery`
+    asks it `done()` (and, if so, `cancelled()`, to log a late confirm at debug level) and calls `set_result` on an
+    ack or `set_exception` on a nack."""
+
+    __slots__ = ("_batch", "_index")
+
+    def __init__(self, batch: _BatchConfirms, index: int) -> None:
+        self._batch = batch
+        self._index = index
+
+    def done(self) -> bool:
+        return self._batch.settled(self._index)
+
+    def cancelled(self) -> bool:
+        return self.done()
+
+    def set_result(self, _frame: object) -> None:
+        self._batch.settle(self._index, None)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._batch.settle(self._index, NotConfirmed(f"refused by the broker: {error!r}"))
+
+
+async def _write(channel: Channel, exchange: str, messages: Sequence[Outgoing]) -> _BatchConfirms:
+    """The messages' frames in one write, each with the `_Confirm` its confirm will settle, numbered as the broker
     numbers the publishes of the channel (one after another from the channel's last one)."""
     payload = ChannelFrame(
         payload=marshalled(channel.number, channel.max_content_size, exchange, messages), should_close=False
     )
     async with channel.lock:
         first = channel.delivery_tag + 1
-        confirms = [channel.create_future() for _ in messages]
-        for tag, confirm in enumerate(confirms, start=first):
-            channel.confirmations[tag] = confirm
+        confirms = _BatchConfirms(channel, len(messages))
+        confirmations = cast(dict[int, Any], channel.confirmations)
+        for index in range(len(messages)):
+            confirmations[first + index] = _Confirm(confirms, index)
         channel.delivery_tag += len(messages)
         try:
             await channel.write_queue.put(payload)
         except BaseException:  # not queued (cancelled while the writer was behind): the broker never saw them
             channel.delivery_tag -= len(messages)
-            for tag, confirm in enumerate(confirms, start=first):
-                channel.confirmations.pop(tag, None)
-                confirm.cancel()
+            for index in range(len(messages)):
+                confirmations.pop(first + index, None)
+            confirms.all_settled.cancel()
             raise
     return confirms
-
-
-def _outcome(confirm: asyncio.Future[Any]) -> NotConfirmed | None:
-    if confirm.cancelled():
-        return NotConfirmed("no confirm from the broker in time, or the channel closed")
-    error = confirm.exception()
-    if error is not None:
-        return NotConfirmed(f"refused by the broker: {error!r}")
-    return None
 
 
 def marshalled(channel_number: int, max_content_size: int, exchange: str, messages: Sequence[Outgoing]) -> bytes:
@@ -160,6 +216,11 @@ def _publish_method(channel_number: int, exchange: str, routing_key: str) -> byt
     return frame
 
 
+@functools.lru_cache(maxsize=256)
+def _event_type(routing_key: str) -> bytes:
+    return _short_string(routing_key)
+
+
 def _short_string(text: str) -> bytes:
     raw = text.encode()
     if len(raw) > 255:
@@ -180,4 +241,9 @@ def _headers_table(traceparent: str | None, partition_key: str | None) -> bytes:
 
 def _header(name: str, value: str) -> bytes:
     raw = value.encode()
-    return _short_string(name) + _LONG_STRING_HEAD.pack(b"S", len(raw)) + raw
+    return _header_name(name) + _LONG_STRING_HEAD.pack(b"S", len(raw)) + raw
+
+
+@functools.lru_cache(maxsize=8)
+def _header_name(name: str) -> bytes:
+    return _short_string(name)
