@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Row, Select, Table, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from dropship_shared.confirmed_publish import Outgoing
-from dropship_shared.db import among
+from dropship_shared.db import among_bound
 from dropship_shared.events import utcnow
 from dropship_shared.logs import get_logger
 from dropship_shared.messaging import Broker, partition_key_in
@@ -45,6 +45,26 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._linger_seconds = linger_seconds
+        # The pass works on Core connections with its statements built once: the ORM session's execution and
+        # each statement's rebuilding and cache key were most of a small pass's CPU.
+        self._engine: AsyncEngine = sessions.kw["bind"]
+        dialect = self._engine.dialect.name
+        self._on_sqlite = dialect == "sqlite"
+        unpublished = (
+            select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.correlation_id, outbox.c.body)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(batch_size)
+        )
+        # PostgreSQL: replicas share the table; SKIP LOCKED lets each claim different rows.
+        self._unpublished: Select[Any] = (
+            unpublished if self._on_sqlite else unpublished.with_for_update(skip_locked=True)
+        )
+        these = among_bound(outbox.c.id, "ids", dialect)
+        self._mark_published = (
+            update(outbox).where(these).values(published_at=bindparam("now", type_=outbox.c.published_at.type))
+        )
+        self._count_attempt = update(outbox).where(these).values(attempts=outbox.c.attempts + 1)
 
     async def run(self) -> None:
         while True:
@@ -66,30 +86,20 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """One pass: take up to a batch of unpublished rows, publish them, mark the confirmed ones."""
-        if self._sessions.kw["bind"].dialect.name == "sqlite":
+        if self._on_sqlite:
             # SQLite has one writer per file and this process owns the file: read, publish with no
             # transaction open (so order intake is not blocked behind broker round trips), then mark.
-            async with self._sessions() as session, session.begin():
-                rows = (await session.execute(self._unpublished())).all()
+            async with self._engine.begin() as connection:
+                rows = (await connection.execute(self._unpublished)).all()
             confirmed = await self._publish(rows)
-            async with self._sessions() as session, session.begin():
-                await self._mark(session, rows, confirmed)
+            async with self._engine.begin() as connection:
+                await self._mark(connection, rows, confirmed)
             return len(confirmed)
-        # PostgreSQL: replicas share the table; SKIP LOCKED lets each claim different rows.
-        async with self._sessions() as session, session.begin():
-            rows = (await session.execute(self._unpublished().with_for_update(skip_locked=True))).all()
+        async with self._engine.begin() as connection:
+            rows = (await connection.execute(self._unpublished)).all()
             confirmed = await self._publish(rows)
-            await self._mark(session, rows, confirmed)
+            await self._mark(connection, rows, confirmed)
             return len(confirmed)
-
-    def _unpublished(self) -> Select[Any]:
-        outbox = self._outbox
-        return (
-            select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.correlation_id, outbox.c.body)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(self._batch_size)
-        )
 
     async def _publish(self, rows: Sequence[Row[Any]]) -> set[int]:
         """Publish the rows in one write with their confirms awaited together; the ids of the rows the broker
@@ -115,17 +125,12 @@ class OutboxRelay:
             log.warning("outbox publish not confirmed", count=len(failures), error=repr(failures[0]))
         return {row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None}
 
-    async def _mark(self, session: AsyncSession, rows: Sequence[Row[Any]], confirmed: set[int]) -> None:
-        outbox = self._outbox
+    async def _mark(self, connection: AsyncConnection, rows: Sequence[Row[Any]], confirmed: set[int]) -> None:
         if confirmed:
-            await session.execute(
-                update(outbox).where(among(session, outbox.c.id, confirmed)).values(published_at=utcnow())
-            )
+            await connection.execute(self._mark_published, {"ids": list(confirmed), "now": utcnow()})
         failed = [row.id for row in rows if row.id not in confirmed]
         if failed:
-            await session.execute(
-                update(outbox).where(among(session, outbox.c.id, failed)).values(attempts=outbox.c.attempts + 1)
-            )
+            await connection.execute(self._count_attempt, {"ids": failed})
 
     async def pending_count(self) -> int:
         return (await outbox_lag(self._sessions, self._outbox)).pending
