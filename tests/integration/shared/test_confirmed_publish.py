@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
+from prometheus_client import REGISTRY
 
 from dropship_shared.confirmed_publish import NotConfirmed, Outgoing
 from dropship_shared.messaging import Broker
@@ -52,6 +53,10 @@ async def bound_queue(broker_namespace: BrokerNamespace, name: str) -> str:
     return queue_name
 
 
+def published_count(event_type: str) -> float:
+    return REGISTRY.get_sample_value("events_published_total", {"event_type": event_type}) or 0.0
+
+
 def outgoing(n: int) -> Outgoing:
     return Outgoing(
         "backorder.created",
@@ -68,8 +73,10 @@ async def test_a_batch_is_confirmed_message_by_message_and_arrives_as_one_publis
 ) -> None:
     queue_name = await bound_queue(broker_namespace, "batch")
     batch = [outgoing(n) for n in range(50)]
+    counted_before = published_count("backorder.created")
 
     assert await broker.publish_many(batch) == [None] * 50
+    assert published_count("backorder.created") == counted_before + 50
     await broker.publish_raw("backorder.created", b'{"n": 50}', "event-50", "order-50", "00-tp-50", "acme")
 
     messages = await received(broker_namespace, queue_name, 51)
@@ -89,9 +96,11 @@ async def test_confirms_that_come_too_late_leave_the_next_batch_confirmed_correc
     broker: Broker, broker_namespace: BrokerNamespace
 ) -> None:
     queue_name = await bound_queue(broker_namespace, "late")
+    counted_before = published_count("backorder.created")
 
     late = await broker.publish_many([outgoing(n) for n in range(5)], confirm_within=0)
     assert all(isinstance(outcome, NotConfirmed) for outcome in late)  # not waited for: the relay publishes again
+    assert published_count("backorder.created") == counted_before  # only confirmed events count
     await asyncio.sleep(0.2)  # the late confirms arrive meanwhile, and are ignored
     assert await broker.publish_many([outgoing(n) for n in range(5, 8)]) == [None] * 3
 
