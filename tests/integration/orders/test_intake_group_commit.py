@@ -191,6 +191,25 @@ async def test_a_batch_of_backorders_reads_in_one_statement_and_writes_one_per_t
     }
 
 
+async def test_batches_read_their_products_with_the_same_statement_object(transactions: Transactions) -> None:
+    """A statement built per batch costs SQLAlchemy a new cache key (a walk over its columns and joins) each time."""
+    intake = OrderIntake(transactions)
+    executed: list[object] = []
+
+    def seen(_conn: object, statement: object, *_args: object) -> None:
+        if getattr(statement, "is_select", False):
+            executed.append(statement)
+
+    engine = transactions.sessions.kw["bind"].sync_engine
+    event.listen(engine, "before_execute", seen)
+    try:
+        for batch in range(2):
+            await asyncio.gather(*(intake.place(command(n, "SOFA"), f"c{batch}-{n}") for n in range(3)))
+    finally:
+        event.remove(engine, "before_execute", seen)
+    assert len(executed) == 2 and executed[0] is executed[1]
+
+
 async def test_a_batch_taking_stock_of_several_products_writes_their_stock_and_the_payments_once(
     transactions: Transactions,
 ) -> None:

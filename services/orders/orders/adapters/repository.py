@@ -184,38 +184,9 @@ class ProductRepository:
     async def _read_for_allocation(self, skus: Collection[str], read: ForAllocation, with_offers: bool) -> None:
         """The products into `read`: with their offers (one row per active offer, the preferred first), or
         without them and locked."""
-        remaining = incoming_stock.c.quantity - incoming_stock.c.received_qty
-
-        def incoming(figure: ColumnElement[Any], label: str) -> Any:
-            return (
-                select(figure)
-                .where(incoming_stock.c.sku == products.c.sku, remaining > 0)
-                .scalar_subquery()
-                .label(label)
-            )
-
-        own = supplier_release_estimates.alias("own_estimate")
-        query = select(
-            products,
-            incoming(func.sum(remaining), "incoming_units"),
-            incoming(func.max(incoming_stock.c.expected_at), "incoming_due"),
-            own.c.expected_release_at.label("own_release_at"),
-            own.c.first_line_wait_seconds.label("own_first_line_wait"),
-        ).where(among(self._session, products.c.sku, skus))
-        joined = products.outerjoin(own, own.c.supplier_id == products.c.supplier_id)
-        if with_offers:
-            offer = product_offers.alias("offer")
-            told = supplier_release_estimates.alias("told")
-            joined = joined.outerjoin(offer, (offer.c.sku == products.c.sku) & offer.c.active.is_(True)).outerjoin(
-                told, told.c.supplier_id == offer.c.supplier_id
-            )
-            query = query.add_columns(
-                *(column.label(f"offer_{column.name}") for column in offer.columns),
-                *(column.label(f"told_{column.name}") for column in told.columns),
-            ).order_by(products.c.sku, offer.c.priority, offer.c.supplier_id)
-        else:
-            query = query.order_by(products.c.sku).with_for_update(of=products)
-        rows = (await self._session.execute(query.select_from(joined))).mappings().all()
+        dialect = self._session.get_bind().dialect.name
+        query = _products_for_allocation(dialect, with_offers)
+        rows = (await self._session.execute(query, {"skus": list(skus)})).mappings().all()
         incoming_units = {row["sku"]: int(row["incoming_units"]) for row in rows if row["incoming_units"]}
         promised = await _promised_to_incoming(self._session, incoming_units) if incoming_units else {}
         for row in rows:
@@ -1006,6 +977,42 @@ def _order_rows(of_orders: Callable[[Table], ColumnElement[bool]], with_history:
     return union_all(
         lines.join_from(orders, order_lines, order_lines.c.order_id == orders.c.order_id), *details
     ).order_by("kind", "seq")
+
+
+@functools.cache
+def _products_for_allocation(dialect: str, with_offers: bool) -> Select[Any]:
+    """The products among the `skus` bound with what is incoming to the warehouse and their supplier's release
+    estimate: with one row per active offer (the preferred first) and where its supplier's batch stands, or
+    without offers and locked. Built once per engine (`_READ_ORDER` says why)."""
+    remaining = incoming_stock.c.quantity - incoming_stock.c.received_qty
+
+    def incoming(figure: ColumnElement[Any], label: str) -> Any:
+        return (
+            select(figure).where(incoming_stock.c.sku == products.c.sku, remaining > 0).scalar_subquery().label(label)
+        )
+
+    own = supplier_release_estimates.alias("own_estimate")
+    query = select(
+        products,
+        incoming(func.sum(remaining), "incoming_units"),
+        incoming(func.max(incoming_stock.c.expected_at), "incoming_due"),
+        own.c.expected_release_at.label("own_release_at"),
+        own.c.first_line_wait_seconds.label("own_first_line_wait"),
+    ).where(among_bound(products.c.sku, "skus", dialect))
+    joined = products.outerjoin(own, own.c.supplier_id == products.c.supplier_id)
+    if with_offers:
+        offer = product_offers.alias("offer")
+        told = supplier_release_estimates.alias("told")
+        joined = joined.outerjoin(offer, (offer.c.sku == products.c.sku) & offer.c.active.is_(True)).outerjoin(
+            told, told.c.supplier_id == offer.c.supplier_id
+        )
+        query = query.add_columns(
+            *(column.label(f"offer_{column.name}") for column in offer.columns),
+            *(column.label(f"told_{column.name}") for column in told.columns),
+        ).order_by(products.c.sku, offer.c.priority, offer.c.supplier_id)
+    else:
+        query = query.order_by(products.c.sku).with_for_update(of=products)
+    return query.select_from(joined)
 
 
 @functools.cache
