@@ -91,10 +91,22 @@ class SqlUnitOfWork:
         """Forward now what the collected aggregates raised so far (the commit does it anyway): for a service
         that writes more of their consequences in the transaction and wants the events first."""
         for aggregate in self._collected.values():
-            self._forwarding(aggregate)
-            for event in aggregate.events:
-                self._emit(event)
-            aggregate.events.clear()
+            self._forward(aggregate)
+
+    def collect_caused_by(self, correlation_id: str, aggregate: HasEvents) -> None:
+        """As setting `correlation_id` and then collecting `aggregate`, when what the aggregates collected before
+        raised has been forwarded already: the aggregate's events are forwarded now under `correlation_id`,
+        without walking the others again (a batch of new orders, each under its own request's id: walking them
+        all for each order would cost the batch a time quadratic in its size)."""
+        self._correlation_id = correlation_id
+        self.collect(aggregate)
+        self._forward(aggregate)
+
+    def _forward(self, aggregate: HasEvents) -> None:
+        self._forwarding(aggregate)
+        for event in aggregate.events:
+            self._emit(event)
+        aggregate.events.clear()
 
     def _forwarding(self, aggregate: HasEvents) -> None:
         """Hook for subclasses: `aggregate`'s new events are about to be forwarded under `correlation_id`."""

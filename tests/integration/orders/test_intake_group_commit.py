@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dropship_shared.db import create_engine, session_factory
 from dropship_shared.events import Address
 from dropship_shared.migrations import upgrade_to_head
+from dropship_shared.unit_of_work import HasEvents
 from orders.adapters.ledger_payments import LedgerPaymentProvider
 from orders.adapters.orm import inbox, notifications, orders, outbox
 from orders.bootstrap import MIGRATIONS
@@ -59,11 +60,12 @@ class RefusingProvider(LedgerPaymentProvider):
 
 
 class Transactions:
-    """Units of work that count the commits they make."""
+    """Units of work that count the commits they make and the aggregates they forward events of."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self.commits = 0
+        self.forwarded: Counter[str] = Counter()  # by order id: how many times its events were forwarded
 
     def __call__(self) -> OrdersUnitOfWork:
         counter = self
@@ -72,6 +74,10 @@ class Transactions:
             async def commit(self) -> None:
                 await super().commit()
                 counter.commits += 1
+
+            def _forwarding(self, aggregate: HasEvents) -> None:
+                counter.forwarded[getattr(aggregate, "order_id", "?")] += 1
+                super()._forwarding(aggregate)
 
         return Counted(self.sessions, outbox, inbox, payments=RefusingProvider)
 
@@ -208,6 +214,23 @@ async def test_batches_read_their_products_with_the_same_statement_object(transa
     finally:
         event.remove(engine, "before_execute", seen)
     assert len(executed) == 2 and executed[0] is executed[1]
+
+
+async def test_each_order_of_a_batch_is_forwarded_under_its_own_id_without_walking_the_others_again(
+    transactions: Transactions,
+) -> None:
+    """Each new order's events are forwarded at its turn under its request's correlation id; the orders placed
+    before it in the batch are not walked again for each order (a time quadratic in the batch's size)."""
+    intake = OrderIntake(transactions)
+    placed = await asyncio.gather(*(intake.place(command(n, "SOFA"), f"c{n}") for n in range(20)))
+    assert transactions.commits == 1
+    # at its turn, then by the forwarding before the consequences and by the commit (nothing left by then)
+    assert transactions.forwarded == {p.order.order_id: 3 for p in placed}
+    async with transactions.sessions() as session:
+        rows = (await session.execute(select(outbox.c.correlation_id, outbox.c.body))).all()
+    assert sorted(correlation_id for correlation_id, _ in rows) == sorted(f"c{n}" for n in range(20))
+    for n, p in enumerate(placed):
+        assert [c for c, body in rows if p.order.order_id in body] == [f"c{n}"]
 
 
 async def test_a_batch_taking_stock_of_several_products_writes_their_stock_and_the_payments_once(

@@ -143,8 +143,7 @@ async def place_orders(
             outcomes.append(placed)
             if placed.created:
                 new.append((placed.order, command.idempotency_key))
-                uow.correlation_id = correlation_id
-                uow.collect(placed.order)  # its events under its own request's correlation id
+                uow.collect_caused_by(correlation_id, placed.order)  # its events under its own request's id
         if new:
             await uow.products.save_stock(stock.values())
             await uow.orders.add(new)
