@@ -27,7 +27,7 @@ import psutil
 from bench_intake import arguments, on_each_storage
 from bench_support import broker_processes, delete_topology
 
-from dropship_shared.db import create_engine, session_factory
+from dropship_shared.db import create_engine, create_reader_engine, session_factory
 from dropship_shared.events import Address, BackorderCreated
 from dropship_shared.messaging import Broker
 from dropship_shared.outbox import OutboxRelay
@@ -75,7 +75,8 @@ async def measure(url: str, storage: str, args: Any) -> None:
     await broker.connect()
     channel = await broker._consuming_connection().channel()
     declared = await broker.declare_queue(channel, queue, ["backorder.created"])
-    relay = OutboxRelay(sessions, outbox, broker, asyncio.Event())
+    reader = create_reader_engine(url, pool_size=1) if storage == "sqlite" else None  # as the runtime gives it
+    relay = OutboxRelay(sessions, outbox, broker, asyncio.Event(), sqlite_reader=reader)
     try:
         for per_pass in (int(size) for size in args.per_pass.split(",")):
             for round_no in range(1, args.rounds + 1):
@@ -107,6 +108,8 @@ async def measure(url: str, storage: str, args: Any) -> None:
     finally:
         await channel.close()
         await broker.close()
+        if reader is not None:
+            await reader.dispose()
         await engine.dispose()
         await delete_topology(args.amqp, exchange, [queue])
 

@@ -90,9 +90,12 @@ class ServiceRuntime:
     def reader_sessions(self, pool_size: int = 8) -> async_sessionmaker[AsyncSession]:
         """Sessions for requests that only read, on connections of their own (create_reader_engine): a
         read never waits for a connection behind event handlers that hold theirs."""
+        return session_factory(self._reader_engine(pool_size))
+
+    def _reader_engine(self, pool_size: int) -> AsyncEngine:
         engine = create_reader_engine(self.settings.resolved_database_url(), pool_size)
         self._own_engines.append(engine)
-        return session_factory(engine)
+        return engine
 
     async def migrate(self) -> None:
         await asyncio.to_thread(upgrade_to_head, str(self.migrations), self.settings.resolved_database_url())
@@ -150,6 +153,9 @@ class ServiceRuntime:
             batch_size=self.settings.outbox_batch_size,
             poll_seconds=self.settings.outbox_poll_seconds,
             linger_seconds=self.settings.outbox_linger_seconds,
+            sqlite_reader=self._reader_engine(pool_size=1)
+            if is_sqlite(self.settings.resolved_database_url())
+            else None,
         )
         self._spawn("broker", lambda: self._connect(self.subscriptions), restart=False)
         self._spawn("outbox-relay", relay.run)
