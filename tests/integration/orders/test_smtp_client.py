@@ -4,17 +4,24 @@ a pipelined transaction, a server without PIPELINING, a refused recipient in the
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.message import Message
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from dropship_shared.events import utcnow
 from orders.adapters.channels import EmailChannel
 from orders.adapters.smtp import SmtpBroken, SmtpConnection, SmtpRefused, Transaction
 from orders.service_layer.ports import OutgoingMessage
+from support.servers import free_port
 
 SHORT = 2.0  # seconds: how long a client waits for a reply the double never sends (only a broken client waits)
 
@@ -242,3 +249,44 @@ async def test_an_address_that_would_inject_a_command_is_refused_before_anything
     )
     assert isinstance(refused, ValueError) and isinstance(went, datetime)
     assert box.groups == [["EHLO"], GROUP, ["(data)"], ["QUIT"]]
+
+
+class LoggedInMailbox:
+    """An aiosmtpd handler that keeps what it receives, with the login it came under."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[bytes | None, Message]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        login = session.auth_data.login if session.authenticated else None
+        self.received.append((login, email.message_from_bytes(envelope.content, policy=email.policy.default)))
+        return "250 OK"
+
+
+def shop_login(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    return AuthResult(success=auth_data == LoginPassword(b"shop", b"secret"), auth_data=auth_data)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_a_server_that_asks_for_a_login_is_sent_to_through_aiosmtplib() -> None:
+    """AUTH (and STARTTLS) settings keep aiosmtplib's client: logged in, one command at a time, plain and
+    non-ASCII messages alike."""
+    mailbox = LoggedInMailbox()
+    port = free_port()
+    server = Controller(
+        mailbox, hostname="127.0.0.1", port=port, auth_required=True, auth_require_tls=False, authenticator=shop_login
+    )
+    server.start()
+    channel = EmailChannel("127.0.0.1", port, "Shop <shop@example.com>", username="shop", password="secret")
+    try:
+        results = await channel.send_many(
+            [message(1, "ann@example.com"), message(2, "zoë@example.com", body="Ihre Bestellung ist unterwegs, Zoë.\n")]
+        )
+    finally:
+        await channel.close()
+        server.stop()
+    assert all(isinstance(result, datetime) for result in results), results
+    by_recipient = {str(received["To"]): (login, received) for login, received in mailbox.received}
+    assert sorted(by_recipient) == ["ann@example.com", "zoë@example.com"]
+    assert {login for login, _ in by_recipient.values()} == {b"shop"}
+    assert by_recipient["zoë@example.com"][1].get_content().rstrip() == "Ihre Bestellung ist unterwegs, Zoë."
