@@ -386,16 +386,17 @@ def print_windows(
     result: Drain, first: int, last: int, window: int, offset: int, profiled_from: int | None
 ) -> dict[int, float]:
     """Rate per `window` consumed backorders from `first` to `last`; labelled by lines pending (offset + consumed)."""
-    print(f"  {'pending lines':>17}  {'backorders/s':>12}  {'aggregator CPU':>14}")
+    print(f"  {'pending lines':>17}  {'backorders/s':>12}  {'aggregator CPU':>14}  {'ms CPU/backorder':>16}")
     rates = {}
     for low in range(first, last, window):
         high = min(last, low + window)
         rates[offset + low] = result.rate(low, high)
+        share = result.cpu_share(low, high)
         note = ""
         note += " (py-spy attached)" if profiled_from is not None and high > profiled_from else ""
         print(
             f"  {offset + low:>7} → {offset + high:<7}  {rates[offset + low]:>12.0f}  "
-            f"{result.cpu_share(low, high):>13.0%}{note}"
+            f"{share:>13.0%}  {1000 * share / rates[offset + low]:>16.3f}{note}"
         )
     return rates
 
