@@ -27,6 +27,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from dropship_shared.acknowledgements import Acknowledgements
 from dropship_shared.broker_cluster import BrokerAddresses, connect_to_cluster, parse_broker_addresses
 from dropship_shared.confirmed_publish import PARTITION_KEY, NotConfirmed, Outgoing, publish_confirmed
 from dropship_shared.events import EVENT_TYPE_OF, DeadLetterRecorded, Envelope, EventError, utcnow
@@ -140,6 +141,7 @@ class Broker:
         self._consumer_channels: list[AbstractChannel] = []
         self._restoring = False  # the connection was lost: channels and consumers are not back yet
         self._partition_counts: dict[str, int] = {}  # subscription queue → its partitions
+        self._acknowledgements = Acknowledgements()  # a batch's acks in one write
 
     @property
     def dead_letter_exchange_name(self) -> str:
@@ -430,7 +432,7 @@ class Broker:
             await asyncio.sleep(min(0.1 * 2**deliveries, 2.0))
             await message.nack(requeue=True)
             return
-        await message.ack()
+        await self._acknowledgements.ack(message)
         EVENTS_CONSUMED.labels(subscription.queue, envelope.type).inc()
 
     async def _dead_letter(
