@@ -15,9 +15,8 @@ import asyncio
 from typing import cast
 
 import pamqp.commands as spec
-from aio_pika.abc import AbstractIncomingMessage
 from aiormq import Channel
-from aiormq.abc import ChannelFrame
+from aiormq.abc import ChannelFrame, DeliveredMessage
 
 
 class Acknowledgements:
@@ -27,10 +26,12 @@ class Acknowledgements:
         self._waiting: dict[Channel, list[int]] = {}
         self._written: asyncio.Future[None] | None = None
 
-    async def ack(self, message: AbstractIncomingMessage) -> None:
+    async def ack(self, message: DeliveredMessage) -> None:
         """Acknowledge the message with the others acked in this turn; returns once written to the socket.
-        Raises (like aio-pika's own ack) when its channel is closed: the broker then delivers it again."""
-        channel = cast(Channel, message.channel)  # raises if closed
+        Raises when its channel is closed (the broker then delivers it again)."""
+        channel = cast(Channel, message.channel)
+        if channel.is_closed:
+            raise ConnectionError(f"{channel!r} closed: its deliveries come again")
         if message.delivery_tag is None:
             return
         self._waiting.setdefault(channel, []).append(message.delivery_tag)

@@ -1,5 +1,7 @@
 """RabbitMQ plumbing on aio-pika: one topic exchange, quorum queues with dead-letter queues,
-publisher confirms, and the one consumer loop every service uses (ack only after commit).
+publisher confirms, and the one consumer loop every service uses (ack only after commit). Deliveries come
+straight from aiormq's channel under aio-pika's robust one (`dropship_shared.consumers`), and the acks of a
+batch go in one write (`dropship_shared.acknowledgements`): the per-event cost of the plumbing.
 
 A subscription may spread some of its events over partition queues by their partition key (the supplier):
 the consistent-hash exchange sends each key to one partition, and each partition queue has a single active
@@ -20,16 +22,19 @@ from typing import Any, cast
 
 import aio_pika
 import aiormq
+from aio_pika import IncomingMessage
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
+from aiormq.abc import DeliveredMessage
 
 from dropship_shared.acknowledgements import Acknowledgements
 from dropship_shared.broker_cluster import BrokerAddresses, connect_to_cluster, parse_broker_addresses
 from dropship_shared.confirmed_publish import PARTITION_KEY, NotConfirmed, Outgoing, publish_confirmed
+from dropship_shared.consumers import Consumer, consume
 from dropship_shared.events import EVENT_TYPE_OF, DeadLetterRecorded, Envelope, EventError, utcnow
 from dropship_shared.logs import bind_correlation_id, get_logger
 from dropship_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED, EVENTS_REDELIVERED
@@ -292,34 +297,38 @@ class Broker:
         queue, partition_queues, leftovers = await self._declare_topology(channel, subscription)
         partitions = subscription.partitions
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
+        async def on_message(message: DeliveredMessage) -> None:
             await self._deliver(subscription, message)
 
-        for draining in [queue, *leftovers]:
-            await draining.consume(on_message, consumer_tag=consumer_tag(draining.name))
-        if partitions is None:
-            return
+        consumers = [
+            Consumer(draining.name, consumer_tag(draining.name), on_message) for draining in [queue, *leftovers]
+        ]
+        if partitions is not None:
 
-        async def on_partition_message(message: AbstractIncomingMessage) -> None:
-            key = (message.headers or {}).get(PARTITION_KEY)
-            if isinstance(key, str):
-                partitions.on_delivery(key)
-            await self._deliver(subscription, message)
+            async def on_partition_message(message: DeliveredMessage) -> None:
+                key = (message.header.properties.headers or {}).get(PARTITION_KEY)
+                if isinstance(key, str):
+                    partitions.on_delivery(key)
+                await self._deliver(subscription, message)
 
-        # The consumers go with their channel or connection; re-opened, they queue up behind the others again.
-        channel.close_callbacks.add(lambda *_: partitions.on_lost())
-        self._connection.close_callbacks.add(lambda *_: partitions.on_lost())
-        self._connection.reconnect_callbacks.add(lambda *_: partitions.on_lost())
-        # Highest rank first: replicas starting together each register first (and so become active) on their own
-        # top partitions; a broker from RabbitMQ 4.0 on also makes the highest-priority consumer the active one.
-        ranked = sorted(range(len(partition_queues)), key=partitions.priority, reverse=True)
-        for number in ranked:
-            partition = partition_queues[number]
-            await partition.consume(
-                on_partition_message,
-                arguments={"x-priority": partitions.priority(number)},
-                consumer_tag=consumer_tag(partition.name),
-            )
+            # The consumers go with their channel or connection; re-opened, they queue up behind the others again.
+            channel.close_callbacks.add(lambda *_: partitions.on_lost())
+            self._connection.close_callbacks.add(lambda *_: partitions.on_lost())
+            self._connection.reconnect_callbacks.add(lambda *_: partitions.on_lost())
+            # Highest rank first: replicas starting together each register first (and so become active) on their
+            # own top partitions; a broker from RabbitMQ 4.0 on also makes the highest-priority consumer the active
+            # one.
+            ranked = sorted(range(len(partition_queues)), key=partitions.priority, reverse=True)
+            consumers += [
+                Consumer(
+                    partition_queues[number].name,
+                    consumer_tag(partition_queues[number].name),
+                    on_partition_message,
+                    {"x-priority": partitions.priority(number)},
+                )
+                for number in ranked
+            ]
+        await consume(channel, consumers)
 
     async def declare_topology(self, subscription: Subscription) -> None:
         """Declare what `subscribe` declares (exchanges, queue, dead-letter queue, bindings, partitions) without
@@ -394,25 +403,30 @@ class Broker:
             found.append(leftover)
         return found
 
-    async def _deliver(self, subscription: Subscription, message: AbstractIncomingMessage) -> None:
-        if message.redelivered:
+    async def _deliver(self, subscription: Subscription, delivered: DeliveredMessage) -> None:
+        """Handle one delivery; acked once handled (committed), requeued after a failure, dead-lettered when it
+        can never be handled or failed too often. Taken as aiormq hands it over: aio-pika's message (an object
+        of a dozen guarded fields) is built only on the way to a nack or a dead letter."""
+        if delivered.redelivered:
             EVENTS_REDELIVERED.labels(subscription.queue).inc()
+        headers = delivered.header.properties.headers
         try:
-            envelope = Envelope.from_bytes(message.body)
+            envelope = Envelope.from_bytes(delivered.body)
             handler = subscription.handlers.get(envelope.type)
             if handler is None:
                 raise EventError(f"{subscription.queue} has no handler for {envelope.type!r}")
         except EventError as exc:
-            await self._dead_letter(subscription.queue, message, str(exc))
+            await self._dead_letter(subscription.queue, IncomingMessage(delivered), str(exc))
             return
         bind_correlation_id(envelope.correlation_id)
         try:
             # A passing database conflict is retried here, on this delivery: it never counts
             # against the delivery limit, so only an event that fails for itself is dead-lettered.
-            with consuming(subscription.queue, envelope.type, message.headers):
+            with consuming(subscription.queue, envelope.type, headers):
                 await retry_transient(lambda: handler(envelope), envelope.type)
         except Exception as exc:
-            previous = (message.headers or {}).get("x-delivery-count", 0)
+            message = IncomingMessage(delivered)
+            previous = (headers or {}).get("x-delivery-count", 0)
             deliveries = (previous if isinstance(previous, int) else 0) + 1
             if deliveries > self._delivery_limit:
                 await self._dead_letter(
@@ -432,7 +446,7 @@ class Broker:
             await asyncio.sleep(min(0.1 * 2**deliveries, 2.0))
             await message.nack(requeue=True)
             return
-        await self._acknowledgements.ack(message)
+        await self._acknowledgements.ack(delivered)
         EVENTS_CONSUMED.labels(subscription.queue, envelope.type).inc()
 
     async def _dead_letter(

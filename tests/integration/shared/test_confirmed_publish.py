@@ -4,7 +4,6 @@ and the channel's numbering of publishes still in step with the broker's after c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
@@ -13,14 +12,6 @@ from prometheus_client import REGISTRY
 from dropship_shared.confirmed_publish import NotConfirmed, Outgoing
 from dropship_shared.messaging import Broker
 from support.infrastructure import BrokerNamespace
-
-
-@pytest.fixture
-async def broker(broker_namespace: BrokerNamespace) -> AsyncIterator[Broker]:
-    broker = Broker(broker_namespace.amqp_url, broker_namespace.exchange)
-    await broker.connect()
-    yield broker
-    await broker.close()
 
 
 async def received(broker_namespace: BrokerNamespace, queue_name: str, count: int) -> list[aio_pika.IncomingMessage]:

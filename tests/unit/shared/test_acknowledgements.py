@@ -8,8 +8,7 @@ from typing import Any, cast
 
 import pamqp.commands as spec
 import pytest
-from aio_pika.abc import AbstractIncomingMessage
-from aiormq.abc import ChannelFrame
+from aiormq.abc import ChannelFrame, DeliveredMessage
 from pamqp import frame as amqp_frame
 
 from dropship_shared.acknowledgements import Acknowledgements
@@ -51,8 +50,8 @@ def _acked_tags(payload: bytes) -> list[int]:
     return tags
 
 
-def delivery(channel: FakeChannel, tag: int) -> AbstractIncomingMessage:
-    return cast(AbstractIncomingMessage, FakeDelivery(channel, tag))
+def delivery(channel: FakeChannel, tag: int) -> DeliveredMessage:
+    return cast(DeliveredMessage, FakeDelivery(channel, tag))
 
 
 async def test_acks_of_one_turn_go_in_one_write_per_channel_and_return_once_drained() -> None:
