@@ -138,7 +138,9 @@ class Split:
         self.wrap(repository.OrderRepository, "add", "orders + lines + history insert")
         self.wrap(repository.OrderRepository, "_save_history", "  of which history insert")
         self.wrap(ledger_payments.LedgerPaymentProvider, "perform", "payment ledger insert")
-        self.wrap(SqlUnitOfWork, "forward_events", "events to envelopes")
+        # each aggregate's events forwarded (at its turn, or by `forward_events`), as older code did it whole
+        forwarded = "_forward" if hasattr(SqlUnitOfWork, "_forward") else "forward_events"
+        self.wrap(SqlUnitOfWork, forwarded, "events to envelopes")
         self.wrap(notification_store.NotificationStore, "enqueue", "customer messages insert")
         self.wrap(message_templates.MessageTemplates, "render", "  of which rendering")
         self.wrap(OrdersUnitOfWork, "commit", "outbox insert + commit")
