@@ -272,6 +272,22 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given; use timezone-aware UTC times")
         return value.astimezone(UTC) if dialect.name == "postgresql" else value.astimezone(UTC).replace(tzinfo=None)
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """On SQLite, the UTC time straight to the text SQLAlchemy's DATETIME stores ("2026-01-02 03:04:05.000000",
+        always six digits of microseconds), in one step instead of `process_bind_param` then DATETIME's own
+        formatting: several timestamps per order in each write, about 1.8 -> 1.1 us each."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given; use timezone-aware UTC times")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
