@@ -12,6 +12,7 @@ shared/pyproject.toml pins aiormq), checked by tests/integration/shared/test_mes
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import cast
 
 import pamqp.commands as spec
@@ -20,11 +21,11 @@ from aiormq.abc import ChannelFrame, DeliveredMessage
 
 
 class Acknowledgements:
-    """The acks waiting for this turn of the loop, by channel; one writer task per turn."""
+    """The acks waiting for this turn of the loop, by channel: each channel's written (and failing) on its own, so
+    a channel that closed meanwhile holds back no other channel's acks."""
 
     def __init__(self) -> None:
-        self._waiting: dict[Channel, list[int]] = {}
-        self._written: asyncio.Future[None] | None = None
+        self._waiting: dict[Channel, tuple[list[int], asyncio.Future[None]]] = {}
 
     async def ack(self, message: DeliveredMessage) -> None:
         """Acknowledge the message with the others acked in this turn; returns once written to the socket.
@@ -34,26 +35,30 @@ class Acknowledgements:
             raise ConnectionError(f"{channel!r} closed: its deliveries come again")
         if message.delivery_tag is None:
             return
-        self._waiting.setdefault(channel, []).append(message.delivery_tag)
-        if self._written is None:
-            self._written = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_soon(self._write_waiting, self._written)
-        await asyncio.shield(self._written)
+        waiting = self._waiting.get(channel)
+        if waiting is None:
+            loop = asyncio.get_running_loop()
+            if not self._waiting:
+                loop.call_soon(self._write_waiting)
+            waiting = self._waiting[channel] = ([], loop.create_future())
+        tags, written = waiting
+        tags.append(message.delivery_tag)
+        await asyncio.shield(written)
 
-    def _write_waiting(self, written: asyncio.Future[None]) -> None:
-        waiting, self._waiting, self._written = self._waiting, {}, None
-        task = asyncio.get_running_loop().create_task(_write(waiting), name="acknowledgements")
-        task.add_done_callback(lambda done: _settle(written, done))
+    def _write_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for channel, (tags, written) in waiting.items():
+            task = asyncio.get_running_loop().create_task(_write(channel, tags), name="acknowledgements")
+            task.add_done_callback(partial(_settle, written))
 
 
-async def _write(waiting: dict[Channel, list[int]]) -> None:
-    for channel, tags in waiting.items():
-        if channel.is_closed:
-            raise ConnectionError(f"{channel!r} closed: its deliveries come again")
-        drained = channel.create_future()
-        frames = [spec.Basic.Ack(delivery_tag=tag) for tag in tags]
-        await channel.write_queue.put(ChannelFrame.marshall(channel.number, frames, drained))
-        await drained
+async def _write(channel: Channel, tags: list[int]) -> None:
+    if channel.is_closed:
+        raise ConnectionError(f"{channel!r} closed: its deliveries come again")
+    drained = channel.create_future()
+    frames = [spec.Basic.Ack(delivery_tag=tag) for tag in tags]
+    await channel.write_queue.put(ChannelFrame.marshall(channel.number, frames, drained))
+    await drained
 
 
 def _settle(written: asyncio.Future[None], done: asyncio.Task[None]) -> None:

@@ -54,27 +54,46 @@ def delivery(channel: FakeChannel, tag: int) -> DeliveredMessage:
     return cast(DeliveredMessage, FakeDelivery(channel, tag))
 
 
+async def turns(count: int = 5) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
 async def test_acks_of_one_turn_go_in_one_write_per_channel_and_return_once_drained() -> None:
     acks = Acknowledgements()
     first, second = FakeChannel(1), FakeChannel(2)
-    callers = [
-        asyncio.create_task(acks.ack(delivery(channel, tag)))
+    callers = {
+        (channel.number, tag): asyncio.create_task(acks.ack(delivery(channel, tag)))
         for channel, tag in [(first, 1), (first, 2), (second, 1), (first, 3)]
-    ]
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert not any(caller.done() for caller in callers)  # written, not yet drained
+    }
+    await turns()
+    assert not any(caller.done() for caller in callers.values())  # written, not yet drained
     assert first.acked_in_each_write() == [[1, 2, 3]]
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await turns()
+    assert all(callers[1, tag].done() for tag in (1, 2, 3))  # its channel's write drained
+    assert not callers[2, 1].done()  # its channel's write not drained yet
     assert second.acked_in_each_write() == [[1]]
-    await asyncio.gather(*callers)
+    await asyncio.gather(*callers.values())
     # a later turn: a write of its own
     later = asyncio.create_task(acks.ack(delivery(first, 4)))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await turns()
     assert first.acked_in_each_write() == [[4]]
     await later
+
+
+async def test_a_closed_channel_holds_back_no_other_channels_acks() -> None:
+    acks = Acknowledgements()
+    closing, open_channel = FakeChannel(1), FakeChannel(2)
+    failed = asyncio.create_task(acks.ack(delivery(closing, 1)))
+    acked = asyncio.create_task(acks.ack(delivery(open_channel, 7)))
+    await asyncio.sleep(0)  # both acks asked for, not yet written
+    closing.is_closed = True  # closed meanwhile
+    await turns()
+    assert open_channel.acked_in_each_write() == [[7]]
+    await acked
+    with pytest.raises(ConnectionError):
+        await failed
+    assert closing.write_queue.empty()
 
 
 async def test_acks_on_a_closed_channel_fail_and_are_not_written() -> None:
