@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     CompoundSelect,
     Date,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Text,
     Update,
     bindparam,
     case,
@@ -518,33 +521,48 @@ class StockReceiptRepository:
         return row[0], int(row[1])
 
 
+# An order line's columns, in the order `_line_value` gives them: a line loaded to change is kept as its values,
+# so `save` compares two tuples per line and builds a row only to write it.
+_LINE_COLUMNS = tuple(column.name for column in order_lines.columns)
+
+
+def _line_values(order: Order) -> list[tuple[Any, ...]]:
+    return [_line_value(order.order_id, line) for line in order.lines]
+
+
+def _line_value(order_id: str, line: OrderLine) -> tuple[Any, ...]:
+    """The line's columns as a tuple, in `_LINE_COLUMNS` order."""
+    return (
+        order_id,
+        line.line_no,
+        line.sku,
+        line.quantity,
+        line.unit_price,
+        line.allocated_qty,
+        line.backordered_qty,
+        line.status.value,
+        line.supplier_id,
+        line.po_number,
+        line.lead_time_days,
+        line.promised_date,
+        line.cancelled_qty,
+        line.rejected_qty,
+        line.status_reason,
+        line.delivered_at,
+        line.awaits_incoming,
+        line.route_no,
+        line.tried_suppliers or None,
+        line.routing,
+        line.awaits_operator,
+    )
+
+
+def _line_row(values: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip(_LINE_COLUMNS, values, strict=True))
+
+
 def _line_rows(order: Order) -> list[dict[str, Any]]:
-    return [
-        {
-            "order_id": order.order_id,
-            "line_no": line.line_no,
-            "sku": line.sku,
-            "quantity": line.quantity,
-            "unit_price": line.unit_price,
-            "allocated_qty": line.allocated_qty,
-            "backordered_qty": line.backordered_qty,
-            "status": line.status.value,
-            "supplier_id": line.supplier_id,
-            "po_number": line.po_number,
-            "lead_time_days": line.lead_time_days,
-            "promised_date": line.promised_date,
-            "cancelled_qty": line.cancelled_qty,
-            "rejected_qty": line.rejected_qty,
-            "status_reason": line.status_reason,
-            "delivered_at": line.delivered_at,
-            "awaits_incoming": line.awaits_incoming,
-            "route_no": line.route_no,
-            "tried_suppliers": line.tried_suppliers or None,
-            "routing": line.routing,
-            "awaits_operator": line.awaits_operator,
-        }
-        for line in order.lines
-    ]
+    return [_line_row(values) for values in _line_values(order)]
 
 
 class OrderRepository:
@@ -554,8 +572,8 @@ class OrderRepository:
     def __init__(self, session: AsyncSession, collect: CollectEvents) -> None:
         self._session = session
         self._collect = collect
-        # The line rows as `get` read them, so `save` writes only what changed.
-        self._loaded_lines: dict[str, dict[int, dict[str, Any]]] = {}
+        # The lines' values as `get` read them (`_LINE_COLUMNS`), so `save` writes only what changed.
+        self._loaded_lines: dict[str, dict[int, tuple[Any, ...]]] = {}
         self._dialect = session.get_bind().dialect.name
 
     async def lock(self, order_ids: Iterable[str]) -> list[str]:
@@ -605,25 +623,26 @@ class OrderRepository:
         """Write the lines that changed since `get` (a big order's event rewrites a few rows, not all): the
         lines of all the orders that changed the same columns in one statement."""
         new_lines: list[dict[str, Any]] = []
-        changed_lines: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        changed_lines: dict[tuple[int, ...], list[tuple[Any, ...]]] = defaultdict(list)  # by changed positions
         for order in changed:
             loaded = self._loaded_lines.get(order.order_id, {})
-            rows = _line_rows(order)
-            for row in rows:
-                before = loaded.get(row["line_no"])
+            lines = _line_values(order)
+            for values in lines:
+                before = loaded.get(values[1])
                 if before is None:
-                    new_lines.append(row)
-                elif before != row:
-                    changed_lines[tuple(key for key, value in row.items() if before[key] != value)].append(row)
-            self._loaded_lines[order.order_id] = {row["line_no"]: row for row in rows}
+                    new_lines.append(_line_row(values))
+                elif before != values:
+                    changed_lines[tuple(n for n, value in enumerate(values) if before[n] != value)].append(values)
+            self._loaded_lines[order.order_id] = {values[1]: values for values in lines}
         if new_lines:
             await self._session.execute(insert(order_lines), new_lines)
-        for columns, rows in changed_lines.items():
+        for positions, lines in changed_lines.items():
             await self._session.execute(
-                _line_update(columns),
+                _line_update(tuple(_LINE_COLUMNS[n] for n in positions)),
                 [
-                    {"at_order": row["order_id"], "at_line": row["line_no"], **{f"new_{c}": row[c] for c in columns}}
-                    for row in rows
+                    {"at_order": values[0], "at_line": values[1]}
+                    | {f"new_{_LINE_COLUMNS[n]}": values[n] for n in positions}
+                    for values in lines
                 ],
             )
         await self._save_shipments(changed)
@@ -811,73 +830,75 @@ class OrderRepository:
                 await asyncio.sleep(0)
             order_id, line_no = line_row["order_id"], line_row["line_no"]
             key = (order_id, line_no)
-            if to_change:
-                self._loaded_lines.setdefault(order_id, {})[line_no] = {
-                    column.name: line_row[column.name] for column in order_lines.columns
-                }
             credit = by_line["credits"].get(key)
-            lines[order_id].append(
-                OrderLine(
-                    line_no=line_no,
-                    sku=line_row["sku"],
-                    quantity=line_row["quantity"],
-                    unit_price=line_row["unit_price"],
-                    allocated_qty=line_row["allocated_qty"],
-                    backordered_qty=line_row["backordered_qty"],
-                    status=LineStatus(line_row["status"]),
-                    supplier_id=line_row["supplier_id"],
-                    po_number=line_row["po_number"],
-                    shipments=[
-                        Shipment(
-                            shipment_id=s["shipment_id"],
-                            quantity=s["quantity"],
-                            carrier=s["carrier"],
-                            tracking_number=s["tracking_number"],
-                            tracking_url=s["tracking_url"],
-                            shipped_at=s["shipped_at"],
-                        )
-                        for s in by_line["shipments"].get(key, [])
-                    ],
-                    lead_time_days=line_row["lead_time_days"],
-                    promised_date=line_row["promised_date"],
-                    cancelled_qty=line_row["cancelled_qty"],
-                    rejected_qty=line_row["rejected_qty"],
-                    status_reason=line_row["status_reason"],
-                    delivered_at=line_row["delivered_at"],
-                    history=[
-                        Transition(
-                            line_no,
-                            LineStatus(t["from_status"]) if t["from_status"] else None,
-                            LineStatus(t["to_status"]),
-                            t["at"],
-                            t["cause"],
-                            t["event_id"],
-                        )
-                        for t in by_line["transitions"].get(key, [])
-                    ],
-                    promises=[
-                        Promise(line_no, p["promised_date"], p["at"], p["cause"], p["event_id"])
-                        for p in by_line["promises"].get(key, [])
-                    ],
-                    credit=credit[0]["amount"] if credit else None,
-                    awaits_incoming=line_row["awaits_incoming"],
-                    route_no=line_row["route_no"],
-                    tried_suppliers=list(line_row["tried_suppliers"] or []),
-                    routing=line_row["routing"],
-                    awaits_operator=line_row["awaits_operator"],
-                )
+            line = OrderLine(
+                line_no=line_no,
+                sku=line_row["sku"],
+                quantity=line_row["quantity"],
+                unit_price=line_row["unit_price"],
+                allocated_qty=line_row["allocated_qty"],
+                backordered_qty=line_row["backordered_qty"],
+                status=LineStatus(line_row["status"]),
+                supplier_id=line_row["supplier_id"],
+                po_number=line_row["po_number"],
+                shipments=[
+                    Shipment(
+                        shipment_id=s["shipment_id"],
+                        quantity=s["quantity"],
+                        carrier=s["carrier"],
+                        tracking_number=s["tracking_number"],
+                        tracking_url=s["tracking_url"],
+                        shipped_at=s["shipped_at"],
+                    )
+                    for s in by_line["shipments"].get(key, [])
+                ],
+                lead_time_days=line_row["lead_time_days"],
+                promised_date=line_row["promised_date"],
+                cancelled_qty=line_row["cancelled_qty"],
+                rejected_qty=line_row["rejected_qty"],
+                status_reason=line_row["status_reason"],
+                delivered_at=line_row["delivered_at"],
+                history=[
+                    Transition(
+                        line_no,
+                        LineStatus(t["from_status"]) if t["from_status"] else None,
+                        LineStatus(t["to_status"]),
+                        t["at"],
+                        t["cause"],
+                        t["event_id"],
+                    )
+                    for t in by_line["transitions"].get(key, [])
+                ],
+                promises=[
+                    Promise(line_no, p["promised_date"], p["at"], p["cause"], p["event_id"])
+                    for p in by_line["promises"].get(key, [])
+                ],
+                credit=credit[0]["amount"] if credit else None,
+                awaits_incoming=line_row["awaits_incoming"],
+                route_no=line_row["route_no"],
+                tried_suppliers=list(_json(line_row["tried_suppliers"]) or []),
+                routing=_json(line_row["routing"]),
+                awaits_operator=line_row["awaits_operator"],
             )
+            lines[order_id].append(line)
+            if to_change:
+                self._loaded_lines.setdefault(order_id, {})[line_no] = _line_value(order_id, line)
         return {
             order_id: Order(
                 order_id=order_id,
                 customer_email=row["customer_email"],
-                ship_to=Address.model_validate(row["ship_to"]),
+                ship_to=Address.model_validate_json(row["ship_to"]),
                 placed_at=row["placed_at"],
                 lines=lines[order_id],
                 currency=row["currency"],
             )
             for order_id, (row, *_) in sorted(rows.lines.items())
         }
+
+
+def _json(text: str | None) -> Any:
+    """A JSON column's value from its text (`_order_rows` reads them so); SQL NULL or JSON null is None."""
+    return None if text is None or text == "null" else json.loads(text)
 
 
 @functools.lru_cache(maxsize=256)
@@ -938,7 +959,9 @@ def _order_rows(of_orders: Callable[[Table], ColumnElement[bool]], with_history:
     line's and a detail's, in kind order: 0 each order joined with each of its lines, in line order, then their
     lines' 1 shipments, 2 promises, 3 credits and, `with_history`, 4 status transitions, each in its own order.
     Each part gives its own columns and NULL for the others (cast to their types: the first part's types read
-    every row); `of_orders(table)` picks the orders' rows of each part's table."""
+    every row); `of_orders(table)` picks the orders' rows of each part's table. The JSON columns are read as
+    their text, decoded by `_assemble` (`_json`; the address straight into an `Address`): the driver's codec
+    or the type's result processor would decode each into Python values first."""
     order_and_line = [*orders.columns, *(column for column in order_lines.columns if column.name != "order_id")]
     detail_types: dict[str, Any] = {
         **{f"text{n}": String(500) for n in range(1, 5)},
@@ -948,9 +971,13 @@ def _order_rows(of_orders: Callable[[Table], ColumnElement[bool]], with_history:
         "amount": Money(),
     }
 
+    as_text = {column.name for column in order_and_line if isinstance(column.type, JSON)}
+
     def part(kind: int, table: Table, seq: ColumnElement[Any], **given: ColumnElement[Any]) -> Select[Any]:
         def column(name: str, type_: Any) -> ColumnElement[Any]:
             found = given.get(name, table.c.get(name) if name in ("order_id", "line_no") else None)
+            if name in as_text:
+                return cast(found if found is not None else null(), Text()).label(name)
             return (found if found is not None else cast(null(), type_)).label(name)
 
         return select(
