@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.adapters.orm import (
@@ -22,7 +23,7 @@ from aggregator.adapters.orm import (
 )
 from aggregator.domain.line import PendingLine
 from aggregator.domain.release import PurchaseOrderDraft
-from dropship_shared.db import among, insert_many
+from dropship_shared.db import among_bound, insert_many
 
 
 @dataclass
@@ -66,6 +67,31 @@ _NEXT_PO_NUMBERS = (
     .values(last_number=po_counter.c.last_number + bindparam("count"))
     .returning(po_counter.c.last_number)
 )
+# Built once, as the statements above and `_locked_suppliers`: SQLAlchemy computes a statement's cache key on every
+# new statement object, and these run in every transaction.
+_STORE_PO_NUMBER = update(po_counter).where(po_counter.c.id == 1).values(last_number=bindparam("last"))
+_UPDATE_SUPPLIER = update(suppliers).where(suppliers.c.supplier_id == bindparam("changed_supplier"))
+
+
+@functools.cache
+def _locked_suppliers(dialect: str) -> Select[Any]:
+    """The rows of the suppliers among the `supplier_ids` bound, locked in supplier order; built once per engine."""
+    supplier_id = suppliers.c.supplier_id
+    return (
+        select(suppliers)
+        .where(among_bound(supplier_id, "supplier_ids", dialect))
+        .order_by(supplier_id)
+        .with_for_update()
+    )
+
+
+@functools.cache
+def _details_among(dialect: str) -> Select[Any]:
+    """The details and trace context of the lines among the `line_ids` bound; built once per engine."""
+    line_id = backorder_lines.c.backorder_line_id
+    return select(line_id, backorder_lines.c.details, backorder_lines.c.traceparent).where(
+        among_bound(line_id, "line_ids", dialect)
+    )
 
 
 class SupplierRepository:
@@ -106,13 +132,8 @@ class SupplierRepository:
     async def lock_all(self, supplier_ids: Sequence[str]) -> dict[str, SupplierRecord]:
         """Read and lock the rows of these suppliers in one statement, in supplier order (so writers of several
         batches never deadlock); those not known are missing from the answer."""
-        query = (
-            select(suppliers)
-            .where(among(self._session, suppliers.c.supplier_id, supplier_ids))
-            .order_by(suppliers.c.supplier_id)
-            .with_for_update()
-        )
-        rows = (await self._session.execute(query)).mappings()
+        query = _locked_suppliers(self._session.get_bind().dialect.name)
+        rows = (await self._session.execute(query, {"supplier_ids": list(supplier_ids)})).mappings()
         return {row["supplier_id"]: SupplierRecord(**row) for row in rows}
 
     async def all(self) -> list[SupplierRecord]:
@@ -128,7 +149,7 @@ class SupplierRepository:
         if not changes:
             return
         await self._session.execute(
-            update(suppliers).where(suppliers.c.supplier_id == bindparam("changed_supplier")),
+            _UPDATE_SUPPLIER,
             [{"changed_supplier": supplier_id, **values} for supplier_id, values in sorted(changes.items())],
         )
 
@@ -298,9 +319,7 @@ class BackorderLineRepository:
             unread = [line_id for line_id in unread if line_id not in found]
         if unread:
             rows = await self._session.execute(
-                select(
-                    backorder_lines.c.backorder_line_id, backorder_lines.c.details, backorder_lines.c.traceparent
-                ).where(among(self._session, backorder_lines.c.backorder_line_id, unread))
+                _details_among(self._session.get_bind().dialect.name), {"line_ids": unread}
             )
             found.update((row[0], (row[1], row[2])) for row in rows)
         return found
@@ -350,9 +369,7 @@ class PurchaseOrderRepository:
     async def flush(self) -> None:
         """Write the POs added so far and their lines, and the counter when it moved since (three statements)."""
         if self._last_number != self._stored_number:
-            await self._session.execute(
-                update(po_counter).where(po_counter.c.id == 1).values(last_number=self._last_number)
-            )
+            await self._session.execute(_STORE_PO_NUMBER, {"last": self._last_number})
             self._stored_number = self._last_number
         if self._orders:
             orders, lines, self._orders, self._lines = self._orders, self._lines, [], []
