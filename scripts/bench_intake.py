@@ -21,6 +21,7 @@ import contextlib
 import functools
 import tempfile
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -252,7 +253,8 @@ async def database(storage: str, postgres: str) -> AsyncIterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite+aiosqlite:///{Path(folder) / 'orders.db'}"
     else:
-        async with fresh_postgres_database(postgres, "bench_intake") as url:
+        # a name of its own: two runs at once (other scripts reuse this one) must not drop each other's database
+        async with fresh_postgres_database(postgres, f"bench_intake_{uuid.uuid4().hex[:6]}") as url:
             yield url
 
 
