@@ -1,0 +1,141 @@
+"""`insert_many` on PostgreSQL (the rows as one array per column to `INSERT ... SELECT FROM unnest`): one execution
+per call, and the rows stored exactly as an executemany of the same rows stores them, for every column type the
+services use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    false,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.types import TypeEngine
+
+from dropship_shared.db import Money, UtcDateTime, create_engine, insert_many, session_factory
+
+AN_HOUR_EAST = timezone(timedelta(hours=1))
+
+# A column type and values of it, NULL among them: each stored by both paths and read back equal.
+VALUES_BY_TYPE: dict[str, tuple[TypeEngine[Any], list[Any]]] = {
+    "integer": (Integer(), [1, -7, None, 2**31 - 1]),
+    "big_integer": (BigInteger(), [2**40, None, 0]),
+    "boolean": (Boolean(), [True, False, None]),
+    "date": (Date(), [date(2026, 1, 2), None]),
+    "float": (Float(), [0.1, 1e-9, None, 3.0]),
+    "json": (JSON(), [[1, [2, 3]], {"a": [1, 2]}, [], "text", 4.5, None, {"nested": {"k": None}}]),
+    "money": (Money(), [Decimal("19.99"), Decimal("0.0001"), Decimal("12345678901234.5678"), Decimal(0), None]),
+    "string": (String(64), ["plain", "", "quote ' and \" and {braces}, commas", "ünïcode", None]),
+    "text": (Text(), ["long " * 200, "NULL", None]),
+    "utc_datetime": (
+        UtcDateTime(),
+        [datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(2026, 6, 1, 12, tzinfo=AN_HOUR_EAST), None],
+    ),
+}
+
+metadata = MetaData()
+TABLES = {
+    (kind, path): Table(
+        f"{kind}_{path}", metadata, Column("id", Integer, primary_key=True), Column("value", type_, nullable=True)
+    )
+    for kind, (type_, _values) in VALUES_BY_TYPE.items()
+    for path in ("unnest", "executemany")
+}
+# Columns the rows do not name: a Python-side default and a server default, filled as an executemany fills them.
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("flagged", Boolean, nullable=False, default=True),
+    Column("held", Boolean, nullable=False, server_default=false()),
+    Column("details", JSON, nullable=True),
+)
+
+
+@pytest.fixture
+async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    created = create_engine(postgres_url, pool_size=1)
+    async with created.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    try:
+        yield created
+    finally:
+        await created.dispose()
+
+
+@pytest.mark.parametrize("kind", sorted(VALUES_BY_TYPE))
+async def test_rows_are_stored_as_an_executemany_stores_them(engine: AsyncEngine, kind: str) -> None:
+    rows = [{"id": number, "value": value} for number, value in enumerate(VALUES_BY_TYPE[kind][1])]
+    async with session_factory(engine)() as session, session.begin():
+        await insert_many(session, TABLES[kind, "unnest"], rows)
+        await session.execute(insert(TABLES[kind, "executemany"]), rows)
+
+    async with session_factory(engine)() as session:
+        stored = {
+            path: (await session.execute(select(TABLES[kind, path]).order_by(TABLES[kind, path].c.id))).all()
+            for path in ("unnest", "executemany")
+        }
+    assert stored["unnest"] == stored["executemany"]
+    assert len(stored["unnest"]) == len(rows)
+
+
+async def test_many_rows_go_in_one_execution_columns_not_named_take_their_defaults(engine: AsyncEngine) -> None:
+    rows = [{"id": number, "name": f"item {number}", "details": {"n": number}} for number in range(20)]
+    executions: list[bool] = []
+
+    def _count(*args: Any) -> None:
+        executions.append(args[-1])  # executemany
+
+    event.listen(engine.sync_engine, "before_cursor_execute", _count)
+    async with session_factory(engine)() as session, session.begin():
+        await insert_many(session, items, rows)
+    event.remove(engine.sync_engine, "before_cursor_execute", _count)
+
+    assert executions == [False]
+    async with session_factory(engine)() as session:
+        stored = (await session.execute(select(items).order_by(items.c.id))).all()
+    assert [tuple(row) for row in stored] == [
+        (number, f"item {number}", True, False, {"n": number}) for number in range(20)
+    ]
+
+
+async def test_duplicates_ignored_and_the_inserted_returned(engine: AsyncEngine) -> None:
+    async with session_factory(engine)() as session, session.begin():
+        first = await insert_many(
+            session, items, [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}], returning=items.c.id
+        )
+        again = await insert_many(
+            session,
+            items,
+            [{"id": 2, "name": "second two"}, {"id": 3, "name": "three"}, {"id": 3, "name": "third three"}],
+            ignore_duplicates=True,
+            returning=items.c.id,
+        )
+        nothing = await insert_many(session, items, [], ignore_duplicates=True, returning=items.c.id)
+        unreturned = await insert_many(session, items, [{"id": 4, "name": "four"}], ignore_duplicates=True)
+
+    assert sorted(first) == [1, 2]
+    assert again == [3]
+    assert nothing == [] and unreturned == []
+    async with session_factory(engine)() as session:
+        names = {row.id: row.name for row in await session.execute(select(items.c.id, items.c.name))}
+    assert names == {1: "one", 2: "two", 3: "three", 4: "four"}
