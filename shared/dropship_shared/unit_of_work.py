@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropship_shared.db import insert_many
@@ -162,8 +162,9 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         self.forward_events()
         if self._pending:
-            await self.session.execute(
-                insert(self._outbox),
+            await insert_many(
+                self.session,
+                self._outbox,
                 [
                     {
                         "event_id": str(envelope.event_id),

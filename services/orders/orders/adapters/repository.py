@@ -28,7 +28,6 @@ from sqlalchemy import (
     cast,
     delete,
     func,
-    insert,
     literal,
     null,
     select,
@@ -39,7 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dropship_shared.db import Money, among, among_bound
+from dropship_shared.db import Money, among, among_bound, insert_many
 from dropship_shared.events import Address
 from dropship_shared.unit_of_work import CollectEvents
 from orders.adapters.orm import (
@@ -593,8 +592,9 @@ class OrderRepository:
         if not placed:
             return
         try:
-            await self._session.execute(
-                insert(orders),
+            await insert_many(
+                self._session,
+                orders,
                 [
                     {
                         "order_id": order.order_id,
@@ -614,7 +614,7 @@ class OrderRepository:
                 raise IdempotencyKeyTaken(", ".join(keys)) from exc
             raise
         new_orders = [order for order, _ in placed]
-        await self._session.execute(insert(order_lines), [row for order in new_orders for row in _line_rows(order)])
+        await insert_many(self._session, order_lines, [row for order in new_orders for row in _line_rows(order)])
         await self._save_history(new_orders)
         for order in new_orders:
             self._collect(order)
@@ -635,7 +635,7 @@ class OrderRepository:
                     changed_lines[tuple(n for n, value in enumerate(values) if before[n] != value)].append(values)
             self._loaded_lines[order.order_id] = {values[1]: values for values in lines}
         if new_lines:
-            await self._session.execute(insert(order_lines), new_lines)
+            await insert_many(self._session, order_lines, new_lines)
         for positions, lines in changed_lines.items():
             await self._session.execute(
                 _line_update(tuple(_LINE_COLUMNS[n] for n in positions)),
@@ -678,7 +678,7 @@ class OrderRepository:
             if (order.order_id, line.line_no, shipment.shipment_id) not in known
         ]
         if new_shipments:
-            await self._session.execute(insert(shipments), new_shipments)
+            await insert_many(self._session, shipments, new_shipments)
 
     async def _save_history(self, changed: list[Order]) -> None:
         """Append the transitions, promises and credits these changes produced (history is never rewritten)."""
@@ -696,7 +696,7 @@ class OrderRepository:
             for t in order.new_transitions
         ]
         if transitions:
-            await self._session.execute(insert(line_transitions), transitions)
+            await insert_many(self._session, line_transitions, transitions)
         promises = [
             {
                 "order_id": order.order_id,
@@ -710,7 +710,7 @@ class OrderRepository:
             for p in order.new_promises
         ]
         if promises:
-            await self._session.execute(insert(line_promises), promises)
+            await insert_many(self._session, line_promises, promises)
         await insert_ignoring_duplicates(
             self._session,
             consolation_credits,
