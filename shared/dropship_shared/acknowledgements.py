@@ -26,6 +26,7 @@ class Acknowledgements:
 
     def __init__(self) -> None:
         self._waiting: dict[Channel, tuple[list[int], asyncio.Future[None]]] = {}
+        self._writing: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak references
 
     async def ack(self, message: DeliveredMessage) -> None:
         """Acknowledge the message with the others acked in this turn; returns once written to the socket.
@@ -49,6 +50,8 @@ class Acknowledgements:
         waiting, self._waiting = self._waiting, {}
         for channel, (tags, written) in waiting.items():
             task = asyncio.get_running_loop().create_task(_write(channel, tags), name="acknowledgements")
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
             task.add_done_callback(partial(_settle, written))
 
 

@@ -50,12 +50,15 @@ async def consume(channel: AbstractRobustChannel, consumers: Sequence[Consumer])
 async def _register(channel: AbstractRobustChannel, consumers: Sequence[Consumer]) -> None:
     underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
     by_tag = {consumer.tag: consumer for consumer in consumers}
+    again: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak references to tasks
 
     def on_cancel(frame: spec.Basic.Cancel) -> None:
         cancelled = by_tag.get(frame.consumer_tag or "")
         if cancelled is not None and not underlay.is_closed:
             log.warning("consumer cancelled by the broker; consuming again", queue=cancelled.queue)
             task = asyncio.get_running_loop().create_task(_basic_consume(underlay, cancelled))
+            again.add(task)
+            task.add_done_callback(again.discard)
             task.add_done_callback(_note_failure)
 
     underlay.on_consumer_cancel_callbacks.add(on_cancel)
