@@ -181,7 +181,11 @@ async def test_an_operator_runs_a_day_from_the_console(make_system: SystemFactor
     await expect(page.locator("#pager")).to_contain_text("No purchase orders match.")
     await search.fill("")
     await page.get_by_label("Supplier").select_option("tricky")
+    # The pager already says "No purchase orders match." (the search before): wait for the view this search
+    # builds (a new form, its pager filled by its own refresh), or the next steps act on the form it replaces.
+    await page.locator("#po-filters").evaluate("form => { form.dataset.replaced = 'yes' }")
     await page.get_by_role("button", name="Search").click()
+    await expect(page.locator("#po-filters:not([data-replaced])")).to_have_count(1)
     await expect(page.locator("#pager")).to_contain_text("No purchase orders match.")
     await page.get_by_label("Supplier").select_option("acme")
     await search.fill("ann@example.com")
