@@ -139,7 +139,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     install_authorization(app, settings, ORDERS_ACCESS)
     # Requests are matched against the routes in the order they were included, one by one: the orders routes
     # (POST /orders, GET /orders/{id}) first, not after the operational and catalog ones (18 routes tried before).
-    app.include_router(api.intake_router)
+    api.install_intake_route(app)
     app.include_router(api.router)
     app.state.uow_factory = uow_factory
     app.state.read_uow_factory = read_uow_factory

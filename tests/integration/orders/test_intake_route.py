@@ -14,12 +14,14 @@ from typing import Any
 import fastapi.routing
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropship_shared.events import Address
 from orders.domain.model import RequestedLine
+from orders.entrypoints.intake_route import IntakeRoute
+from orders.entrypoints.schemas import OrderIn
 from orders.service_layer.handlers import PlacedOrder, PlaceOrder
 from orders.service_layer.intake import OrderIntake
 from support.orders_api import LAMP, SHIP_TO, orders_app_client
@@ -162,3 +164,33 @@ async def test_post_orders_is_served_without_fastapis_dependency_solver(
     orders_app.dependency_overrides = fastapi_handler_used()
     await answer(orders_app, json.dumps(VALID).encode(), {**bearer(), "Content-Type": "application/json"})
     assert solved == ["/orders"]
+
+
+async def test_a_route_included_through_a_router_is_left_to_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inclusion's dependencies (here a refusal) are FastAPI's to run: `IntakeRoute` serves a route on the app's
+    router only (FastAPI 0.16x builds an included route's handler under a private context variable)."""
+    solved: list[str] = []
+    solve = fastapi.routing.solve_dependencies
+
+    async def counted(**arguments: Any) -> Any:
+        solved.append(arguments["request"].url.path)
+        return await solve(**arguments)
+
+    async def refused(request: Request) -> None:
+        raise HTTPException(403, "refused by the inclusion")
+
+    async def placed(body: OrderIn, request: Request) -> Response:
+        return Response(b"placed", 201)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counted)
+    router = APIRouter(route_class=IntakeRoute)
+    router.add_api_route("/included", placed, methods=["POST"], status_code=201)
+    app = FastAPI()
+    app.include_router(router, dependencies=[Depends(refused)])
+    app.router.add_api_route("/direct", placed, methods=["POST"], status_code=201, route_class_override=IntakeRoute)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders") as client:
+        included = await client.post("/included", json=VALID)
+        direct = await client.post("/direct", json=VALID)
+    assert (included.status_code, included.json()) == (403, {"detail": "refused by the inclusion"})
+    assert direct.status_code == 201
+    assert solved == ["/included"]

@@ -32,21 +32,22 @@ class IntakeRoute(APIRoute):
     (an async endpoint taking a JSON body model and the `Request`, behind the routers' dependencies that take the
     request alone: the authorization), in the same order: the body read and parsed (a JSON error is a 422, any
     other a 400), the dependencies, the body validated (FastAPI's own validation, its 422 errors), the endpoint.
-    Any other shape, FastAPI's telemetry (tracing on), dependency overrides (tests) or FastAPI's own body size
-    limit (its errors are private to it; the services limit bodies at their edge) get FastAPI's handler."""
+    Any other shape, FastAPI's telemetry (tracing on), dependency overrides (tests), FastAPI's own body size
+    limit (its errors are private to it; the services limit bodies at their edge) or a route included through a
+    router (the inclusion's dependencies are FastAPI's to add: the route belongs on the app's router) get FastAPI's
+    handler."""
 
     def get_route_handler(self) -> Handler:
         fastapi_handler = super().get_route_handler()
-        route = _as_included(self)
-        checks = _request_checks(route.dependant)
-        if checks is None or tracing_enabled() or route._embed_body_fields:
+        checks = _request_checks(self.dependant)
+        if checks is None or tracing_enabled() or self._embed_body_fields or _being_included():
             return fastapi_handler
         endpoint: Callable[..., Awaitable[Response]] = self.endpoint
-        body_fields, body_name = route.dependant.body_params, route.dependant.body_params[0].name
-        request_name = str(route.dependant.request_param_name)
-        strict = route.strict_content_type
+        body_fields, body_name = self.dependant.body_params, self.dependant.body_params[0].name
+        request_name = str(self.dependant.request_param_name)
+        strict = self.strict_content_type
         strict_content_type = bool(strict.value if isinstance(strict, DefaultPlaceholder) else strict)
-        overrides = route.dependency_overrides_provider
+        overrides = self.dependency_overrides_provider
 
         async def handle(request: Request) -> Response:
             if MAX_BODY_SIZE_SCOPE_KEY in request.scope or getattr(overrides, "dependency_overrides", None):
@@ -62,13 +63,11 @@ class IntakeRoute(APIRoute):
         return handle
 
 
-def _as_included(route: APIRoute) -> Any:
-    """The route as included in the app, with the including routers' dependencies, as FastAPI builds its handler:
-    FastAPI from 0.16x builds it under the inclusion's context (a private context variable); before, inclusion
-    made a new route of this class."""
+def _being_included() -> bool:
+    """Whether FastAPI builds the handler for a router's inclusion: from 0.16x under the inclusion's context (a
+    private context variable, checked by tests/integration/orders/test_intake_route.py on an upgrade)."""
     context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
-    context = context_var.get() if context_var is not None else None
-    return context if context is not None and context.original_route is route else route
+    return context_var is not None and context_var.get() is not None
 
 
 def _request_checks(dependant: Dependant) -> list[RequestCheck] | None:
