@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -110,7 +110,7 @@ class ServiceEdge:
             return
         started = time.perf_counter()
         incoming, declared = _correlation_and_length(scope["headers"])
-        correlation_id = incoming or str(uuid.uuid4())
+        correlation_id = incoming or new_correlation_id()
         scope.setdefault("state", {})["correlation_id"] = correlation_id
         structlog.contextvars.clear_contextvars()
         bind_correlation_id(correlation_id)
@@ -173,6 +173,14 @@ class ServiceEdge:
 
 
 CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def new_correlation_id() -> str:
+    """A random (version 4) UUID's text, as `str(uuid.uuid4())` writes it, without building the `UUID` object on
+    the way: that was a third of the edge's CPU per request."""
+    digits = os.urandom(16).hex()
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{_VARIANT_DIGIT[digits[16]]}{digits[17:20]}-{digits[20:]}"
 
 
 def _correlation_and_length(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, bytes | None]:

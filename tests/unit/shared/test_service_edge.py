@@ -3,6 +3,7 @@ oversized bodies, and a log line per refused or failed request (every request on
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +15,7 @@ from structlog.testing import capture_logs
 
 from dropship_shared.body_limits import install_body_limits
 from dropship_shared.service_main import uvicorn_config
-from dropship_shared.web import CORRELATION_HEADER, install_operational_routes
+from dropship_shared.web import CORRELATION_HEADER, install_operational_routes, new_correlation_id
 
 LIMIT = 1_000
 
@@ -108,3 +109,12 @@ async def test_every_answer_carries_the_correlation_id_refusals_at_the_edge_incl
 def test_body_limits_need_the_edge_first() -> None:
     with pytest.raises(RuntimeError, match="install_operational_routes first"):
         install_body_limits(FastAPI(), LIMIT)
+
+
+def test_a_made_correlation_id_is_a_random_uuid_written_as_uuid_writes_it() -> None:
+    made = [new_correlation_id() for _ in range(2_000)]
+    parsed = [uuid.UUID(text) for text in made]
+    assert [str(one) for one in parsed] == made
+    assert {(one.version, one.variant) for one in parsed} == {(4, uuid.RFC_4122)}
+    assert len(set(made)) == len(made)
+    assert {text[19] for text in made} == set("89ab")  # every variant digit, so no bit of it is fixed
