@@ -93,7 +93,8 @@ def bearer_token(request: Request) -> str | None:
 async def authorize(request: Request, token: str | None) -> None:
     """Find the route's rule, then the caller, then compare the roles."""
     route = request.scope.get("route")
-    rule = _rule_of(request.app, route) if isinstance(route, APIRoute) else None
+    rules: RouteRules = request.app.state.route_rules
+    rule = rules.of(route) if isinstance(route, APIRoute) else None
     if rule is None:
         raise AccessRefused(403, "this operation has no access rule, so nobody may call it")
     if rule.public:
@@ -133,6 +134,7 @@ def install_authorization(
         log.warning("no token issuer, audience and keys configured: every protected call will be refused")
     app.state.token_verifier = verifier
     app.state.access_policy = {**OPERATIONAL_ACCESS, **policy}
+    app.state.route_rules = RouteRules(app.state.access_policy)
     app.state.extra_caller_source = extra_source
     app.router.dependencies.append(Depends(AUTHORIZATION))
     app.add_exception_handler(AccessRefused, _refusal)  # type: ignore[arg-type]
@@ -203,9 +205,29 @@ def _keys(route: APIRoute) -> list[str]:
 
 
 def _rule_of(app: FastAPI, route: APIRoute) -> AccessRule | None:
-    policy: AccessPolicy = app.state.access_policy
+    return _rule_in(app.state.access_policy, route)
+
+
+def _rule_in(policy: AccessPolicy, route: APIRoute) -> AccessRule | None:
+    """The one rule the policy gives every method of the route; none when it gives none or several."""
     rules = {policy.get(key) for key in _keys(route)}
     return rules.pop() if len(rules) == 1 else None
+
+
+class RouteRules:
+    """Each route's rule in an app's policy, found once per route: the keys built from its methods and path, then
+    looked up, on every request were a fifth of the authorization's CPU. Routes are not hashable (Starlette
+    compares them by value), so they are known by identity, the route kept with its rule."""
+
+    def __init__(self, policy: AccessPolicy) -> None:
+        self._policy = policy
+        self._known: dict[int, tuple[APIRoute, AccessRule | None]] = {}
+
+    def of(self, route: APIRoute) -> AccessRule | None:
+        known = self._known.get(id(route))
+        if known is None or known[0] is not route:
+            known = self._known[id(route)] = (route, _rule_in(self._policy, route))
+        return known[1]
 
 
 async def _caller(request: Request, token: str | None) -> Caller:
