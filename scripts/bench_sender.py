@@ -1,8 +1,10 @@
 """Customer-message sender benchmark (a script that prints figures, not a timed test).
 
 The sender's own work in process, without the rest of the system around it: `--messages` email messages are
-stored in a fresh database's outbox, then MessageDelivery (claim, send through EmailChannel, record) drains
-them into scripts/mail_sink.py (a process of its own, not counted). Printed: this process's CPU per message
+stored in a fresh database's outbox (rendered from the shop's backorder template as orders renders them, order
+ids as intake makes them), then MessageDelivery (claim, send through EmailChannel, record), on the sessions
+`orders send-messages` gives it (on PostgreSQL a small pool of its own in autocommit), drains them into
+scripts/mail_sink.py (a process of its own, not counted). Printed: this process's CPU per message
 (what `bench_pipeline.py` shows as the orders-sender line, less its fixed background work) and the rate.
 A first backlog of `--warm-up` messages is drained before the measured one (connections opened, statements
 compiled).
@@ -23,23 +25,26 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 from bench_support import fresh_postgres_database
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dropship_shared.db import create_engine, session_factory
+from dropship_shared.db import create_engine, create_postgres_pool, is_sqlite, session_factory
 from dropship_shared.events import utcnow
 from dropship_shared.migrations import upgrade_to_head
 from orders.adapters.channels import EmailChannel
+from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.orm import inbox, notifications, outbox
 from orders.bootstrap import MIGRATIONS
 from orders.service_layer.message_delivery import DeliveryPolicy, MessageDelivery
 from orders.service_layer.unit_of_work import OrdersUnitOfWork
 
 ROOT = Path(__file__).resolve().parent.parent
-BODY = "Hello Ann,\n\nOne line of your order is backordered; we will tell you when it ships.\n\nThe shop\n"
+TEMPLATES = MessageTemplates("Our shop")
 
 
 def free_port() -> int:
@@ -52,26 +57,30 @@ async def store(sessions: async_sessionmaker[AsyncSession], first: int, count: i
     """Messages as the orders service stores them (one row per message, due now), 500 a statement."""
     for start in range(first, first + count, 500):
         now = utcnow()
-        rows = [
-            {
-                "message_key": f"order-{number}:backordered",
-                "channel": "email",
-                "kind": "backordered",
-                "order_id": f"order-{number}",
-                "line_no": 1,
-                "recipient": f"customer{number}@example.com",
-                "subject": f"Your order order-{number} is backordered",
-                "body": BODY,
-                "context": {"order_id": f"order-{number}"},
-                "created_at": now,
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
-            for number in range(start, min(start + 500, first + count))
-        ]
+        rows = [backorder_message(number, now) for number in range(start, min(start + 500, first + count))]
         async with sessions() as session:
             await session.execute(insert(notifications), rows)
             await session.commit()
+
+
+def backorder_message(number: int, now: datetime) -> dict[str, object]:
+    order_id = f"O{uuid.uuid4().hex[:12].upper()}"  # as intake names orders
+    lines = [{"quantity": 2, "sku": f"SKU-{number % 500:05d}", "promised_date": "2026-12-10"}]
+    rendered = TEMPLATES.render("backorder_placed", {"order_id": order_id, "lines": lines})
+    return {
+        "message_key": f"{order_id}:placed",
+        "channel": "email",
+        "kind": "backorder_placed",
+        "order_id": order_id,
+        "line_no": None,
+        "recipient": f"customer{number}@example.com",
+        "subject": rendered.subject,
+        "body": rendered.body,
+        "context": {"order_id": order_id, "lines": lines},
+        "created_at": now,
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
 
 
 async def drained(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -92,8 +101,11 @@ async def bench(database_url: str, messages: int, warm_up: int) -> None:
     await asyncio.sleep(1.0)  # the sink listening
     channel = EmailChannel("127.0.0.1", port, "Shop <orders@shop.example.com>")
     # No polling while measured: the sender is woken once and streams the backlog (claims of a whole batch).
+    # The sender's sessions as bootstrap.customer_message_delivery makes them.
+    delivery_engine = engine if is_sqlite(database_url) else create_postgres_pool(database_url, 3, autocommit=True)
+    delivery_sessions = session_factory(delivery_engine)
     delivery = MessageDelivery(
-        lambda: OrdersUnitOfWork(sessions, outbox, inbox), [channel], DeliveryPolicy(poll_seconds=60)
+        lambda: OrdersUnitOfWork(delivery_sessions, outbox, inbox), [channel], DeliveryPolicy(poll_seconds=60)
     )
     running = asyncio.create_task(delivery.run())
     try:
@@ -110,6 +122,8 @@ async def bench(database_url: str, messages: int, warm_up: int) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await running
         await delivery.close()
+        if delivery_engine is not engine:
+            await delivery_engine.dispose()
         await engine.dispose()
         sink.terminate()
         sink.wait()
