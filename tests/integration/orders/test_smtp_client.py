@@ -1,5 +1,6 @@
-"""The sender's SMTP client against a server double written from RFC 5321 and RFC 2920 (not the bench's sink):
-a pipelined transaction, a server without PIPELINING, a refused recipient in the middle of pipelined messages."""
+"""The sender's SMTP client against a server double written from RFC 5321, RFC 2920 and RFC 3030 (not the bench's
+sink): a pipelined transaction, a server without PIPELINING, a refused recipient in the middle of pipelined
+messages, a whole run in one write with CHUNKING."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class Mailbox:
     the messages accepted (recipient, un-stuffed data), and the connections made."""
 
     pipelining: bool
+    chunking: bool = False  # CHUNKING advertised (BDAT), beside PIPELINING
     refuse: dict[str, str] = field(default_factory=dict)  # recipient -> the reply to their RCPT
     groups: list[list[str]] = field(default_factory=list)
     accepted: list[tuple[str, bytes]] = field(default_factory=list)
@@ -47,7 +49,9 @@ class SmtpDouble(asyncio.Protocol):
     lone dot, un-stuffed), RSET, QUIT. With PIPELINING it does what RFC 2920 3.2 asks of a server: it keeps the
     replies to MAIL, RCPT, RSET and the end of data while more commands wait in its input, and sends what it
     keeps at once after DATA or when its input is empty. Without PIPELINING it answers each command alone. A
-    recipient refused with 421 closes the connection (RFC 5321 3.8)."""
+    recipient refused with 421 closes the connection (RFC 5321 3.8). With CHUNKING, BDAT <size> LAST takes the
+    size's bytes as the message (554 without a valid recipient); the state a refused BDAT leaves is not defined
+    (RFC 3030 2), and this double keeps the transaction open then: a MAIL before RSET gets 503."""
 
     def __init__(self, box: Mailbox) -> None:
         self._box = box
@@ -55,6 +59,7 @@ class SmtpDouble(asyncio.Protocol):
         self._sender: str | None = None
         self._recipients: list[str] = []
         self._in_data = False
+        self._chunk: int | None = None  # bytes of a BDAT chunk still to come
         self._held: list[bytes] = []
         self._group: list[str] = []
         self._quitting = False
@@ -68,6 +73,15 @@ class SmtpDouble(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._buffer += data
         while not self._transport.is_closing():
+            if self._chunk is not None:
+                if len(self._buffer) < self._chunk:
+                    return
+                content, self._buffer = self._buffer[: self._chunk], self._buffer[self._chunk :]
+                self._chunk = None
+                self._end_of_message(content)
+                if not self._buffer:
+                    self._flush()
+                continue
             if self._in_data:
                 end = self._buffer.find(b"\r\n.\r\n")
                 if end < 0:
@@ -91,6 +105,8 @@ class SmtpDouble(asyncio.Protocol):
             verb = command[:4].upper()
             self._group.append(verb)
             self._answer(command)
+            if self._chunk is not None:
+                continue  # answered once its bytes are in
             if self._quitting or not self._box.pipelining or verb not in ("MAIL", "RCPT", "RSET") or not self._buffer:
                 self._flush()
 
@@ -101,12 +117,24 @@ class SmtpDouble(asyncio.Protocol):
         if self._quitting:
             self._transport.close()
 
+    def _end_of_message(self, content: bytes) -> None:
+        """A BDAT LAST chunk is in: the message accepted, or refused with the transaction left open."""
+        if self._sender is None or not self._recipients:
+            self._held.append(b"554 5.5.1 no valid recipients\r\n")
+            return
+        self._box.accepted += [(recipient, content) for recipient in self._recipients]
+        self._sender, self._recipients = None, []
+        self._held.append(b"250 2.0.0 queued\r\n")
+
     def _answer(self, command: str) -> None:
         verb = command[:4].upper()
         if verb == "EHLO":
             extensions = ["SIZE 1000000", "8BITMIME", *(["PIPELINING"] if self._box.pipelining else [])]
+            extensions += ["CHUNKING"] if self._box.chunking else []
             self._held.append(b"".join(f"250-{e}\r\n".encode() for e in ["double.example", *extensions[:-1]]))
             self._held.append(f"250 {extensions[-1]}\r\n".encode())
+        elif verb == "MAIL" and self._sender is not None:
+            self._held.append(b"503 5.5.1 nested MAIL command\r\n")
         elif verb == "MAIL":
             self._sender = command[10:].split(">")[0]
             self._held.append(b"250 2.1.0 OK\r\n")
@@ -125,6 +153,10 @@ class SmtpDouble(asyncio.Protocol):
                 self._in_data = True
                 self._buffer = b"\r\n" + self._buffer
                 self._held.append(b"354 end with <CRLF>.<CRLF>\r\n")
+        elif verb == "BDAT" and self._box.chunking:
+            size, last = command.split()[1:]
+            assert last == "LAST", "the client sends each message in one chunk"
+            self._chunk = int(size)
         elif verb == "RSET":
             self._sender, self._recipients = None, []
             self._held.append(b"250 2.0.0 OK\r\n")
@@ -249,6 +281,48 @@ async def test_an_address_that_would_inject_a_command_is_refused_before_anything
     )
     assert isinstance(refused, ValueError) and isinstance(went, datetime)
     assert box.groups == [["EHLO"], GROUP, ["(data)"], ["QUIT"]]
+
+
+CHUNKED = ["MAIL", "RCPT", "BDAT"]
+AGAIN = ["RSET", *CHUNKED]  # each message after the first of a run: the server's state after a refusal is not known
+
+
+async def test_with_chunking_a_run_goes_in_one_write_and_its_data_unstuffed(serve: Callable) -> None:
+    box = Mailbox(pipelining=True, chunking=True)
+    stuffed, bare = b"Subject: hi\r\n\r\n.hidden dot\r\nbye\r\n", b"Subject: hi\r\n\r\nagain\n"
+    messages = [*to("ann@example.com", content=stuffed), *to("bob@example.com", "cy@example.com", content=bare)]
+    results = await send(box, await serve(box), messages)
+    assert all(isinstance(result, datetime) for result in results)
+    assert box.groups == [["EHLO"], [*CHUNKED, *AGAIN, *AGAIN], ["QUIT"]]
+    again = b"Subject: hi\r\n\r\nagain\r\n"
+    assert box.accepted == [("ann@example.com", stuffed), ("bob@example.com", again), ("cy@example.com", again)]
+
+
+async def test_with_chunking_a_refused_recipient_fails_its_message_alone(serve: Callable) -> None:
+    box = Mailbox(pipelining=True, chunking=True, refuse={"gone@example.com": "550 5.1.1 mailbox unavailable"})
+    channel = EmailChannel("127.0.0.1", await serve(box), "Shop <shop@example.com>", timeout=SHORT, connections=1)
+    try:
+        recipients = ["ann@example.com", "gone@example.com", "bob@example.com", "nobody@example.com"]
+        box.refuse["nobody@example.com"] = "550 5.1.1 no such user"
+        results = await channel.send_many([message(n, to) for n, to in enumerate(recipients)])
+        again = await channel.send_many([message(9, "cy@example.com")])
+    finally:
+        await channel.close()
+    assert isinstance(results[0], datetime) and isinstance(results[2], datetime)
+    assert all(isinstance(results[n], SmtpRefused) and results[n].command == "RCPT" for n in (1, 3)), results
+    assert isinstance(again[0], datetime)
+    assert [to for to, _ in box.accepted] == ["ann@example.com", "bob@example.com", "cy@example.com"]
+    # the last message refused: the transaction it left open is reset before the connection carries the next run
+    assert box.groups[1:] == [[*CHUNKED, *AGAIN, *AGAIN, *AGAIN], ["RSET"], CHUNKED, ["QUIT"]]
+    assert box.connections == 1
+
+
+async def test_with_chunking_a_broken_connection_fails_the_messages_after_the_last_accepted(serve: Callable) -> None:
+    box = Mailbox(pipelining=True, chunking=True, refuse={"down@example.com": "421 4.3.2 shutting down"})
+    results = await send(box, await serve(box), to("ann@example.com", "down@example.com", "bob@example.com"))
+    assert isinstance(results[0], datetime)
+    assert isinstance(results[1], SmtpBroken) and isinstance(results[2], SmtpBroken)
+    assert [recipient for recipient, _ in box.accepted] == ["ann@example.com"]
 
 
 class LoggedInMailbox:
