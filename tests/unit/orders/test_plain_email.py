@@ -50,6 +50,7 @@ def by_email_package(message: OutgoingMessage) -> bytes:
         ("Your order 42: some items are on backorder", BODY),
         ("Your order 0123456789abcdef0123456789abcdef: some items are on backorder, and a long subject folds", BODY),
         ("Your order 42: lines over 78 characters go quoted-printable", LONG_LINES),
+        ("Your order 42: ten lines or fewer, all of them in the sniff", "".join(LONG_LINES.splitlines(True)[:4])),
         ("Your order 42: short", LONG_LINES[-60:]),
     ],
 )

@@ -85,15 +85,15 @@ class _ReplyReader(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while (end := self._buffer.find(b"\n")) >= 0:
-            line, self._buffer = self._buffer[: end + 1], self._buffer[end + 1 :]
-            if not line[:3].isdigit() or line[3:4] not in (b" ", b"-", b"\r", b"\n"):
+        *lines, self._buffer = (self._buffer + data).split(b"\n")  # a run's replies come in one read: split once
+        for line in lines:
+            code, separator = line[:3], line[3:4]
+            if not code.isdigit() or separator not in (b" ", b"-", b"\r", b""):
                 self._break(SmtpBroken(f"not an SMTP reply: {line[:80]!r}"))
                 return
-            self._lines.append(line[4:].rstrip(b"\r\n").decode("utf-8", "replace"))
-            if line[3:4] != b"-":
-                self._replies.append(Reply(int(line[:3]), "\n".join(self._lines)))
+            self._lines.append(line[4:].rstrip(b"\r").decode("utf-8", "replace"))
+            if separator != b"-":
+                self._replies.append(Reply(int(code), "\n".join(self._lines)))
                 self._lines = []
         if len(self._buffer) > MAX_REPLY_LINE:
             self._break(SmtpBroken("reply line too long"))
