@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,20 +16,42 @@ from orders.adapters.repository import insert_ignoring_duplicates
 from orders.domain.effects import CustomerMessage, MessageKind
 from orders.service_layer.ports import OutgoingMessage
 
-# What a channel needs of a stored message (OutgoingMessage's fields; the row's id first).
-_OUTGOING_COLUMNS = (
-    "id",
-    "message_key",
-    "kind",
-    "order_id",
-    "line_no",
-    "recipient",
-    "subject",
-    "body",
-    "context",
-    "created_at",
-    "attempts",
-    "traceparent",
+# What a channel needs of a stored message: OutgoingMessage's fields in their order, the row's id first.
+_OUTGOING_COLUMNS = ("id", *(field.name for field in fields(OutgoingMessage)[1:]))
+
+# The sender's statements, built once: SQLAlchemy computes a new statement object's cache key each time it runs,
+# and the sender runs these several times a second under load.
+_DUE = (
+    select(notifications.c.id)
+    .where(
+        notifications.c.channel == bindparam("of_channel"),
+        notifications.c.sent_at.is_(None),
+        notifications.c.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(notifications.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(notifications)
+    .where(notifications.c.id.in_(_DUE.scalar_subquery()))
+    .values(
+        next_attempt_at=bindparam("lease_ends"),
+        attempts=notifications.c.attempts + 1,
+        claimed_by=bindparam("claimant"),
+        in_flight_since=bindparam("now"),
+    )
+    .returning(*(notifications.c[name] for name in _OUTGOING_COLUMNS))
+)
+_MARK_SENT = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("notification_id"))
+    .values(sent_at=bindparam("went_at"), last_error=None, in_flight_since=None)
+)
+_MARK_FAILED = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("notification_id"))
+    .values(last_error=bindparam("error"), next_attempt_at=bindparam("retry_at"), in_flight_since=None)
 )
 
 
@@ -95,51 +119,23 @@ class NotificationStore:
         """Take due messages for a while (the lease) so no other replica sends them meanwhile, and record
         the attempt before anything is sent: a message in flight is known as such if the sender dies.
         One statement: the claim costs the delivery one round trip, however many messages it takes."""
-        table = notifications
-        due = (
-            select(table.c.id)
-            .where(table.c.channel == channel, table.c.sent_at.is_(None), table.c.next_attempt_at <= now)
-            .order_by(table.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        rows = await self._session.execute(
+            _CLAIM, {"of_channel": channel, "now": now, "limit": limit, "lease_ends": now + lease, "claimant": claimant}
         )
-        claimed = (
-            update(table)
-            .where(table.c.id.in_(due.scalar_subquery()))
-            .values(
-                next_attempt_at=now + lease,
-                attempts=table.c.attempts + 1,
-                claimed_by=claimant,
-                in_flight_since=now,
-            )
-            .returning(*(table.c[name] for name in _OUTGOING_COLUMNS))
-        )
-        rows = (await self._session.execute(claimed)).mappings().all()
-        return sorted(
-            (
-                OutgoingMessage(notification_id=row["id"], **{name: row[name] for name in _OUTGOING_COLUMNS[1:]})
-                for row in rows
-            ),
-            key=lambda message: message.notification_id,
-        )
+        return sorted((OutgoingMessage(*row) for row in rows), key=attrgetter("notification_id"))
 
     async def mark_sent(self, sent: list[tuple[int, datetime]]) -> None:
         """Messages that went, each with when: one statement for all of them."""
         if sent:
             await self._session.execute(
-                update(notifications)
-                .where(notifications.c.id == bindparam("notification_id"))
-                .values(sent_at=bindparam("went_at"), last_error=None, in_flight_since=None),
-                [{"notification_id": notification_id, "went_at": at} for notification_id, at in sent],
+                _MARK_SENT, [{"notification_id": notification_id, "went_at": at} for notification_id, at in sent]
             )
 
     async def mark_failed(self, failed: list[tuple[int, str, datetime]]) -> None:
         """Messages that did not go, each with its error and when to try again."""
         if failed:
             await self._session.execute(
-                update(notifications)
-                .where(notifications.c.id == bindparam("notification_id"))
-                .values(last_error=bindparam("error"), next_attempt_at=bindparam("retry_at"), in_flight_since=None),
+                _MARK_FAILED,
                 [
                     {"notification_id": notification_id, "error": error[:500], "retry_at": retry_at}
                     for notification_id, error, retry_at in failed

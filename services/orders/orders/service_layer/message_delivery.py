@@ -141,6 +141,7 @@ async def send_claimed(
     if not messages:
         return []
     outcomes = []
+    delivered = MESSAGE_DELIVERY.labels(channel.name)
     for message, result in zip(messages, await channel.send_many(messages), strict=True):
         if isinstance(result, Exception):
             error = repr(result)
@@ -148,7 +149,7 @@ async def send_claimed(
             log.warning("customer message not delivered; will retry", channel=channel.name, error=error)
             outcomes.append(Outcome(message, error=error, retry_at=utcnow() + delay))
             continue
-        MESSAGE_DELIVERY.labels(channel.name).observe((result - message.created_at).total_seconds())
+        delivered.observe((result - message.created_at).total_seconds())
         outcomes.append(Outcome(message, went_at=result))
     return outcomes
 
