@@ -323,3 +323,28 @@ async def test_the_sender_hands_over_the_next_claim_while_the_last_one_still_goe
     finally:
         sending.cancel()
         await asyncio.gather(sending, return_exceptions=True)
+
+
+async def test_each_message_that_went_is_recorded_with_its_own_time(
+    journey_uow: UnitOfWorkFactory[OrdersUnitOfWork],
+) -> None:
+    """mark_sent writes many messages in one statement (on PostgreSQL as arrays): each row gets its own time."""
+    placed = [
+        await handlers.place_order(
+            journey_uow, handlers.PlaceOrder(f"{name}@example.com", SHIP_TO, [RequestedLine("TABLE", 1)]), name
+        )
+        for name in ("ann", "bob", "cy")
+    ]
+    now = utcnow()
+    async with journey_uow() as uow:
+        claimed = await uow.notifications.claim_due("email", now, timedelta(seconds=60), 10, "orders")
+        await uow.commit()
+    went = {message.notification_id: now + timedelta(seconds=n, microseconds=n) for n, message in enumerate(claimed)}
+    async with journey_uow() as uow:
+        await uow.notifications.mark_sent(list(went.items()))
+        await uow.commit()
+    rows = [m for p in placed for m in await views.messages(journey_uow, p.order.order_id) if m["channel"] == "email"]
+    assert len(rows) == len(claimed) == 3
+    assert {row["id"]: (row["sent_at"], row["in_flight_since"], row["last_error"]) for row in rows} == {
+        notification_id: (at, None, None) for notification_id, at in went.items()
+    }

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropship_shared.tracing import current_traceparent, traceparent_of
@@ -47,6 +48,21 @@ _MARK_SENT = (
     update(notifications)
     .where(notifications.c.id == bindparam("notification_id"))
     .values(sent_at=bindparam("went_at"), last_error=None, in_flight_since=None)
+)
+# PostgreSQL: the messages that went as two arrays (ids, times), one execution for them all, where an
+# executemany is a Bind/Execute per message on the server and a parameter set built per message here.
+_WENT = (
+    func.unnest(
+        bindparam("notification_ids", type_=ARRAY(notifications.c.id.type, dimensions=1)),
+        bindparam("went_ats", type_=ARRAY(notifications.c.sent_at.type, dimensions=1)),
+    )
+    .table_valued("notification_id", "went_at")
+    .render_derived()
+)
+_MARK_SENT_TOGETHER = (
+    update(notifications)
+    .where(notifications.c.id == _WENT.c.notification_id)
+    .values(sent_at=_WENT.c.went_at, last_error=None, in_flight_since=None)
 )
 _MARK_FAILED = (
     update(notifications)
@@ -125,11 +141,19 @@ class NotificationStore:
         return sorted((OutgoingMessage(*row) for row in rows), key=attrgetter("notification_id"))
 
     async def mark_sent(self, sent: list[tuple[int, datetime]]) -> None:
-        """Messages that went, each with when: one statement for all of them."""
-        if sent:
+        """Messages that went, each with when: one statement for all of them (on SQLite one trip to the driver's
+        thread, which runs it for each)."""
+        if not sent:
+            return
+        if self._session.get_bind().dialect.name == "postgresql":
+            notification_ids, went_ats = zip(*sent, strict=True)
             await self._session.execute(
-                _MARK_SENT, [{"notification_id": notification_id, "went_at": at} for notification_id, at in sent]
+                _MARK_SENT_TOGETHER, {"notification_ids": list(notification_ids), "went_ats": list(went_ats)}
             )
+            return
+        await self._session.execute(
+            _MARK_SENT, [{"notification_id": notification_id, "went_at": at} for notification_id, at in sent]
+        )
 
     async def mark_failed(self, failed: list[tuple[int, str, datetime]]) -> None:
         """Messages that did not go, each with its error and when to try again."""
