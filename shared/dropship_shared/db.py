@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
@@ -250,6 +251,56 @@ def _unnest_insert_statement(
     if ignore_duplicates:
         statement = statement.on_conflict_do_nothing()
     return statement if returning is None else statement.returning(returning)
+
+
+async def update_many(session: AsyncSession, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write each of `rows` (each naming the same columns, `key` among them, a different `key` value each) to the
+    row of `table` whose `key` column holds its `key` value, in one round trip.
+
+    On PostgreSQL the rows go as one array per column to `UPDATE ... FROM unnest(...)`, one execution whatever
+    their number (as `insert_many`), where an executemany is one Bind/Execute per row, each paying the server's
+    executor start-up. On SQLite, an executemany of one statement. Either way built once per table, key and
+    columns."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    names = tuple(rows[0])
+    if dialect == "postgresql":
+        statement = _unnest_update_statement(table, key, names)
+        await session.execute(statement, {_ROWS + name: [row[name] for row in rows] for name in names})
+    else:
+        others = [name for name in names if name != key]
+        await session.execute(
+            _update_statement(table, key),
+            [{_MATCHING_KEY: row[key], **{name: row[name] for name in others}} for row in rows],
+        )
+
+
+# Bound names no column takes (an UPDATE keeps the columns' own names for the values it sets): the key an
+# executemany's row matches, and the prefix of each column's array of values.
+_MATCHING_KEY = "matching_key"
+_ROWS = "rows_"
+
+
+@functools.lru_cache(maxsize=64)
+def _update_statement(table: Table, key: str) -> Executable:
+    return update(table).where(table.c[key] == bindparam(_MATCHING_KEY))
+
+
+@functools.lru_cache(maxsize=64)
+def _unnest_update_statement(table: Table, key: str, names: tuple[str, ...]) -> Executable:
+    """`UPDATE table SET column = v.column, ... FROM unnest($1::type1[], ...) AS v(names) WHERE table.key = v.key`,
+    each parameter the list of one column's values."""
+    columns = [table.c[name] for name in names]
+    arrays = func.unnest(
+        *(bindparam(_ROWS + column.name, type_=postgresql.ARRAY(column.type, dimensions=1)) for column in columns)
+    )
+    values = arrays.table_valued(*names).render_derived()
+    return (
+        update(table)
+        .where(table.c[key] == values.c[key])
+        .values({name: values.c[name] for name in names if name != key})
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

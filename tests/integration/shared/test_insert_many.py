@@ -5,51 +5,14 @@ services use."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Column,
-    Date,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    event,
-    false,
-    insert,
-    select,
-)
+from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, event, false, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.types import TypeEngine
 
-from dropship_shared.db import Money, UtcDateTime, create_engine, insert_many, session_factory
-
-AN_HOUR_EAST = timezone(timedelta(hours=1))
-
-# A column type and values of it, NULL among them: each stored by both paths and read back equal.
-VALUES_BY_TYPE: dict[str, tuple[TypeEngine[Any], list[Any]]] = {
-    "integer": (Integer(), [1, -7, None, 2**31 - 1]),
-    "big_integer": (BigInteger(), [2**40, None, 0]),
-    "boolean": (Boolean(), [True, False, None]),
-    "date": (Date(), [date(2026, 1, 2), None]),
-    "float": (Float(), [0.1, 1e-9, None, 3.0]),
-    "json": (JSON(), [[1, [2, 3]], {"a": [1, 2]}, [], "text", 4.5, None, {"nested": {"k": None}}]),
-    "money": (Money(), [Decimal("19.99"), Decimal("0.0001"), Decimal("12345678901234.5678"), Decimal(0), None]),
-    "string": (String(64), ["plain", "", "quote ' and \" and {braces}, commas", "ünïcode", None]),
-    "text": (Text(), ["long " * 200, "NULL", None]),
-    "utc_datetime": (
-        UtcDateTime(),
-        [datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(2026, 6, 1, 12, tzinfo=AN_HOUR_EAST), None],
-    ),
-}
+from dropship_shared.db import create_engine, insert_many, session_factory
+from support.column_values import VALUES_BY_TYPE
 
 metadata = MetaData()
 TABLES = {

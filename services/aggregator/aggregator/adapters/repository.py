@@ -23,7 +23,7 @@ from aggregator.adapters.orm import (
 )
 from aggregator.domain.line import PendingLine
 from aggregator.domain.release import PurchaseOrderDraft
-from dropship_shared.db import among_bound, insert_many
+from dropship_shared.db import among_bound, insert_many, update_many
 
 
 @dataclass
@@ -55,12 +55,6 @@ class SupplierRecord:
     departure_updated_at: datetime | None = None
 
 
-# A released line's new status and PO line, written with the other released lines of the transaction.
-_RELEASE_LINE = (
-    update(backorder_lines)
-    .where(backorder_lines.c.backorder_line_id == bindparam("line_id"))
-    .values(status="released", po_number=bindparam("po"), po_line_no=bindparam("line_no"))
-)
 _NEXT_PO_NUMBERS = (
     update(po_counter)
     .where(po_counter.c.id == 1)
@@ -70,7 +64,6 @@ _NEXT_PO_NUMBERS = (
 # Built once, as the statements above and `_locked_suppliers`: SQLAlchemy computes a statement's cache key on every
 # new statement object, and these run in every transaction.
 _STORE_PO_NUMBER = update(po_counter).where(po_counter.c.id == 1).values(last_number=bindparam("last"))
-_UPDATE_SUPPLIER = update(suppliers).where(suppliers.c.supplier_id == bindparam("changed_supplier"))
 
 
 @functools.cache
@@ -144,13 +137,13 @@ class SupplierRepository:
         await self._session.execute(update(suppliers).where(suppliers.c.supplier_id == supplier_id).values(**values))
 
     async def update_all(self, changes: Mapping[str, Mapping[str, Any]]) -> None:
-        """Write new values to several suppliers' rows in one statement (executemany): by supplier, the columns'
-        values, the same columns for each."""
-        if not changes:
-            return
-        await self._session.execute(
-            _UPDATE_SUPPLIER,
-            [{"changed_supplier": supplier_id, **values} for supplier_id, values in sorted(changes.items())],
+        """Write new values to several suppliers' rows in one statement: by supplier, the columns' values, the same
+        columns for each."""
+        await update_many(
+            self._session,
+            suppliers,
+            "supplier_id",
+            [{"supplier_id": supplier_id, **values} for supplier_id, values in sorted(changes.items())],
         )
 
     async def add_policy_version(self, supplier_id: str, version: int, policy: dict[str, Any], at: datetime) -> None:
@@ -222,7 +215,7 @@ class BackorderLineRepository:
         """Write the lines released so far (one statement)."""
         if self._released:
             released, self._released = self._released, []
-            await self._session.execute(_RELEASE_LINE, released)
+            await update_many(self._session, backorder_lines, "backorder_line_id", released)
 
     async def status_of(self, backorder_line_id: str) -> tuple[str, str | None, int | None, int] | None:
         """(status, po_number, po_line_no, quantity) of a line we have seen, else None."""
@@ -305,7 +298,8 @@ class BackorderLineRepository:
     def mark_released(self, po_number: str, line_numbers: dict[str, int]) -> None:
         """The lines of a PO are released (written with the transaction's other released lines, see `flush`)."""
         self._released.extend(
-            {"line_id": line_id, "po": po_number, "line_no": line_no} for line_id, line_no in line_numbers.items()
+            {"backorder_line_id": line_id, "status": "released", "po_number": po_number, "po_line_no": line_no}
+            for line_id, line_no in line_numbers.items()
         )
 
     async def details_of(self, backorder_line_ids: list[str]) -> dict[str, LineDetails]:
