@@ -39,6 +39,7 @@ from sqlalchemy.types import TypeEngine
 
 from dropship_shared.inputs import plain_amount
 from dropship_shared.sqlite_driver import BEGIN_IMMEDIATE, BUSY_TIMEOUT_MS, one_hop_url
+from dropship_shared.wal_checkpoints import checkpoint_off_the_writer
 
 # Engines are made through the module attribute, which tracing instruments when it is on (a statement a span).
 
@@ -87,6 +88,8 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
+
+    checkpoint_off_the_writer(engine)  # after journal_mode=WAL above: listeners run in the order they were added
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
