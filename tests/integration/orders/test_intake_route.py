@@ -168,7 +168,7 @@ async def test_post_orders_is_served_without_fastapis_dependency_solver(
 
 async def test_a_route_included_through_a_router_is_left_to_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
     """The inclusion's dependencies (here a refusal) are FastAPI's to run: `IntakeRoute` serves a route on the app's
-    router only (FastAPI 0.16x builds an included route's handler under a private context variable)."""
+    router only (FastAPI 0.16x builds the app of an included route itself, from FastAPI's handler)."""
     solved: list[str] = []
     solve = fastapi.routing.solve_dependencies
 

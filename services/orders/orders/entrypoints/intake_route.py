@@ -9,7 +9,6 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-import fastapi.routing
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_body_to_args
@@ -20,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dropship_shared.tracing import tracing_enabled
 
@@ -32,26 +32,30 @@ class IntakeRoute(APIRoute):
     (an async endpoint taking a JSON body model and the `Request`, behind the routers' dependencies that take the
     request alone: the authorization), in the same order: the body read and parsed (a JSON error is a 422, any
     other a 400), the dependencies, the body validated (FastAPI's own validation, its 422 errors), the endpoint.
-    Any other shape, FastAPI's telemetry (tracing on), dependency overrides (tests), FastAPI's own body size
-    limit (its errors are private to it; the services limit bodies at their edge) or a route included through a
-    router (the inclusion's dependencies are FastAPI's to add: the route belongs on the app's router) get FastAPI's
-    handler."""
+    It is the route's ASGI app itself, without FastAPI's request wrapper (`request_response`: two exit stacks for
+    dependencies with yield, which this shape has none of, and the app's exception handlers, which the app's
+    `ExceptionMiddleware` applies alike a layer out). FastAPI's handler in FastAPI's wrapper serves any other
+    shape, FastAPI's telemetry (tracing on), dependency overrides (tests), FastAPI's own body size limit (its
+    errors are private to it; the services limit bodies at their edge) and the route included through a router
+    (FastAPI builds an inclusion's app itself, with the inclusion's dependencies)."""
 
-    def get_route_handler(self) -> Handler:
-        fastapi_handler = super().get_route_handler()
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        own = self._own_handler()
+        if own is not None and self.max_body_size is None:
+            self.app = _served(own, self.app, self.dependency_overrides_provider)
+
+    def _own_handler(self) -> Handler | None:
         checks = _request_checks(self.dependant)
-        if checks is None or tracing_enabled() or self._embed_body_fields or _being_included():
-            return fastapi_handler
+        if checks is None or tracing_enabled() or self._embed_body_fields:
+            return None
         endpoint: Callable[..., Awaitable[Response]] = self.endpoint
         body_fields, body_name = self.dependant.body_params, self.dependant.body_params[0].name
         request_name = str(self.dependant.request_param_name)
         strict = self.strict_content_type
         strict_content_type = bool(strict.value if isinstance(strict, DefaultPlaceholder) else strict)
-        overrides = self.dependency_overrides_provider
 
         async def handle(request: Request) -> Response:
-            if MAX_BODY_SIZE_SCOPE_KEY in request.scope or getattr(overrides, "dependency_overrides", None):
-                return await fastapi_handler(request)
             body = await _request_body(request, strict_content_type)
             for check in checks:
                 await check(request)
@@ -63,11 +67,18 @@ class IntakeRoute(APIRoute):
         return handle
 
 
-def _being_included() -> bool:
-    """Whether FastAPI builds the handler for a router's inclusion: from 0.16x under the inclusion's context (a
-    private context variable, checked by tests/integration/orders/test_intake_route.py on an upgrade)."""
-    context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
-    return context_var is not None and context_var.get() is not None
+def _served(handle: Handler, fastapi_app: ASGIApp, overrides_provider: Any) -> ASGIApp:
+    """The route's app: `handle`'s answer, or FastAPI's app of the route under FastAPI's body size limit or
+    dependency overrides."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if MAX_BODY_SIZE_SCOPE_KEY in scope or getattr(overrides_provider, "dependency_overrides", None):
+            await fastapi_app(scope, receive, send)
+            return
+        response = await handle(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
 
 
 def _request_checks(dependant: Dependant) -> list[RequestCheck] | None:
@@ -124,7 +135,7 @@ async def _request_body(request: Request, strict_content_type: bool) -> Any:
         if not body_bytes:
             return PydanticUndefined
         if _is_json(request.headers.get("content-type"), strict_content_type):
-            return await request.json()
+            return json.loads(body_bytes)  # what Request.json() does, without its second pass through body()
         return body_bytes
     except json.JSONDecodeError as exc:
         error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
