@@ -8,7 +8,8 @@ as `bench_pipeline.py` places them), `--concurrency` callers in a closed loop, s
 arrives while a transaction runs. Prints per round the process CPU time per order (this thread, aiosqlite's
 thread and the drivers: the figure a busy machine distorts least), orders per transaction, and the statements
 and driver round trips per transaction (SQLAlchemy's `before_cursor_execute`; a round trip is an await of the
-driver: a network exchange on asyncpg, a hop to aiosqlite's thread and back on SQLite). With `--split`, the CPU of
+driver: a network exchange on asyncpg, a hop to aiosqlite's thread and back on SQLite), and on PostgreSQL the CPU
+of the run's backends per order (the server's share of the work). With `--split`, the CPU of
 each step of the transaction per order (process CPU between the step's start and end: the transaction runs
 alone while its callers wait, so the figure is the step's own).
 """
@@ -19,11 +20,12 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import gc
 import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -31,8 +33,8 @@ from typing import Any
 
 import aiosqlite
 import asyncpg
-from bench_support import fresh_postgres_database, machine_line
-from sqlalchemy import event
+from bench_support import CpuAccount, database_processes, fresh_postgres_database, machine_line
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropship_shared.db import create_engine, session_factory
@@ -211,6 +213,10 @@ async def measure(url: str, storage: str, args: argparse.Namespace) -> None:
         split = Split()
         placing = OrderIntake(uow_factory)
         await closed_loop(placing, min(500, args.orders), args.concurrency)  # warm: caches, prepared statements
+        # The heap frozen as the service freezes it once started (`service_main`): otherwise a full collection
+        # walks the ~170,000 objects of the imports now and then, 0.1 s each, in one round and not in another.
+        gc.collect()
+        gc.freeze()
         counted.patch_drivers()
         if args.split:
             split.install()
@@ -221,9 +227,10 @@ async def measure(url: str, storage: str, args: argparse.Namespace) -> None:
             split.calls.clear()
             statements, trips = counted.statements, counted.round_trips
             counted.kinds.clear()
-            cpu, wall = time.process_time(), time.perf_counter()
-            await closed_loop(placing, args.orders, args.concurrency)
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            with backends_cpu(url, storage) as backends:  # None on SQLite
+                cpu, wall = time.process_time(), time.perf_counter()
+                await closed_loop(placing, args.orders, args.concurrency)
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             batches = (_transactions() - transactions) or 1
             print(
                 f"round {round_no}: CPU {1000 * cpu / args.orders:.3f} ms per order, "
@@ -231,6 +238,7 @@ async def measure(url: str, storage: str, args: argparse.Namespace) -> None:
                 f"{args.orders / batches:.1f} orders per transaction, "
                 f"{(counted.statements - statements) / batches:.1f} statements and "
                 f"{(counted.round_trips - trips) / batches:.1f} driver round trips per transaction"
+                + (f", PostgreSQL backends {1000 * backends.used / args.orders:.3f} ms per order" if backends else "")
             )
             if round_no == 1:
                 print(
@@ -245,6 +253,33 @@ async def measure(url: str, storage: str, args: argparse.Namespace) -> None:
                     )
     finally:
         await engine.dispose()
+
+
+class BackendsCpu:
+    """The CPU the run's PostgreSQL backends used over a round: their work per order is the server's share of it."""
+
+    def __init__(self, database: str) -> None:
+        # sampled at the start and the end only: a sampling thread would add its CPU to this process's figure
+        self._account = CpuAccount(lambda: database_processes([database]), interval=3600)
+        self.used = 0.0
+
+    def __enter__(self) -> BackendsCpu:
+        self._account.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._account.__exit__(*exc)
+        assert self._account.report is not None
+        self.used = self._account.report.used.get("PostgreSQL backends of this run", 0.0)
+
+
+@contextlib.contextmanager
+def backends_cpu(url: str, storage: str) -> Iterator[BackendsCpu | None]:
+    if storage != "postgres":
+        yield None
+        return
+    with BackendsCpu(str(make_url(url).database)) as backends:
+        yield backends
 
 
 @contextlib.asynccontextmanager
