@@ -8,9 +8,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropship_shared.db import insert_many
 from dropship_shared.events import utcnow
 from orders.adapters.orm import payment_ledger
-from orders.adapters.repository import insert_ignoring_duplicates
 from orders.service_layer.ports import PaymentCall, PaymentTotals
 
 
@@ -23,7 +23,7 @@ class LedgerPaymentProvider:
 
     async def perform(self, calls: Sequence[PaymentCall]) -> None:
         now = utcnow()
-        await insert_ignoring_duplicates(
+        await insert_many(
             self._session,
             payment_ledger,
             [
@@ -38,6 +38,7 @@ class LedgerPaymentProvider:
                 }
                 for call in calls
             ],
+            ignore_duplicates=True,
         )
 
     async def totals(self, order_id: str) -> PaymentTotals:

@@ -10,10 +10,10 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropship_shared.db import insert_many
 from dropship_shared.tracing import current_traceparent, traceparent_of
 from orders.adapters.message_templates import MessageTemplates
 from orders.adapters.orm import notifications
-from orders.adapters.repository import insert_ignoring_duplicates
 from orders.domain.effects import CustomerMessage, MessageKind
 from orders.service_layer.ports import OutgoingMessage
 
@@ -127,7 +127,7 @@ class NotificationStore:
             ]
         if rows:
             self.enqueued = True
-            await insert_ignoring_duplicates(self._session, notifications, rows)
+            await insert_many(self._session, notifications, rows, ignore_duplicates=True)
 
     async def claim_due(
         self, channel: str, now: datetime, lease: timedelta, limit: int, claimant: str

@@ -73,17 +73,10 @@ async def _dialect_insert(session: AsyncSession, table: Table) -> postgresql.Ins
     return postgresql.insert(table) if connection.dialect.name == "postgresql" else sqlite.insert(table)
 
 
-async def insert_ignoring_duplicates(
-    session: AsyncSession, table: Table, values: dict[str, Any] | list[dict[str, Any]]
-) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING on either engine, of one row or of many in one round trip;
-    False when the one row was already there (for many rows: nothing to insert)."""
-    if not values:
-        return False
+async def insert_ignoring_duplicates(session: AsyncSession, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING of one row on either engine; False when the row was already there (many
+    rows: `insert_many` with `ignore_duplicates`)."""
     statement = (await _dialect_insert(session, table)).on_conflict_do_nothing()
-    if isinstance(values, list):
-        await session.execute(statement, values)
-        return True
     result = await session.execute(statement.values(values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -711,22 +704,20 @@ class OrderRepository:
         ]
         if promises:
             await insert_many(self._session, line_promises, promises)
-        await insert_ignoring_duplicates(
-            self._session,
-            consolation_credits,
-            [
-                {
-                    "order_id": credit.order_id,
-                    "line_no": credit.line_no,
-                    "amount": credit.amount,
-                    "currency": order.currency,
-                    "reason": credit.reason,
-                    "issued_at": order.new_promises[-1].at if order.new_promises else order.placed_at,
-                }
-                for order in changed
-                for credit in order.credits
-            ],
-        )
+        credits = [
+            {
+                "order_id": credit.order_id,
+                "line_no": credit.line_no,
+                "amount": credit.amount,
+                "currency": order.currency,
+                "reason": credit.reason,
+                "issued_at": order.new_promises[-1].at if order.new_promises else order.placed_at,
+            }
+            for order in changed
+            for credit in order.credits
+        ]
+        if credits:
+            await insert_many(self._session, consolation_credits, credits, ignore_duplicates=True)
         for order in changed:
             order.new_transitions.clear()
             order.new_promises.clear()
