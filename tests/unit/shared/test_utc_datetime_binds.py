@@ -33,6 +33,18 @@ def test_a_naive_datetime_is_still_refused() -> None:
         UtcDateTime().dialect_impl(dialect).bind_processor(dialect)(datetime(2026, 1, 1))
 
 
+def test_the_same_instant_binds_the_same_text_in_any_time_zone_and_naive_values_stay_refused() -> None:
+    dialect = sqlite.dialect()
+    process = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    moment = datetime(2026, 5, 6, 7, 8, 9, 10, tzinfo=UTC)
+    texts = [process(moment), process(moment.astimezone(timezone(timedelta(hours=3)))), process(moment)]
+    assert texts == ["2026-05-06 07:08:09.000010"] * 3
+    assert process(moment + timedelta(microseconds=1)) == "2026-05-06 07:08:09.000011"
+    for _ in range(2):  # a refusal is not remembered as an answer
+        with pytest.raises(ValueError, match="naive"):
+            process(moment.replace(tzinfo=None))
+
+
 def test_postgresql_binds_through_process_bind_param_as_before() -> None:
     dialect = postgresql.asyncpg.dialect()  # type: ignore[attr-defined]
     moment = datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=2)))
