@@ -31,14 +31,20 @@ class MessageTemplates:
             auto_reload=False,  # the templates ship with the code: no file check per message
         )
         self._shop_name = shop_name
-        self._templates: dict[str, Template] = {}
+        # Each kind's template with what every message of it sees besides its own context: the template's globals
+        # and the shop's name, merged once (jinja2's `new_context` merges them again at each rendering otherwise,
+        # walking the globals' ChainMap: a third of a short message's rendering).
+        self._templates: dict[str, tuple[Template, dict[str, Any]]] = {}
 
     def render(self, kind: str, context: dict[str, Any]) -> RenderedMessage:
-        template = self._templates.get(kind)
-        if template is None:
-            template = self._templates[kind] = self._environment.get_template(f"{kind}.txt.j2")
-        # One rendering context for both blocks: a block's own variables (loops, sets) stay in the block.
-        values = template.new_context({"shop_name": self._shop_name, **context})
+        known = self._templates.get(kind)
+        if known is None:
+            template = self._environment.get_template(f"{kind}.txt.j2")
+            known = self._templates[kind] = (template, {**template.globals, "shop_name": self._shop_name})
+        template, common = known
+        # One rendering context for both blocks: a block's own variables (loops, sets) stay in the block. Shared:
+        # the dict given is the context's own (a new one at each rendering), not copied again.
+        values = template.new_context({**common, **context}, shared=True)
         blocks = template.blocks
         subject = "".join(blocks["subject"](values)).strip()
         body = "".join(blocks["body"](values)).strip() + "\n"
