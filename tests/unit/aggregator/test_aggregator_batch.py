@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -13,6 +15,7 @@ from aggregator.domain import (
     InvalidLineError,
     MinimumNotMetError,
     PendingBatch,
+    PendingLine,
     PriceBreak,
     PurchaseOrderDraft,
     SkuRule,
@@ -71,6 +74,41 @@ def test_a_cancelled_then_re_added_line_is_the_newest() -> None:
     batch.cancel("a")
     batch.add(line("a", at=T0 + 2 * HOUR))
     assert batch.oldest is not None and batch.oldest.backorder_line_id == "b"
+
+
+def test_lines_of_one_cost_share_its_decimal_which_keeps_its_digits() -> None:
+    assert line("a", cost="4.25").unit_cost is line("b", cost="4.25").unit_cost
+    assert str(line("c", cost="4.250").unit_cost) == "4.250"
+    assert str(line("d", cost="4.25").unit_cost) == "4.25"
+
+
+def test_a_pending_line_costs_its_batch_at_most_400_bytes() -> None:
+    """Issue 10's budget: 100k pending lines within the aggregator's 200 MB. Counted are the line, its id and
+    time (one per line, as read from the database) and the batch's indexes over it; it was 600 bytes with a
+    Decimal per line, an entry and a queue tuple per line and an OrderedDict per SKU."""
+    count = 20_000
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        batch = PendingBatch(SUPPLIER)
+        for n in range(count):
+            batch.add(
+                PendingLine(
+                    backorder_line_id=f"a1b2c3-bl{n}",
+                    supplier_sku=f"S-{n % 7}",
+                    sku=f"our-S-{n % 7}",
+                    quantity=1 + n % 3,
+                    unit_cost=Decimal("4.25"),
+                    received_at=T0 + timedelta(microseconds=n),
+                )
+            )
+        gc.collect()
+        per_line = (tracemalloc.get_traced_memory()[0] - before) / count
+    finally:
+        tracemalloc.stop()
+    assert batch.line_count == count
+    assert per_line <= 400, f"{per_line:.0f} bytes per pending line"
 
 
 def test_bad_lines_and_naive_clocks_are_refused() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -95,16 +95,12 @@ class _Releasable(NamedTuple):
         return self.customer_units > 0 and policy.meets_minimums(self.ordered_units, self.value)
 
 
-class _Entry(NamedTuple):
-    seq: int
-    line: PendingLine
-
-
 class _SkuBucket:
     """The pending lines of one supplier SKU, oldest first, with running totals."""
 
     def __init__(self) -> None:
-        self.lines: OrderedDict[str, PendingLine] = OrderedDict()
+        # A plain dict keeps insertion order too, at a fraction of an OrderedDict's bytes per line.
+        self.lines: dict[str, PendingLine] = {}
         self.units = 0
         self.value = Decimal(0)
         # Cached longest clean prefix (see clean_prefix_length) for case pack `_pack`;
@@ -179,13 +175,16 @@ class PendingBatch:
         self._escalated_at = escalated_at
         self._cutoff_checked_through = cutoff_checked_through
         self._last_release_at = last_release_at
-        self._lines: dict[str, _Entry] = {}
+        self._lines: dict[str, PendingLine] = {}
         self._skus: dict[str, _SkuBucket] = {}
         self._units = 0
         self._value = Decimal(0)
-        self._next_seq = 0
-        self._timeline: deque[tuple[int, str]] = deque()
-        self._late: list[tuple[datetime, int, str]] = []
+        # The queues hold the lines themselves: an entry is live while its line is the one pending under its id
+        # (`_is_live`), which needs no sequence number or tuple per line (100k pending lines stay within budget).
+        self._timeline: deque[PendingLine] = deque()
+        # Rare out-of-order arrivals: (received_at in UTC, arrival number so that lines are never compared, line).
+        self._late: list[tuple[datetime, int, PendingLine]] = []
+        self._late_seq = 0
         self._newest_in_timeline: datetime | None = None
         for line in lines:
             self.add(line)
@@ -232,11 +231,10 @@ class PendingBatch:
     @property
     def lines(self) -> tuple[PendingLine, ...]:
         """Pending lines in the order they were added."""
-        return tuple(entry.line for entry in self._lines.values())
+        return tuple(self._lines.values())
 
     def get(self, backorder_line_id: str) -> PendingLine | None:
-        entry = self._lines.get(backorder_line_id)
-        return entry.line if entry is not None else None
+        return self._lines.get(backorder_line_id)
 
     def __contains__(self, backorder_line_id: object) -> bool:
         return backorder_line_id in self._lines
@@ -245,12 +243,12 @@ class PendingBatch:
     def oldest(self) -> PendingLine | None:
         """The line received first, in amortised O(1)."""
         timeline, late = self._timeline, self._late
-        while timeline and not self._is_live(*timeline[0]):
+        while timeline and not self._is_live(timeline[0]):
             timeline.popleft()
-        while late and not self._is_live(late[0][1], late[0][2]):
+        while late and not self._is_live(late[0][2]):
             heapq.heappop(late)
-        first = self._lines[timeline[0][1]].line if timeline else None
-        straggler = self._lines[late[0][2]].line if late else None
+        first = timeline[0] if timeline else None
+        straggler = late[0][2] if late else None
         if first is None or (straggler is not None and straggler.received_at < first.received_at):
             return straggler
         return first
@@ -261,25 +259,24 @@ class PendingBatch:
         """Add a backorder line; False (and no change) if that line id is already pending."""
         if line.backorder_line_id in self._lines:
             return False
-        seq = self._next_seq
-        self._next_seq += 1
-        self._lines[line.backorder_line_id] = _Entry(seq, line)
+        self._lines[line.backorder_line_id] = line
         self._skus.setdefault(line.supplier_sku, _SkuBucket()).append(line)
         self._units += line.quantity
         self._value += line.value
         if self._newest_in_timeline is None or line.received_at >= self._newest_in_timeline:
-            self._timeline.append((seq, line.backorder_line_id))
+            self._timeline.append(line)
             self._newest_in_timeline = line.received_at
         else:
-            heapq.heappush(self._late, (line.received_at.astimezone(UTC), seq, line.backorder_line_id))
+            heapq.heappush(self._late, (line.received_at.astimezone(UTC), self._late_seq, line))
+            self._late_seq += 1
         return True
 
     def cancel(self, backorder_line_id: str) -> bool:
         """Remove a pending line; False if it is not pending (unknown, released or cancelled)."""
-        entry = self._lines.get(backorder_line_id)
-        if entry is None:
+        line = self._lines.get(backorder_line_id)
+        if line is None:
             return False
-        self._remove(entry.line)
+        self._remove(line)
         return True
 
     def hold(self) -> None:
@@ -362,7 +359,7 @@ class PendingBatch:
     def overdue_lines(self, policy: SupplierPolicy, now: datetime) -> list[PendingLine]:
         """Lines past their deadline at `now` (a scan: for escalation notices, not the hot path)."""
         self._check(policy, now)
-        return [entry.line for entry in self._lines.values() if entry.line.received_at + policy.max_wait <= now]
+        return [line for line in self._lines.values() if line.received_at + policy.max_wait <= now]
 
     def progress(self, policy: SupplierPolicy, now: datetime) -> BatchProgress:
         """The figures `decide` judges, and what blocks a release now (empty when it would release)."""
@@ -497,9 +494,9 @@ class PendingBatch:
                 f"policy of supplier {policy.supplier_id} applied to the batch of {self.supplier_id}"
             )
 
-    def _is_live(self, seq: int, backorder_line_id: str) -> bool:
-        entry = self._lines.get(backorder_line_id)
-        return entry is not None and entry.seq == seq
+    def _is_live(self, line: PendingLine) -> bool:
+        """Whether a queue's entry is still pending: a line cancelled and sent again is a new line object."""
+        return self._lines.get(line.backorder_line_id) is line
 
     def _remove(self, line: PendingLine) -> None:
         del self._lines[line.backorder_line_id]
@@ -514,8 +511,8 @@ class PendingBatch:
 
     def _compact(self) -> None:
         """Drop stale queue entries so memory stays proportional to pending lines."""
-        self._timeline = deque(item for item in self._timeline if self._is_live(*item))
-        self._late = [item for item in self._late if self._is_live(item[1], item[2])]
+        self._timeline = deque(line for line in self._timeline if self._is_live(line))
+        self._late = [item for item in self._late if self._is_live(item[2])]
         heapq.heapify(self._late)
         if not self._lines:
             self._newest_in_timeline = None

@@ -13,6 +13,11 @@ from aggregator.domain.errors import InvalidLineError
 
 _NO_DETAILS: Mapping[str, object] = MappingProxyType({})
 
+# One Decimal per catalog cost, not one per line (each is 104 bytes, and a SKU's lines share its cost). Keyed by
+# the text, which tells 4.25 from 4.250 where equality does not. Cleared when full: sharing resumes from there.
+_COSTS: dict[str, Decimal] = {}
+_COSTS_KEPT = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class PendingLine:
@@ -44,7 +49,18 @@ class PendingLine:
         # Many lines name the same few SKUs: one string each, not one per line.
         object.__setattr__(self, "sku", sys.intern(self.sku))
         object.__setattr__(self, "supplier_sku", sys.intern(self.supplier_sku))
+        object.__setattr__(self, "unit_cost", _shared_cost(self.unit_cost))
 
     @property
     def value(self) -> Decimal:
         return self.quantity * self.unit_cost
+
+
+def _shared_cost(cost: Decimal) -> Decimal:
+    text = str(cost)
+    shared = _COSTS.get(text)
+    if shared is None:
+        if len(_COSTS) >= _COSTS_KEPT:
+            _COSTS.clear()
+        shared = _COSTS[text] = cost
+    return shared
