@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, Integer, MetaData, String, Text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
 
-from dropship_shared.db import Money, UtcDateTime
+from dropship_shared.db import Money, UtcDateTime, create_engine
 
 AN_HOUR_EAST = timezone(timedelta(hours=1))
 
@@ -29,3 +32,15 @@ VALUES_BY_TYPE: dict[str, tuple[TypeEngine[Any], list[Any]]] = {
         [datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(2026, 6, 1, 12, tzinfo=AN_HOUR_EAST), None],
     ),
 }
+
+
+@asynccontextmanager
+async def engine_with(metadata: MetaData, database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A one-connection engine on `database_url` with `metadata`'s tables made, disposed at the end."""
+    created = create_engine(database_url, pool_size=1)
+    async with created.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    try:
+        yield created
+    finally:
+        await created.dispose()

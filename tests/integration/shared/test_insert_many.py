@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, event, false, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dropship_shared.db import create_engine, insert_many, session_factory
-from support.column_values import VALUES_BY_TYPE
+from dropship_shared.db import insert_many, session_factory
+from support.column_values import VALUES_BY_TYPE, engine_with
 
 metadata = MetaData()
 TABLES = {
@@ -37,13 +37,8 @@ items = Table(
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    created = create_engine(database_url, pool_size=1)
-    async with created.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    try:
+    async with engine_with(metadata, database_url) as created:
         yield created
-    finally:
-        await created.dispose()
 
 
 def _watch_executions(engine: AsyncEngine) -> list[bool]:

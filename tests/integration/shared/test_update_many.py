@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dropship_shared.db import create_engine, session_factory, update_many
-from support.column_values import VALUES_BY_TYPE
+from dropship_shared.db import session_factory, update_many
+from support.column_values import VALUES_BY_TYPE, engine_with
 
 metadata = MetaData()
 TABLES = {
@@ -30,13 +30,8 @@ TABLES = {
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    created = create_engine(database_url, pool_size=1)
-    async with created.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    try:
+    async with engine_with(metadata, database_url) as created:
         yield created
-    finally:
-        await created.dispose()
 
 
 @pytest.mark.parametrize("kind", sorted(VALUES_BY_TYPE))
