@@ -166,11 +166,12 @@ def _document_refusals(app: FastAPI) -> None:
     """Every protected operation's OpenAPI lists its 401 and 403 (added when the schema is first built); a
     public one (health, a supplier's signed endpoints) claims no bearer token, so it lists only its own."""
     build = app.openapi
+    rules: RouteRules = app.state.route_rules
 
     def openapi() -> dict[str, Any]:
         public = []
         for context, route in _api_routes(app):
-            if (rule := _rule_of(app, route)) is not None and not rule.public:
+            if (rule := rules.of(route)) is not None and not rule.public:
                 for status, response in REFUSALS.items():
                     context.responses.setdefault(status, response)
             elif rule is not None:
@@ -202,10 +203,6 @@ def _api_routes(app: FastAPI) -> Iterator[tuple[Any, APIRoute]]:
 
 def _keys(route: APIRoute) -> list[str]:
     return [f"{method} {route.path_format}" for method in sorted(route.methods or ())]
-
-
-def _rule_of(app: FastAPI, route: APIRoute) -> AccessRule | None:
-    return _rule_in(app.state.access_policy, route)
 
 
 def _rule_in(policy: AccessPolicy, route: APIRoute) -> AccessRule | None:
